@@ -1,0 +1,29 @@
+"""Recursion headroom for the writer's and the materialiser's recursive walks."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+FRAMES_PER_LEVEL = 4
+
+
+@contextmanager
+def recursion_headroom(max_depth: int) -> Iterator[None]:
+    """Make sure a walk ``max_depth`` levels deep cannot hit RecursionError.
+
+    Python 3.11+ runs Python-to-Python calls without growing the C stack, so a
+    higher limit is safe for these pure-Python walks. The limit is only ever
+    raised, and put back afterwards unless someone else changed it meanwhile.
+    """
+    needed = FRAMES_PER_LEVEL * max_depth + 200
+    old = sys.getrecursionlimit()
+    if old >= needed:
+        yield
+        return
+    sys.setrecursionlimit(needed)
+    try:
+        yield
+    finally:
+        if sys.getrecursionlimit() == needed:
+            sys.setrecursionlimit(old)

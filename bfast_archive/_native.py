@@ -1,0 +1,86 @@
+"""The one module that touches the compiled C core (``lib``).
+
+It re-exports the raw C functions for the reader's hot path (a wrapper would
+cost a Python call per path step) and turns the core's negative return codes
+into exceptions with a message that says what went wrong and where.
+"""
+from ._bfa_core import ffi, lib
+from .errors import ArchiveError
+
+_MESSAGES = {
+    lib.BFA_E_NOTFOUND: "key not found",
+    lib.BFA_E_BOUNDS: "offset or size out of bounds",
+    lib.BFA_E_ALIGN: "misaligned offset",
+    lib.BFA_E_TAG: "unknown or unexpected node type",
+    lib.BFA_E_CORRUPT: "inconsistent node contents",
+    lib.BFA_E_INDEX: "index out of range",
+    lib.BFA_E_ORDER: "child node not laid out before its parent",
+    lib.BFA_E_MAGIC: "not a bfast archive (bad magic bytes)",
+    lib.BFA_E_VERSION: "unsupported format version",
+    lib.BFA_E_FLAGS: "archive uses feature flags this reader does not know",
+    lib.BFA_E_TRUNCATED: "archive is truncated",
+    lib.BFA_E_HEADER: "malformed header",
+    lib.BFA_E_ARG: "invalid argument to the C core",
+}
+
+seq_get = lib.bfa_seq_get
+dict_find = lib.bfa_dict_find
+seq_check = lib.bfa_seq_check
+dict_check = lib.bfa_dict_check
+check_slot = lib.bfa_check_slot
+NOTFOUND = lib.BFA_E_NOTFOUND
+E_INDEX = lib.BFA_E_INDEX
+
+
+def describe(rc: int) -> str:
+    """The human-readable meaning of a core return code."""
+    return _MESSAGES.get(rc, f"error {rc}")
+
+
+def archive_error(rc: int, where: str) -> ArchiveError:
+    """An ArchiveError for return code ``rc`` met while reading ``where``."""
+    return ArchiveError(f"{describe(rc)} ({where})")
+
+
+def buffer_pointer(view: memoryview):
+    """A ``uint8_t *`` over ``view`` (no copy); release it with ``release``."""
+    return ffi.from_buffer("uint8_t[]", view)
+
+
+def release(pointer) -> None:
+    ffi.release(pointer)
+
+
+def parse_header(pointer, length: int):
+    """Parse and check the header; returns the filled ``bfa_header`` struct."""
+    header = ffi.new("bfa_header *")
+    rc = lib.bfa_parse_header(pointer, length, header)
+    if rc < 0:
+        if rc == lib.BFA_E_TRUNCATED:
+            declared = int.from_bytes(bytes(ffi.buffer(pointer, 24)[16:24]), "little") \
+                if length >= 24 else None
+            size = f"header says {declared} bytes, " if declared is not None else ""
+            raise ArchiveError(f"archive is truncated ({size}buffer has {length} bytes)")
+        if rc == lib.BFA_E_VERSION:
+            raise ArchiveError(
+                f"unsupported format version {header.version_major}.{header.version_minor} "
+                f"(this reader reads {lib.BFA_VERSION_MAJOR}.x)")
+        if rc == lib.BFA_E_FLAGS:
+            raise ArchiveError(f"archive uses feature flags this reader does not know "
+                               f"(0x{header.flags:08x})")
+        raise archive_error(rc, "header" if rc in (lib.BFA_E_MAGIC, lib.BFA_E_HEADER)
+                            else "root slot at offset 24")
+    return header
+
+
+def build_dict_index(segment: bytearray, seg_base: int, node_off: int) -> None:
+    """Fill the hash index of the dict node at ``node_off`` inside ``segment``."""
+    with ffi.from_buffer("uint8_t[]", segment, require_writable=True) as seg:
+        rc = lib.bfa_dict_build_index(seg, len(segment), seg_base, node_off)
+    if rc < 0:
+        raise RuntimeError(f"bfast_archive writer bug: dict index build failed: {describe(rc)}")
+
+
+def hash_key(kind: int, key: bytes) -> int:
+    """The format's key hash (docs/FORMAT.md, "Key hash")."""
+    return lib.bfa_hash_key(kind, key, len(key))

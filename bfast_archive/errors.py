@@ -1,0 +1,23 @@
+"""Exceptions raised by bfast_archive."""
+
+
+class BfastError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ArchiveError(BfastError, ValueError):
+    """The archive bytes are wrong: bad magic, unknown version, truncated,
+    an out-of-bounds or misaligned offset, invalid UTF-8, ... The message says
+    what is wrong and at which byte offset. Also raised when a view of a closed
+    archive is used."""
+
+
+class UnsupportedTypeError(BfastError, TypeError):
+    """A value handed to the writer has a type the format cannot hold.
+
+    ``path`` is where it sits in the input, e.g. ``users[3]['created']``."""
+
+    def __init__(self, message: str, value: object = None, path: str = "") -> None:
+        super().__init__(message)
+        self.value = value
+        self.path = path

@@ -1,0 +1,72 @@
+"""Constants of the archive format, in one place (normative text: docs/FORMAT.md).
+
+The numbers themselves live in csrc/bfa.h, the single source shared with the
+C core; this module names them for Python and adds the fixed struct layouts.
+"""
+import struct
+
+from ._native import lib
+
+MAGIC = b"\x89BFA\r\n\x1a\n"
+HEADER_SIZE = lib.BFA_HEADER_SIZE
+SLOT_SIZE = lib.BFA_SLOT_SIZE
+VERSION_MAJOR = lib.BFA_VERSION_MAJOR
+VERSION_MINOR = lib.BFA_VERSION_MINOR
+ARRAY_ALIGN = 64
+NODE_ALIGN = 8
+ROOT_SLOT_POS = 24
+
+T_NONE = lib.BFA_T_NONE
+T_FALSE = lib.BFA_T_FALSE
+T_TRUE = lib.BFA_T_TRUE
+T_INT = lib.BFA_T_INT
+T_FLOAT = lib.BFA_T_FLOAT
+T_BIGINT = lib.BFA_T_BIGINT
+T_STR = lib.BFA_T_STR
+T_BYTES = lib.BFA_T_BYTES
+T_SSTR = lib.BFA_T_SSTR
+T_SBYTES = lib.BFA_T_SBYTES
+T_LIST = lib.BFA_T_LIST
+T_TUPLE = lib.BFA_T_TUPLE
+T_DICT = lib.BFA_T_DICT
+T_SET = lib.BFA_T_SET
+T_FROZENSET = lib.BFA_T_FROZENSET
+T_NDARRAY = lib.BFA_T_NDARRAY
+T_DATE = lib.BFA_T_DATE
+T_DATETIME = lib.BFA_T_DATETIME
+T_TIME = lib.BFA_T_TIME
+T_TIMEDELTA = lib.BFA_T_TIMEDELTA
+T_UUID = lib.BFA_T_UUID
+T_DECIMAL = lib.BFA_T_DECIMAL
+T_COMPLEX = lib.BFA_T_COMPLEX
+T_NPSCALAR = lib.BFA_T_NPSCALAR
+
+K_INT = lib.BFA_K_INT
+K_BIGINT = lib.BFA_K_BIGINT
+K_STR = lib.BFA_K_STR
+K_BYTES = lib.BFA_K_BYTES
+
+TAG_NAMES = {
+    T_NONE: "none", T_FALSE: "false", T_TRUE: "true", T_INT: "int", T_FLOAT: "float",
+    T_BIGINT: "bigint", T_STR: "str", T_BYTES: "bytes", T_SSTR: "short str",
+    T_SBYTES: "short bytes", T_LIST: "list", T_TUPLE: "tuple", T_DICT: "dict",
+    T_SET: "set", T_FROZENSET: "frozenset", T_NDARRAY: "ndarray", T_DATE: "date",
+    T_DATETIME: "datetime", T_TIME: "time", T_TIMEDELTA: "timedelta", T_UUID: "uuid",
+    T_DECIMAL: "decimal", T_COMPLEX: "complex", T_NPSCALAR: "numpy scalar",
+}
+
+# Slot: first word = tag | aux << 8, then the payload (signed view for ints).
+SLOT = struct.Struct("<Qq")
+SLOT_FLOAT = struct.Struct("<Qd")
+SLOT_SHORT = struct.Struct("<Q8s")
+U64 = struct.Struct("<Q")
+# Header fields after the magic (docs/FORMAT.md, "Header").
+HEADER = struct.Struct("<8sHHIQQqQQQ")
+# Dict node header: count, nbuckets, index width, reserved.
+DICT_HEADER = struct.Struct("<QQII")
+# ndarray node header: data offset, data length, ndim, flags, dtype-descriptor length.
+NDARRAY_HEADER = struct.Struct("<QQIIQ")
+NDARRAY_FORTRAN = 1
+SMALL_MAX = 8          # str/bytes of at most this many bytes live inside the slot
+BIG_PAYLOAD = 1 << 16  # bytes/array payloads at least this big are written without copying
+DEFAULT_MAX_DEPTH = 1000

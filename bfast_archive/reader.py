@@ -1,0 +1,614 @@
+"""The reader: an Archive over a mapped file or any buffer, and lazy views.
+
+Every step of a path (``arch["users"][i]["name"]``) is one call into the C
+core, which checks the node and the child slot it returns (bounds, alignment,
+type, children-before-parents) before Python reads a byte of it. Python then
+decodes only the value asked for. Containers come back as views, byte
+payloads as read-only memoryviews / NumPy arrays over the buffer, everything
+else as ordinary Python values.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import mmap
+import operator
+import os
+from collections.abc import ItemsView, Mapping, Sequence, ValuesView
+from typing import Any, Iterator
+
+from . import format as F
+from ._limits import recursion_headroom
+from ._native import (E_INDEX, NOTFOUND, archive_error, buffer_pointer, dict_check,
+                      dict_find, parse_header, release, seq_check, seq_get)
+from .errors import ArchiveError
+
+_SLOT = F.SLOT.unpack_from
+_F64 = F.SLOT_FLOAT.unpack_from
+_NDH = F.NDARRAY_HEADER.unpack_from
+_DICT_ENTRIES = F.DICT_HEADER.size
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+_EPOCH = _dt.datetime(1, 1, 1)
+_np = None
+
+
+def _numpy():
+    global _np
+    if _np is None:
+        import numpy
+
+        _np = numpy
+    return _np
+
+
+def _closed() -> ArchiveError:
+    return ArchiveError("archive is closed")
+
+
+class Archive:
+    """A read-only archive over a memory-mapped file or a caller's buffer.
+
+    ``Archive.open(path)`` maps the file and checks the 64-byte header: O(1),
+    whatever the file's size, nothing else is read. ``arch.root`` is the root
+    value; ``arch[key]`` is ``arch.root[key]``. Use it as a context manager or
+    call ``close()``; arrays and memoryviews handed out stay valid after close
+    (the mapping lives until the last of them is gone), views do not.
+    """
+
+    __slots__ = ("_mv", "_ptr", "_size", "_source", "_name", "_root", "max_depth",
+                 "__weakref__")
+
+    def __init__(self, source: Any, view: memoryview, name: str,
+                 max_depth: int = F.DEFAULT_MAX_DEPTH) -> None:
+        self._source = source
+        self._mv = view
+        self._name = name
+        self._root: Any = None
+        self.max_depth = max_depth
+        self._ptr = buffer_pointer(view)
+        try:
+            header = parse_header(self._ptr, view.nbytes)
+        except BaseException:
+            self._release()
+            raise
+        self._size = header.file_size
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
+        """Map the file at ``path`` read-only and check its header. O(1): one
+        open, one mmap, one 64-byte read; the payload is paged in on access."""
+        name = os.fspath(path)
+        with open(name, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < F.HEADER_SIZE:
+                raise ArchiveError(f"{name}: archive is truncated "
+                                   f"({size} bytes, the header alone is {F.HEADER_SIZE})")
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            return cls(mm, memoryview(mm), name, max_depth)
+        except ArchiveError as exc:
+            mm.close()
+            raise ArchiveError(f"{name}: {exc}") from None
+
+    @classmethod
+    def from_buffer(cls, buffer: Any, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
+        """An archive over any buffer-protocol object (bytes, bytearray,
+        memoryview, mmap, a NumPy byte array), without copying it. The buffer
+        must not change while the archive or its views are in use."""
+        try:
+            view = memoryview(buffer)
+        except TypeError:
+            raise TypeError(f"from_buffer needs a bytes-like object, "
+                            f"not {type(buffer).__name__}") from None
+        if not view.c_contiguous:
+            raise TypeError("from_buffer needs a contiguous buffer")
+        view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+        return cls(buffer, view.toreadonly(), f"<{type(buffer).__name__}>", max_depth)
+
+    # -- access ----------------------------------------------------------------
+    @property
+    def root(self) -> Any:
+        """The root value: a view for a container, else a plain value. O(1)."""
+        if self._ptr is None:
+            raise _closed()
+        root = self._root
+        if root is None:
+            root = self._root = _decode(self, F.ROOT_SLOT_POS)
+        return root
+
+    def __getitem__(self, key: Any) -> Any:
+        root = self.root
+        if not isinstance(root, (ArchivedDict, ArchivedList)):
+            raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
+        return root[key]
+
+    def to_python(self) -> Any:
+        """Copy the whole archive out into plain Python objects (arrays as
+        owned copies, bytes as ``bytes``). Cost: proportional to the archive."""
+        if self._ptr is None:
+            raise _closed()
+        with recursion_headroom(self.max_depth):
+            return _mat(self, F.ROOT_SLOT_POS, 0)
+
+    @property
+    def nbytes(self) -> int:
+        """The archive's size in bytes, as its header declares."""
+        return self._size
+
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
+
+    # -- lifetime --------------------------------------------------------------
+    def close(self) -> None:
+        """Release the buffer. Views raise ArchiveError afterwards; arrays and
+        memoryviews already handed out keep the mapping alive until they go."""
+        if self._ptr is not None:
+            self._release()
+
+    def _release(self) -> None:
+        release(self._ptr)
+        self._ptr = None
+        self._root = None
+        try:
+            self._mv.release()
+        except BufferError:  # NumPy arrays still export it: they keep it alive
+            pass
+        if isinstance(self._source, mmap.mmap):
+            try:
+                self._source.close()
+            except BufferError:  # memoryviews/arrays handed out: unmapped when they go
+                pass
+        self._mv = None
+        self._source = None
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._ptr is None else f"{self._size} bytes"
+        return f"<Archive {self._name} {state}>"
+
+
+class ArchivedDict(Mapping):
+    """A read-only, lazy view of an archived dict: a ``Mapping`` in the
+    original insertion order. ``d[key]`` hashes the key and probes the
+    archived index in C: O(1) expected, touches a few cache lines."""
+
+    __slots__ = ("_arch", "_off", "_n")
+
+    def __init__(self, arch: Archive, off: int, n: int) -> None:
+        self._arch = arch
+        self._off = off
+        self._n = n
+
+    def __getitem__(self, key: Any) -> Any:
+        arch = self._arch
+        ptr = arch._ptr
+        if ptr is None:
+            raise _closed()
+        t = type(key)
+        if t is str:
+            kb = key.encode("utf-8", "surrogatepass")
+            pos = dict_find(ptr, arch._size, self._off, F.K_STR, kb, len(kb), 0)
+        elif t is int and _INT_MIN <= key <= _INT_MAX:
+            pos = dict_find(ptr, arch._size, self._off, F.K_INT, b"", 0, key)
+        else:
+            kind, kb = _key_bytes(key)
+            pos = dict_find(ptr, arch._size, self._off, kind, kb, len(kb), 0)
+        if pos < 0:
+            if pos == NOTFOUND:
+                raise KeyError(key)
+            raise archive_error(pos, f"dict node at offset {self._off}")
+        return _decode(arch, pos)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[Any]:
+        arch = self._arch
+        for pos in self._entries():
+            yield _mat(arch, pos, 0)
+
+    def _entries(self) -> Iterator[int]:
+        """Positions of the entries' key slots, after one C check of the node."""
+        arch = self._arch
+        if arch._ptr is None:
+            raise _closed()
+        rc = dict_check(arch._ptr, arch._size, self._off, self._n)
+        if rc < 0:
+            raise archive_error(rc, f"dict node at offset {self._off}")
+        start = self._off + _DICT_ENTRIES
+        for pos in range(start, start + 32 * self._n, 32):
+            if arch._ptr is None:
+                raise _closed()
+            yield pos
+
+    def values(self) -> ValuesView:
+        return _DictValues(self)
+
+    def items(self) -> ItemsView:
+        return _DictItems(self)
+
+    def to_python(self) -> dict:
+        """Copy this dict out into plain Python objects. Cost: its whole subtree."""
+        return _to_python(self._arch, F.T_DICT, self._off, self._n)
+
+    def __repr__(self) -> str:
+        if self._arch._ptr is None:
+            return f"<ArchivedDict {self._n} keys (archive closed)>"
+        shown = []
+        for i, key in enumerate(self):
+            if i == 8:
+                shown.append("...")
+                break
+            shown.append(str(key))
+        noun = "key" if self._n == 1 else "keys"
+        return f"<ArchivedDict {self._n} {noun}{': ' if shown else ''}{', '.join(shown)}>"
+
+
+class _DictValues(ValuesView):
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[Any]:
+        d = self._mapping
+        for pos in d._entries():
+            yield _decode(d._arch, pos + 16)
+
+
+class _DictItems(ItemsView):
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        d = self._mapping
+        arch = d._arch
+        for pos in d._entries():
+            yield _mat(arch, pos, 0), _decode(arch, pos + 16)
+
+
+class ArchivedList(Sequence):
+    """A read-only, lazy view of an archived list or tuple: a ``Sequence``.
+    ``l[i]`` (negative too) is one C call, O(1); slices give a list of items."""
+
+    __slots__ = ("_arch", "_off", "_n", "_tag")
+
+    def __init__(self, arch: Archive, off: int, n: int, tag: int) -> None:
+        self._arch = arch
+        self._off = off
+        self._n = n
+        self._tag = tag
+
+    def __getitem__(self, index: Any) -> Any:
+        arch = self._arch
+        ptr = arch._ptr
+        if ptr is None:
+            raise _closed()
+        if type(index) is not int:
+            if isinstance(index, slice):
+                return [self[i] for i in range(*index.indices(self._n))]
+            try:
+                index = operator.index(index)
+            except TypeError:
+                raise TypeError(f"ArchivedList indices must be integers or slices, "
+                                f"not {type(index).__name__}") from None
+        if not _INT_MIN <= index <= _INT_MAX:
+            raise IndexError("ArchivedList index out of range")
+        pos = seq_get(ptr, arch._size, self._off, index)
+        if pos < 0:
+            if pos == E_INDEX:
+                raise IndexError("ArchivedList index out of range")
+            raise archive_error(pos, f"list node at offset {self._off}")
+        return _decode(arch, pos)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[Any]:
+        arch = self._arch
+        for pos in self._slots():
+            yield _decode(arch, pos)
+
+    def _slots(self) -> Iterator[int]:
+        arch = self._arch
+        if arch._ptr is None:
+            raise _closed()
+        rc = seq_check(arch._ptr, arch._size, self._off, self._n)
+        if rc < 0:
+            raise archive_error(rc, f"list node at offset {self._off}")
+        start = self._off + 8
+        for pos in range(start, start + 16 * self._n, 16):
+            if arch._ptr is None:
+                raise _closed()
+            yield pos
+
+    @property
+    def is_tuple(self) -> bool:
+        """True if the archived value was a tuple (``to_python`` gives a tuple)."""
+        return self._tag == F.T_TUPLE
+
+    def to_python(self) -> list | tuple:
+        """Copy this list out into plain Python objects. Cost: its whole subtree."""
+        return _to_python(self._arch, self._tag, self._off, self._n)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ArchivedList):
+            other = other.to_python()
+        if isinstance(other, (list, tuple)):
+            return self.to_python() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        kind = "tuple, " if self._tag == F.T_TUPLE else ""
+        noun = "item" if self._n == 1 else "items"
+        state = " (archive closed)" if self._arch._ptr is None else ""
+        return f"<ArchivedList {kind}{self._n} {noun}{state}>"
+
+
+def _key_bytes(key: Any) -> tuple[int, bytes]:
+    """The (kind, bytes) the format hashes for a dict key; KeyError if no
+    archived key can equal it."""
+    if isinstance(key, str):
+        return F.K_STR, str(key).encode("utf-8", "surrogatepass")
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return F.K_BYTES, bytes(key)
+    if not isinstance(key, bool):
+        try:
+            k = operator.index(key)
+        except TypeError:
+            raise KeyError(key) from None
+        if _INT_MIN <= k <= _INT_MAX:
+            return F.K_INT, k.to_bytes(8, "little", signed=True)
+        return F.K_BIGINT, k.to_bytes(k.bit_length() // 8 + 1, "little", signed=True)
+    raise KeyError(key)
+
+
+# -- decoding ------------------------------------------------------------------
+# Both walkers below receive positions of slots the C core has already checked.
+
+def _decode(arch: Archive, pos: int) -> Any:
+    """The lazy value of the checked slot at ``pos``: views for containers,
+    zero-copy memoryviews/arrays for byte payloads, else plain values."""
+    mv = arch._mv
+    w0, p = _SLOT(mv, pos)
+    tag = w0 & 0xFF
+    if tag == F.T_SSTR:
+        return _utf8(mv[pos + 8:pos + 8 + (w0 >> 8)], pos)
+    if tag == F.T_INT:
+        return p
+    if tag == F.T_STR:
+        return _utf8(mv[p:p + (w0 >> 8)], p)
+    if tag == F.T_DICT:
+        return ArchivedDict(arch, p, w0 >> 8)
+    if tag == F.T_LIST or tag == F.T_TUPLE:
+        return ArchivedList(arch, p, w0 >> 8, tag)
+    if tag == F.T_FLOAT:
+        return _F64(mv, pos)[1]
+    if tag == F.T_NDARRAY:
+        return _ndarray(arch, p, copy=False)
+    if tag == F.T_SBYTES:
+        return mv[pos + 8:pos + 8 + (w0 >> 8)]
+    if tag == F.T_BYTES:
+        return mv[p:p + (w0 >> 8)]
+    return _mat(arch, pos, 0)
+
+
+def _mat(arch: Archive, pos: int, depth: int) -> Any:
+    """The fully materialised value of the checked slot at ``pos``."""
+    mv = arch._mv
+    w0, p = _SLOT(mv, pos)
+    tag = w0 & 0xFF
+    if tag == F.T_SSTR:
+        return _utf8(mv[pos + 8:pos + 8 + (w0 >> 8)], pos)
+    if tag == F.T_INT:
+        return p
+    if tag == F.T_STR:
+        return _utf8(mv[p:p + (w0 >> 8)], p)
+    if tag == F.T_FLOAT:
+        return _F64(mv, pos)[1]
+    if tag <= F.T_TRUE:
+        return None if tag == F.T_NONE else tag == F.T_TRUE
+    if tag == F.T_SBYTES:
+        return bytes(mv[pos + 8:pos + 8 + (w0 >> 8)])
+    if tag == F.T_BYTES:
+        return bytes(mv[p:p + (w0 >> 8)])
+    if tag in _CONTAINERS:
+        if depth >= arch.max_depth:
+            raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} "
+                               f"at offset {p}")
+        return _mat_node(arch, tag, p, w0 >> 8, depth)
+    decoder = _SCALARS.get(tag)
+    if decoder is None:  # the C core accepted it, so this reader must know it
+        raise ArchiveError(f"unexpected node type {tag} at offset {pos}")
+    return decoder(arch, w0 >> 8, p, pos, depth)
+
+
+def _to_python(arch: Archive, tag: int, off: int, n: int) -> Any:
+    """``to_python`` of a view: the node's whole subtree, depth-capped."""
+    with recursion_headroom(arch.max_depth):
+        return _mat_node(arch, tag, off, n, 0)
+
+
+def _mat_node(arch: Archive, tag: int, off: int, n: int, depth: int) -> Any:
+    ptr = arch._ptr
+    if ptr is None:
+        raise _closed()
+    if tag == F.T_DICT:
+        rc = dict_check(ptr, arch._size, off, n)
+        if rc < 0:
+            raise archive_error(rc, f"dict node at offset {off}")
+        start = off + _DICT_ENTRIES
+        d = depth + 1
+        out = {}
+        for pos in range(start, start + 32 * n, 32):
+            out[_mat(arch, pos, d)] = _mat(arch, pos + 16, d)
+        return out
+    rc = seq_check(ptr, arch._size, off, n)
+    if rc < 0:
+        raise archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
+    d = depth + 1
+    items = [_mat(arch, pos, d) for pos in range(off + 8, off + 8 + 16 * n, 16)]
+    if tag == F.T_LIST:
+        return items
+    if tag == F.T_TUPLE:
+        return tuple(items)
+    try:
+        return set(items) if tag == F.T_SET else frozenset(items)
+    except TypeError:
+        raise ArchiveError(f"set node at offset {off} holds an unhashable member") from None
+
+
+_CONTAINERS = frozenset({F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_SET, F.T_FROZENSET})
+
+
+def _utf8(raw: memoryview, where: int) -> str:
+    try:
+        return str(raw, "utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise ArchiveError(f"invalid UTF-8 in string at offset {where}: {exc.reason}") from None
+
+
+def _fields(arch: Archive, tag: int, n: int, off: int, depth: int, kinds: tuple) -> list:
+    """The fields of a fixed-shape node, each checked against ``kinds``."""
+    name = F.TAG_NAMES[tag]
+    if n != len(kinds):
+        raise ArchiveError(f"{name} node at offset {off} has {n} fields, expected {len(kinds)}")
+    values = _mat_node(arch, F.T_LIST, off, n, depth)
+    for i, (v, ok) in enumerate(zip(values, kinds)):
+        if not isinstance(v, ok) or isinstance(v, bool) and bool not in ok:
+            raise ArchiveError(f"{name} node at offset {off}: field {i} has type "
+                               f"{type(v).__name__}")
+    return values
+
+
+def _tz(offset: Any, name: Any) -> Any:
+    if offset is None:
+        if name is not None:
+            raise ValueError("timezone name without an offset")
+        return None
+    delta = _dt.timedelta(microseconds=offset)
+    return _dt.timezone(delta) if name is None else _dt.timezone(delta, name)
+
+
+def _checked(tag: int, off: int, build) -> Any:
+    try:
+        return build()
+    except (ValueError, OverflowError, TypeError, ArithmeticError) as exc:
+        raise ArchiveError(f"invalid {F.TAG_NAMES[tag]} at offset {off}: {exc}") from None
+
+
+_OPT_INT = (int, type(None))
+_OPT_STR = (str, type(None))
+
+
+def _datetime(arch, n, off, pos, depth):
+    wall, fold, offset, name = _fields(arch, F.T_DATETIME, n, off, depth,
+                                       (int, int, _OPT_INT, _OPT_STR))
+    return _checked(F.T_DATETIME, off, lambda: (
+        _EPOCH + _dt.timedelta(microseconds=wall)).replace(fold=fold, tzinfo=_tz(offset, name)))
+
+
+def _time(arch, n, off, pos, depth):
+    micros, fold, offset, name = _fields(arch, F.T_TIME, n, off, depth,
+                                         (int, int, _OPT_INT, _OPT_STR))
+
+    def build():
+        if not 0 <= micros < 86_400_000_000:
+            raise ValueError("time of day out of range")
+        secs, us = divmod(micros, 1_000_000)
+        return _dt.time(secs // 3600, secs // 60 % 60, secs % 60, us,
+                        tzinfo=_tz(offset, name), fold=fold)
+    return _checked(F.T_TIME, off, build)
+
+
+def _timedelta(arch, n, off, pos, depth):
+    days, secs, us = _fields(arch, F.T_TIMEDELTA, n, off, depth, (int, int, int))
+    return _checked(F.T_TIMEDELTA, off, lambda: _dt.timedelta(days, secs, us))
+
+
+def _complex(arch, n, off, pos, depth):
+    re_, im = _fields(arch, F.T_COMPLEX, n, off, depth, (float, float))
+    return complex(re_, im)
+
+
+def _npscalar(arch, n, off, pos, depth):
+    from .dtypes import descr_to_dtype
+
+    descr, raw = _fields(arch, F.T_NPSCALAR, n, off, depth, (str, bytes))
+    dt = descr_to_dtype(descr.encode("utf-8", "surrogatepass"))
+    if len(raw) != dt.itemsize or dt.subdtype is not None:
+        raise ArchiveError(f"numpy scalar at offset {off} does not match its dtype {dt}")
+    return _numpy().frombuffer(raw, dt)[0]
+
+
+def _uuid(arch, n, off, pos, depth):
+    import uuid
+
+    return uuid.UUID(bytes=bytes(arch._mv[off:off + 16]))
+
+
+def _decimal(arch, n, off, pos, depth):
+    text = bytes(arch._mv[off:off + n])
+    return _checked(F.T_DECIMAL, off, lambda: decimal.Decimal(text.decode("ascii")))
+
+
+def _bigint(arch, n, off, pos, depth):
+    return int.from_bytes(arch._mv[off:off + n], "little", signed=True)
+
+
+def _ndarray_copy(arch, n, off, pos, depth):
+    return _ndarray(arch, off, copy=True)
+
+
+_SCALARS = {
+    F.T_BIGINT: _bigint,
+    F.T_DATE: lambda arch, n, p, pos, depth: _dt.date.fromordinal(p),
+    F.T_DATETIME: _datetime,
+    F.T_TIME: _time,
+    F.T_TIMEDELTA: _timedelta,
+    F.T_COMPLEX: _complex,
+    F.T_NPSCALAR: _npscalar,
+    F.T_UUID: _uuid,
+    F.T_DECIMAL: _decimal,
+    F.T_NDARRAY: _ndarray_copy,
+}
+
+
+def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
+    """The array of the (checked) ndarray node at ``off``: a read-only view
+    of the buffer, or an owned copy. O(1) for a view (about 1 µs)."""
+    from .dtypes import descr_to_dtype
+
+    np = _numpy()
+    mv = arch._mv
+    data_off, nbytes, ndim, flags, dlen = _NDH(mv, off)
+    descr_at = off + F.NDARRAY_HEADER.size
+    dt = descr_to_dtype(bytes(mv[descr_at:descr_at + dlen]))
+    shape_at = descr_at + dlen + (-dlen % 8)
+    shape = tuple(F.U64.unpack_from(mv, shape_at + 8 * i)[0] for i in range(ndim))
+    count = 1
+    for d in shape:
+        count *= d
+    if count * dt.itemsize != nbytes:
+        raise ArchiveError(f"ndarray at offset {off}: shape {shape} of {dt} needs "
+                           f"{count * dt.itemsize} bytes, node says {nbytes}")
+    order = "F" if flags & F.NDARRAY_FORTRAN else "C"
+    try:
+        if count == 0:
+            arr = np.empty(shape, dt, order=order)
+        else:
+            arr = np.frombuffer(mv, dt, count, data_off)
+            if order == "F":
+                arr = arr.reshape(shape[::-1]).T
+            elif ndim != 1:
+                arr = arr.reshape(shape)
+    except (ValueError, MemoryError) as exc:
+        raise ArchiveError(f"ndarray at offset {off}: {exc}") from None
+    if copy:
+        return arr.copy(order="K")
+    arr.flags.writeable = False
+    return arr

@@ -1,0 +1,424 @@
+"""The writer: lays Python values out as archive nodes (docs/FORMAT.md).
+
+Values are written children first, so every node's offset is below its
+parent's. Small nodes are appended to a growing ``bytearray`` segment; big
+byte payloads (array data, large ``bytes``) become pieces of their own that
+reference the caller's memory, so ``dump`` streams them to the file without a
+copy. Each encoder returns the 16-byte slot that names the value.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import os
+import tempfile
+import uuid
+from itertools import chain
+from typing import Any, Callable
+
+from . import format as F
+from ._limits import recursion_headroom
+from ._native import build_dict_index
+from .errors import UnsupportedTypeError
+
+_SLOT = F.SLOT.pack
+_SLOT_FLOAT = F.SLOT_FLOAT.pack
+_SLOT_SHORT = F.SLOT_SHORT.pack
+_U64 = F.U64.pack
+_DICT_HEADER = F.DICT_HEADER.pack
+_NDARRAY_HEADER = F.NDARRAY_HEADER.pack
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+_NONE = _SLOT(F.T_NONE, 0)
+_TRUE = _SLOT(F.T_TRUE, 0)
+_FALSE = _SLOT(F.T_FALSE, 0)
+_EPOCH = _dt.datetime(1, 1, 1)
+_ZERO = b"\0" * 64
+
+
+class _Failure(Exception):
+    """Internal: carries an UnsupportedTypeError up while the path is rebuilt."""
+
+
+class _Writer:
+    __slots__ = ("seg", "base", "pieces", "active", "max_depth")
+
+    def __init__(self, max_depth: int) -> None:
+        self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by finish()
+        self.base = 0
+        self.pieces: list = []
+        self.active: set[int] = set()
+        self.max_depth = max_depth
+
+    # -- layout primitives -------------------------------------------------
+    def _pad(self, align: int) -> int:
+        """Pad the segment so the next byte is ``align``-aligned; return its offset."""
+        seg = self.seg
+        pad = -(self.base + len(seg)) % align
+        if pad:
+            seg += _ZERO[:pad]
+        return self.base + len(seg)
+
+    def _append_bytes(self, data, align: int = F.NODE_ALIGN, inline: bool = False) -> int:
+        """Append raw bytes at an ``align``-aligned offset, padded to 8; return the offset."""
+        off = self._pad(align)
+        n = len(data)
+        if n >= F.BIG_PAYLOAD and not inline:
+            self.pieces.append(self.seg)
+            self.pieces.append(data)
+            end = off + n
+            pad = -end % F.NODE_ALIGN
+            self.seg = bytearray(pad)
+            self.base = end
+        else:
+            self.seg += data
+            pad = -n % F.NODE_ALIGN
+            if pad:
+                self.seg += _ZERO[:pad]
+        return off
+
+    def finish(self, root_slot: bytes) -> list:
+        """Fill in the header and return the pieces that make the archive."""
+        nodes_end = self._pad(F.NODE_ALIGN)
+        tag_word, payload = F.SLOT.unpack(root_slot)
+        header = F.HEADER.pack(F.MAGIC, F.VERSION_MAJOR, F.VERSION_MINOR, 0, nodes_end,
+                               tag_word, payload, nodes_end, 0, 0)
+        first = self.pieces[0] if self.pieces else self.seg
+        first[: F.HEADER_SIZE] = header
+        self.pieces.append(self.seg)
+        return self.pieces
+
+    # -- values --------------------------------------------------------------
+    def value(self, v: Any) -> bytes:
+        enc = _ENCODERS.get(type(v))
+        if enc is None:
+            enc = _encoder_for_other(v)
+        return enc(self, v)
+
+    def _enter(self, v: Any) -> int:
+        key = id(v)
+        active = self.active
+        if key in active:
+            raise ValueError(f"reference cycle: a {type(v).__name__} contains itself")
+        if len(active) >= self.max_depth:
+            raise ValueError(f"nesting deeper than max_depth={self.max_depth}")
+        active.add(key)
+        return key
+
+    def seq_node(self, tag: int, slots: list) -> bytes:
+        off = self._pad(F.NODE_ALIGN)
+        n = len(slots)
+        seg = self.seg
+        seg += _U64(n)
+        seg += b"".join(slots)
+        return _SLOT(tag | n << 8, off)
+
+    def sequence(self, v, tag: int, owner: Any = None) -> bytes:
+        """A list/tuple/set node of ``v``'s items; ``owner`` is the object
+        errors are reported against when ``v`` is a temporary (sorted sets)."""
+        owner = v if owner is None else owner
+        key = self._enter(owner)
+        try:
+            enc = self.value
+            slots = [enc(x) for x in v]
+        except (UnsupportedTypeError, _Failure) as exc:
+            raise _located(exc, owner, _index_of(v, exc, owner)) from None
+        finally:
+            self.active.discard(key)
+        return self.seq_node(tag, slots)
+
+    def dict(self, v: dict) -> bytes:
+        ident = self._enter(v)
+        try:
+            enc = self.value
+            try:
+                vslots = [enc(x) for x in v.values()]
+            except (UnsupportedTypeError, _Failure) as exc:
+                raise _located(exc, v, _key_of(v, exc, values=True)) from None
+            try:
+                kslots = [self.key(k) for k in v]
+            except (UnsupportedTypeError, _Failure) as exc:
+                raise _located(exc, v, _key_of(v, exc, values=False)) from None
+        finally:
+            self.active.discard(ident)
+        n = len(vslots)
+        off = self._pad(F.NODE_ALIGN)
+        nbuckets = _nbuckets(n)
+        width = 4 if n < 0xFFFFFFFF else 8
+        seg = self.seg
+        seg += _DICT_HEADER(n, nbuckets, width, 0)
+        seg += b"".join(chain.from_iterable(zip(kslots, vslots)))
+        index_len = nbuckets * width
+        seg += bytes(index_len + (-index_len % F.NODE_ALIGN))
+        if n:
+            build_dict_index(seg, self.base, off)
+        return _SLOT(F.T_DICT | n << 8, off)
+
+    def key(self, k: Any) -> bytes:
+        t = type(k)
+        if t is str:
+            return self.str(k)
+        if t is int:
+            return self.int(k)
+        if t is bytes:
+            return self.bytes(k, inline=True)
+        raise UnsupportedTypeError(
+            f"unsupported dict key type {t.__qualname__}: keys must be str, int or bytes", k)
+
+    def str(self, v: str) -> bytes:
+        b = v.encode("utf-8", "surrogatepass")
+        n = len(b)
+        if n <= F.SMALL_MAX:
+            return _SLOT_SHORT(F.T_SSTR | n << 8, b)
+        return _SLOT(F.T_STR | n << 8, self._append_bytes(b, inline=True))
+
+    def bytes(self, v, inline: bool = False) -> bytes:
+        n = len(v)
+        if n <= F.SMALL_MAX:
+            return _SLOT_SHORT(F.T_SBYTES | n << 8, bytes(v))
+        data = v if type(v) is bytes else memoryview(v)
+        return _SLOT(F.T_BYTES | n << 8, self._append_bytes(data, inline=inline))
+
+    def int(self, v: int) -> bytes:
+        if _INT_MIN <= v <= _INT_MAX:
+            return _SLOT(F.T_INT, v)
+        raw = v.to_bytes(v.bit_length() // 8 + 1, "little", signed=True)
+        return _SLOT(F.T_BIGINT | len(raw) << 8, self._append_bytes(raw, inline=True))
+
+    def tuple_node(self, tag: int, fields: list) -> bytes:
+        """A fixed-shape node (datetime, complex, ...) whose fields are plain values."""
+        return self.seq_node(tag, [self.value(x) for x in fields])
+
+    def ndarray(self, a) -> bytes:
+        import numpy as np
+
+        from .dtypes import dtype_to_descr
+
+        if a.dtype.hasobject:
+            raise UnsupportedTypeError("object arrays cannot be archived", a)
+        if a.dtype.itemsize == 0:
+            raise UnsupportedTypeError(f"arrays of zero-size dtype {a.dtype} cannot be archived", a)
+        descr = dtype_to_descr(a.dtype).encode()
+        flags = 0
+        if a.flags.c_contiguous:
+            flat = a.reshape(-1)
+        elif a.flags.f_contiguous:
+            flat = a.T.reshape(-1)
+            flags = F.NDARRAY_FORTRAN
+        else:
+            flat = np.ascontiguousarray(a).reshape(-1)
+        raw = memoryview(flat.view(np.uint8))
+        data_off = self._append_bytes(raw, align=F.ARRAY_ALIGN)
+        off = self._pad(F.NODE_ALIGN)
+        seg = self.seg
+        seg += _NDARRAY_HEADER(data_off, a.nbytes, a.ndim, flags, len(descr))
+        seg += descr + _ZERO[: -len(descr) % F.NODE_ALIGN]
+        seg += b"".join(_U64(d) for d in a.shape)
+        return _SLOT(F.T_NDARRAY, off)
+
+    def npscalar(self, v) -> bytes:
+        from .dtypes import dtype_to_descr
+
+        if v.dtype.hasobject:
+            raise UnsupportedTypeError("numpy object scalars cannot be archived", v)
+        return self.tuple_node(F.T_NPSCALAR, [dtype_to_descr(v.dtype), v.tobytes()])
+
+
+def _nbuckets(n: int) -> int:
+    if n == 0:
+        return 0
+    return 1 << max(1, (2 * n - 1).bit_length())
+
+
+def _float(w: _Writer, v: float) -> bytes:
+    return _SLOT_FLOAT(F.T_FLOAT, v)
+
+
+def _tz_fields(owner) -> tuple[Any, Any]:
+    tz = owner.tzinfo
+    if tz is None:
+        return None, None
+    if type(tz) is not _dt.timezone:
+        raise UnsupportedTypeError(
+            f"tzinfo {type(tz).__module__}.{type(tz).__qualname__} cannot be archived exactly; "
+            "only datetime.timezone (fixed offsets) round-trips", owner)
+    offset = tz.utcoffset(None)
+    name = tz.tzname(None)
+    default = _dt.timezone(offset).tzname(None)
+    return offset // _dt.timedelta(microseconds=1), (name if name != default else None)
+
+
+def _datetime(w: _Writer, v: _dt.datetime) -> bytes:
+    offset, name = _tz_fields(v)
+    wall = (v.replace(tzinfo=None, fold=0) - _EPOCH) // _dt.timedelta(microseconds=1)
+    return w.tuple_node(F.T_DATETIME, [wall, v.fold, offset, name])
+
+
+def _time(w: _Writer, v: _dt.time) -> bytes:
+    offset, name = _tz_fields(v)
+    micros = ((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond
+    return w.tuple_node(F.T_TIME, [micros, v.fold, offset, name])
+
+
+def _set(w: _Writer, v) -> bytes:
+    # Sets iterate in hash order, which depends on the per-process string hash
+    # seed; sort the members by their own archived bytes so output is deterministic.
+    members = sorted(v, key=_canonical_key)
+    return w.sequence(members, F.T_SET if type(v) is set else F.T_FROZENSET, owner=v)
+
+
+def _canonical_key(x: Any) -> bytes:
+    return dumps(x)
+
+
+_ENCODERS: dict[type, Callable[[_Writer, Any], bytes]] = {
+    type(None): lambda w, v: _NONE,
+    bool: lambda w, v: _TRUE if v else _FALSE,
+    int: _Writer.int,
+    float: _float,
+    str: _Writer.str,
+    bytes: _Writer.bytes,
+    bytearray: _Writer.bytes,
+    list: lambda w, v: w.sequence(v, F.T_LIST),
+    tuple: lambda w, v: w.sequence(v, F.T_TUPLE),
+    dict: _Writer.dict,
+    set: _set,
+    frozenset: _set,
+    _dt.date: lambda w, v: _SLOT(F.T_DATE, v.toordinal()),
+    _dt.datetime: _datetime,
+    _dt.time: _time,
+    _dt.timedelta: lambda w, v: w.tuple_node(F.T_TIMEDELTA, [v.days, v.seconds, v.microseconds]),
+    uuid.UUID: lambda w, v: _SLOT(F.T_UUID | 16 << 8, w._append_bytes(v.bytes, inline=True)),
+    decimal.Decimal: lambda w, v: _SLOT(F.T_DECIMAL | len(str(v)) << 8,
+                                        w._append_bytes(str(v).encode("ascii"), inline=True)),
+    complex: lambda w, v: w.tuple_node(F.T_COMPLEX, [v.real, v.imag]),
+}
+
+
+def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
+    """Encoders for types not in the table: NumPy's (imported only if the
+    value already is a NumPy object), else an UnsupportedTypeError."""
+    t = type(v)
+    if t.__module__ == "numpy":
+        import numpy as np
+
+        if t is np.ndarray:
+            return _Writer.ndarray
+        if isinstance(v, np.generic):
+            return _Writer.npscalar
+    raise UnsupportedTypeError(f"cannot archive a value of type {t.__module__}.{t.__qualname__}", v)
+
+
+# -- error paths ------------------------------------------------------------
+
+def _located(exc: Exception, container: Any, step: str) -> Exception:
+    """Record one more step of the path to a failing value and pass it up."""
+    if isinstance(exc, UnsupportedTypeError):
+        failure = _Failure(exc, [step])
+    else:
+        failure = exc
+        failure.args[1].append(step)
+    failure.container = container  # type: ignore[attr-defined]
+    return failure
+
+
+def _culprit(exc: Exception) -> Any:
+    """The child object whose encoding raised ``exc``."""
+    if isinstance(exc, _Failure):
+        return exc.container  # type: ignore[attr-defined]
+    return exc.value  # type: ignore[attr-defined]
+
+
+def _index_of(items, exc: Exception, owner: Any) -> str:
+    culprit = _culprit(exc)
+    for i, x in enumerate(items):
+        if x is culprit:
+            return f"[{i}]" if isinstance(owner, (list, tuple)) else f"[<member {x!r}>]"
+    return "[?]"
+
+
+def _key_of(v: dict, exc: Exception, values: bool) -> str:
+    culprit = _culprit(exc)
+    for k, x in v.items():
+        if (x if values else k) is culprit:
+            return f"[{k!r}]" if values else f"[<key {k!r}>]"
+    return "[?]"
+
+
+def _raise_with_path(exc: _Failure) -> None:
+    original, steps = exc.args
+    steps = steps[::-1]
+    if steps[0][:2] in ("['", '["'):
+        steps[0] = steps[0][2:-2]  # the top-level key reads bare: users[3]['created']
+    path = "".join(steps)
+    raise UnsupportedTypeError(f"{original} at {path or 'the root'}", original.value, path) from None
+
+
+# -- public entry points -------------------------------------------------------
+
+def _encode(obj: Any, max_depth: int) -> list:
+    with recursion_headroom(max_depth):
+        w = _Writer(max_depth)
+        try:
+            root = w.value(obj)
+        except _Failure as exc:
+            _raise_with_path(exc)
+        return w.finish(root)
+
+
+def dumps(obj: Any, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> bytes:
+    """Archive ``obj`` into a new ``bytes`` object.
+
+    Cost: one pass over ``obj``; array and large ``bytes`` payloads are
+    copied once, into the result. Raises UnsupportedTypeError (naming the
+    value's path) for a value the format cannot hold, ValueError for a
+    reference cycle or nesting deeper than ``max_depth``.
+    """
+    return b"".join(_encode(obj, max_depth))
+
+
+def dump(obj: Any, path: str | os.PathLike, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> int:
+    """Archive ``obj`` to the file at ``path``, atomically; return its size in bytes.
+
+    The archive is written to a temporary file in the same directory, flushed
+    and fsynced, then renamed over ``path`` (``os.replace``), and the directory
+    is fsynced. On any error the temporary file is removed and an existing
+    file at ``path`` is untouched. Array payloads are written straight from
+    the arrays' memory, without an intermediate copy.
+    """
+    pieces = _encode(obj, max_depth)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".bfa-tmp",
+                               dir=directory)
+    try:
+        with open(fd, "wb", buffering=0, closefd=True) as f:
+            size = 0
+            for piece in pieces:
+                view = memoryview(piece)
+                while view.nbytes:
+                    written = f.write(view)
+                    size += written
+                    view = view[written:]
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(directory)
+    return size
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)

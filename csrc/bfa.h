@@ -1,0 +1,101 @@
+/* bfa.h: the C interface of the bfast_archive layout core.
+ *
+ * This file is read twice: by the C compiler, and by build_ffi.py as the cffi
+ * cdef (everything between the BFA_CDEF_BEGIN/END markers). Keep the part
+ * between the markers free of preprocessor logic other than plain #defines
+ * of integer constants.
+ *
+ * Conventions: every function takes the whole buffer (base pointer + length)
+ * and trusts no offset read from it. Functions that locate a value return the
+ * absolute position of a validated 16-byte slot (>= 0) or a negative error
+ * code (BFA_E_*). The byte layout is specified in docs/FORMAT.md.
+ */
+#ifndef BFA_H
+#define BFA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* BFA_CDEF_BEGIN */
+#define BFA_HEADER_SIZE 64
+#define BFA_SLOT_SIZE 16
+#define BFA_VERSION_MAJOR 1
+#define BFA_VERSION_MINOR 0
+
+/* Slot tags (low byte of a slot's first word). */
+#define BFA_T_NONE 0
+#define BFA_T_FALSE 1
+#define BFA_T_TRUE 2
+#define BFA_T_INT 3
+#define BFA_T_FLOAT 4
+#define BFA_T_BIGINT 5
+#define BFA_T_STR 6
+#define BFA_T_BYTES 7
+#define BFA_T_SSTR 8
+#define BFA_T_SBYTES 9
+#define BFA_T_LIST 10
+#define BFA_T_TUPLE 11
+#define BFA_T_DICT 12
+#define BFA_T_SET 13
+#define BFA_T_FROZENSET 14
+#define BFA_T_NDARRAY 15
+#define BFA_T_DATE 16
+#define BFA_T_DATETIME 17
+#define BFA_T_TIME 18
+#define BFA_T_TIMEDELTA 19
+#define BFA_T_UUID 20
+#define BFA_T_DECIMAL 21
+#define BFA_T_COMPLEX 22
+#define BFA_T_NPSCALAR 23
+/* 24..31 reserved for further scalar types. 32..47 reserved for extensions:
+ * record tables, models/schemas, compressed payloads (see docs/FORMAT.md). */
+#define BFA_T_TABLE 32
+#define BFA_T_MODEL 33
+
+/* Error codes. */
+#define BFA_OK 0
+#define BFA_E_NOTFOUND -1
+#define BFA_E_BOUNDS -2
+#define BFA_E_ALIGN -3
+#define BFA_E_TAG -4
+#define BFA_E_CORRUPT -5
+#define BFA_E_INDEX -6
+#define BFA_E_ORDER -7
+#define BFA_E_MAGIC -8
+#define BFA_E_VERSION -9
+#define BFA_E_FLAGS -10
+#define BFA_E_TRUNCATED -11
+#define BFA_E_HEADER -12
+#define BFA_E_ARG -13
+
+/* Key kinds for dict lookups: the slot tag family of the key. */
+#define BFA_K_INT 3
+#define BFA_K_BIGINT 5
+#define BFA_K_STR 6
+#define BFA_K_BYTES 7
+
+typedef struct {
+    uint32_t version_major;
+    uint32_t version_minor;
+    uint32_t flags;
+    uint64_t file_size;
+    uint64_t nodes_end;
+    uint64_t sections_off;
+} bfa_header;
+
+/* Reader (read.c). */
+int bfa_parse_header(const uint8_t *buf, uint64_t len, bfa_header *out);
+int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t limit);
+int64_t bfa_seq_get(const uint8_t *buf, uint64_t len, uint64_t node_off, int64_t index);
+int bfa_seq_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count);
+int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off,
+                      uint32_t kind, const char *key, uint64_t key_len, int64_t int_key);
+int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count);
+uint64_t bfa_hash_key(uint32_t kind, const char *key, uint64_t key_len);
+
+/* Writer (layout.c). */
+int bfa_dict_build_index(uint8_t *seg, uint64_t seg_len, uint64_t seg_base, uint64_t node_off);
+uint64_t bfa_dict_nbuckets(uint64_t count);
+/* BFA_CDEF_END */
+
+#endif

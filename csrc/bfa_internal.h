@@ -1,0 +1,73 @@
+/* bfa_internal.h: helpers shared by read.c and layout.c (not part of the cdef). */
+#ifndef BFA_INTERNAL_H
+#define BFA_INTERNAL_H
+
+#include "bfa.h"
+
+/* Little-endian loads and stores, independent of the host's byte order and
+ * of alignment; compilers turn them into single moves. */
+static inline uint64_t bfa_ld64(const uint8_t *p) {
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+static inline uint32_t bfa_ld32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+static inline uint16_t bfa_ld16(const uint8_t *p) {
+    return (uint16_t)((unsigned)p[0] | ((unsigned)p[1] << 8));
+}
+
+static inline void bfa_st64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void bfa_st32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Is [off, off + size) inside [0, limit)? Overflow-safe. */
+static inline int bfa_in_range(uint64_t off, uint64_t size, uint64_t limit) {
+    return off <= limit && size <= limit - off;
+}
+
+/* Layout constants of the dict node (docs/FORMAT.md, "Dict node"). */
+#define BFA_DICT_HEADER 24u
+#define BFA_DICT_ENTRY 32u
+#define BFA_SEQ_HEADER 8u
+#define BFA_NDARRAY_HEADER 32u
+#define BFA_NDARRAY_MAX_NDIM 64u
+#define BFA_ARRAY_ALIGN 64u
+
+/* The key hash (docs/FORMAT.md, "Key hash"): FNV-1a 64 over the kind byte and
+ * the key bytes, then the MurmurHash3 64-bit finaliser. */
+static inline uint64_t bfa_hash_bytes(uint32_t kind, const uint8_t *key, uint64_t key_len) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const uint64_t prime = 0x100000001b3ULL;
+    h ^= (uint64_t)(kind & 0xFFu);
+    h *= prime;
+    for (uint64_t i = 0; i < key_len; i++) {
+        h ^= key[i];
+        h *= prime;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Number of index buckets for a dict of `count` keys: 0 for an empty dict,
+ * else the smallest power of two >= 2 * count (load factor <= 1/2). */
+static inline uint64_t bfa_nbuckets_for(uint64_t count) {
+    if (count == 0) return 0;
+    uint64_t n = 2;
+    while (n < count * 2u) n <<= 1;
+    return n;
+}
+
+#endif

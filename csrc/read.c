@@ -1,0 +1,287 @@
+/* read.c: checked decoding and lookup over an archive buffer.
+ *
+ * Nothing read from the buffer is trusted: every offset, count and size is
+ * checked against the buffer length (with overflow-safe arithmetic) and
+ * against the "children before parents" rule before it is used, on every
+ * call. The functions keep no state, so any number of threads may call them
+ * at once on the same buffer.
+ */
+#include <string.h>
+
+#include "bfa_internal.h"
+
+static const uint8_t BFA_MAGIC[8] = {0x89, 'B', 'F', 'A', '\r', '\n', 0x1a, '\n'};
+
+uint64_t bfa_hash_key(uint32_t kind, const char *key, uint64_t key_len) {
+    return bfa_hash_bytes(kind, (const uint8_t *)key, key_len);
+}
+
+uint64_t bfa_dict_nbuckets(uint64_t count) { return bfa_nbuckets_for(count); }
+
+int bfa_parse_header(const uint8_t *buf, uint64_t len, bfa_header *out) {
+    if (buf == NULL || out == NULL) return BFA_E_ARG;
+    if (len < BFA_HEADER_SIZE) return BFA_E_TRUNCATED;
+    if (memcmp(buf, BFA_MAGIC, sizeof BFA_MAGIC) != 0) return BFA_E_MAGIC;
+    out->version_major = bfa_ld16(buf + 8);
+    out->version_minor = bfa_ld16(buf + 10);
+    out->flags = bfa_ld32(buf + 12);
+    out->file_size = bfa_ld64(buf + 16);
+    out->nodes_end = bfa_ld64(buf + 40);
+    out->sections_off = bfa_ld64(buf + 48);
+    if (out->version_major != BFA_VERSION_MAJOR) return BFA_E_VERSION;
+    if (out->flags != 0) return BFA_E_FLAGS;
+    if (bfa_ld64(buf + 56) != 0) return BFA_E_HEADER;
+    if (out->file_size < BFA_HEADER_SIZE) return BFA_E_HEADER;
+    if (out->file_size > len) return BFA_E_TRUNCATED;
+    if (out->nodes_end < BFA_HEADER_SIZE || out->nodes_end > out->file_size ||
+        out->nodes_end % 8 != 0)
+        return BFA_E_HEADER;
+    if (out->sections_off != 0) return BFA_E_HEADER; /* no sections in v1.0 */
+    return bfa_check_slot(buf, out->file_size, 24, out->nodes_end);
+}
+
+/* A referent of `size` bytes at `off`, owned by a parent that starts at
+ * `limit`: it must lie after the header, before the parent, 8-aligned. */
+static int check_ref(uint64_t off, uint64_t size, uint64_t limit) {
+    if (off % 8 != 0) return BFA_E_ALIGN;
+    if (off < BFA_HEADER_SIZE) return BFA_E_ORDER;
+    if (!bfa_in_range(off, size, limit)) return off >= limit ? BFA_E_ORDER : BFA_E_BOUNDS;
+    return BFA_OK;
+}
+
+/* A sequence node (count + slots) of `count` slots at `off` before `limit`. */
+static int check_seq_node(const uint8_t *buf, uint64_t off, uint64_t count, uint64_t limit) {
+    int rc = check_ref(off, BFA_SEQ_HEADER, limit);
+    if (rc < 0) return rc;
+    if (bfa_ld64(buf + off) != count) return BFA_E_CORRUPT;
+    if (count > (limit - off - BFA_SEQ_HEADER) / BFA_SLOT_SIZE) return BFA_E_BOUNDS;
+    return BFA_OK;
+}
+
+/* Dict node header at `off` (before `limit`); on success stores its geometry. */
+static int dict_geometry(const uint8_t *buf, uint64_t off, uint64_t limit, uint64_t *count,
+                         uint64_t *nbuckets, uint32_t *width) {
+    int rc = check_ref(off, BFA_DICT_HEADER, limit);
+    if (rc < 0) return rc;
+    uint64_t n = bfa_ld64(buf + off);
+    uint64_t nb = bfa_ld64(buf + off + 8);
+    uint32_t w = bfa_ld32(buf + off + 16);
+    if (bfa_ld32(buf + off + 20) != 0) return BFA_E_CORRUPT;
+    if (w != 4 && w != 8) return BFA_E_CORRUPT;
+    if (n == 0 ? nb != 0 : (nb <= n || (nb & (nb - 1)) != 0)) return BFA_E_CORRUPT;
+    uint64_t room = limit - off - BFA_DICT_HEADER;
+    if (n > room / BFA_DICT_ENTRY) return BFA_E_BOUNDS;
+    room -= n * BFA_DICT_ENTRY;
+    if (nb > room / w) return BFA_E_BOUNDS;
+    *count = n;
+    *nbuckets = nb;
+    *width = w;
+    return BFA_OK;
+}
+
+static int check_ndarray_node(const uint8_t *buf, uint64_t off, uint64_t limit) {
+    int rc = check_ref(off, BFA_NDARRAY_HEADER, limit);
+    if (rc < 0) return rc;
+    uint64_t data_off = bfa_ld64(buf + off);
+    uint64_t nbytes = bfa_ld64(buf + off + 8);
+    uint32_t ndim = bfa_ld32(buf + off + 16);
+    uint32_t flags = bfa_ld32(buf + off + 20);
+    uint64_t descr_len = bfa_ld64(buf + off + 24);
+    if (ndim > BFA_NDARRAY_MAX_NDIM) return BFA_E_CORRUPT;
+    if ((flags & ~1u) != 0) return BFA_E_FLAGS;
+    uint64_t room = limit - off - BFA_NDARRAY_HEADER;
+    if (descr_len == 0 || descr_len > room) return BFA_E_BOUNDS;
+    uint64_t descr_padded = (descr_len + 7u) & ~(uint64_t)7u;
+    if (descr_padded > room || (uint64_t)ndim * 8u > room - descr_padded) return BFA_E_BOUNDS;
+    if (data_off % BFA_ARRAY_ALIGN != 0) return BFA_E_ALIGN;
+    if (data_off < BFA_HEADER_SIZE) return BFA_E_ORDER;
+    if (!bfa_in_range(data_off, nbytes, off)) return BFA_E_ORDER;
+    return BFA_OK;
+}
+
+int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t limit) {
+    if (buf == NULL) return BFA_E_ARG;
+    if (limit > len || !bfa_in_range(slot_pos, BFA_SLOT_SIZE, len)) return BFA_E_BOUNDS;
+    uint64_t w0 = bfa_ld64(buf + slot_pos);
+    uint64_t payload = bfa_ld64(buf + slot_pos + 8);
+    uint32_t tag = (uint32_t)(w0 & 0xFFu);
+    uint64_t aux = w0 >> 8;
+    switch (tag) {
+    case BFA_T_NONE:
+    case BFA_T_FALSE:
+    case BFA_T_TRUE:
+        return (aux == 0 && payload == 0) ? BFA_OK : BFA_E_CORRUPT;
+    case BFA_T_INT:
+    case BFA_T_FLOAT:
+        return aux == 0 ? BFA_OK : BFA_E_CORRUPT;
+    case BFA_T_DATE:
+        return (aux == 0 && payload >= 1 && payload <= 3652059u) ? BFA_OK : BFA_E_CORRUPT;
+    case BFA_T_SSTR:
+    case BFA_T_SBYTES:
+        if (aux > 8) return BFA_E_CORRUPT;
+        /* unused payload bytes are zero, so equal values have equal bytes */
+        if (aux < 8 && (payload >> (8 * aux)) != 0) return BFA_E_CORRUPT;
+        return BFA_OK;
+    case BFA_T_STR:
+    case BFA_T_BYTES:
+    case BFA_T_DECIMAL:
+        return check_ref(payload, aux, limit);
+    case BFA_T_BIGINT:
+        if (aux == 0) return BFA_E_CORRUPT;
+        return check_ref(payload, aux, limit);
+    case BFA_T_UUID:
+        if (aux != 16) return BFA_E_CORRUPT;
+        return check_ref(payload, aux, limit);
+    case BFA_T_LIST:
+    case BFA_T_TUPLE:
+    case BFA_T_SET:
+    case BFA_T_FROZENSET:
+    case BFA_T_DATETIME:
+    case BFA_T_TIME:
+    case BFA_T_TIMEDELTA:
+    case BFA_T_COMPLEX:
+    case BFA_T_NPSCALAR:
+        return check_seq_node(buf, payload, aux, limit);
+    case BFA_T_DICT: {
+        uint64_t n, nb;
+        uint32_t w;
+        int rc = dict_geometry(buf, payload, limit, &n, &nb, &w);
+        if (rc < 0) return rc;
+        return n == aux ? BFA_OK : BFA_E_CORRUPT;
+    }
+    case BFA_T_NDARRAY:
+        if (aux != 0) return BFA_E_CORRUPT;
+        return check_ndarray_node(buf, payload, limit);
+    default:
+        return BFA_E_TAG;
+    }
+}
+
+int64_t bfa_seq_get(const uint8_t *buf, uint64_t len, uint64_t node_off, int64_t index) {
+    if (buf == NULL) return BFA_E_ARG;
+    if (node_off % 8 != 0) return BFA_E_ALIGN;
+    if (!bfa_in_range(node_off, BFA_SEQ_HEADER, len)) return BFA_E_BOUNDS;
+    uint64_t count = bfa_ld64(buf + node_off);
+    if (count > (len - node_off - BFA_SEQ_HEADER) / BFA_SLOT_SIZE) return BFA_E_BOUNDS;
+    uint64_t i;
+    if (index < 0) {
+        uint64_t back = (uint64_t)(-(index + 1)) + 1u; /* |index| without overflow */
+        if (back > count) return BFA_E_INDEX;
+        i = count - back;
+    } else {
+        i = (uint64_t)index;
+        if (i >= count) return BFA_E_INDEX;
+    }
+    uint64_t pos = node_off + BFA_SEQ_HEADER + i * BFA_SLOT_SIZE;
+    int rc = bfa_check_slot(buf, len, pos, node_off);
+    return rc < 0 ? rc : (int64_t)pos;
+}
+
+int bfa_seq_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count) {
+    if (buf == NULL) return BFA_E_ARG;
+    if (node_off % 8 != 0) return BFA_E_ALIGN;
+    if (!bfa_in_range(node_off, BFA_SEQ_HEADER, len)) return BFA_E_BOUNDS;
+    if (bfa_ld64(buf + node_off) != count) return BFA_E_CORRUPT;
+    if (count > (len - node_off - BFA_SEQ_HEADER) / BFA_SLOT_SIZE) return BFA_E_BOUNDS;
+    for (uint64_t i = 0; i < count; i++) {
+        int rc = bfa_check_slot(buf, len, node_off + BFA_SEQ_HEADER + i * BFA_SLOT_SIZE, node_off);
+        if (rc < 0) return rc;
+    }
+    return BFA_OK;
+}
+
+/* The bytes of a key slot, for hashing and comparison. `scratch` holds the
+ * 8 bytes of an INT key. Returns the kind, or a negative error. */
+static int key_bytes(const uint8_t *buf, uint64_t pos, uint64_t limit, uint8_t scratch[8],
+                     const uint8_t **bytes, uint64_t *n) {
+    uint64_t w0 = bfa_ld64(buf + pos);
+    uint64_t payload = bfa_ld64(buf + pos + 8);
+    uint32_t tag = (uint32_t)(w0 & 0xFFu);
+    uint64_t aux = w0 >> 8;
+    switch (tag) {
+    case BFA_T_INT:
+        if (aux != 0) return BFA_E_CORRUPT;
+        bfa_st64(scratch, payload);
+        *bytes = scratch;
+        *n = 8;
+        return BFA_K_INT;
+    case BFA_T_SSTR:
+    case BFA_T_SBYTES:
+        if (aux > 8) return BFA_E_CORRUPT;
+        *bytes = buf + pos + 8;
+        *n = aux;
+        return tag == BFA_T_SSTR ? BFA_K_STR : BFA_K_BYTES;
+    case BFA_T_STR:
+    case BFA_T_BYTES:
+    case BFA_T_BIGINT: {
+        int rc = check_ref(payload, aux, limit);
+        if (rc < 0) return rc;
+        *bytes = buf + payload;
+        *n = aux;
+        return tag == BFA_T_STR ? BFA_K_STR : tag == BFA_T_BYTES ? BFA_K_BYTES : BFA_K_BIGINT;
+    }
+    default:
+        return BFA_E_TAG;
+    }
+}
+
+int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off, uint32_t kind,
+                      const char *key_chars, uint64_t key_len, int64_t int_key) {
+    const uint8_t *key = (const uint8_t *)key_chars;
+    if (buf == NULL || (key == NULL && key_len != 0)) return BFA_E_ARG;
+    uint64_t count, nbuckets;
+    uint32_t width;
+    int rc = dict_geometry(buf, node_off, len, &count, &nbuckets, &width);
+    if (rc < 0) return rc;
+    if (count == 0) return BFA_E_NOTFOUND;
+    uint8_t int_bytes[8];
+    if (kind == BFA_K_INT) {
+        bfa_st64(int_bytes, (uint64_t)int_key);
+        key = int_bytes;
+        key_len = 8;
+    } else if (kind != BFA_K_STR && kind != BFA_K_BYTES && kind != BFA_K_BIGINT) {
+        return BFA_E_ARG;
+    }
+    uint64_t entries = node_off + BFA_DICT_HEADER;
+    uint64_t index = entries + count * BFA_DICT_ENTRY;
+    uint64_t mask = nbuckets - 1u;
+    uint64_t b = bfa_hash_bytes(kind, key, key_len) & mask;
+    for (uint64_t probe = 0; probe < nbuckets; probe++, b = (b + 1u) & mask) {
+        const uint8_t *cell = buf + index + b * width;
+        uint64_t e = width == 4 ? bfa_ld32(cell) : bfa_ld64(cell);
+        if (e == 0) return BFA_E_NOTFOUND;
+        if (e > count) return BFA_E_CORRUPT;
+        uint64_t pos = entries + (e - 1u) * BFA_DICT_ENTRY;
+        uint8_t scratch[8];
+        const uint8_t *kb;
+        uint64_t kn;
+        int k = key_bytes(buf, pos, node_off, scratch, &kb, &kn);
+        if (k < 0) return k;
+        if ((uint32_t)k == kind && kn == key_len && (kn == 0 || memcmp(kb, key, kn) == 0)) {
+            rc = bfa_check_slot(buf, len, pos + BFA_SLOT_SIZE, node_off);
+            return rc < 0 ? rc : (int64_t)(pos + BFA_SLOT_SIZE);
+        }
+    }
+    return BFA_E_NOTFOUND;
+}
+
+int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count) {
+    if (buf == NULL) return BFA_E_ARG;
+    uint64_t n, nbuckets;
+    uint32_t width;
+    int rc = dict_geometry(buf, node_off, len, &n, &nbuckets, &width);
+    if (rc < 0) return rc;
+    if (n != count) return BFA_E_CORRUPT;
+    uint64_t entries = node_off + BFA_DICT_HEADER;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t pos = entries + i * BFA_DICT_ENTRY;
+        uint8_t scratch[8];
+        const uint8_t *kb;
+        uint64_t kn;
+        int k = key_bytes(buf, pos, node_off, scratch, &kb, &kn);
+        if (k < 0) return k;
+        rc = bfa_check_slot(buf, len, pos + BFA_SLOT_SIZE, node_off);
+        if (rc < 0) return rc;
+    }
+    return BFA_OK;
+}
