@@ -28,6 +28,9 @@ dict_find = lib.bfa_dict_find
 seq_check = lib.bfa_seq_check
 dict_check = lib.bfa_dict_check
 check_slot = lib.bfa_check_slot
+slots_check = lib.bfa_slots_check
+table_check = lib.bfa_table_check
+offsets_check = lib.bfa_offsets_check
 NOTFOUND = lib.BFA_E_NOTFOUND
 E_INDEX = lib.BFA_E_INDEX
 

@@ -41,6 +41,16 @@ T_DECIMAL = lib.BFA_T_DECIMAL
 T_COMPLEX = lib.BFA_T_COMPLEX
 T_NPSCALAR = lib.BFA_T_NPSCALAR
 
+T_TABLE = lib.BFA_T_TABLE
+
+COL_INT64 = lib.BFA_COL_INT64
+COL_FLOAT64 = lib.BFA_COL_FLOAT64
+COL_BOOL = lib.BFA_COL_BOOL
+COL_STR = lib.BFA_COL_STR
+COL_SLOTS = lib.BFA_COL_SLOTS
+COL_STRLIST = lib.BFA_COL_STRLIST
+COL_HAS_NULLS = lib.BFA_COL_HAS_NULLS
+
 K_INT = lib.BFA_K_INT
 K_BIGINT = lib.BFA_K_BIGINT
 K_STR = lib.BFA_K_STR
@@ -52,7 +62,7 @@ TAG_NAMES = {
     T_SBYTES: "short bytes", T_LIST: "list", T_TUPLE: "tuple", T_DICT: "dict",
     T_SET: "set", T_FROZENSET: "frozenset", T_NDARRAY: "ndarray", T_DATE: "date",
     T_DATETIME: "datetime", T_TIME: "time", T_TIMEDELTA: "timedelta", T_UUID: "uuid",
-    T_DECIMAL: "decimal", T_COMPLEX: "complex", T_NPSCALAR: "numpy scalar",
+    T_DECIMAL: "decimal", T_COMPLEX: "complex", T_NPSCALAR: "numpy scalar", T_TABLE: "table",
 }
 
 # Slot: first word = tag | aux << 8, then the payload (signed view for ints).
@@ -67,6 +77,12 @@ DICT_HEADER = struct.Struct("<QQII")
 # ndarray node header: data offset, data length, ndim, flags, dtype-descriptor length.
 NDARRAY_HEADER = struct.Struct("<QQIIQ")
 NDARRAY_FORTRAN = 1
+# Table node: nrows, ncols, then the key-dict slot; then one descriptor per column:
+# kind, flags, and three (offset, length) regions.
+TABLE_HEADER = struct.Struct("<QQ")
+TABLE_HEADER_SIZE = lib.BFA_TABLE_HEADER
+COLUMN = struct.Struct("<IIQQQQQQ")
+TABLE_MIN_ROWS = 4     # lists of at least this many same-keyed dicts become tables
 SMALL_MAX = 8          # str/bytes of at most this many bytes live inside the slot
 BIG_PAYLOAD = 1 << 16  # bytes/array payloads at least this big are written without copying
 DEFAULT_MAX_DEPTH = 1000

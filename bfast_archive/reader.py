@@ -19,8 +19,9 @@ from typing import Any, Iterator
 
 from . import format as F
 from ._limits import recursion_headroom
-from ._native import (E_INDEX, NOTFOUND, archive_error, buffer_pointer, dict_check,
-                      dict_find, parse_header, release, seq_check, seq_get)
+from ._native import (E_INDEX, NOTFOUND, archive_error, buffer_pointer, check_slot,
+                      dict_check, dict_find, offsets_check, parse_header, release, seq_check,
+                      seq_get, slots_check, table_check)
 from .errors import ArchiveError
 
 _SLOT = F.SLOT.unpack_from
@@ -55,7 +56,7 @@ class Archive:
     (the mapping lives until the last of them is gone), views do not.
     """
 
-    __slots__ = ("_mv", "_ptr", "_size", "_source", "_name", "_root", "max_depth",
+    __slots__ = ("_mv", "_ptr", "_size", "_source", "_name", "_root", "_tables", "max_depth",
                  "__weakref__")
 
     def __init__(self, source: Any, view: memoryview, name: str,
@@ -64,6 +65,7 @@ class Archive:
         self._mv = view
         self._name = name
         self._root: Any = None
+        self._tables: dict[int, _TableInfo] = {}
         self.max_depth = max_depth
         self._ptr = buffer_pointer(view)
         try:
@@ -118,7 +120,7 @@ class Archive:
 
     def __getitem__(self, key: Any) -> Any:
         root = self.root
-        if not isinstance(root, (ArchivedDict, ArchivedList)):
+        if not isinstance(root, (Mapping, ArchivedList)):
             raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
         return root[key]
 
@@ -386,6 +388,8 @@ def _decode(arch: Archive, pos: int) -> Any:
         return ArchivedDict(arch, p, w0 >> 8)
     if tag == F.T_LIST or tag == F.T_TUPLE:
         return ArchivedList(arch, p, w0 >> 8, tag)
+    if tag == F.T_TABLE:
+        return ArchivedTable(arch, p, w0 >> 8, tag)
     if tag == F.T_FLOAT:
         return _F64(mv, pos)[1]
     if tag == F.T_NDARRAY:
@@ -447,6 +451,8 @@ def _mat_node(arch: Archive, tag: int, off: int, n: int, depth: int) -> Any:
         for pos in range(start, start + 32 * n, 32):
             out[_mat(arch, pos, d)] = _mat(arch, pos + 16, d)
         return out
+    if tag == F.T_TABLE:
+        return _table_rows(arch, _table_info(arch, off, n), depth)
     rc = seq_check(ptr, arch._size, off, n)
     if rc < 0:
         raise archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
@@ -462,7 +468,7 @@ def _mat_node(arch: Archive, tag: int, off: int, n: int, depth: int) -> Any:
         raise ArchiveError(f"set node at offset {off} holds an unhashable member") from None
 
 
-_CONTAINERS = frozenset({F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_SET, F.T_FROZENSET})
+_CONTAINERS = frozenset({F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_SET, F.T_FROZENSET, F.T_TABLE})
 
 
 def _utf8(raw: memoryview, where: int) -> str:
@@ -612,3 +618,266 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
         return arr.copy(order="K")
     arr.flags.writeable = False
     return arr
+
+
+# -- record tables ----------------------------------------------------------------
+# A list of same-keyed dicts is stored as a table node: one key dict naming the
+# columns, one column per key (docs/FORMAT.md, "Table node"). The node and its
+# column descriptors are checked in C once per archive and cached; a cell read
+# then costs a struct read and a bounds check.
+
+_I64 = F.U64.unpack_from  # reinterpreted below where signed values are needed
+_I64S = __import__("struct").Struct("<q").unpack_from
+_D = __import__("struct").Struct("<d").unpack_from
+_QQ = __import__("struct").Struct("<QQ").unpack_from
+
+
+class _TableInfo:
+    __slots__ = ("off", "nrows", "names", "index", "cols")
+
+    def __init__(self, off: int, nrows: int, names: list, cols: list) -> None:
+        self.off = off
+        self.nrows = nrows
+        self.names = names
+        self.index = {name: i for i, name in enumerate(names)}
+        self.cols = cols
+
+
+def _table_info(arch: Archive, off: int, nrows: int) -> _TableInfo:
+    info = arch._tables.get(off)
+    if info is not None and info.nrows == nrows:
+        return info
+    ptr = arch._ptr
+    if ptr is None:
+        raise _closed()
+    rc = table_check(ptr, arch._size, off, nrows)
+    if rc < 0:
+        raise archive_error(rc, f"table node at offset {off}")
+    mv = arch._mv
+    ncols = F.TABLE_HEADER.unpack_from(mv, off)[1]
+    key_index = _mat(arch, off + 16, 0)
+    names = list(key_index)
+    if list(key_index.values()) != list(range(ncols)):
+        raise ArchiveError(f"table node at offset {off}: key dict does not number "
+                           f"its {ncols} columns in order")
+    base = off + F.TABLE_HEADER_SIZE
+    cols = [F.COLUMN.unpack_from(mv, base + F.COLUMN.size * c) for c in range(ncols)]
+    info = arch._tables[off] = _TableInfo(off, nrows, names, cols)
+    return info
+
+
+def _offset_pair(mv: memoryview, at: int, limit: int, where: int) -> tuple[int, int]:
+    a, b = _QQ(mv, at)
+    if not a <= b <= limit:
+        raise ArchiveError(f"string offsets out of order or bounds in column at offset {where}")
+    return a, b
+
+
+def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: bool) -> Any:
+    """One cell of a table; ``full`` materialises nested values instead of
+    returning views."""
+    kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
+    mv = arch._mv
+    if kind == F.COL_STR:
+        if flags and mv[r2 + row]:
+            return None
+        a, b = _offset_pair(mv, r0 + 8 * row, r1n, r0)
+        return _utf8(mv[r1 + a:r1 + b], r1 + a)
+    if kind == F.COL_INT64:
+        return None if flags and mv[r1 + row] else _I64S(mv, r0 + 8 * row)[0]
+    if kind == F.COL_FLOAT64:
+        return None if flags and mv[r1 + row] else _D(mv, r0 + 8 * row)[0]
+    if kind == F.COL_BOOL:
+        if flags and mv[r1 + row]:
+            return None
+        v = mv[r0 + row]
+        if v > 1:
+            raise ArchiveError(f"bool column at offset {r0}: byte {v} is not 0 or 1")
+        return v == 1
+    if kind == F.COL_STRLIST:
+        a, b = _offset_pair(mv, r0 + 8 * row, r1n // 8 - 1, r0)
+        out = []
+        for i in range(a, b):
+            x, y = _offset_pair(mv, r1 + 8 * i, r2n, r1)
+            out.append(_utf8(mv[r2 + x:r2 + y], r2 + x))
+        return out
+    pos = r0 + 16 * row  # COL_SLOTS
+    rc = check_slot(arch._ptr, arch._size, pos, info.off)
+    if rc < 0:
+        raise archive_error(rc, f"table cell at offset {pos}")
+    return _mat(arch, pos, depth) if full else _decode(arch, pos)
+
+
+def _strings(arch: Archive, offsets_at: int, count: int, blob_at: int, blob_len: int) -> list:
+    """``count`` strings of an offsets region + UTF-8 blob, validated in bulk."""
+    mv = arch._mv
+    rc = offsets_check(arch._ptr, arch._size, offsets_at, count + 1, blob_len)
+    if rc < 0:
+        raise archive_error(rc, f"string offsets at offset {offsets_at}")
+    offs = mv[offsets_at:offsets_at + 8 * (count + 1)].cast("Q").tolist()
+    blob = bytes(mv[blob_at:blob_at + blob_len])
+    if blob.isascii():
+        text = blob.decode("ascii")
+        return [text[a:b] for a, b in zip(offs, offs[1:])]
+    try:
+        return [blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(offs, offs[1:])]
+    except UnicodeDecodeError as exc:
+        raise ArchiveError(f"invalid UTF-8 in string blob at offset {blob_at}: "
+                           f"{exc.reason}") from None
+
+
+def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
+    """All values of column ``c`` as Python objects, in bulk."""
+    kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
+    mv = arch._mv
+    n = info.nrows
+    nulls_at = r2 if kind == F.COL_STR else r1
+    if kind == F.COL_INT64 or kind == F.COL_FLOAT64:
+        values = mv[r0:r0 + 8 * n].cast("q" if kind == F.COL_INT64 else "d").tolist()
+    elif kind == F.COL_BOOL:
+        raw = bytes(mv[r0:r0 + n])
+        if raw.translate(None, b"\x00\x01"):
+            raise ArchiveError(f"bool column at offset {r0} holds bytes other than 0 and 1")
+        values = list(map(bool, raw))
+    elif kind == F.COL_STR:
+        values = _strings(arch, r0, n, r1, r1n)
+    elif kind == F.COL_STRLIST:
+        nitems = r1n // 8 - 1
+        rc = offsets_check(arch._ptr, arch._size, r0, n + 1, nitems)
+        if rc < 0:
+            raise archive_error(rc, f"list offsets at offset {r0}")
+        bounds = mv[r0:r0 + 8 * (n + 1)].cast("Q").tolist()
+        flat = _strings(arch, r1, nitems, r2, r2n)
+        return [flat[a:b] for a, b in zip(bounds, bounds[1:])]
+    else:  # COL_SLOTS
+        rc = slots_check(arch._ptr, arch._size, r0, n, info.off)
+        if rc < 0:
+            raise archive_error(rc, f"table column at offset {r0}")
+        if depth >= arch.max_depth:
+            raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth}")
+        return [_mat(arch, pos, depth + 1) for pos in range(r0, r0 + 16 * n, 16)]
+    if flags:
+        mask = bytes(mv[nulls_at:nulls_at + n])
+        values = [None if m else v for v, m in zip(values, mask)]
+    return values
+
+
+def _table_rows(arch: Archive, info: _TableInfo, depth: int) -> list:
+    columns = [_column_values(arch, info, c, depth) for c in range(len(info.cols))]
+    names = info.names
+    return [dict(zip(names, cells)) for cells in zip(*columns)]
+
+
+class ArchivedTable(ArchivedList):
+    """A lazy view of a list of same-keyed dicts stored column by column.
+    It is an ``ArchivedList``: ``t[i]`` gives a row (an ``ArchivedDict``),
+    iteration and ``len`` work as for any list. ``t.column(name)`` gives a
+    whole numeric or bool column as a zero-copy NumPy array."""
+
+    __slots__ = ()
+
+    def _info(self) -> _TableInfo:
+        return _table_info(self._arch, self._off, self._n)
+
+    def __getitem__(self, index: Any) -> Any:
+        if self._arch._ptr is None:
+            raise _closed()
+        if type(index) is not int:
+            if isinstance(index, slice):
+                return [self[i] for i in range(*index.indices(self._n))]
+            try:
+                index = operator.index(index)
+            except TypeError:
+                raise TypeError(f"ArchivedList indices must be integers or slices, "
+                                f"not {type(index).__name__}") from None
+        n = self._n
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("ArchivedList index out of range")
+        return ArchivedRow(self._arch, self._info(), index)
+
+    def __iter__(self) -> Iterator[Any]:
+        arch, info = self._arch, self._info()
+        for row in range(self._n):
+            if arch._ptr is None:
+                raise _closed()
+            yield ArchivedRow(arch, info, row)
+
+    @property
+    def columns(self) -> list:
+        """The column names, in the rows' key order."""
+        return list(self._info().names)
+
+    def column(self, name: Any) -> Any:
+        """Column ``name`` as a read-only NumPy array over the buffer (int64,
+        float64 or bool), no copy: O(1). With None cells, a masked array whose
+        data and mask are both views. Other columns come back as a list."""
+        info = self._info()
+        c = info.index.get(name)
+        if c is None:
+            raise KeyError(name)
+        kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
+        if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL):
+            return _column_values(self._arch, info, c, 0)
+        np = _numpy()
+        dtype = {F.COL_INT64: "<i8", F.COL_FLOAT64: "<f8", F.COL_BOOL: "?"}[kind]
+        mv = self._arch._mv
+        data = np.frombuffer(mv, dtype, self._n, r0) if self._n else np.empty(0, dtype)
+        if not flags:
+            return data
+        mask = np.frombuffer(mv, "?", self._n, r1) if self._n else np.empty(0, "?")
+        return np.ma.MaskedArray(data, mask=mask, copy=False)
+
+    def __repr__(self) -> str:
+        state = " (archive closed)" if self._arch._ptr is None else ""
+        return f"<ArchivedList {self._n} rows (table){state}>"
+
+
+class ArchivedRow(ArchivedDict):
+    """One row of an ``ArchivedTable``: an ``ArchivedDict`` whose keys are the
+    table's column names. ``row[key]`` is a dict probe plus one cell read."""
+
+    __slots__ = ("_info", "_row")
+
+    def __init__(self, arch: Archive, info: _TableInfo, row: int) -> None:
+        self._arch = arch
+        self._off = info.off
+        self._n = len(info.names)
+        self._info = info
+        self._row = row
+
+    def __getitem__(self, key: Any) -> Any:
+        arch = self._arch
+        if arch._ptr is None:
+            raise _closed()
+        try:
+            c = self._info.index[key]
+        except (KeyError, TypeError):
+            raise KeyError(key) from None
+        return _cell(arch, self._info, c, self._row, 0, False)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._arch._ptr is None:
+            raise _closed()
+        return iter(list(self._info.names))
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._info.index
+        except TypeError:
+            return False
+
+    def values(self) -> ValuesView:
+        return ValuesView(self)
+
+    def items(self) -> ItemsView:
+        return ItemsView(self)
+
+    def to_python(self) -> dict:
+        arch, info = self._arch, self._info
+        if arch._ptr is None:
+            raise _closed()
+        with recursion_headroom(arch.max_depth):
+            return {name: _cell(arch, info, c, self._row, 1, True)
+                    for c, name in enumerate(info.names)}

@@ -13,7 +13,9 @@ import decimal
 import os
 import tempfile
 import uuid
-from itertools import chain
+from array import array
+from itertools import accumulate, chain
+from operator import itemgetter
 from typing import Any, Callable
 
 from . import format as F
@@ -116,6 +118,11 @@ class _Writer:
         """A list/tuple/set node of ``v``'s items; ``owner`` is the object
         errors are reported against when ``v`` is a temporary (sorted sets)."""
         owner = v if owner is None else owner
+        if (tag == F.T_LIST and len(v) >= F.TABLE_MIN_ROWS and type(v[0]) is dict
+                and owner is v):
+            slot = self.table(v)
+            if slot is not None:
+                return slot
         key = self._enter(owner)
         try:
             enc = self.value
@@ -152,6 +159,88 @@ class _Writer:
         if n:
             build_dict_index(seg, self.base, off)
         return _SLOT(F.T_DICT | n << 8, off)
+
+    # -- record tables (docs/FORMAT.md, "Table node") ---------------------------
+    def table(self, rows: list) -> bytes | None:
+        """Lay out a list of dicts with the same str keys in the same order as
+        a table: one key dict, one column per key. None if ``rows`` is not
+        such a list (it then takes the generic layout, so nothing is lost)."""
+        keys = tuple(rows[0])
+        if not keys or any(type(k) is not str for k in keys):
+            return None
+        if set(map(type, rows)) != {dict} or not all(tuple(r) == keys for r in rows):
+            return None
+        ident = self._enter(rows)
+        try:
+            columns = []
+            for name in keys:
+                cells = list(map(itemgetter(name), rows))
+                try:
+                    columns.append(self.column(cells))
+                except (UnsupportedTypeError, _Failure) as exc:
+                    row = _index_of(cells, exc, cells)
+                    inner = _located(exc, None, f"[{name!r}]")
+                    raise _located(inner, rows, row) from None
+            key_slot = self.dict({name: i for i, name in enumerate(keys)})
+        finally:
+            self.active.discard(ident)
+        off = self._pad(F.NODE_ALIGN)
+        seg = self.seg
+        seg += F.TABLE_HEADER.pack(len(rows), len(keys))
+        seg += key_slot
+        seg += b"".join(columns)
+        return _SLOT(F.T_TABLE | len(rows) << 8, off)
+
+    def column(self, cells: list) -> bytes:
+        """Write one column's regions; return its 56-byte descriptor."""
+        types = set(map(type, cells))
+        nulls = type(None) in types
+        if nulls:
+            types.discard(type(None))
+        flags = F.COL_HAS_NULLS if nulls else 0
+        if len(types) == 1:
+            t = types.pop()
+            if t is int or t is float or t is bool:
+                values = [0 if x is None else x for x in cells] if nulls else cells
+                try:
+                    if t is bool:
+                        data, kind = bytes(values), F.COL_BOOL
+                    else:
+                        data = array("q" if t is int else "d", values)
+                        kind = F.COL_INT64 if t is int else F.COL_FLOAT64
+                except OverflowError:  # an int beyond 64 bits: per-cell slots
+                    pass
+                else:
+                    r0 = (self._append_bytes(memoryview(data).cast("B"), align=F.ARRAY_ALIGN),
+                          len(data) * (1 if t is bool else 8))
+                    r1 = (self._null_mask(cells), len(cells)) if nulls else (0, 0)
+                    return F.COLUMN.pack(kind, flags, *r0, *r1, 0, 0)
+            elif t is str:
+                texts = [("" if x is None else x) for x in cells] if nulls else cells
+                offsets, blob = self._strings(texts)
+                r2 = (self._null_mask(cells), len(cells)) if nulls else (0, 0)
+                return F.COLUMN.pack(F.COL_STR, flags, *offsets, *blob, *r2)
+            elif t is list and not nulls:
+                flat = [s for cell in cells for s in cell]
+                if set(map(type, flat)) <= {str}:
+                    rows_at = array("Q", accumulate(map(len, cells), initial=0))
+                    r0 = (self._append_bytes(memoryview(rows_at).cast("B")), len(rows_at) * 8)
+                    offsets, blob = self._strings(flat)
+                    return F.COLUMN.pack(F.COL_STRLIST, 0, *r0, *offsets, *blob)
+        enc = self.value
+        slots = b"".join([enc(x) for x in cells])
+        return F.COLUMN.pack(F.COL_SLOTS, 0, self._append_bytes(slots), len(slots), 0, 0, 0, 0)
+
+    def _strings(self, texts: list) -> tuple[tuple[int, int], tuple[int, int]]:
+        """An offsets region and a UTF-8 blob region for ``texts``."""
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        offsets = array("Q", accumulate(map(len, encoded), initial=0))
+        blob = b"".join(encoded)
+        offsets_at = self._append_bytes(memoryview(offsets).cast("B"))
+        return (offsets_at, len(offsets) * 8), (self._append_bytes(blob), len(blob))
+
+    def _null_mask(self, cells: list) -> int:
+        return self._append_bytes(bytes([x is None for x in cells]))
 
     def key(self, k: Any) -> bytes:
         t = type(k)

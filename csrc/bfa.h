@@ -52,6 +52,17 @@
 #define BFA_T_TABLE 32
 #define BFA_T_MODEL 33
 
+/* Record-table column kinds (docs/FORMAT.md, "Table node"). */
+#define BFA_COL_INT64 1
+#define BFA_COL_FLOAT64 2
+#define BFA_COL_BOOL 3
+#define BFA_COL_STR 4
+#define BFA_COL_SLOTS 5
+#define BFA_COL_STRLIST 6
+#define BFA_COL_HAS_NULLS 1
+#define BFA_TABLE_HEADER 32
+#define BFA_COLUMN_SIZE 56
+
 /* Error codes. */
 #define BFA_OK 0
 #define BFA_E_NOTFOUND -1
@@ -91,6 +102,11 @@ int bfa_seq_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t 
 int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off,
                       uint32_t kind, const char *key, uint64_t key_len, int64_t int_key);
 int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count);
+int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t nrows);
+int bfa_slots_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
+                    uint64_t limit);
+int bfa_offsets_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
+                      uint64_t limit);
 uint64_t bfa_hash_key(uint32_t kind, const char *key, uint64_t key_len);
 
 /* Writer (layout.c). */

@@ -99,6 +99,21 @@ static int check_ndarray_node(const uint8_t *buf, uint64_t off, uint64_t limit) 
     return BFA_OK;
 }
 
+/* Table node header: nrows, ncols, the key-dict slot; the column
+ * descriptors must fit before `limit`. O(1): columns are checked by
+ * bfa_table_check. */
+static int check_table_header(const uint8_t *buf, uint64_t off, uint64_t nrows, uint64_t limit,
+                              uint64_t *ncols_out) {
+    int rc = check_ref(off, BFA_TABLE_HEADER, limit);
+    if (rc < 0) return rc;
+    if (bfa_ld64(buf + off) != nrows) return BFA_E_CORRUPT;
+    uint64_t ncols = bfa_ld64(buf + off + 8);
+    if (ncols == 0) return BFA_E_CORRUPT;
+    if (ncols > (limit - off - BFA_TABLE_HEADER) / BFA_COLUMN_SIZE) return BFA_E_BOUNDS;
+    if (ncols_out != NULL) *ncols_out = ncols;
+    return BFA_OK;
+}
+
 int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t limit) {
     if (buf == NULL) return BFA_E_ARG;
     if (limit > len || !bfa_in_range(slot_pos, BFA_SLOT_SIZE, len)) return BFA_E_BOUNDS;
@@ -152,6 +167,8 @@ int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t
     case BFA_T_NDARRAY:
         if (aux != 0) return BFA_E_CORRUPT;
         return check_ndarray_node(buf, payload, limit);
+    case BFA_T_TABLE:
+        return check_table_header(buf, payload, aux, limit, NULL);
     default:
         return BFA_E_TAG;
     }
@@ -182,9 +199,16 @@ int bfa_seq_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t 
     if (node_off % 8 != 0) return BFA_E_ALIGN;
     if (!bfa_in_range(node_off, BFA_SEQ_HEADER, len)) return BFA_E_BOUNDS;
     if (bfa_ld64(buf + node_off) != count) return BFA_E_CORRUPT;
-    if (count > (len - node_off - BFA_SEQ_HEADER) / BFA_SLOT_SIZE) return BFA_E_BOUNDS;
+    return bfa_slots_check(buf, len, node_off + BFA_SEQ_HEADER, count, node_off);
+}
+
+int bfa_slots_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
+                    uint64_t limit) {
+    if (buf == NULL) return BFA_E_ARG;
+    if (off % 8 != 0) return BFA_E_ALIGN;
+    if (!bfa_in_range(off, 0, len) || count > (len - off) / BFA_SLOT_SIZE) return BFA_E_BOUNDS;
     for (uint64_t i = 0; i < count; i++) {
-        int rc = bfa_check_slot(buf, len, node_off + BFA_SEQ_HEADER + i * BFA_SLOT_SIZE, node_off);
+        int rc = bfa_check_slot(buf, len, off + i * BFA_SLOT_SIZE, limit);
         if (rc < 0) return rc;
     }
     return BFA_OK;
@@ -284,4 +308,107 @@ int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t
         if (rc < 0) return rc;
     }
     return BFA_OK;
+}
+
+/* One region of a column: [off, off + size) before the table node at `limit`. */
+static int check_region(const uint8_t *buf, uint64_t desc, int region, uint64_t size,
+                        uint64_t align, uint64_t limit) {
+    uint64_t off = bfa_ld64(buf + desc + 8 + 16u * (uint64_t)region);
+    uint64_t len = bfa_ld64(buf + desc + 16 + 16u * (uint64_t)region);
+    if (len != size) return BFA_E_CORRUPT;
+    if (off % align != 0) return BFA_E_ALIGN;
+    if (off < BFA_HEADER_SIZE) return BFA_E_ORDER;
+    if (!bfa_in_range(off, len, limit)) return BFA_E_ORDER;
+    return BFA_OK;
+}
+
+static int region_unused(const uint8_t *buf, uint64_t desc, int region) {
+    return bfa_ld64(buf + desc + 8 + 16u * (uint64_t)region) == 0 &&
+                   bfa_ld64(buf + desc + 16 + 16u * (uint64_t)region) == 0
+               ? BFA_OK
+               : BFA_E_CORRUPT;
+}
+
+/* Sizes in bytes of `n` items of `width`, or UINT64_MAX on overflow. */
+static uint64_t times(uint64_t n, uint64_t width) {
+    return n > UINT64_MAX / width ? UINT64_MAX : n * width;
+}
+
+int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t nrows) {
+    if (buf == NULL) return BFA_E_ARG;
+    uint64_t ncols;
+    int rc = check_table_header(buf, node_off, nrows, len, &ncols);
+    if (rc < 0) return rc;
+    /* the key dict maps each column name to its column number */
+    uint64_t keys_slot = node_off + 16;
+    if ((bfa_ld64(buf + keys_slot) & 0xFFu) != BFA_T_DICT ||
+        (bfa_ld64(buf + keys_slot) >> 8) != ncols)
+        return BFA_E_CORRUPT;
+    rc = bfa_check_slot(buf, len, keys_slot, node_off);
+    if (rc < 0) return rc;
+    uint64_t rows1 = nrows == UINT64_MAX ? UINT64_MAX : nrows + 1u;
+    for (uint64_t c = 0; c < ncols; c++) {
+        uint64_t d = node_off + BFA_TABLE_HEADER + c * BFA_COLUMN_SIZE;
+        uint32_t kind = bfa_ld32(buf + d);
+        uint32_t flags = bfa_ld32(buf + d + 4);
+        int nulls = (flags & BFA_COL_HAS_NULLS) != 0;
+        if ((flags & ~(uint32_t)BFA_COL_HAS_NULLS) != 0) return BFA_E_FLAGS;
+        switch (kind) {
+        case BFA_COL_INT64:
+        case BFA_COL_FLOAT64:
+        case BFA_COL_BOOL:
+            rc = check_region(buf, d, 0, times(nrows, kind == BFA_COL_BOOL ? 1u : 8u),
+                              BFA_ARRAY_ALIGN, node_off);
+            if (rc == BFA_OK)
+                rc = nulls ? check_region(buf, d, 1, nrows, 8, node_off) : region_unused(buf, d, 1);
+            if (rc == BFA_OK) rc = region_unused(buf, d, 2);
+            break;
+        case BFA_COL_STR: {
+            rc = check_region(buf, d, 0, times(rows1, 8u), 8, node_off);
+            if (rc == BFA_OK) {
+                uint64_t blob_len = bfa_ld64(buf + d + 32);
+                rc = check_region(buf, d, 1, blob_len, 8, node_off);
+            }
+            if (rc == BFA_OK)
+                rc = nulls ? check_region(buf, d, 2, nrows, 8, node_off) : region_unused(buf, d, 2);
+            break;
+        }
+        case BFA_COL_SLOTS:
+            if (nulls) return BFA_E_FLAGS;
+            rc = check_region(buf, d, 0, times(nrows, BFA_SLOT_SIZE), 8, node_off);
+            if (rc == BFA_OK) rc = region_unused(buf, d, 1);
+            if (rc == BFA_OK) rc = region_unused(buf, d, 2);
+            break;
+        case BFA_COL_STRLIST: {
+            if (nulls) return BFA_E_FLAGS;
+            rc = check_region(buf, d, 0, times(rows1, 8u), 8, node_off);
+            uint64_t items_len = bfa_ld64(buf + d + 32);
+            if (rc == BFA_OK && (items_len < 8 || items_len % 8 != 0)) rc = BFA_E_CORRUPT;
+            if (rc == BFA_OK) rc = check_region(buf, d, 1, items_len, 8, node_off);
+            if (rc == BFA_OK) {
+                uint64_t blob_len = bfa_ld64(buf + d + 48);
+                rc = check_region(buf, d, 2, blob_len, 8, node_off);
+            }
+            break;
+        }
+        default:
+            return BFA_E_TAG;
+        }
+        if (rc < 0) return rc;
+    }
+    return BFA_OK;
+}
+
+int bfa_offsets_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
+                      uint64_t limit) {
+    if (buf == NULL) return BFA_E_ARG;
+    if (off % 8 != 0) return BFA_E_ALIGN;
+    if (count == 0 || !bfa_in_range(off, times(count, 8u), len)) return BFA_E_BOUNDS;
+    uint64_t prev = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t v = bfa_ld64(buf + off + 8u * i);
+        if (v < prev || v > limit) return BFA_E_CORRUPT;
+        prev = v;
+    }
+    return bfa_ld64(buf + off) == 0 ? BFA_OK : BFA_E_CORRUPT;
 }
