@@ -1,6 +1,7 @@
 """Recursion headroom for the writer's and the materialiser's recursive walks."""
 from __future__ import annotations
 
+import gc
 import sys
 from contextlib import contextmanager
 from typing import Iterator
@@ -27,3 +28,18 @@ def recursion_headroom(max_depth: int) -> Iterator[None]:
     finally:
         if sys.getrecursionlimit() == needed:
             sys.setrecursionlimit(old)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a materialisation builds
+    many containers. The objects built are acyclic, so there is nothing for
+    it to find; without the pause, CPython re-scans the growing result on
+    every generation-0 threshold. A collector the caller disabled stays off."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -45,9 +45,24 @@ def archive_error(rc: int, where: str) -> ArchiveError:
     return ArchiveError(f"{describe(rc)} ({where})")
 
 
-def buffer_pointer(view: memoryview):
-    """A ``uint8_t *`` over ``view`` (no copy); release it with ``release``."""
-    return ffi.from_buffer("uint8_t[]", view)
+def buffer_pointer(source):
+    """``(owner, pointer)``: a ``uint8_t *`` over a buffer-protocol object,
+    no copy. ``owner`` holds the buffer export; pass it to ``release``.
+
+    For a memoryview the export is taken from the object underneath it, with
+    the pointer offset to the view's first byte: a cffi buffer exported from a
+    memoryview crashes CPython when both are left in cyclic garbage at exit.
+    """
+    if isinstance(source, memoryview) and source.obj is not None:
+        owner = ffi.from_buffer("uint8_t[]", source.obj)
+        probe = ffi.from_buffer("uint8_t[]", source)
+        offset = int(ffi.cast("uintptr_t", probe)) - int(ffi.cast("uintptr_t", owner))
+        ffi.release(probe)
+        if 0 <= offset and offset + source.nbytes <= len(owner):
+            return owner, owner + offset
+        ffi.release(owner)
+    owner = ffi.from_buffer("uint8_t[]", source)
+    return owner, owner
 
 
 def release(pointer) -> None:

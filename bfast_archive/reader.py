@@ -18,7 +18,7 @@ from collections.abc import ItemsView, Mapping, Sequence, ValuesView
 from typing import Any, Iterator
 
 from . import format as F
-from ._limits import recursion_headroom
+from ._limits import gc_paused, recursion_headroom
 from ._native import (E_INDEX, NOTFOUND, archive_error, buffer_pointer, check_slot,
                       dict_check, dict_find, offsets_check, parse_header, release, seq_check,
                       seq_get, slots_check, table_check)
@@ -56,24 +56,32 @@ class Archive:
     (the mapping lives until the last of them is gone), views do not.
     """
 
-    __slots__ = ("_mv", "_ptr", "_size", "_source", "_name", "_root", "_tables", "max_depth",
+    __slots__ = ("_mv", "_raw", "_ptr", "_owner", "_size", "_source", "_name", "_tables",
+                 "_root_tag", "_root_off", "max_depth",
                  "__weakref__")
 
     def __init__(self, source: Any, view: memoryview, name: str,
                  max_depth: int = F.DEFAULT_MAX_DEPTH) -> None:
         self._source = source
         self._mv = view
+        # what string and struct reads slice: bytes and mmap slice to bytes, fastest
+        self._raw = source if type(source) in (bytes, mmap.mmap) else view
         self._name = name
-        self._root: Any = None
         self._tables: dict[int, _TableInfo] = {}
         self.max_depth = max_depth
-        self._ptr = buffer_pointer(view)
+        # The C pointer exports from the source object itself, never from our
+        # memoryview: a memoryview with exports that ends up in cyclic garbage
+        # at interpreter exit cannot be cleared safely. For the same reason no
+        # view is cached on the archive (a view refers to its archive).
+        self._owner, self._ptr = buffer_pointer(source)
         try:
             header = parse_header(self._ptr, view.nbytes)
         except BaseException:
             self._release()
             raise
         self._size = header.file_size
+        w0, self._root_off = _SLOT(view, F.ROOT_SLOT_POS)
+        self._root_tag = w0 & 0xFF
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
@@ -113,14 +121,13 @@ class Archive:
         """The root value: a view for a container, else a plain value. O(1)."""
         if self._ptr is None:
             raise _closed()
-        root = self._root
-        if root is None:
-            root = self._root = _decode(self, F.ROOT_SLOT_POS)
-        return root
+        return _decode(self, F.ROOT_SLOT_POS)
 
     def __getitem__(self, key: Any) -> Any:
+        if self._root_tag == _T_DICT and self._ptr is not None:
+            return _dict_get(self, self._root_off, key)
         root = self.root
-        if not isinstance(root, (Mapping, ArchivedList)):
+        if not isinstance(root, (ArchivedDict, ArchivedList)):
             raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
         return root[key]
 
@@ -129,7 +136,7 @@ class Archive:
         owned copies, bytes as ``bytes``). Cost: proportional to the archive."""
         if self._ptr is None:
             raise _closed()
-        with recursion_headroom(self.max_depth):
+        with recursion_headroom(self.max_depth), gc_paused():
             return _mat(self, F.ROOT_SLOT_POS, 0)
 
     @property
@@ -149,9 +156,9 @@ class Archive:
             self._release()
 
     def _release(self) -> None:
-        release(self._ptr)
-        self._ptr = None
-        self._root = None
+        release(self._owner)
+        self._ptr = self._owner = None
+        self._tables = {}
         try:
             self._mv.release()
         except BufferError:  # NumPy arrays still export it: they keep it alive
@@ -161,7 +168,7 @@ class Archive:
                 self._source.close()
             except BufferError:  # memoryviews/arrays handed out: unmapped when they go
                 pass
-        self._mv = None
+        self._mv = self._raw = None
         self._source = None
 
     def __enter__(self) -> "Archive":
@@ -188,24 +195,7 @@ class ArchivedDict(Mapping):
         self._n = n
 
     def __getitem__(self, key: Any) -> Any:
-        arch = self._arch
-        ptr = arch._ptr
-        if ptr is None:
-            raise _closed()
-        t = type(key)
-        if t is str:
-            kb = key.encode("utf-8", "surrogatepass")
-            pos = dict_find(ptr, arch._size, self._off, F.K_STR, kb, len(kb), 0)
-        elif t is int and _INT_MIN <= key <= _INT_MAX:
-            pos = dict_find(ptr, arch._size, self._off, F.K_INT, b"", 0, key)
-        else:
-            kind, kb = _key_bytes(key)
-            pos = dict_find(ptr, arch._size, self._off, kind, kb, len(kb), 0)
-        if pos < 0:
-            if pos == NOTFOUND:
-                raise KeyError(key)
-            raise archive_error(pos, f"dict node at offset {self._off}")
-        return _decode(arch, pos)
+        return _dict_get(self._arch, self._off, key)
 
     def __len__(self) -> int:
         return self._n
@@ -351,6 +341,33 @@ class ArchivedList(Sequence):
         return f"<ArchivedList {kind}{self._n} {noun}{state}>"
 
 
+def _dict_get(arch: Archive, off: int, key: Any) -> Any:
+    """``d[key]`` for the dict node at ``off``: one C probe of its hash index."""
+    ptr = arch._ptr
+    if ptr is None:
+        raise _closed()
+    t = type(key)
+    if t is str:
+        try:
+            kb = key.encode()
+        except UnicodeEncodeError:  # lone surrogates, stored as the writer encodes them
+            kb = key.encode("utf-8", "surrogatepass")
+        pos = dict_find(ptr, arch._size, off, _K_STR, kb, len(kb), 0)
+    elif t is int and _INT_MIN <= key <= _INT_MAX:
+        pos = dict_find(ptr, arch._size, off, _K_INT, b"", 0, key)
+    else:
+        kind, kb = _key_bytes(key)
+        pos = dict_find(ptr, arch._size, off, kind, kb, len(kb), 0)
+    if pos < 0:
+        if pos == NOTFOUND:
+            raise KeyError(key)
+        raise archive_error(pos, f"dict node at offset {off}")
+    return _decode(arch, pos)
+
+
+_K_STR, _K_INT = F.K_STR, F.K_INT
+
+
 def _key_bytes(key: Any) -> tuple[int, bytes]:
     """The (kind, bytes) the format hashes for a dict key; KeyError if no
     archived key can equal it."""
@@ -371,55 +388,60 @@ def _key_bytes(key: Any) -> tuple[int, bytes]:
 
 # -- decoding ------------------------------------------------------------------
 # Both walkers below receive positions of slots the C core has already checked.
+# Tags are bound to module globals: attribute lookups cost on the hot path.
+_T_NONE, _T_TRUE, _T_INT, _T_FLOAT = F.T_NONE, F.T_TRUE, F.T_INT, F.T_FLOAT
+_T_STR, _T_SSTR, _T_BYTES, _T_SBYTES = F.T_STR, F.T_SSTR, F.T_BYTES, F.T_SBYTES
+_T_LIST, _T_TUPLE, _T_DICT, _T_TABLE = F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_TABLE
+_T_NDARRAY = F.T_NDARRAY
 
 def _decode(arch: Archive, pos: int) -> Any:
     """The lazy value of the checked slot at ``pos``: views for containers,
     zero-copy memoryviews/arrays for byte payloads, else plain values."""
-    mv = arch._mv
-    w0, p = _SLOT(mv, pos)
+    raw = arch._raw
+    w0, p = _SLOT(raw, pos)
     tag = w0 & 0xFF
-    if tag == F.T_SSTR:
-        return _utf8(mv[pos + 8:pos + 8 + (w0 >> 8)], pos)
-    if tag == F.T_INT:
+    if tag == _T_SSTR:
+        return _utf8(raw[pos + 8:pos + 8 + (w0 >> 8)], pos)
+    if tag == _T_INT:
         return p
-    if tag == F.T_STR:
-        return _utf8(mv[p:p + (w0 >> 8)], p)
-    if tag == F.T_DICT:
+    if tag == _T_STR:
+        return _utf8(raw[p:p + (w0 >> 8)], p)
+    if tag == _T_DICT:
         return ArchivedDict(arch, p, w0 >> 8)
-    if tag == F.T_LIST or tag == F.T_TUPLE:
-        return ArchivedList(arch, p, w0 >> 8, tag)
-    if tag == F.T_TABLE:
+    if tag == _T_TABLE:
         return ArchivedTable(arch, p, w0 >> 8, tag)
-    if tag == F.T_FLOAT:
-        return _F64(mv, pos)[1]
-    if tag == F.T_NDARRAY:
+    if tag == _T_LIST or tag == _T_TUPLE:
+        return ArchivedList(arch, p, w0 >> 8, tag)
+    if tag == _T_FLOAT:
+        return _F64(raw, pos)[1]
+    if tag == _T_NDARRAY:
         return _ndarray(arch, p, copy=False)
-    if tag == F.T_SBYTES:
-        return mv[pos + 8:pos + 8 + (w0 >> 8)]
-    if tag == F.T_BYTES:
-        return mv[p:p + (w0 >> 8)]
+    if tag == _T_SBYTES:
+        return arch._mv[pos + 8:pos + 8 + (w0 >> 8)]
+    if tag == _T_BYTES:
+        return arch._mv[p:p + (w0 >> 8)]
     return _mat(arch, pos, 0)
 
 
 def _mat(arch: Archive, pos: int, depth: int) -> Any:
     """The fully materialised value of the checked slot at ``pos``."""
-    mv = arch._mv
-    w0, p = _SLOT(mv, pos)
+    raw = arch._raw
+    w0, p = _SLOT(raw, pos)
     tag = w0 & 0xFF
-    if tag == F.T_SSTR:
-        return _utf8(mv[pos + 8:pos + 8 + (w0 >> 8)], pos)
-    if tag == F.T_INT:
+    if tag == _T_SSTR:
+        return _utf8(raw[pos + 8:pos + 8 + (w0 >> 8)], pos)
+    if tag == _T_INT:
         return p
-    if tag == F.T_STR:
-        return _utf8(mv[p:p + (w0 >> 8)], p)
-    if tag == F.T_FLOAT:
-        return _F64(mv, pos)[1]
-    if tag <= F.T_TRUE:
-        return None if tag == F.T_NONE else tag == F.T_TRUE
-    if tag == F.T_SBYTES:
-        return bytes(mv[pos + 8:pos + 8 + (w0 >> 8)])
-    if tag == F.T_BYTES:
-        return bytes(mv[p:p + (w0 >> 8)])
+    if tag == _T_STR:
+        return _utf8(raw[p:p + (w0 >> 8)], p)
+    if tag == _T_FLOAT:
+        return _F64(raw, pos)[1]
+    if tag <= _T_TRUE:
+        return None if tag == _T_NONE else tag == _T_TRUE
+    if tag == _T_SBYTES:
+        return bytes(raw[pos + 8:pos + 8 + (w0 >> 8)])
+    if tag == _T_BYTES:
+        return bytes(raw[p:p + (w0 >> 8)])
     if tag in _CONTAINERS:
         if depth >= arch.max_depth:
             raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} "
@@ -433,7 +455,7 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
 
 def _to_python(arch: Archive, tag: int, off: int, n: int) -> Any:
     """``to_python`` of a view: the node's whole subtree, depth-capped."""
-    with recursion_headroom(arch.max_depth):
+    with recursion_headroom(arch.max_depth), gc_paused():
         return _mat_node(arch, tag, off, n, 0)
 
 
@@ -677,7 +699,7 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
     """One cell of a table; ``full`` materialises nested values instead of
     returning views."""
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
-    mv = arch._mv
+    mv = arch._raw
     if kind == F.COL_STR:
         if flags and mv[r2 + row]:
             return None
