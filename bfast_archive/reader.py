@@ -10,7 +10,6 @@ else as ordinary Python values.
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
 import mmap
 import operator
 import os
@@ -580,6 +579,8 @@ def _uuid(arch, n, off, pos, depth):
 
 
 def _decimal(arch, n, off, pos, depth):
+    import decimal
+
     text = bytes(arch._mv[off:off + n])
     return _checked(F.T_DECIMAL, off, lambda: decimal.Decimal(text.decode("ascii")))
 

@@ -9,10 +9,7 @@ copy. Each encoder returns the 16-byte slot that names the value.
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
 import os
-import tempfile
-import uuid
 from array import array
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -376,18 +373,32 @@ _ENCODERS: dict[type, Callable[[_Writer, Any], bytes]] = {
     _dt.datetime: _datetime,
     _dt.time: _time,
     _dt.timedelta: lambda w, v: w.tuple_node(F.T_TIMEDELTA, [v.days, v.seconds, v.microseconds]),
-    uuid.UUID: lambda w, v: _SLOT(F.T_UUID | 16 << 8, w._append_bytes(v.bytes, inline=True)),
-    decimal.Decimal: lambda w, v: _SLOT(F.T_DECIMAL | len(str(v)) << 8,
-                                        w._append_bytes(str(v).encode("ascii"), inline=True)),
     complex: lambda w, v: w.tuple_node(F.T_COMPLEX, [v.real, v.imag]),
 }
 
 
+def _uuid(w: _Writer, v) -> bytes:
+    return _SLOT(F.T_UUID | 16 << 8, w._append_bytes(v.bytes, inline=True))
+
+
+def _decimal(w: _Writer, v) -> bytes:
+    text = str(v).encode("ascii")
+    return _SLOT(F.T_DECIMAL | len(text) << 8, w._append_bytes(text, inline=True))
+
+
 def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
-    """Encoders for types not in the table: NumPy's (imported only if the
-    value already is a NumPy object), else an UnsupportedTypeError."""
+    """Encoders for types not in the table: UUID, Decimal and NumPy's (their
+    modules are imported only once such a value exists, so this package does
+    not import them itself), else an UnsupportedTypeError."""
     t = type(v)
-    if t.__module__ == "numpy":
+    module = t.__module__
+    if module == "uuid" and t.__qualname__ == "UUID":
+        _ENCODERS[t] = _uuid
+        return _uuid
+    if module == "decimal" and t.__qualname__ == "Decimal":
+        _ENCODERS[t] = _decimal
+        return _decimal
+    if module == "numpy":
         import numpy as np
 
         if t is np.ndarray:
@@ -475,6 +486,8 @@ def dump(obj: Any, path: str | os.PathLike, *, max_depth: int = F.DEFAULT_MAX_DE
     the arrays' memory, without an intermediate copy.
     """
     pieces = _encode(obj, max_depth)
+    import tempfile
+
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".bfa-tmp",
