@@ -42,6 +42,19 @@ T_COMPLEX = lib.BFA_T_COMPLEX
 T_NPSCALAR = lib.BFA_T_NPSCALAR
 
 T_TABLE = lib.BFA_T_TABLE
+T_XBYTES = lib.BFA_T_XBYTES
+
+F_COMPRESSED = lib.BFA_F_COMPRESSED
+F_CHECKSUMS = lib.BFA_F_CHECKSUMS
+CODEC_RAW = lib.BFA_CODEC_RAW
+CODEC_LZ4 = lib.BFA_CODEC_LZ4
+MAX_CHUNK = lib.BFA_MAX_CHUNK
+# Directory after the nodes: counts, then checksum, payload and chunk entries.
+DIRECTORY_HEADER = struct.Struct("<QQQQ")
+CHECK_ENTRY = struct.Struct("<QQQ")            # offset, length, xxh64
+PAYLOAD_ENTRY = struct.Struct("<QQQQQ")        # size, chunk size, first chunk, chunks, 0
+CHUNK_ENTRY = struct.Struct("<QQQII")          # offset, stored size, xxh64, codec, 0
+CHECK_BLOCK = 1 << 22  # uncompressed archives: one checksum per 4 MiB at most
 
 COL_INT64 = lib.BFA_COL_INT64
 COL_FLOAT64 = lib.BFA_COL_FLOAT64
@@ -63,6 +76,7 @@ TAG_NAMES = {
     T_SET: "set", T_FROZENSET: "frozenset", T_NDARRAY: "ndarray", T_DATE: "date",
     T_DATETIME: "datetime", T_TIME: "time", T_TIMEDELTA: "timedelta", T_UUID: "uuid",
     T_DECIMAL: "decimal", T_COMPLEX: "complex", T_NPSCALAR: "numpy scalar", T_TABLE: "table",
+    T_XBYTES: "bytes (compressed payload)",
 }
 
 # Slot: first word = tag | aux << 8, then the payload (signed view for ints).
@@ -77,6 +91,7 @@ DICT_HEADER = struct.Struct("<QQII")
 # ndarray node header: data offset, data length, ndim, flags, dtype-descriptor length.
 NDARRAY_HEADER = struct.Struct("<QQIIQ")
 NDARRAY_FORTRAN = 1
+NDARRAY_EXTERNAL = lib.BFA_NDARRAY_EXTERNAL
 # Table node: nrows, ncols, then the key-dict slot; then one descriptor per column:
 # kind, flags, and three (offset, length) regions.
 TABLE_HEADER = struct.Struct("<QQ")

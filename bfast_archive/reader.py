@@ -56,54 +56,108 @@ class Archive:
     """
 
     __slots__ = ("_mv", "_raw", "_ptr", "_owner", "_size", "_source", "_name", "_tables",
-                 "_root_tag", "_root_off", "max_depth",
-                 "__weakref__")
+                 "_root_tag", "_root_off", "max_depth", "threads", "_file", "__weakref__")
 
     def __init__(self, source: Any, view: memoryview, name: str,
-                 max_depth: int = F.DEFAULT_MAX_DEPTH) -> None:
+                 max_depth: int = F.DEFAULT_MAX_DEPTH, *, verify: bool = False,
+                 require_zero_copy: bool = False, threads: int | None = None) -> None:
         self._source = source
-        self._mv = view
-        # what string and struct reads slice: bytes and mmap slice to bytes, fastest
-        self._raw = source if type(source) in (bytes, mmap.mmap) else view
         self._name = name
         self._tables: dict[int, _TableInfo] = {}
         self.max_depth = max_depth
+        self.threads = threads
         # The C pointer exports from the source object itself, never from our
         # memoryview: a memoryview with exports that ends up in cyclic garbage
         # at interpreter exit cannot be cleared safely. For the same reason no
         # view is cached on the archive (a view refers to its archive).
-        self._owner, self._ptr = buffer_pointer(source)
+        owner, ptr = buffer_pointer(source)
+        self._file = None
+        self._owner = self._ptr = None
         try:
-            header = parse_header(self._ptr, view.nbytes)
+            header = parse_header(ptr, view.nbytes)
+            if header.flags & F.F_COMPRESSED:
+                from .payloads import FileLayer
+
+                self._file = FileLayer(source, view, owner, ptr, header)
+            elif header.flags & F.F_CHECKSUMS:
+                self._file = header  # the checksum layer is built by verify()
         except BaseException:
-            self._release()
+            release(owner)
             raise
-        self._size = header.file_size
+        if self._file is not None and header.flags & F.F_COMPRESSED:
+            if require_zero_copy:
+                self._file.release()
+                raise ArchiveError("archive is compressed: reading it decompresses (copies) "
+                                   "data; open it without require_zero_copy=True")
+            try:
+                image = self._file.structure(self._threads())
+                owner, ptr = buffer_pointer(image)
+                view = memoryview(image).toreadonly()
+                source = image
+            except BaseException:
+                self._file.release()
+                raise
+        self._owner, self._ptr = owner, ptr
+        self._mv = view
+        # what string and struct reads slice: bytes and mmap slice to bytes, fastest
+        self._raw = source if type(source) in (bytes, mmap.mmap) else view
+        compressed = bool(header.flags & F.F_COMPRESSED)
+        self._size = header.nodes_end if compressed else header.file_size
         w0, self._root_off = _SLOT(view, F.ROOT_SLOT_POS)
         self._root_tag = w0 & 0xFF
+        if compressed:
+            rc = check_slot(ptr, self._size, F.ROOT_SLOT_POS, self._size)
+            if rc < 0:
+                self._release()
+                raise archive_error(rc, "root slot at offset 24")
+        if verify:
+            try:
+                self.verify()
+            except BaseException:
+                self._release()
+                raise
+
+    def _threads(self) -> int:
+        return self.threads if self.threads is not None else (os.cpu_count() or 1)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
-        """Map the file at ``path`` read-only and check its header. O(1): one
-        open, one mmap, one 64-byte read; the payload is paged in on access."""
+    def open(cls, path: str | os.PathLike, *, verify: bool = False,
+             require_zero_copy: bool = False, threads: int | None = None,
+             max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
+        """Map the file at ``path`` read-only and check its header. O(1) for an
+        uncompressed archive: one open, one mmap, one 64-byte read; the rest is
+        paged in on access. A compressed archive also decompresses its nodes
+        (not its array payloads) here. ``verify=True`` checks every checksum
+        first (reads the whole file, in parallel on ``threads`` threads);
+        ``require_zero_copy=True`` refuses a compressed archive."""
         name = os.fspath(path)
-        with open(name, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            size = os.fstat(fd).st_size
             if size < F.HEADER_SIZE:
                 raise ArchiveError(f"{name}: archive is truncated "
                                    f"({size} bytes, the header alone is {F.HEADER_SIZE})")
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
         try:
-            return cls(mm, memoryview(mm), name, max_depth)
+            return cls(mm, memoryview(mm), name, max_depth, verify=verify,
+                       require_zero_copy=require_zero_copy, threads=threads)
         except ArchiveError as exc:
-            mm.close()
+            try:
+                mm.close()
+            except BufferError:
+                pass
             raise ArchiveError(f"{name}: {exc}") from None
 
     @classmethod
-    def from_buffer(cls, buffer: Any, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
+    def from_buffer(cls, buffer: Any, *, verify: bool = False, require_zero_copy: bool = False,
+                    threads: int | None = None,
+                    max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
         """An archive over any buffer-protocol object (bytes, bytearray,
         memoryview, mmap, a NumPy byte array), without copying it. The buffer
-        must not change while the archive or its views are in use."""
+        must not change while the archive or its views are in use. Options as
+        for ``open``."""
         try:
             view = memoryview(buffer)
         except TypeError:
@@ -112,7 +166,43 @@ class Archive:
         if not view.c_contiguous:
             raise TypeError("from_buffer needs a contiguous buffer")
         view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
-        return cls(buffer, view.toreadonly(), f"<{type(buffer).__name__}>", max_depth)
+        return cls(buffer, view.toreadonly(), f"<{type(buffer).__name__}>", max_depth,
+                   verify=verify, require_zero_copy=require_zero_copy, threads=threads)
+
+    @property
+    def compressed(self) -> bool:
+        """True if the archive's nodes and payloads are LZ4-compressed."""
+        return self._layer() is not None and self._file.compressed
+
+    def _layer(self) -> Any:
+        """The file layer (directory, checksums, payloads), built on first need."""
+        layer = self._file
+        if layer is not None and not hasattr(layer, "verify"):
+            from .payloads import FileLayer
+
+            layer = self._file = FileLayer(self._source, self._mv, self._owner, self._ptr, layer)
+        return layer
+
+    def verify(self) -> int:
+        """Check every checksum of the archive, on ``threads`` threads in C:
+        the XXH64 of each section (uncompressed) or of each stored chunk
+        (compressed). Raises ArchiveError naming the first bad section or
+        chunk; returns the number of bytes checked. An archive written without
+        checksums is instead checked by walking all of it."""
+        if self._ptr is None:
+            raise _closed()
+        layer = self._layer()
+        if layer is None:
+            self.to_python()
+            return self._size
+        return layer.verify(self._threads())
+
+    def array(self, key: Any) -> Any:
+        """A lazy handle on the array at ``arch[key]`` (see ``ArchivedDict.array``)."""
+        root = self.root
+        if not isinstance(root, ArchivedDict):
+            raise TypeError("Archive.array needs an archive whose root is a dict")
+        return root.array(key)
 
     # -- access ----------------------------------------------------------------
     @property
@@ -141,7 +231,7 @@ class Archive:
     @property
     def nbytes(self) -> int:
         """The archive's size in bytes, as its header declares."""
-        return self._size
+        return self._file.file_size if self._file is not None else self._size
 
     @property
     def closed(self) -> bool:
@@ -155,11 +245,17 @@ class Archive:
             self._release()
 
     def _release(self) -> None:
-        release(self._owner)
+        layer = self._file if hasattr(self._file, "release") else None
+        shared = layer is not None and layer.owner is self._owner
+        if layer is not None:
+            layer.release()
+        if self._owner is not None and not shared:
+            release(self._owner)
         self._ptr = self._owner = None
         self._tables = {}
         try:
-            self._mv.release()
+            if self._mv is not None:
+                self._mv.release()
         except BufferError:  # NumPy arrays still export it: they keep it alive
             pass
         if isinstance(self._source, mmap.mmap):
@@ -220,6 +316,29 @@ class ArchivedDict(Mapping):
 
     def values(self) -> ValuesView:
         return _DictValues(self)
+
+    def array(self, key: Any) -> Any:
+        """A lazy ``ArrayHandle`` on the array at ``self[key]``: ``.shape``,
+        ``.dtype``, ``len``, slicing along the first axis, ``np.asarray``.
+        On a compressed archive a slice decompresses only the chunks that
+        hold its rows; uncompressed, slices are zero-copy views. O(1)."""
+        arch = self._arch
+        ptr = arch._ptr
+        if ptr is None:
+            raise _closed()
+        kind, kb = _key_bytes(key)
+        pos = dict_find(ptr, arch._size, self._off, kind, kb, len(kb),
+                        int.from_bytes(kb, "little", signed=True) if kind == _K_INT else 0)
+        if pos < 0:
+            if pos == NOTFOUND:
+                raise KeyError(key)
+            raise archive_error(pos, f"dict node at offset {self._off}")
+        w0, p = _SLOT(arch._raw, pos)
+        if w0 & 0xFF != _T_NDARRAY:
+            raise TypeError(f"{key!r} is a {F.TAG_NAMES.get(w0 & 0xFF, 'value')}, not an array")
+        from .arrays import ArrayHandle
+
+        return ArrayHandle(arch, p)
 
     def items(self) -> ItemsView:
         return _DictItems(self)
@@ -391,7 +510,7 @@ def _key_bytes(key: Any) -> tuple[int, bytes]:
 _T_NONE, _T_TRUE, _T_INT, _T_FLOAT = F.T_NONE, F.T_TRUE, F.T_INT, F.T_FLOAT
 _T_STR, _T_SSTR, _T_BYTES, _T_SBYTES = F.T_STR, F.T_SSTR, F.T_BYTES, F.T_SBYTES
 _T_LIST, _T_TUPLE, _T_DICT, _T_TABLE = F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_TABLE
-_T_NDARRAY = F.T_NDARRAY
+_T_NDARRAY, _T_XBYTES = F.T_NDARRAY, F.T_XBYTES
 
 def _decode(arch: Archive, pos: int) -> Any:
     """The lazy value of the checked slot at ``pos``: views for containers,
@@ -419,6 +538,8 @@ def _decode(arch: Archive, pos: int) -> Any:
         return arch._mv[pos + 8:pos + 8 + (w0 >> 8)]
     if tag == _T_BYTES:
         return arch._mv[p:p + (w0 >> 8)]
+    if tag == _T_XBYTES:
+        return _xbytes(arch, p, w0 >> 8, copy=False)
     return _mat(arch, pos, 0)
 
 
@@ -604,21 +725,21 @@ _SCALARS = {
     F.T_UUID: _uuid,
     F.T_DECIMAL: _decimal,
     F.T_NDARRAY: _ndarray_copy,
+    F.T_XBYTES: lambda arch, n, p, pos, depth: _xbytes(arch, p, n, copy=True),
 }
 
 
-def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
-    """The array of the (checked) ndarray node at ``off``: a read-only view
-    of the buffer, or an owned copy. O(1) for a view (about 1 µs)."""
+def _array_meta(arch: Archive, off: int) -> tuple:
+    """(dtype, shape, order, data offset or payload number, nbytes, external)
+    of the checked ndarray node at ``off``."""
     from .dtypes import descr_to_dtype
 
-    np = _numpy()
-    mv = arch._mv
-    data_off, nbytes, ndim, flags, dlen = _NDH(mv, off)
+    raw = arch._raw
+    data_off, nbytes, ndim, flags, dlen = _NDH(raw, off)
     descr_at = off + F.NDARRAY_HEADER.size
-    dt = descr_to_dtype(bytes(mv[descr_at:descr_at + dlen]))
+    dt = descr_to_dtype(bytes(raw[descr_at:descr_at + dlen]))
     shape_at = descr_at + dlen + (-dlen % 8)
-    shape = tuple(F.U64.unpack_from(mv, shape_at + 8 * i)[0] for i in range(ndim))
+    shape = tuple(F.U64.unpack_from(raw, shape_at + 8 * i)[0] for i in range(ndim))
     count = 1
     for d in shape:
         count *= d
@@ -626,21 +747,49 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
         raise ArchiveError(f"ndarray at offset {off}: shape {shape} of {dt} needs "
                            f"{count * dt.itemsize} bytes, node says {nbytes}")
     order = "F" if flags & F.NDARRAY_FORTRAN else "C"
+    return dt, shape, order, data_off, nbytes, bool(flags & F.NDARRAY_EXTERNAL)
+
+
+def _shape_array(np, flat, shape: tuple, order: str) -> Any:
+    if order == "F":
+        return flat.reshape(shape[::-1]).T
+    return flat.reshape(shape) if len(shape) != 1 else flat
+
+
+def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
+    """The array of the (checked) ndarray node at ``off``: a read-only view
+    of the buffer (O(1), about 1 µs), or with ``copy`` an owned array. Data
+    in a compressed payload is decompressed once and cached on the archive."""
+    np = _numpy()
+    dt, shape, order, data_off, nbytes, external = _array_meta(arch, off)
     try:
-        if count == 0:
+        if nbytes == 0:
             arr = np.empty(shape, dt, order=order)
+        elif external:
+            if arch._file is None:
+                raise ArchiveError(f"ndarray at offset {off} names a compressed payload "
+                                   f"in an uncompressed archive")
+            buf, fresh = arch._file.payload(data_off, nbytes, arch._threads(), cache=not copy)
+            arr = _shape_array(np, np.frombuffer(buf, dt, nbytes // dt.itemsize), shape, order)
+            if copy and fresh:
+                return arr  # decoded for this call alone: already an owned buffer
         else:
-            arr = np.frombuffer(mv, dt, count, data_off)
-            if order == "F":
-                arr = arr.reshape(shape[::-1]).T
-            elif ndim != 1:
-                arr = arr.reshape(shape)
+            arr = _shape_array(np, np.frombuffer(arch._mv, dt, nbytes // dt.itemsize, data_off),
+                               shape, order)
     except (ValueError, MemoryError) as exc:
         raise ArchiveError(f"ndarray at offset {off}: {exc}") from None
     if copy:
         return arr.copy(order="K")
     arr.flags.writeable = False
     return arr
+
+
+def _xbytes(arch: Archive, index: int, n: int, copy: bool) -> Any:
+    """A large ``bytes`` value kept in a compressed payload."""
+    if arch._file is None:
+        raise ArchiveError("a bytes value names a compressed payload in an uncompressed archive")
+    buf, fresh = arch._file.payload(index, n, arch._threads(), cache=not copy)
+    return bytes(buf) if copy else buf
 
 
 # -- record tables ----------------------------------------------------------------
@@ -656,36 +805,55 @@ _QQ = __import__("struct").Struct("<QQ").unpack_from
 
 
 class _TableInfo:
-    __slots__ = ("off", "nrows", "names", "index", "cols")
+    """A table node's geometry, checked once per archive; column names are
+    looked up in its key dict (in C) as they are asked for, and cached."""
 
-    def __init__(self, off: int, nrows: int, names: list, cols: list) -> None:
+    __slots__ = ("off", "nrows", "ncols", "keys_off", "cols", "_names", "_index")
+
+    def __init__(self, arch: Archive, off: int, nrows: int) -> None:
+        rc = table_check(arch._ptr, arch._size, off, nrows)
+        if rc < 0:
+            raise archive_error(rc, f"table node at offset {off}")
+        raw = arch._raw
         self.off = off
         self.nrows = nrows
-        self.names = names
-        self.index = {name: i for i, name in enumerate(names)}
-        self.cols = cols
+        self.ncols = ncols = F.TABLE_HEADER.unpack_from(raw, off)[1]
+        self.keys_off = _SLOT(raw, off + 16)[1]
+        base = off + F.TABLE_HEADER_SIZE
+        self.cols = [F.COLUMN.unpack_from(raw, base + F.COLUMN.size * c) for c in range(ncols)]
+        self._names: list | None = None
+        self._index: dict[str, int] = {}
+
+    def column_of(self, arch: Archive, key: Any) -> int:
+        """The column number of ``key``; KeyError if the rows have no such key."""
+        c = self._index.get(key) if type(key) is str else None
+        if c is None:
+            c = _dict_get(arch, self.keys_off, key)
+            if type(c) is not int or not 0 <= c < self.ncols:
+                raise ArchiveError(f"table node at offset {self.off}: key dict names "
+                                   f"column {c!r} of {self.ncols}")
+            if type(key) is str:
+                self._index[key] = c
+        return c
+
+    def names(self, arch: Archive) -> list:
+        """All column names, in the rows' key order."""
+        if self._names is None:
+            key_index = _mat_node(arch, F.T_DICT, self.keys_off, self.ncols, 0)
+            if list(key_index.values()) != list(range(self.ncols)):
+                raise ArchiveError(f"table node at offset {self.off}: key dict does not "
+                                   f"number its {self.ncols} columns in order")
+            self._names = list(key_index)
+        return self._names
 
 
 def _table_info(arch: Archive, off: int, nrows: int) -> _TableInfo:
     info = arch._tables.get(off)
     if info is not None and info.nrows == nrows:
         return info
-    ptr = arch._ptr
-    if ptr is None:
+    if arch._ptr is None:
         raise _closed()
-    rc = table_check(ptr, arch._size, off, nrows)
-    if rc < 0:
-        raise archive_error(rc, f"table node at offset {off}")
-    mv = arch._mv
-    ncols = F.TABLE_HEADER.unpack_from(mv, off)[1]
-    key_index = _mat(arch, off + 16, 0)
-    names = list(key_index)
-    if list(key_index.values()) != list(range(ncols)):
-        raise ArchiveError(f"table node at offset {off}: key dict does not number "
-                           f"its {ncols} columns in order")
-    base = off + F.TABLE_HEADER_SIZE
-    cols = [F.COLUMN.unpack_from(mv, base + F.COLUMN.size * c) for c in range(ncols)]
-    info = arch._tables[off] = _TableInfo(off, nrows, names, cols)
+    info = arch._tables[off] = _TableInfo(arch, off, nrows)
     return info
 
 
@@ -786,8 +954,8 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
 
 
 def _table_rows(arch: Archive, info: _TableInfo, depth: int) -> list:
-    columns = [_column_values(arch, info, c, depth) for c in range(len(info.cols))]
-    names = info.names
+    columns = [_column_values(arch, info, c, depth) for c in range(info.ncols)]
+    names = info.names(arch)
     return [dict(zip(names, cells)) for cells in zip(*columns)]
 
 
@@ -830,16 +998,14 @@ class ArchivedTable(ArchivedList):
     @property
     def columns(self) -> list:
         """The column names, in the rows' key order."""
-        return list(self._info().names)
+        return list(self._info().names(self._arch))
 
     def column(self, name: Any) -> Any:
         """Column ``name`` as a read-only NumPy array over the buffer (int64,
         float64 or bool), no copy: O(1). With None cells, a masked array whose
         data and mask are both views. Other columns come back as a list."""
         info = self._info()
-        c = info.index.get(name)
-        if c is None:
-            raise KeyError(name)
+        c = info.column_of(self._arch, name)
         kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
         if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL):
             return _column_values(self._arch, info, c, 0)
@@ -866,7 +1032,7 @@ class ArchivedRow(ArchivedDict):
     def __init__(self, arch: Archive, info: _TableInfo, row: int) -> None:
         self._arch = arch
         self._off = info.off
-        self._n = len(info.names)
+        self._n = info.ncols
         self._info = info
         self._row = row
 
@@ -874,22 +1040,21 @@ class ArchivedRow(ArchivedDict):
         arch = self._arch
         if arch._ptr is None:
             raise _closed()
-        try:
-            c = self._info.index[key]
-        except (KeyError, TypeError):
-            raise KeyError(key) from None
-        return _cell(arch, self._info, c, self._row, 0, False)
+        return _cell(arch, self._info, self._info.column_of(arch, key), self._row, 0, False)
 
     def __iter__(self) -> Iterator[Any]:
         if self._arch._ptr is None:
             raise _closed()
-        return iter(list(self._info.names))
+        return iter(list(self._info.names(self._arch)))
 
     def __contains__(self, key: object) -> bool:
+        if self._arch._ptr is None:
+            raise _closed()
         try:
-            return key in self._info.index
-        except TypeError:
+            self._info.column_of(self._arch, key)
+        except KeyError:
             return False
+        return True
 
     def values(self) -> ValuesView:
         return ValuesView(self)
@@ -903,4 +1068,4 @@ class ArchivedRow(ArchivedDict):
             raise _closed()
         with recursion_headroom(arch.max_depth):
             return {name: _cell(arch, info, c, self._row, 1, True)
-                    for c, name in enumerate(info.names)}
+                    for c, name in enumerate(info.names(arch))}

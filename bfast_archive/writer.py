@@ -39,14 +39,18 @@ class _Failure(Exception):
 
 
 class _Writer:
-    __slots__ = ("seg", "base", "pieces", "active", "max_depth")
+    __slots__ = ("seg", "base", "pieces", "active", "max_depth", "external", "payloads")
 
-    def __init__(self, max_depth: int) -> None:
-        self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by finish()
+    def __init__(self, max_depth: int, external: bool = False) -> None:
+        self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by framing
         self.base = 0
         self.pieces: list = []
         self.active: set[int] = set()
         self.max_depth = max_depth
+        # external: big payloads (array data, large bytes) are kept out of the
+        # nodes and compressed as payloads of their own; nodes name them by number
+        self.external = external
+        self.payloads: list = []
 
     # -- layout primitives -------------------------------------------------
     def _pad(self, align: int) -> int:
@@ -75,16 +79,17 @@ class _Writer:
                 self.seg += _ZERO[:pad]
         return off
 
-    def finish(self, root_slot: bytes) -> list:
-        """Fill in the header and return the pieces that make the archive."""
+    def _external_payload(self, data) -> int:
+        """Keep ``data`` out of the nodes; return its payload number (1, 2, ...)."""
+        self.payloads.append(data)
+        return len(self.payloads)
+
+    def finish(self, root_slot: bytes) -> tuple[list, int]:
+        """The pieces of the nodes image (the first 64 bytes left for the
+        header) and the offset where the nodes end."""
         nodes_end = self._pad(F.NODE_ALIGN)
-        tag_word, payload = F.SLOT.unpack(root_slot)
-        header = F.HEADER.pack(F.MAGIC, F.VERSION_MAJOR, F.VERSION_MINOR, 0, nodes_end,
-                               tag_word, payload, nodes_end, 0, 0)
-        first = self.pieces[0] if self.pieces else self.seg
-        first[: F.HEADER_SIZE] = header
         self.pieces.append(self.seg)
-        return self.pieces
+        return self.pieces, nodes_end
 
     # -- values --------------------------------------------------------------
     def value(self, v: Any) -> bytes:
@@ -262,6 +267,8 @@ class _Writer:
         if n <= F.SMALL_MAX:
             return _SLOT_SHORT(F.T_SBYTES | n << 8, bytes(v))
         data = v if type(v) is bytes else memoryview(v)
+        if self.external and n >= F.BIG_PAYLOAD and not inline:
+            return _SLOT(F.T_XBYTES | n << 8, self._external_payload(data))
         return _SLOT(F.T_BYTES | n << 8, self._append_bytes(data, inline=inline))
 
     def int(self, v: int) -> bytes:
@@ -293,7 +300,11 @@ class _Writer:
         else:
             flat = np.ascontiguousarray(a).reshape(-1)
         raw = memoryview(flat.view(np.uint8))
-        data_off = self._append_bytes(raw, align=F.ARRAY_ALIGN)
+        if self.external and a.nbytes >= F.BIG_PAYLOAD:
+            data_off = self._external_payload(raw)
+            flags |= F.NDARRAY_EXTERNAL
+        else:
+            data_off = self._append_bytes(raw, align=F.ARRAY_ALIGN)
         off = self._pad(F.NODE_ALIGN)
         seg = self.seg
         seg += _NDARRAY_HEADER(data_off, a.nbytes, a.ndim, flags, len(descr))
@@ -455,39 +466,55 @@ def _raise_with_path(exc: _Failure) -> None:
 
 # -- public entry points -------------------------------------------------------
 
-def _encode(obj: Any, max_depth: int) -> list:
+def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
+            threads: int | None) -> list:
+    """The pieces of the archive file for ``obj``, in order."""
+    from .framing import check_options, frame
+
+    check_options(compression, chunk_size, threads)
     with recursion_headroom(max_depth):
-        w = _Writer(max_depth)
+        w = _Writer(max_depth, external=compression is not None)
         try:
             root = w.value(obj)
         except _Failure as exc:
             _raise_with_path(exc)
-        return w.finish(root)
+        pieces, nodes_end = w.finish(root)
+    return frame(pieces, nodes_end, root, w.payloads, compression, chunk_size, threads)
 
 
-def dumps(obj: Any, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> bytes:
-    """Archive ``obj`` into a new ``bytes`` object.
+def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20,
+          threads: int | None = None, max_depth: int = F.DEFAULT_MAX_DEPTH) -> bytes:
+    """Archive ``obj`` into a new ``bytes`` object (same options as ``dump``).
 
     Cost: one pass over ``obj``; array and large ``bytes`` payloads are
     copied once, into the result. Raises UnsupportedTypeError (naming the
     value's path) for a value the format cannot hold, ValueError for a
     reference cycle or nesting deeper than ``max_depth``.
     """
-    return b"".join(_encode(obj, max_depth))
+    return b"".join(_encode(obj, max_depth, compression, chunk_size, threads))
 
 
-def dump(obj: Any, path: str | os.PathLike, *, max_depth: int = F.DEFAULT_MAX_DEPTH) -> int:
+def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
+         chunk_size: int = 1 << 20, threads: int | None = None,
+         max_depth: int = F.DEFAULT_MAX_DEPTH) -> int:
     """Archive ``obj`` to the file at ``path``, atomically; return its size in bytes.
+
+    ``compression="lz4"`` compresses the nodes and every large payload (array
+    data, big ``bytes``) in independent chunks of ``chunk_size`` bytes, on
+    ``threads`` threads (default: all cores; 1 = serial) with the GIL
+    released; chunks that do not shrink by 1/8 are stored raw. Every archive
+    carries XXH64 checksums (of its sections, or of each chunk), checked by
+    ``Archive.verify()``.
 
     The archive is written to a temporary file in the same directory, flushed
     and fsynced, then renamed over ``path`` (``os.replace``), and the directory
     is fsynced. On any error the temporary file is removed and an existing
-    file at ``path`` is untouched. Array payloads are written straight from
-    the arrays' memory, without an intermediate copy.
+    file at ``path`` is untouched. Uncompressed array payloads are written
+    straight from the arrays' memory, without an intermediate copy.
     """
-    pieces = _encode(obj, max_depth)
     import tempfile
 
+    pieces = _encode(obj, max_depth, compression, chunk_size, threads)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".bfa-tmp",

@@ -47,7 +47,8 @@
 #define BFA_T_DECIMAL 21
 #define BFA_T_COMPLEX 22
 #define BFA_T_NPSCALAR 23
-/* 24..31 reserved for further scalar types. 32..47 reserved for extensions:
+#define BFA_T_XBYTES 24
+/* 25..31 reserved for further scalar types. 32..47 reserved for extensions:
  * record tables, models/schemas, compressed payloads (see docs/FORMAT.md). */
 #define BFA_T_TABLE 32
 #define BFA_T_MODEL 33
@@ -78,6 +79,23 @@
 #define BFA_E_TRUNCATED -11
 #define BFA_E_HEADER -12
 #define BFA_E_ARG -13
+#define BFA_E_CHECKSUM -14
+#define BFA_E_LIMIT -15
+
+/* Header flags. */
+#define BFA_F_COMPRESSED 1
+#define BFA_F_CHECKSUMS 2
+#define BFA_F_KNOWN 3
+
+/* Directory (docs/FORMAT.md, "Directory"). */
+#define BFA_DIRECTORY_HEADER 32
+#define BFA_CHECK_ENTRY 24
+#define BFA_PAYLOAD_ENTRY 40
+#define BFA_CHUNK_ENTRY 32
+#define BFA_CODEC_RAW 0
+#define BFA_CODEC_LZ4 1
+#define BFA_MAX_CHUNK 67108864
+#define BFA_NDARRAY_EXTERNAL 2
 
 /* Key kinds for dict lookups: the slot tag family of the key. */
 #define BFA_K_INT 3
@@ -94,6 +112,19 @@ typedef struct {
     uint64_t sections_off;
 } bfa_header;
 
+typedef struct {
+    uint64_t n_checks;
+    uint64_t n_payloads;
+    uint64_t n_chunks;
+    uint64_t checks_off;
+    uint64_t payloads_off;
+    uint64_t chunks_off;
+} bfa_directory;
+
+typedef int (*bfa_lz4_decompress_fn)(const char *src, char *dst, int src_size, int dst_cap);
+typedef int (*bfa_lz4_compress_fn)(const char *src, char *dst, int src_size, int dst_cap,
+                                   int acceleration);
+
 /* Reader (read.c). */
 int bfa_parse_header(const uint8_t *buf, uint64_t len, bfa_header *out);
 int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t limit);
@@ -108,6 +139,22 @@ int bfa_slots_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t cou
 int bfa_offsets_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
                       uint64_t limit);
 uint64_t bfa_hash_key(uint32_t kind, const char *key, uint64_t key_len);
+
+/* Checksums (checksum.c) and the directory of chunks (chunks.c). */
+uint64_t bfa_xxh64(const uint8_t *p, uint64_t len, uint64_t seed);
+int bfa_verify_entries(const uint8_t *buf, uint64_t len, uint64_t table_off,
+                       uint64_t entry_size, uint64_t first, uint64_t count, uint64_t *bad);
+int bfa_directory_check(const uint8_t *buf, uint64_t len, const bfa_header *h,
+                        bfa_directory *out);
+int bfa_payload_decode(const uint8_t *buf, uint64_t len, const bfa_directory *dir,
+                       uint64_t payload, uint64_t from, uint64_t to, uint8_t *dst,
+                       uint64_t dst_len, bfa_lz4_decompress_fn decompress, int verify,
+                       uint64_t *bad);
+uint64_t bfa_lz4_bound(uint64_t n);
+int bfa_chunks_encode(const uint8_t *src, uint64_t src_len, uint64_t chunk_size, uint64_t from,
+                      uint64_t to, uint8_t *dst, uint64_t dst_stride,
+                      bfa_lz4_compress_fn compress, int acceleration, uint64_t *sizes,
+                      uint64_t *hashes, uint32_t *codecs);
 
 /* Writer (layout.c). */
 int bfa_dict_build_index(uint8_t *seg, uint64_t seg_len, uint64_t seg_base, uint64_t node_off);

@@ -29,15 +29,25 @@ int bfa_parse_header(const uint8_t *buf, uint64_t len, bfa_header *out) {
     out->nodes_end = bfa_ld64(buf + 40);
     out->sections_off = bfa_ld64(buf + 48);
     if (out->version_major != BFA_VERSION_MAJOR) return BFA_E_VERSION;
-    if (out->flags != 0) return BFA_E_FLAGS;
-    if (bfa_ld64(buf + 56) != 0) return BFA_E_HEADER;
+    if ((out->flags & ~(uint32_t)BFA_F_KNOWN) != 0) return BFA_E_FLAGS;
+    int checksums = (out->flags & BFA_F_CHECKSUMS) != 0;
+    int compressed = (out->flags & BFA_F_COMPRESSED) != 0;
+    if (checksums ? bfa_ld64(buf + 56) != bfa_xxh64(buf, 56, 0) : bfa_ld64(buf + 56) != 0)
+        return BFA_E_HEADER;
+    if (compressed && !checksums) return BFA_E_HEADER;
     if (out->file_size < BFA_HEADER_SIZE) return BFA_E_HEADER;
     if (out->file_size > len) return BFA_E_TRUNCATED;
-    if (out->nodes_end < BFA_HEADER_SIZE || out->nodes_end > out->file_size ||
-        out->nodes_end % 8 != 0)
+    if (out->nodes_end < BFA_HEADER_SIZE || out->nodes_end % 8 != 0) return BFA_E_HEADER;
+    if (!compressed && out->nodes_end > out->file_size) return BFA_E_HEADER;
+    if (!checksums) {
+        if (out->sections_off != 0) return BFA_E_HEADER;
+    } else if (out->sections_off % 8 != 0 || out->sections_off >= out->file_size ||
+               out->sections_off < (compressed ? BFA_HEADER_SIZE : out->nodes_end)) {
         return BFA_E_HEADER;
-    if (out->sections_off != 0) return BFA_E_HEADER; /* no sections in v1.0 */
-    return bfa_check_slot(buf, out->file_size, 24, out->nodes_end);
+    }
+    /* the root of a compressed archive lies in its structure payload: checked
+     * by the reader once that is decompressed */
+    return compressed ? BFA_OK : bfa_check_slot(buf, out->file_size, 24, out->nodes_end);
 }
 
 /* A referent of `size` bytes at `off`, owned by a parent that starts at
@@ -88,11 +98,12 @@ static int check_ndarray_node(const uint8_t *buf, uint64_t off, uint64_t limit) 
     uint32_t flags = bfa_ld32(buf + off + 20);
     uint64_t descr_len = bfa_ld64(buf + off + 24);
     if (ndim > BFA_NDARRAY_MAX_NDIM) return BFA_E_CORRUPT;
-    if ((flags & ~1u) != 0) return BFA_E_FLAGS;
+    if ((flags & ~(uint32_t)(1u | BFA_NDARRAY_EXTERNAL)) != 0) return BFA_E_FLAGS;
     uint64_t room = limit - off - BFA_NDARRAY_HEADER;
     if (descr_len == 0 || descr_len > room) return BFA_E_BOUNDS;
     uint64_t descr_padded = (descr_len + 7u) & ~(uint64_t)7u;
     if (descr_padded > room || (uint64_t)ndim * 8u > room - descr_padded) return BFA_E_BOUNDS;
+    if (flags & BFA_NDARRAY_EXTERNAL) return BFA_OK; /* data_off = a payload number */
     if (data_off % BFA_ARRAY_ALIGN != 0) return BFA_E_ALIGN;
     if (data_off < BFA_HEADER_SIZE) return BFA_E_ORDER;
     if (!bfa_in_range(data_off, nbytes, off)) return BFA_E_ORDER;
@@ -141,6 +152,8 @@ int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t
     case BFA_T_BYTES:
     case BFA_T_DECIMAL:
         return check_ref(payload, aux, limit);
+    case BFA_T_XBYTES:
+        return BFA_OK; /* payload = a payload number, checked against the directory */
     case BFA_T_BIGINT:
         if (aux == 0) return BFA_E_CORRUPT;
         return check_ref(payload, aux, limit);

@@ -1,0 +1,149 @@
+"""Framing: the header, checksums, compression and the directory around the
+nodes image the writer lays out (docs/FORMAT.md, "Header", "Directory").
+
+Uncompressed: ``[header][nodes][directory: XXH64 of each <= 4 MiB section of
+the nodes]``. Compressed (``compression="lz4"``): ``[header][payload chunks]
+[directory: payloads and chunks]``, where payload 0 is the nodes image and
+the others are array data and large ``bytes``. Hashing and compression run
+in C over many chunks per call, on a thread pool, with the GIL released.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import format as F
+from ._bfa_core import ffi, lib
+from ._parallel import run_parallel, split_range
+
+COMPRESSIONS = (None, "lz4")
+
+
+def check_options(compression: str | None, chunk_size: int, threads: int | None) -> None:
+    """Reject bad ``dump`` options before any work is done."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be None or 'lz4', not {compression!r}")
+    if type(chunk_size) is not int or not 4096 <= chunk_size <= F.MAX_CHUNK:
+        raise ValueError(f"chunk_size must be an int from 4096 to {F.MAX_CHUNK}, "
+                         f"not {chunk_size!r}")
+    if threads is not None and (type(threads) is not int or threads < 1):
+        raise ValueError(f"threads must be None or a positive int, not {threads!r}")
+
+
+def default_threads(threads: int | None) -> int:
+    return threads if threads is not None else (os.cpu_count() or 1)
+
+
+def _header(flags: int, file_size: int, root: bytes, nodes_end: int, sections_off: int) -> bytes:
+    tag_word, payload = F.SLOT.unpack(root)
+    head = bytearray(F.HEADER.pack(F.MAGIC, F.VERSION_MAJOR, F.VERSION_MINOR, flags, file_size,
+                                   tag_word, payload, nodes_end, sections_off, 0))
+    head[56:64] = F.U64.pack(lib.bfa_xxh64(bytes(head[:56]), 56, 0))
+    return bytes(head)
+
+
+def frame(pieces: list, nodes_end: int, root: bytes, payloads: list, compression: str | None,
+          chunk_size: int, threads: int | None) -> list:
+    """The archive file as a list of buffers to write in order."""
+    threads = default_threads(threads)
+    if compression is None:
+        return _frame_plain(pieces, nodes_end, root, threads)
+    return _frame_compressed(pieces, nodes_end, root, payloads, chunk_size, threads)
+
+
+# -- uncompressed: checksums of the nodes ------------------------------------------
+
+def _frame_plain(pieces: list, nodes_end: int, root: bytes, threads: int) -> list:
+    blocks = []  # (piece, start within piece, length, archive offset)
+    at = 0
+    for piece in pieces:
+        n = len(piece) if not isinstance(piece, memoryview) else piece.nbytes
+        start = F.HEADER_SIZE - at if at < F.HEADER_SIZE else 0
+        for s in range(start, n, F.CHECK_BLOCK):
+            blocks.append((piece, s, min(F.CHECK_BLOCK, n - s), at + s))
+        at += n
+    hashes = run_parallel(_hash_blocks, [blocks[a:b] for a, b in
+                                         split_range(len(blocks), 4 * threads)], threads)
+    entries = [F.CHECK_ENTRY.pack(off, length, h)
+               for (_, _, length, off), h in zip(blocks, (h for part in hashes for h in part))]
+    directory = F.DIRECTORY_HEADER.pack(len(entries), 0, 0, 0) + b"".join(entries)
+    file_size = nodes_end + len(directory)
+    pieces[0][:F.HEADER_SIZE] = _header(F.F_CHECKSUMS, file_size, root, nodes_end, nodes_end)
+    return pieces + [directory]
+
+
+def _hash_blocks(blocks: list) -> list:
+    out = []
+    for piece, start, length, _ in blocks:
+        with ffi.from_buffer("uint8_t[]", piece) as p:
+            out.append(lib.bfa_xxh64(p + start, length, 0))
+    return out
+
+
+# -- compressed: chunked LZ4 payloads ----------------------------------------------
+
+def _frame_compressed(pieces: list, nodes_end: int, root: bytes, payloads: list,
+                      chunk_size: int, threads: int) -> list:
+    from ._lz4 import COMPRESS
+
+    structure = b"".join(pieces)[F.HEADER_SIZE:]
+    sources = [memoryview(structure)] + [memoryview(p).cast("B") for p in payloads]
+    stride = lib.bfa_lz4_bound(chunk_size)
+    tasks = []
+    for index, src in enumerate(sources):
+        nchunks = -(-src.nbytes // chunk_size)
+        per_task = max(1, -(-nchunks // (4 * threads)))
+        for a in range(0, nchunks, per_task):
+            tasks.append((index, src, a, min(nchunks, a + per_task)))
+    results = run_parallel(lambda t: _compress(t, chunk_size, stride, COMPRESS), tasks, threads)
+
+    out: list[Any] = [b""]  # header, filled last
+    at = F.HEADER_SIZE
+    payload_entries = []
+    chunk_entries = []
+    by_payload: dict[int, list] = {}
+    for (index, src, a, b), result in zip(tasks, results):
+        by_payload.setdefault(index, []).append((src, a, result))
+    for index, src in enumerate(sources):
+        pad = -at % F.ARRAY_ALIGN
+        if pad:
+            out.append(bytes(pad))
+            at += pad
+        first = len(chunk_entries)
+        for src_view, a, (dst, sizes, hashes, codecs) in by_payload.get(index, []):
+            for i, (size, h, codec) in enumerate(zip(sizes, hashes, codecs)):
+                k = a + i
+                if codec == F.CODEC_RAW:
+                    out.append(src_view[k * chunk_size:k * chunk_size + size])
+                else:
+                    out.append(dst[i * stride:i * stride + size])
+                chunk_entries.append(F.CHUNK_ENTRY.pack(at, size, h, codec, 0))
+                at += size
+        payload_entries.append(F.PAYLOAD_ENTRY.pack(src.nbytes, chunk_size, first,
+                                                    len(chunk_entries) - first, 0))
+    pad = -at % F.NODE_ALIGN
+    if pad:
+        out.append(bytes(pad))
+        at += pad
+    directory = (F.DIRECTORY_HEADER.pack(0, len(payload_entries), len(chunk_entries), 0)
+                 + b"".join(payload_entries) + b"".join(chunk_entries))
+    out.append(directory)
+    out[0] = _header(F.F_COMPRESSED | F.F_CHECKSUMS, at + len(directory), root, nodes_end, at)
+    return out
+
+
+def _compress(task: tuple, chunk_size: int, stride: int, compress) -> tuple:
+    """Compress chunks [a, b) of one payload: one C call, GIL released."""
+    _, src, a, b = task
+    n = b - a
+    dst = bytearray(n * stride)
+    sizes = ffi.new("uint64_t[]", n)
+    hashes = ffi.new("uint64_t[]", n)
+    codecs = ffi.new("uint32_t[]", n)
+    with ffi.from_buffer("uint8_t[]", src) as s, \
+            ffi.from_buffer("uint8_t[]", dst, require_writable=True) as d:
+        rc = lib.bfa_chunks_encode(s, src.nbytes, chunk_size, a, b, d, stride, compress, 1,
+                                   sizes, hashes, codecs)
+    if rc < 0:
+        raise RuntimeError(f"bfast_archive writer bug: chunk encoding failed ({rc})")
+    return memoryview(dst), list(sizes), list(hashes), list(codecs)

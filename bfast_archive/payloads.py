@@ -1,0 +1,215 @@
+"""The file layer under an Archive: the directory after the nodes, its
+checksums, and the chunked LZ4 payloads of a compressed archive
+(docs/FORMAT.md, "Directory").
+
+Decoding a payload checks each chunk's XXH64 and decompresses a whole range
+of chunks per C call, with the GIL released, straight into one preallocated
+buffer; ranges run on a thread pool. A payload whose chunks were all stored
+raw, back to back and 64-aligned, is handed out as a view of the file.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from . import format as F
+from ._bfa_core import ffi, lib
+from ._native import archive_error, release
+from ._parallel import run_parallel, split_range
+from .errors import ArchiveError
+
+
+class FileLayer:
+    """Directory, checksums and payloads of one archive file or buffer."""
+
+    __slots__ = ("view", "owner", "ptr", "header", "file_size", "compressed", "directory",
+                 "cache", "lock", "_source")
+
+    def __init__(self, source: Any, view: memoryview, owner, ptr, header) -> None:
+        self._source = source
+        self.view = view
+        self.owner = owner
+        self.ptr = ptr
+        self.header = header
+        self.file_size = header.file_size
+        self.compressed = bool(header.flags & F.F_COMPRESSED)
+        self.directory = None  # checked on first need: open stays O(1) when uncompressed
+        self.cache: dict[int, memoryview] = {}
+        self.lock = threading.Lock()
+        if self.compressed:
+            self._directory()
+
+    def _directory(self):
+        d = self.directory
+        if d is None:
+            if self.ptr is None:
+                raise ArchiveError("archive is closed")
+            d = ffi.new("bfa_directory *")
+            rc = lib.bfa_directory_check(self.ptr, self.file_size, self.header, d)
+            if rc < 0:
+                raise archive_error(rc, f"directory at offset {self.header.sections_off}")
+            self.directory = d
+        return d
+
+    def release(self) -> None:
+        if self.owner is not None:
+            release(self.owner)
+        self.owner = self.ptr = None
+        self.cache = {}
+
+    # -- payloads --------------------------------------------------------------
+    def _entry(self, index: int) -> tuple[int, int, int, int]:
+        d = self._directory()
+        if not 0 <= index < d.n_payloads:
+            raise ArchiveError(f"payload {index} does not exist "
+                               f"(the archive has {d.n_payloads})")
+        size, chunk_size, first, n, _ = F.PAYLOAD_ENTRY.unpack_from(
+            self.view, d.payloads_off + index * F.PAYLOAD_ENTRY.size)
+        return size, chunk_size, first, n
+
+    def _raw_run(self, first: int, n: int, size: int) -> int | None:
+        """File offset of the payload if all its chunks are raw, contiguous
+        and 64-aligned (then it is used in place), else None."""
+        d = self._directory()
+        start = None
+        at = None
+        for k in range(first, first + n):
+            off, stored, _, codec, _ = F.CHUNK_ENTRY.unpack_from(
+                self.view, d.chunks_off + k * F.CHUNK_ENTRY.size)
+            if codec != F.CODEC_RAW or (at is not None and off != at):
+                return None
+            if start is None:
+                start = off
+            at = off + stored
+        if start is None or start % F.ARRAY_ALIGN or at - start != size:
+            return None
+        return start
+
+    def structure(self, threads: int) -> bytearray:
+        """The nodes image of a compressed archive: payload 0 after a copy of
+        the header. Costs the size of the nodes, not of the array payloads."""
+        size, chunk_size, first, n = self._entry(0)
+        image = bytearray(F.HEADER_SIZE + size)
+        image[:F.HEADER_SIZE] = self.view[:F.HEADER_SIZE]
+        self._decode_into(0, 0, n, image, F.HEADER_SIZE, threads)
+        return image
+
+    def payload(self, index: int, nbytes: int, threads: int, cache: bool = True
+                ) -> tuple[memoryview, bool]:
+        """Payload ``index`` (>= 1) as a memoryview of ``nbytes`` bytes, and
+        whether it was decoded just for this call (an owned, writable buffer)."""
+        if index == 0:
+            raise ArchiveError("payload 0 holds the nodes, not a value")
+        hit = self.cache.get(index)
+        if hit is not None:
+            return hit, False
+        size, chunk_size, first, n = self._entry(index)
+        if size != nbytes:
+            raise ArchiveError(f"payload {index} holds {size} bytes, its node says {nbytes}")
+        start = self._raw_run(first, n, size)
+        if start is not None:
+            view = self.view[start:start + size]
+            self.cache[index] = view
+            return view, False
+        if not cache:
+            return self._decode_aligned(index, n, size, threads), True
+        with self.lock:
+            hit = self.cache.get(index)
+            if hit is None:
+                hit = self._decode_aligned(index, n, size, threads).toreadonly()
+                self.cache[index] = hit
+        return hit, False
+
+    def payload_range(self, index: int, nbytes: int, start: int, stop: int,
+                      threads: int) -> memoryview:
+        """Bytes [start, stop) of payload ``index``, decoding only the chunks
+        that hold them (or slicing the cached / in-place payload)."""
+        hit = self.cache.get(index)
+        if hit is not None:
+            return hit[start:stop]
+        size, chunk_size, first, n = self._entry(index)
+        if size != nbytes:
+            raise ArchiveError(f"payload {index} holds {size} bytes, its node says {nbytes}")
+        raw_at = self._raw_run(first, n, size)
+        if raw_at is not None:
+            return self.view[raw_at + start:raw_at + stop]
+        if start >= stop:
+            return memoryview(b"")
+        k0, k1 = start // chunk_size, -(-stop // chunk_size)
+        buf = bytearray(min(size, k1 * chunk_size) - k0 * chunk_size)
+        self._decode_into(index, k0, k1, buf, 0, threads)
+        base = k0 * chunk_size
+        return memoryview(buf)[start - base:stop - base]
+
+    def _decode_aligned(self, index: int, n: int, size: int, threads: int) -> memoryview:
+        import numpy as np
+
+        block = np.empty(size + F.ARRAY_ALIGN, np.uint8)
+        skip = -block.ctypes.data % F.ARRAY_ALIGN
+        out = block[skip:skip + size]
+        self._decode_into(index, 0, n, out, 0, threads)
+        return memoryview(out)
+
+    def _decode_into(self, index: int, k0: int, k1: int, out: Any, at: int,
+                     threads: int) -> None:
+        """Decode chunks [k0, k1) of payload ``index`` into ``out[at:]``."""
+        from ._lz4 import DECOMPRESS
+
+        d = self._directory()
+        size, chunk_size, first, n = self._entry(index)
+
+        def task(rng: tuple[int, int]) -> None:
+            a, b = rng
+            lo = (a - k0) * chunk_size
+            hi = min(size, b * chunk_size) - k0 * chunk_size
+            bad = ffi.new("uint64_t *")
+            with ffi.from_buffer("uint8_t[]", out, require_writable=True) as dst:
+                if self.ptr is None:
+                    raise ArchiveError("archive is closed")
+                rc = lib.bfa_payload_decode(self.ptr, self.file_size, d, index, a, b,
+                                            dst + at + lo, hi - lo, DECOMPRESS, 1, bad)
+            if rc < 0:
+                raise self._chunk_error(rc, bad[0], index)
+
+        run_parallel(task, [(k0 + a, k0 + b) for a, b in split_range(k1 - k0, threads)],
+                     threads if (k1 - k0) > 1 else 1)
+
+    def _chunk_error(self, rc: int, chunk: int, index: int | None) -> ArchiveError:
+        d = self._directory()
+        off, stored, _, _, _ = F.CHUNK_ENTRY.unpack_from(
+            self.view, d.chunks_off + chunk * F.CHUNK_ENTRY.size) \
+            if chunk < d.n_chunks else (0, 0, 0, 0, 0)
+        where = f"chunk {chunk}" + (f" of payload {index}" if index is not None else "") + \
+            f" (file bytes {off}..{off + stored})"
+        if rc == lib.BFA_E_CHECKSUM:
+            return ArchiveError(f"checksum mismatch in {where}")
+        return archive_error(rc, where)
+
+    # -- verification ------------------------------------------------------------
+    def verify(self, threads: int) -> int:
+        """Check all checksums in parallel; return the number of bytes hashed."""
+        d = self._directory()
+        if self.compressed:
+            table, entry, count = d.chunks_off, F.CHUNK_ENTRY.size, d.n_chunks
+        else:
+            table, entry, count = d.checks_off, F.CHECK_ENTRY.size, d.n_checks
+
+        def task(rng: tuple[int, int]) -> None:
+            bad = ffi.new("uint64_t *")
+            if self.ptr is None:
+                raise ArchiveError("archive is closed")
+            rc = lib.bfa_verify_entries(self.ptr, self.file_size, table, entry, rng[0],
+                                        rng[1] - rng[0], bad)
+            if rc < 0:
+                i = bad[0]
+                if self.compressed:
+                    raise self._chunk_error(rc, i, None)
+                off, n, _ = F.CHECK_ENTRY.unpack_from(self.view, table + i * entry)
+                what = "checksum mismatch" if rc == lib.BFA_E_CHECKSUM else "bad entry"
+                raise ArchiveError(f"{what} in section {i} (bytes {off}..{off + n})")
+
+        run_parallel(task, split_range(count, 4 * threads), threads)
+        total = 0
+        for i in range(count):
+            total += F.U64.unpack_from(self.view, table + i * entry + 8)[0]
+        return total

@@ -1,0 +1,172 @@
+/* chunks.c: the directory of checksums and compressed payloads that follows
+ * the nodes (docs/FORMAT.md, "Directory"), and chunk-wise (de)compression.
+ *
+ * LZ4 itself comes from the `lz4` Python package's library: Python passes
+ * its LZ4_compress_fast / LZ4_decompress_safe as function pointers, so a
+ * whole range of chunks is checked and decoded in one call that holds no
+ * GIL, straight into the caller's preallocated buffer.
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "bfa_internal.h"
+
+static uint64_t payload_geometry(const uint8_t *buf, const bfa_directory *dir, uint64_t p,
+                                 uint64_t *chunk_size, uint64_t *first, uint64_t *n) {
+    const uint8_t *e = buf + dir->payloads_off + p * BFA_PAYLOAD_ENTRY;
+    *chunk_size = bfa_ld64(e + 8);
+    *first = bfa_ld64(e + 16);
+    *n = bfa_ld64(e + 24);
+    return bfa_ld64(e);
+}
+
+/* Raw size of chunk k of a payload of `logical` bytes cut in `chunk_size` pieces. */
+static uint64_t chunk_raw(uint64_t logical, uint64_t chunk_size, uint64_t k) {
+    if (k > logical / chunk_size) return 0; /* past the end: callers reject it */
+    uint64_t start = k * chunk_size;
+    return logical - start < chunk_size ? logical - start : chunk_size;
+}
+
+int bfa_directory_check(const uint8_t *buf, uint64_t len, const bfa_header *h,
+                        bfa_directory *out) {
+    if (buf == NULL || h == NULL || out == NULL) return BFA_E_ARG;
+    memset(out, 0, sizeof *out);
+    uint64_t at = h->sections_off;
+    if (at == 0 || len < h->file_size || !bfa_in_range(at, BFA_DIRECTORY_HEADER, h->file_size))
+        return BFA_E_BOUNDS;
+    uint64_t nc = bfa_ld64(buf + at), np = bfa_ld64(buf + at + 8), nk = bfa_ld64(buf + at + 16);
+    if (bfa_ld64(buf + at + 24) != 0) return BFA_E_CORRUPT;
+    uint64_t room = h->file_size - at - BFA_DIRECTORY_HEADER;
+    if (nc > room / BFA_CHECK_ENTRY) return BFA_E_BOUNDS;
+    room -= nc * BFA_CHECK_ENTRY;
+    if (np > room / BFA_PAYLOAD_ENTRY) return BFA_E_BOUNDS;
+    room -= np * BFA_PAYLOAD_ENTRY;
+    if (nk > room / BFA_CHUNK_ENTRY || room != nk * BFA_CHUNK_ENTRY) return BFA_E_BOUNDS;
+    out->n_checks = nc;
+    out->n_payloads = np;
+    out->n_chunks = nk;
+    out->checks_off = at + BFA_DIRECTORY_HEADER;
+    out->payloads_off = out->checks_off + nc * BFA_CHECK_ENTRY;
+    out->chunks_off = out->payloads_off + np * BFA_PAYLOAD_ENTRY;
+    int compressed = (h->flags & BFA_F_COMPRESSED) != 0;
+    if (!compressed) {
+        /* checksum entries cover [64, nodes_end) in order, without gaps */
+        if (np != 0 || nk != 0) return BFA_E_CORRUPT;
+        uint64_t expect = BFA_HEADER_SIZE;
+        for (uint64_t i = 0; i < nc; i++) {
+            const uint8_t *e = buf + out->checks_off + i * BFA_CHECK_ENTRY;
+            uint64_t off = bfa_ld64(e), n = bfa_ld64(e + 8);
+            if (off != expect || n == 0 || !bfa_in_range(off, n, h->nodes_end))
+                return BFA_E_CORRUPT;
+            expect = off + n;
+        }
+        return expect == h->nodes_end ? BFA_OK : BFA_E_CORRUPT;
+    }
+    if (nc != 0 || np == 0) return BFA_E_CORRUPT;
+    for (uint64_t p = 0; p < np; p++) {
+        uint64_t cs, first, n;
+        uint64_t logical = payload_geometry(buf, out, p, &cs, &first, &n);
+        if (bfa_ld64(buf + out->payloads_off + p * BFA_PAYLOAD_ENTRY + 32) != 0)
+            return BFA_E_CORRUPT;
+        if (p == 0 && logical != h->nodes_end - BFA_HEADER_SIZE) return BFA_E_CORRUPT;
+        if (cs == 0 || cs > BFA_MAX_CHUNK) return BFA_E_LIMIT;
+        if (first > nk || n > nk - first) return BFA_E_BOUNDS;
+        if (n != logical / cs + (logical % cs != 0)) return BFA_E_CORRUPT;
+        for (uint64_t k = 0; k < n; k++) {
+            const uint8_t *e = buf + out->chunks_off + (first + k) * BFA_CHUNK_ENTRY;
+            uint64_t off = bfa_ld64(e), stored = bfa_ld64(e + 8);
+            uint32_t codec = bfa_ld32(e + 24);
+            uint64_t raw = chunk_raw(logical, cs, k);
+            if (bfa_ld32(e + 28) != 0) return BFA_E_CORRUPT;
+            if (off < BFA_HEADER_SIZE || !bfa_in_range(off, stored, at)) return BFA_E_BOUNDS;
+            if (codec == BFA_CODEC_RAW) {
+                if (stored != raw) return BFA_E_CORRUPT;
+            } else if (codec == BFA_CODEC_LZ4) {
+                /* an LZ4 block cannot expand more than 255-fold: more is a bomb */
+                if (stored == 0 || stored > BFA_MAX_CHUNK || raw > stored * 255u + 64u)
+                    return BFA_E_LIMIT;
+            } else {
+                return BFA_E_TAG;
+            }
+        }
+    }
+    return BFA_OK;
+}
+
+int bfa_payload_decode(const uint8_t *buf, uint64_t len, const bfa_directory *dir,
+                       uint64_t payload, uint64_t from, uint64_t to, uint8_t *dst,
+                       uint64_t dst_len, bfa_lz4_decompress_fn decompress, int verify,
+                       uint64_t *bad) {
+    if (buf == NULL || dir == NULL || dst == NULL || bad == NULL) return BFA_E_ARG;
+    if (payload >= dir->n_payloads) return BFA_E_INDEX;
+    uint64_t cs, first, n;
+    uint64_t logical = payload_geometry(buf, dir, payload, &cs, &first, &n);
+    if (cs == 0 || from > to || to > n || first > dir->n_chunks || n > dir->n_chunks - first ||
+        to > logical / cs + 1u)
+        return BFA_E_ARG;
+    uint64_t start = from * cs;
+    uint64_t end = to * cs < logical ? to * cs : logical;
+    if (from < to && (start > end || dst_len != end - start)) return BFA_E_ARG;
+    uint8_t *out = dst;
+    uint64_t remaining = dst_len;
+    for (uint64_t k = from; k < to; k++) {
+        const uint8_t *e = buf + dir->chunks_off + (first + k) * BFA_CHUNK_ENTRY;
+        uint64_t off = bfa_ld64(e), stored = bfa_ld64(e + 8);
+        uint32_t codec = bfa_ld32(e + 24);
+        uint64_t raw = chunk_raw(logical, cs, k);
+        *bad = first + k;
+        /* the buffer may have changed since the directory was checked */
+        if (raw == 0 || raw > remaining) return BFA_E_CORRUPT;
+        if (!bfa_in_range(off, stored, len)) return BFA_E_BOUNDS;
+        if (verify && bfa_xxh64(buf + off, stored, 0) != bfa_ld64(e + 16)) return BFA_E_CHECKSUM;
+        if (codec == BFA_CODEC_RAW) {
+            if (stored != raw) return BFA_E_CORRUPT;
+            memcpy(out, buf + off, (size_t)raw);
+        } else if (codec == BFA_CODEC_LZ4) {
+            if (decompress == NULL) return BFA_E_ARG;
+            if (stored > INT_MAX || raw > INT_MAX) return BFA_E_LIMIT;
+            int got = decompress((const char *)(buf + off), (char *)out, (int)stored, (int)raw);
+            if (got < 0 || (uint64_t)got != raw) return BFA_E_CORRUPT;
+        } else {
+            return BFA_E_TAG;
+        }
+        out += raw;
+        remaining -= raw;
+    }
+    return BFA_OK;
+}
+
+uint64_t bfa_lz4_bound(uint64_t n) { return n + n / 255u + 16u; }
+
+int bfa_chunks_encode(const uint8_t *src, uint64_t src_len, uint64_t chunk_size, uint64_t from,
+                      uint64_t to, uint8_t *dst, uint64_t dst_stride,
+                      bfa_lz4_compress_fn compress, int acceleration, uint64_t *sizes,
+                      uint64_t *hashes, uint32_t *codecs) {
+    if (src == NULL || sizes == NULL || hashes == NULL || codecs == NULL) return BFA_E_ARG;
+    if (chunk_size == 0 || chunk_size > BFA_MAX_CHUNK || from > to) return BFA_E_ARG;
+    uint64_t n = src_len / chunk_size + (src_len % chunk_size != 0);
+    if (to > n) return BFA_E_ARG;
+    if (compress != NULL && (dst == NULL || dst_stride < bfa_lz4_bound(chunk_size)))
+        return BFA_E_ARG;
+    for (uint64_t k = from; k < to; k++) {
+        const uint8_t *in = src + k * chunk_size;
+        uint64_t raw = chunk_raw(src_len, chunk_size, k);
+        uint64_t i = k - from;
+        int got = 0;
+        if (compress != NULL) {
+            uint8_t *out = dst + i * dst_stride;
+            got = compress((const char *)in, (char *)out, (int)raw, (int)dst_stride, acceleration);
+            /* keep the compressed form only if it saves at least 1/8 */
+            if (got > 0 && (uint64_t)got <= raw - raw / 8u) {
+                sizes[i] = (uint64_t)got;
+                codecs[i] = BFA_CODEC_LZ4;
+                hashes[i] = bfa_xxh64(out, (uint64_t)got, 0);
+                continue;
+            }
+        }
+        sizes[i] = raw;
+        codecs[i] = BFA_CODEC_RAW;
+        hashes[i] = bfa_xxh64(in, raw, 0);
+    }
+    return BFA_OK;
+}
