@@ -35,3 +35,19 @@ def loads(buffer: Any) -> Any:
     """Like ``load``, from any buffer-protocol object (bytes, bytearray, mmap...)."""
     with Archive.from_buffer(buffer) as arch:
         return arch.to_python()
+
+
+# The cache (bfast_archive/cache.py) loads on first use: `bfa.Cache`, `bfa.memoize`.
+_LAZY = {"Cache": "cache", "memoize": "cache"}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -6,7 +6,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-FRAMES_PER_LEVEL = 4
+FRAMES_PER_LEVEL = 6  # deepest chain: _mat, decoder, _fields, _mat_node, listcomp
 
 
 @contextmanager

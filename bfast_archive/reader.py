@@ -540,7 +540,8 @@ def _decode(arch: Archive, pos: int) -> Any:
         return arch._mv[p:p + (w0 >> 8)]
     if tag == _T_XBYTES:
         return _xbytes(arch, p, w0 >> 8, copy=False)
-    return _mat(arch, pos, 0)
+    with recursion_headroom(arch.max_depth):  # sets and fixed-shape nodes recurse
+        return _mat(arch, pos, 0)
 
 
 def _mat(arch: Archive, pos: int, depth: int) -> Any:
@@ -570,6 +571,8 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
     decoder = _SCALARS.get(tag)
     if decoder is None:  # the C core accepted it, so this reader must know it
         raise ArchiveError(f"unexpected node type {tag} at offset {pos}")
+    if depth >= arch.max_depth:  # fixed-shape nodes nest through their fields too
+        raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} at offset {p}")
     return decoder(arch, w0 >> 8, p, pos, depth)
 
 
@@ -738,6 +741,9 @@ def _array_meta(arch: Archive, off: int) -> tuple:
     data_off, nbytes, ndim, flags, dlen = _NDH(raw, off)
     descr_at = off + F.NDARRAY_HEADER.size
     dt = descr_to_dtype(bytes(raw[descr_at:descr_at + dlen]))
+    if dt.subdtype is not None:
+        raise ArchiveError(f"ndarray at offset {off}: a subarray dtype {dt} cannot be an "
+                           f"array's own dtype")
     shape_at = descr_at + dlen + (-dlen % 8)
     shape = tuple(F.U64.unpack_from(raw, shape_at + 8 * i)[0] for i in range(ndim))
     count = 1

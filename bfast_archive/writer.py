@@ -359,8 +359,12 @@ def _time(w: _Writer, v: _dt.time) -> bytes:
 def _set(w: _Writer, v) -> bytes:
     # Sets iterate in hash order, which depends on the per-process string hash
     # seed; sort the members by their own archived bytes so output is deterministic.
-    members = sorted(v, key=_canonical_key)
-    return w.sequence(members, F.T_SET if type(v) is set else F.T_FROZENSET, owner=v)
+    tag = F.T_SET if type(v) is set else F.T_FROZENSET
+    try:
+        members = sorted(v, key=_canonical_key)
+    except (UnsupportedTypeError, ValueError):
+        members = list(v)  # encoding it fails too, and there the member's path is known
+    return w.sequence(members, tag, owner=v)
 
 
 def _canonical_key(x: Any) -> bytes:

@@ -78,7 +78,7 @@ static int dict_geometry(const uint8_t *buf, uint64_t off, uint64_t limit, uint6
     uint32_t w = bfa_ld32(buf + off + 16);
     if (bfa_ld32(buf + off + 20) != 0) return BFA_E_CORRUPT;
     if (w != 4 && w != 8) return BFA_E_CORRUPT;
-    if (n == 0 ? nb != 0 : (nb <= n || (nb & (nb - 1)) != 0)) return BFA_E_CORRUPT;
+    if (nb != bfa_nbuckets_for(n)) return BFA_E_CORRUPT;
     uint64_t room = limit - off - BFA_DICT_HEADER;
     if (n > room / BFA_DICT_ENTRY) return BFA_E_BOUNDS;
     room -= n * BFA_DICT_ENTRY;
@@ -155,7 +155,8 @@ int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t
     case BFA_T_XBYTES:
         return BFA_OK; /* payload = a payload number, checked against the directory */
     case BFA_T_BIGINT:
-        if (aux == 0) return BFA_E_CORRUPT;
+        /* only integers outside int64 are bigints, and they need >= 9 bytes */
+        if (aux < 9) return BFA_E_CORRUPT;
         return check_ref(payload, aux, limit);
     case BFA_T_UUID:
         if (aux != 16) return BFA_E_CORRUPT;
@@ -244,13 +245,14 @@ static int key_bytes(const uint8_t *buf, uint64_t pos, uint64_t limit, uint8_t s
         return BFA_K_INT;
     case BFA_T_SSTR:
     case BFA_T_SBYTES:
-        if (aux > 8) return BFA_E_CORRUPT;
+        if (aux > 8 || (aux < 8 && (payload >> (8 * aux)) != 0)) return BFA_E_CORRUPT;
         *bytes = buf + pos + 8;
         *n = aux;
         return tag == BFA_T_SSTR ? BFA_K_STR : BFA_K_BYTES;
     case BFA_T_STR:
     case BFA_T_BYTES:
     case BFA_T_BIGINT: {
+        if (tag == BFA_T_BIGINT && aux < 9) return BFA_E_CORRUPT;
         int rc = check_ref(payload, aux, limit);
         if (rc < 0) return rc;
         *bytes = buf + payload;
@@ -302,6 +304,32 @@ int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off, uint3
     return BFA_E_NOTFOUND;
 }
 
+/* Does probing the index for entry i's key reach entry i, with no other
+ * entry holding an equal key on the way? Catches keys the index misses and
+ * duplicate keys, either of which would make lookups disagree with iteration. */
+static int index_finds(const uint8_t *buf, uint64_t node_off, uint64_t count, uint64_t nbuckets,
+                       uint32_t width, uint64_t i, uint32_t kind, const uint8_t *key,
+                       uint64_t key_len) {
+    uint64_t entries = node_off + BFA_DICT_HEADER;
+    uint64_t index = entries + count * BFA_DICT_ENTRY;
+    uint64_t mask = nbuckets - 1u;
+    uint64_t b = bfa_hash_bytes(kind, key, key_len) & mask;
+    for (uint64_t probe = 0; probe < nbuckets; probe++, b = (b + 1u) & mask) {
+        const uint8_t *cell = buf + index + b * width;
+        uint64_t e = width == 4 ? bfa_ld32(cell) : bfa_ld64(cell);
+        if (e == 0 || e > count) return BFA_E_CORRUPT;
+        if (e - 1u == i) return BFA_OK;
+        uint8_t scratch[8];
+        const uint8_t *ob;
+        uint64_t on;
+        int k = key_bytes(buf, entries + (e - 1u) * BFA_DICT_ENTRY, node_off, scratch, &ob, &on);
+        if (k < 0) return k;
+        if ((uint32_t)k == kind && on == key_len && (on == 0 || memcmp(ob, key, on) == 0))
+            return BFA_E_CORRUPT; /* duplicate key */
+    }
+    return BFA_E_CORRUPT;
+}
+
 int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count) {
     if (buf == NULL) return BFA_E_ARG;
     uint64_t n, nbuckets;
@@ -318,6 +346,8 @@ int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t
         int k = key_bytes(buf, pos, node_off, scratch, &kb, &kn);
         if (k < 0) return k;
         rc = bfa_check_slot(buf, len, pos + BFA_SLOT_SIZE, node_off);
+        if (rc < 0) return rc;
+        rc = index_finds(buf, node_off, n, nbuckets, width, i, (uint32_t)k, kb, kn);
         if (rc < 0) return rc;
     }
     return BFA_OK;

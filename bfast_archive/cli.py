@@ -1,0 +1,892 @@
+"""The command line tool: ``bfast-archive <command>`` or ``python -m bfast_archive <command>``.
+
+    inspect FILE [PATH] [--depth N]   a tree of the archive, payloads unread
+    get FILE PATH [--raw]             one value as JSON (or its raw bytes)
+    convert IN OUT                    JSON / JSON Lines / MessagePack / .npz / .npy <-> archive
+    verify FILE...                    full integrity check, exit status 0 or 1
+    demo                              the README's demo
+
+Errors in the input (missing file, not an archive, a bad path) print one line,
+``bfast-archive: FILE: problem``, on stderr and exit with status 1; usage
+errors exit with status 2. No traceback for bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as _dt
+import json
+import os
+import struct
+import sys
+import time
+from typing import Any, Iterator
+
+PROG = "bfast-archive"
+
+# Extensions -> formats for `convert`.
+_FORMATS = {".bfa": "bfa", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+            ".msgpack": "msgpack", ".mpk": "msgpack", ".msgp": "msgpack",
+            ".npz": "npz", ".npy": "npy"}
+_TO_ARCHIVE = ("json", "jsonl", "msgpack", "npz", "npy", "bfa")
+_FROM_ARCHIVE = ("json", "jsonl", "bfa")
+
+
+class Failure(Exception):
+    """A problem with the input: reported as ``bfast-archive: FILE: problem``."""
+
+    def __init__(self, file: str, problem: str) -> None:
+        super().__init__(f"{file}: {problem}")
+        self.file = file
+        self.problem = problem
+
+
+# -- shared helpers ----------------------------------------------------------------
+
+def _human(n: float) -> str:
+    """1234567 -> '1.2 MiB'."""
+    if n < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def _os_problem(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file or directory"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+def _archive_problem(exc: Exception, path: str) -> str:
+    text = str(exc)
+    prefix = f"{path}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _open(path: str) -> Any:
+    """``Archive.open(path)``, every failure turned into a Failure naming ``path``."""
+    from .errors import ArchiveError
+    from .reader import Archive
+
+    if os.path.isdir(path):
+        raise Failure(path, "is a directory")
+    try:
+        return Archive.open(path)
+    except OSError as exc:
+        raise Failure(path, _os_problem(exc)) from None
+    except ArchiveError as exc:
+        raise Failure(path, _archive_problem(exc, path)) from None
+    except ValueError as exc:  # mmap refuses special files
+        raise Failure(path, f"cannot map the file ({exc})") from None
+
+
+def _file_version(path: str) -> str:
+    """'major.minor' from the header (the archive is open already, so it is valid)."""
+    try:
+        with open(path, "rb") as f:
+            _, major, minor = struct.unpack("<8sHH", f.read(12))
+        return f"{major}.{minor}"
+    except (OSError, struct.error):
+        return "?"
+
+
+def _split_path(path: str) -> list[str]:
+    return [part for part in path.split("/") if part != ""]
+
+
+def _resolve(root: Any, path: str, file: str) -> Any:
+    """Follow ``users/3/name``: dict keys (str, else an int key), list indices."""
+    from .reader import ArchivedDict, ArchivedList
+
+    value = root
+    done: list[str] = []
+    for part in _split_path(path):
+        where = "/".join(done) or "the root"
+        if isinstance(value, ArchivedDict):
+            if part in value:
+                value = value[part]
+            else:
+                try:
+                    index = int(part)
+                except ValueError:
+                    index = None
+                if index is None or index not in value:
+                    raise Failure(file, f"no key {part!r} in the dict at {where}")
+                value = value[index]
+        elif isinstance(value, (ArchivedList, tuple, list)):
+            try:
+                index = int(part)
+            except ValueError:
+                raise Failure(file, f"{part!r} is not an index into the list at {where} "
+                                    f"({len(value):,} items)") from None
+            try:
+                value = value[index]
+            except IndexError:
+                raise Failure(file, f"index {index} out of range for the list at {where} "
+                                    f"({len(value):,} items)") from None
+        else:
+            raise Failure(file, f"cannot look up {part!r}: the value at {where} is "
+                                f"{_kind(value)}, not a dict or list")
+        done.append(part)
+    return value
+
+
+def _kind(value: Any) -> str:
+    from .reader import ArchivedDict, ArchivedList
+
+    if isinstance(value, ArchivedDict):
+        return "a dict"
+    if isinstance(value, ArchivedList):
+        return "a tuple" if value.is_tuple else "a list"
+    if isinstance(value, memoryview):
+        return "bytes"
+    name = type(value).__name__
+    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
+
+
+def _is_ndarray(value: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(value, np.ndarray)
+
+
+class _Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        try:
+            self.enabled = sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            self.enabled = False
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.label = ""
+
+    def phase(self, label: str) -> None:
+        self.label = label
+        self._show(label, force=True)
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        pct = 100.0 * done / total if total else 100.0
+        self._show(f"{self.label} {pct:3.0f}% ({_human(done)} / {_human(total)})")
+
+    def _show(self, text: str, force: bool = False) -> None:
+        if self.enabled:
+            self.last = time.monotonic()
+            sys.stderr.write(f"\r\033[K{PROG}: {text}")
+            sys.stderr.flush()
+
+    def finish(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\033[K{PROG}: {text} ({time.monotonic() - self.t0:.1f} s)\n")
+            sys.stderr.flush()
+
+
+# -- JSON rendering ----------------------------------------------------------------------
+
+def _json_key(key: Any) -> Any:
+    if isinstance(key, (str, int)):
+        return key
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return bytes(key).decode("latin-1")
+    return str(key)
+
+
+def _json_default(full_arrays: bool):
+    """A ``json.dump`` default hook for archive values. ``full_arrays``: arrays
+    as nested lists and bytes as base64 text (convert); otherwise arrays as
+    dtype, shape and a short summary and large bytes summarised (get)."""
+    from .reader import ArchivedDict, ArchivedList
+
+    def default(value: Any) -> Any:
+        if isinstance(value, ArchivedDict):
+            return {_json_key(k): v for k, v in value.items()}
+        if isinstance(value, ArchivedList):
+            return list(value)
+        if isinstance(value, (set, frozenset)):
+            try:
+                return sorted(value)
+            except TypeError:
+                return list(value)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            data = bytes(value) if full_arrays or len(value) <= 4096 else bytes(value[:32])
+            if full_arrays:
+                return base64.b64encode(data).decode("ascii")
+            out = {"type": "bytes", "length": len(value)}
+            if len(value) <= 4096:
+                out["base64"] = base64.b64encode(data).decode("ascii")
+            else:
+                out["head_hex"] = data.hex()
+            return out
+        if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+            return value.isoformat()
+        if isinstance(value, _dt.timedelta):
+            return value.total_seconds()
+        if isinstance(value, complex):
+            return [value.real, value.imag]
+        np = sys.modules.get("numpy")
+        if np is not None:
+            if isinstance(value, np.ndarray):
+                if full_arrays:
+                    return value.tolist()
+                return _array_summary(value)
+            if isinstance(value, np.generic):
+                item = value.item()
+                return item if not isinstance(item, bytes) else item.decode("latin-1")
+        return str(value)  # UUID, Decimal, ...
+
+    return default
+
+
+def _array_summary(arr: Any) -> dict:
+    """dtype, shape and a few values; reads only the values it shows."""
+    import numpy as np
+
+    out = {"type": "ndarray", "dtype": str(arr.dtype), "shape": list(arr.shape),
+           "nbytes": int(arr.nbytes)}
+    if arr.size <= 100 and not arr.dtype.names:
+        out["data"] = arr.tolist()
+    else:
+        out["summary"] = np.array2string(arr, threshold=10, edgeitems=3, max_line_width=100)
+    return out
+
+
+def _dump_json(value: Any, out: Any, full_arrays: bool, indent: int | None) -> None:
+    json.dump(value, out, default=_json_default(full_arrays), indent=indent,
+              ensure_ascii=False)
+
+
+# -- inspect -----------------------------------------------------------------------------
+
+_SAMPLE = 1000          # containers bigger than this are sized from a sample
+_MAX_KEYS = 20          # dict keys listed per dict
+_MAX_ITEMS = 3          # list items listed per list (tables: their first row)
+
+
+def _scalar_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, memoryview):
+        return value.nbytes
+    if value is None or isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(8, (value.bit_length() + 8) // 8)
+    if isinstance(value, (float, _dt.date, _dt.time, _dt.timedelta)):
+        return 8
+    if isinstance(value, complex):
+        return 16
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    return len(str(value))
+
+
+class _Inspector:
+    """Describes values for ``inspect`` without reading their payloads. On a
+    compressed archive, arrays in dicts are reached through ``d.array(key)``
+    handles (dtype, shape, size) so that nothing is decompressed."""
+
+    def __init__(self, compressed: bool) -> None:
+        self.lazy_arrays = compressed
+        self.budget = 200_000  # values visited for sizes; past it, samples shrink to one item
+
+    # -- children ---------------------------------------------------------------
+    def items(self, d: Any) -> Iterator[tuple[Any, Any]]:
+        from .reader import ArchivedDict
+
+        # (not table rows: ArchivedRow inherits an .array() that does not apply to it)
+        if not (self.lazy_arrays and type(d) is ArchivedDict and hasattr(d, "array")):
+            yield from d.items()
+            return
+        for key in d:
+            try:
+                yield key, d.array(key)
+            except TypeError:  # not an array
+                yield key, d[key]
+
+    def children(self, value: Any) -> tuple[list[tuple[str, Any]], str | None]:
+        """(label, child) pairs to show, and a note about those left out."""
+        from .reader import ArchivedDict, ArchivedList, ArchivedTable
+
+        if isinstance(value, ArchivedDict):
+            kids = []
+            for i, (k, v) in enumerate(self.items(value)):
+                if i == _MAX_KEYS:
+                    rest = len(value) - _MAX_KEYS
+                    return kids, f"... {rest:,} more key{'s' if rest != 1 else ''}"
+                kids.append((k if isinstance(k, str) else repr(k), v))
+            return kids, None
+        if isinstance(value, ArchivedList) and len(value):
+            table = isinstance(value, ArchivedTable)
+            shown = 1 if table else min(len(value), _MAX_ITEMS)
+            rest = len(value) - shown
+            noun = "row" if table else "item"
+            return ([(f"[{i}]", value[i]) for i in range(shown)],
+                    f"... {rest:,} more {noun}{'s' if rest != 1 else ''}" if rest else None)
+        return [], None
+
+    # -- sizes -------------------------------------------------------------------
+    def size(self, value: Any, sample: int = _SAMPLE) -> tuple[int, bool]:
+        """(data bytes, exact): string, bytes and array payloads, 8 per number.
+        Containers past ``sample`` items are estimated from an evenly spread
+        sample (dicts: their first items)."""
+        from .reader import ArchivedDict, ArchivedList
+
+        self.budget -= 1
+        mapping = isinstance(value, ArchivedDict)
+        if not (mapping or isinstance(value, (ArchivedList, set, frozenset, tuple, list))):
+            return _scalar_size(value), True
+        n = len(value)
+        if self.budget <= 0:
+            sample = 1
+        inner = max(8, sample // 8)
+        exact = n <= sample
+        count = n if exact else sample
+        total = 0
+        if mapping:
+            for i, (k, v) in enumerate(self.items(value)):
+                if i == count:
+                    break
+                size, ok = self.size(v, inner)
+                total += _scalar_size(k) + size
+                exact &= ok
+        else:
+            if isinstance(value, ArchivedList):
+                step = n / count if count else 1
+                picked = (value[int(i * step)] for i in range(count))
+            else:
+                picked = iter(list(value)[:count])
+            for v in picked:
+                size, ok = self.size(v, inner)
+                total += size
+                exact &= ok
+        return (total if n <= sample else int(total * n / max(count, 1))), exact
+
+    def size_text(self, value: Any) -> str:
+        n, exact = self.size(value)
+        return ("" if exact else "~") + _human(n)
+
+    # -- one line per value ----------------------------------------------------------------
+    def describe(self, value: Any) -> str:
+        """Type, length, dtype/shape and size; reads no payload."""
+        from .reader import ArchivedDict, ArchivedList, ArchivedTable
+
+        if isinstance(value, ArchivedTable):
+            cols = value.columns
+            shown = ", ".join(map(str, cols[:8])) + (", ..." if len(cols) > 8 else "")
+            return (f"table, {len(value):,} rows x {len(cols)} columns ({shown}), "
+                    f"{self.size_text(value)}")
+        if isinstance(value, ArchivedDict):
+            noun = "key" if len(value) == 1 else "keys"
+            return f"dict, {len(value):,} {noun}, {self.size_text(value)}"
+        if isinstance(value, ArchivedList):
+            noun = "item" if len(value) == 1 else "items"
+            kind = "tuple" if value.is_tuple else "list"
+            return f"{kind}, {len(value):,} {noun}, {self.size_text(value)}"
+        if _is_ndarray(value) or type(value).__name__ == "ArrayHandle":
+            order = ""
+            flags = getattr(value, "flags", None)
+            if flags is not None and value.ndim > 1 and flags.f_contiguous \
+                    and not flags.c_contiguous:
+                order = ", Fortran order"
+            shape = tuple(value.shape)
+            text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+            return f"ndarray {value.dtype} {text}{order}, {_human(value.nbytes)}"
+        if isinstance(value, memoryview):
+            return f"bytes, {_human(value.nbytes)}"
+        if isinstance(value, str):
+            nbytes = len(value.encode("utf-8", "surrogatepass"))
+            return f"str, {_human(nbytes)} = {_preview(value)}"
+        if isinstance(value, (set, frozenset)):
+            return f"{type(value).__name__}, {len(value):,} items, {self.size_text(value)}"
+        return f"{type(value).__name__} = {_preview(value)}"
+
+    def emit(self, pending: list, note: str | None, prefix: str, depth: int, out: Any) -> None:
+        """Write lines (and, below ``depth``, subtrees) for the children in ``pending``."""
+        for line, kid, kid_prefix, level in pending:
+            out.write(line + "\n")
+            if level < depth:
+                kids, kid_note = self.children(kid)
+                self.emit(self.lines(kids, kid_note, kid_prefix, level + 1), kid_note,
+                          kid_prefix, depth, out)
+        if note is not None:
+            out.write(f"{prefix}└── {note}\n")
+
+    def lines(self, kids: list, note: str | None, prefix: str, level: int) -> list:
+        out = []
+        for i, (label, kid) in enumerate(kids):
+            last = i == len(kids) - 1 and note is None
+            out.append((f"{prefix}{'└── ' if last else '├── '}{label}: {self.describe(kid)}",
+                        kid, prefix + ("    " if last else "│   "), level))
+        return out
+
+
+def _preview(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    if not 0 <= args.depth <= 200:
+        raise Failure(args.file, "--depth must be between 0 and 200")
+    arch = _open(args.file)
+    with arch:
+        size = os.path.getsize(args.file)
+        compressed = bool(getattr(arch, "compressed", False))
+        out = sys.stdout
+        out.write(f"{args.file}: {_human(size)}, bfast archive format "
+                  f"{_file_version(args.file)}, {'compressed' if compressed else 'uncompressed'}")
+        insp = _Inspector(compressed)
+        value = _resolve(arch.root, args.path or "", args.file)
+        if compressed and not _split_path(args.path or "") and size:
+            data, exact = insp.size(value)
+            out.write(f", {'' if exact else '~'}{data / size:.1f}x "
+                      f"({_human(data)} of data)")
+        out.write("\n")
+        label = "/".join(_split_path(args.path or "")) or "root"
+        out.write(f"{label}: {insp.describe(value)}\n")
+        kids, note = insp.children(value)
+        if args.depth >= 1:
+            insp.emit(insp.lines(kids, note, "", 1), note, "", args.depth, out)
+        elif kids:
+            out.write("└── ... (use --depth 1 or more to show the children)\n")
+    return 0
+
+
+# -- get -----------------------------------------------------------------------------------
+
+def cmd_get(args: argparse.Namespace) -> int:
+    arch = _open(args.file)
+    with arch:
+        value = _resolve(arch.root, args.path, args.file)
+        if args.raw:
+            _write_raw(value, args)
+            return 0
+        from .reader import ArchivedDict, ArchivedList
+
+        indent = 2 if isinstance(value, (ArchivedDict, ArchivedList)) else None
+        _dump_json(value, sys.stdout, full_arrays=False, indent=indent)
+        sys.stdout.write("\n")
+    return 0
+
+
+def _write_raw(value: Any, args: argparse.Namespace) -> None:
+    out = sys.stdout.buffer
+    if isinstance(value, memoryview):
+        out.write(value)
+    elif isinstance(value, str):
+        out.write(value.encode("utf-8", "surrogatepass"))
+    elif _is_ndarray(value):
+        import numpy as np
+
+        arr = value if value.flags.c_contiguous else np.ascontiguousarray(value)
+        if arr.size:
+            out.write(memoryview(arr.reshape(-1).view(np.uint8)))
+    else:
+        raise Failure(args.file, f"--raw needs bytes, a str or an array; "
+                                 f"{args.path or 'the root'} is {_kind(value)}")
+    out.flush()
+
+
+# -- convert -------------------------------------------------------------------------------
+
+def _format_of(path: str, given: str | None, which: str) -> str:
+    if given:
+        return given
+    ext = os.path.splitext(path)[1].lower()
+    fmt = _FORMATS.get(ext)
+    if fmt is None:
+        known = ", ".join(sorted(_FORMATS))
+        side, flag = ("input", "--from") if which == "from" else ("output", "--to")
+        raise Failure(path, f"cannot tell the {side} format from the extension {ext!r} "
+                            f"(known: {known}); use {flag}")
+    return fmt
+
+
+def _read_input(path: str, fmt: str, progress: _Progress) -> Any:
+    try:
+        size = os.path.getsize(path)
+        if os.path.isdir(path):
+            raise Failure(path, "is a directory")
+        progress.phase(f"reading {path} ({_human(size)})")
+        if fmt == "json":
+            with open(path, "rb") as f:
+                data = f.read()
+            try:
+                return json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise Failure(path, f"invalid JSON: {exc}") from None
+            except UnicodeDecodeError as exc:
+                raise Failure(path, f"not UTF-8 text: {exc.reason}") from None
+        if fmt == "jsonl":
+            return _read_jsonl(path, size, progress)
+        if fmt == "msgpack":
+            return _read_msgpack(path, size, progress)
+        if fmt in ("npz", "npy"):
+            return _read_numpy(path, fmt)
+        raise AssertionError(fmt)  # pragma: no cover
+    except OSError as exc:
+        raise Failure(path, _os_problem(exc)) from None
+
+
+def _read_jsonl(path: str, size: int, progress: _Progress) -> list:
+    rows = []
+    done = 0
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            done += len(line)
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise Failure(path, f"line {lineno}: invalid JSON: {exc}") from None
+                except UnicodeDecodeError as exc:
+                    raise Failure(path, f"line {lineno}: not UTF-8 text: {exc.reason}") from None
+            if lineno % 1024 == 0:
+                progress.update(done, size)
+    return rows
+
+
+def _read_msgpack(path: str, size: int, progress: _Progress) -> Any:
+    try:
+        import msgpack
+    except ImportError:
+        raise Failure(path, "reading MessagePack needs the msgpack package "
+                            "(pip install msgpack)") from None
+    with open(path, "rb") as f:
+        data = f.read()
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, timestamp=3,
+                                max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    objects = []
+    try:
+        for obj in unpacker:
+            objects.append(obj)
+            progress.update(unpacker.tell(), size)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise Failure(path, f"invalid MessagePack: {exc or type(exc).__name__}") from None
+    if not objects:
+        raise Failure(path, "empty MessagePack file")
+    # one object is the value; several concatenated objects become a list
+    return objects[0] if len(objects) == 1 else objects
+
+
+def _read_numpy(path: str, fmt: str) -> Any:
+    import zipfile
+
+    import numpy as np
+
+    try:
+        if fmt == "npy":
+            # mapped, not read: dump streams it from the mapping (as a plain ndarray view:
+            # the writer does not take the np.memmap subclass)
+            return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+        with np.load(path, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise Failure(path, "not an .npz archive (it holds a single array: use .npy)")
+            return {name: npz[name] for name in npz.files}
+    except (ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise Failure(path, f"cannot read {fmt}: {exc}") from None
+
+
+def _dump_options(args: argparse.Namespace) -> dict:
+    comp = args.compression
+    if comp is None or comp.lower() == "none":
+        return {}
+    import inspect
+
+    from .writer import dump
+
+    if "compression" not in inspect.signature(dump).parameters:
+        raise Failure(args.output, "compression not available in this version")
+    return {"compression": comp}
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .errors import ArchiveError, UnsupportedTypeError
+    from .writer import dump
+
+    src, dst = args.input, args.output
+    fin = _format_of(src, args.from_format, "from")
+    fout = _format_of(dst, args.to_format, "to")
+    if fin != "bfa" and fout != "bfa":
+        raise Failure(dst, f"converting {fin} to {fout}: one side must be an archive (.bfa)")
+    if fin == "bfa" and fout not in _FROM_ARCHIVE:
+        raise Failure(dst, f"an archive converts to {', '.join(_FROM_ARCHIVE)}, not {fout}")
+    if fout != "bfa" and args.compression not in (None, "none"):
+        raise Failure(dst, "--compression applies to archive output only")
+    if os.path.abspath(src) == os.path.abspath(dst):
+        raise Failure(dst, "input and output are the same file")
+    progress = _Progress()
+    if fout == "bfa":
+        options = _dump_options(args)
+        if fin == "bfa":
+            arch = _open(src)
+            progress.phase(f"reading {src}")
+            try:
+                with arch:
+                    obj = arch.to_python()
+            except ArchiveError as exc:
+                raise Failure(src, _archive_problem(exc, src)) from None
+        else:
+            obj = _read_input(src, fin, progress)
+        progress.phase(f"writing {dst}")
+        try:
+            size = dump(obj, dst, **options)
+        except UnsupportedTypeError as exc:
+            raise Failure(src, f"cannot archive: {exc}") from None
+        except (ValueError, TypeError) as exc:
+            raise Failure(dst, str(exc)) from None
+        except OSError as exc:
+            raise Failure(dst, _os_problem(exc)) from None
+        progress.finish(f"wrote {dst} ({_human(size)})")
+        return 0
+    arch = _open(src)
+    with arch:
+        progress.phase(f"writing {dst}")
+        try:
+            _write_json(arch.root, dst, fout)
+        except ArchiveError as exc:
+            raise Failure(src, _archive_problem(exc, src)) from None
+    progress.finish(f"wrote {dst} ({_human(os.path.getsize(dst))})")
+    return 0
+
+
+def _write_json(root: Any, dst: str, fmt: str) -> None:
+    from .reader import ArchivedList
+
+    if fmt == "jsonl" and not isinstance(root, ArchivedList):
+        raise Failure(dst, f"JSON Lines output needs an archive whose root is a list, "
+                           f"not {_kind(root)}")
+    directory = os.path.dirname(os.path.abspath(dst))
+    tmp = os.path.join(directory, f".{os.path.basename(dst)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            if fmt == "jsonl":
+                for item in root:
+                    _dump_json(item, out, full_arrays=True, indent=None)
+                    out.write("\n")
+            else:
+                _dump_json(root, out, full_arrays=True, indent=None)
+                out.write("\n")
+        os.replace(tmp, dst)
+    except OSError as exc:
+        _unlink(tmp)
+        raise Failure(dst, _os_problem(exc)) from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# -- verify --------------------------------------------------------------------------------
+
+def _walk(root: Any) -> tuple[int, int, int]:
+    """Read every value of the archive, checking every node the reader checks
+    and every dict key against its hash index. Returns (values, arrays, array bytes)."""
+    from .reader import ArchivedDict, ArchivedList, ArchivedTable
+
+    values = arrays = array_bytes = 0
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        values += 1
+        if isinstance(value, ArchivedTable):
+            rows = value.to_python()  # bulk: checks every column
+            values += len(rows) * len(value.columns)
+        elif isinstance(value, ArchivedDict):
+            for key, child in value.items():
+                value[key]  # the hash index finds every key
+                stack.append(child)
+        elif isinstance(value, ArchivedList):
+            stack.extend(value)
+        elif _is_ndarray(value):
+            arrays += 1
+            array_bytes += value.nbytes
+    return values, arrays, array_bytes
+
+
+def _read_through(path: str) -> int:
+    """Read the whole file with read(2): an I/O error shows up here as an
+    OSError, not as a crash while a mapping is read."""
+    total = 0
+    buf = bytearray(1 << 20)
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                return total
+            total += n
+
+
+def _verify_one(path: str) -> tuple[bool, str]:
+    from .errors import ArchiveError
+
+    try:
+        if os.path.isdir(path):
+            return False, "is a directory"
+        size = _read_through(path)
+        arch = _open(path)
+        with arch:
+            checked = ""
+            verify = getattr(arch, "verify", None)
+            if verify is not None and getattr(arch, "_file", None) is not None:
+                verify()
+                checked = ", checksums match"
+            values, arrays, array_bytes = _walk(arch.root)
+    except Failure as exc:
+        return False, exc.problem
+    except OSError as exc:
+        return False, _os_problem(exc)
+    except ArchiveError as exc:
+        return False, _archive_problem(exc, path)
+    except (ValueError, TypeError, RecursionError, MemoryError) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    arrays_text = (f", {arrays:,} array{'s' if arrays != 1 else ''} ({_human(array_bytes)})"
+                   if arrays else "")
+    return True, f"{_human(size)}, {values:,} values{arrays_text}{checked}"
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    status = 0
+    for path in args.files:
+        ok, text = _verify_one(path)
+        print(f"OK: {path}: {text}" if ok else f"FAILED: {path}: {text}", flush=True)
+        if not ok:
+            status = 1
+    return status
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run(runs=args.runs)
+    return 0
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Zero-copy archives for Python: inspect, read, convert and "
+                               "verify .bfa files.",
+        epilog="Run '%(prog)s COMMAND --help' for the options of a command.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "inspect", help="show a tree of the archive: types, lengths, dtypes, shapes, sizes",
+        description="Show a tree of the archive (or of the value at PATH): types, lengths, "
+                    "dtypes and shapes, sizes. Payloads are not read. Sizes count the data "
+                    "held (string, bytes and array payloads, 8 bytes per number); containers "
+                    "of more than 1,000 items are sized from a sample, marked '~'. Lists show "
+                    "their first 3 items, tables their first row.")
+    p.add_argument("file", metavar="FILE", help="the archive")
+    p.add_argument("path", metavar="PATH", nargs="?", default="",
+                   help="the value to start from, e.g. users/3 or meta (default: the root)")
+    p.add_argument("--depth", type=int, default=3, metavar="N",
+                   help="levels of children to show (default: 3; 0: the value alone)")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser(
+        "get", help="print one value, by path, as JSON",
+        description="Print the value at PATH as JSON. PATH steps through dict keys and list "
+                    "indices, separated by '/': users/3/name, meta/lr, emb. Arrays print as "
+                    "dtype, shape and a short summary (small arrays in full); bytes as base64 "
+                    "(large ones as length and first bytes).")
+    p.add_argument("file", metavar="FILE", help="the archive")
+    p.add_argument("path", metavar="PATH", help="the value's path; '' or / for the root")
+    p.add_argument("--raw", action="store_true",
+                   help="write the value's raw bytes to stdout instead (bytes, str as UTF-8, "
+                        "arrays in C order)")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser(
+        "convert", help="convert JSON, JSON Lines, MessagePack, .npz, .npy <-> an archive",
+        description="Convert IN to OUT; formats follow the extensions: .json, .jsonl/.ndjson "
+                    "(one value per line; the archive holds a list), .msgpack/.mpk (several "
+                    "concatenated objects become a list; needs the msgpack package), .npz "
+                    "(a dict of arrays), .npy (one array) into .bfa; and .bfa into .json or "
+                    ".jsonl (arrays as nested lists, bytes as base64). A progress line goes to "
+                    "stderr when it is a terminal.")
+    p.add_argument("input", metavar="IN", help="the input file")
+    p.add_argument("output", metavar="OUT", help="the output file (written atomically)")
+    p.add_argument("--from", dest="from_format", choices=sorted(set(_FORMATS.values())),
+                   help="the input format, if the extension does not say")
+    p.add_argument("--to", dest="to_format", choices=sorted(set(_FROM_ARCHIVE)),
+                   help="the output format, if the extension does not say")
+    p.add_argument("--compression", metavar="CODEC",
+                   help="compress the archive written (lz4), if this version supports it")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser(
+        "verify", help="full integrity check; exit status 0 if intact, 1 if not",
+        description="Read every byte and every value of each FILE, checking every node, "
+                    "every dict index and (when the archive has them) every checksum. Prints "
+                    "one line per file, 'OK: ...' or 'FAILED: ...'; exits 0 if all are intact, "
+                    "1 otherwise.")
+    p.add_argument("files", metavar="FILE", nargs="+", help="the archives")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("demo", help="write a few hundred MB, then time open + read one "
+                                    "field against pickle.load (under a minute)",
+                       description="The README's demo: write a few hundred MB of records and "
+                                   "arrays to a temporary directory, time open + read one "
+                                   "field against pickle.load in fresh processes, clean up.")
+    p.add_argument("--runs", type=int, default=3, help="fresh-process runs per reader")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import ArchiveError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Failure as exc:
+        _flush_quietly()
+        print(f"{PROG}: {exc.file}: {exc.problem}", file=sys.stderr)
+        return 1
+    except ArchiveError as exc:  # damage met while reading, past the open
+        file = getattr(args, "file", None) or getattr(args, "input", "?")
+        _flush_quietly()
+        print(f"{PROG}: {file}: {_archive_problem(exc, file)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader of our output went away (| head): not an error worth a traceback
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 1
+
+
+def _flush_quietly() -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,69 @@
+"""Crafted archives found by reading the spec against the code: each must
+raise ArchiveError (never RecursionError, SyntaxError or a wrong answer)."""
+import struct
+
+import numpy as np
+import pytest
+
+import bfast_archive as bfa
+from bfast_archive import format as F
+from bfast_archive._bfa_core import lib
+
+
+def rehash_header(raw: bytearray) -> bytes:
+    """Recompute the header checksum after a test edits header bytes."""
+    raw[56:64] = struct.pack("<Q", lib.bfa_xxh64(bytes(raw[:56]), 56, 0))
+    return bytes(raw)
+
+
+def _retag(raw: bytearray, old_word: int, new_word: int) -> int:
+    n = 0
+    for at in range(24, len(raw) - 8, 8):
+        if struct.unpack_from("<Q", raw, at)[0] == old_word:
+            struct.pack_into("<Q", raw, at, new_word)
+            n += 1
+    return n
+
+
+def test_fixed_shape_nodes_nested_through_fields_hit_the_depth_cap():
+    value = 0
+    for _ in range(3000):
+        value = [value, 0, 0]
+    raw = bytearray(bfa.dumps(value, max_depth=5000))
+    assert _retag(raw, F.T_LIST | 3 << 8, F.T_TIMEDELTA | 3 << 8) >= 3000
+    data = rehash_header(raw)
+    for read in (lambda: bfa.loads(data), lambda: bfa.Archive.from_buffer(data).root):
+        with pytest.raises(bfa.ArchiveError, match="max_depth"):
+            read()
+
+
+def test_dtype_descriptor_that_numpy_parses_with_ast_is_an_archive_error():
+    raw = bytearray(bfa.dumps({"a": np.zeros(3, "<i4")}))
+    at = raw.index(b"<i4")
+    raw[at:at + 3] = b"(,)"
+    with pytest.raises(bfa.ArchiveError, match="dtype descriptor"):
+        bfa.loads(bytes(raw))
+
+
+def test_dict_with_a_duplicate_key_is_refused_on_iteration():
+    raw = bytearray(bfa.dumps({"k1": 1, "k2": 2}))
+    at = raw.index(b"k2")
+    raw[at:at + 2] = b"k1"
+    arch = bfa.Archive.from_buffer(bytes(raw))
+    with pytest.raises(bfa.ArchiveError, match="inconsistent"):
+        list(arch.root)
+    with pytest.raises(bfa.ArchiveError):
+        bfa.loads(bytes(raw))
+
+
+def test_short_key_with_garbage_padding_is_refused():
+    raw = bytearray(bfa.dumps({"ab": 1}))
+    at = raw.index(b"ab")
+    raw[at + 5] = 0x7F  # a byte past the key's length, inside its slot
+    with pytest.raises(bfa.ArchiveError):
+        bfa.loads(bytes(raw))
+
+
+def test_bad_set_member_error_names_its_path():
+    with pytest.raises(bfa.UnsupportedTypeError, match=r"^.*at s\[<member"):
+        bfa.dumps({"s": {1, (2, object())}})
