@@ -21,6 +21,8 @@ _MESSAGES = {
     lib.BFA_E_TRUNCATED: "archive is truncated",
     lib.BFA_E_HEADER: "malformed header",
     lib.BFA_E_ARG: "invalid argument to the C core",
+    lib.BFA_E_CHECKSUM: "checksum mismatch",
+    lib.BFA_E_LIMIT: "size beyond a safety limit (a corrupt or hostile archive)",
 }
 
 seq_get = lib.bfa_seq_get
@@ -86,6 +88,8 @@ def parse_header(pointer, length: int):
         if rc == lib.BFA_E_FLAGS:
             raise ArchiveError(f"archive uses feature flags this reader does not know "
                                f"(0x{header.flags:08x})")
+        if rc == lib.BFA_E_CHECKSUM:
+            raise ArchiveError("header checksum mismatch: the first 64 bytes are corrupt")
         raise archive_error(rc, "header" if rc in (lib.BFA_E_MAGIC, lib.BFA_E_HEADER)
                             else "root slot at offset 24")
     return header

@@ -190,7 +190,13 @@ class Cache(MutableMapping):
 
     def _publish(self, key: str, value: Any) -> int:
         path = self.path(key)
-        size = dump({"key": key, "value": value}, path)
+        try:
+            size = dump({"key": key, "value": value}, path)
+        except FileNotFoundError:
+            if os.path.isdir(self.directory):
+                raise
+            os.makedirs(self.directory, exist_ok=True)  # removed under us: start afresh
+            size = dump({"key": key, "value": value}, path)
         try:  # the publish is a use: start its LRU clock with a fine-grained stamp
             now = time.time_ns()
             os.utime(path, ns=(now, now))
@@ -225,19 +231,18 @@ class Cache(MutableMapping):
         entries = []
         total = 0
         stale_before = time.time() - _STALE_TMP_SECONDS
-        with os.scandir(self.directory) as it:
-            for e in it:
-                name = e.name
-                try:
-                    if _is_entry(name):
-                        st = e.stat()
-                        entries.append((st.st_mtime_ns, st.st_size, name))
-                        total += st.st_size
-                    elif name.startswith(".") and name.endswith(_TMP_SUFFIX):
-                        if e.stat().st_mtime < stale_before:
-                            os.unlink(e.path)
-                except FileNotFoundError:  # removed by another process meanwhile
-                    pass
+        for e in self._listing():
+            name = e.name
+            try:
+                if _is_entry(name):
+                    st = e.stat()
+                    entries.append((st.st_mtime_ns, st.st_size, name))
+                    total += st.st_size
+                elif name.startswith(".") and name.endswith(_TMP_SUFFIX):
+                    if e.stat().st_mtime < stale_before:
+                        os.unlink(e.path)
+            except FileNotFoundError:  # removed by another process meanwhile
+                pass
         return entries, total
 
     def _evict(self, keep: str | None = None) -> None:
@@ -262,9 +267,15 @@ class Cache(MutableMapping):
         self._scanned_at = time.monotonic()
 
     # -- the directory as a whole ----------------------------------------------------------
+    def _listing(self) -> list[os.DirEntry]:
+        try:
+            with os.scandir(self.directory) as it:
+                return list(it)
+        except FileNotFoundError:  # the directory was removed: no entries
+            return []
+
     def _names(self) -> list[str]:
-        with os.scandir(self.directory) as it:
-            return [e.name for e in it if _is_entry(e.name)]
+        return [e.name for e in self._listing() if _is_entry(e.name)]
 
     def __len__(self) -> int:
         """The number of entries in the directory (a scan of the directory)."""

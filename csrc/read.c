@@ -32,8 +32,8 @@ int bfa_parse_header(const uint8_t *buf, uint64_t len, bfa_header *out) {
     if ((out->flags & ~(uint32_t)BFA_F_KNOWN) != 0) return BFA_E_FLAGS;
     int checksums = (out->flags & BFA_F_CHECKSUMS) != 0;
     int compressed = (out->flags & BFA_F_COMPRESSED) != 0;
-    if (checksums ? bfa_ld64(buf + 56) != bfa_xxh64(buf, 56, 0) : bfa_ld64(buf + 56) != 0)
-        return BFA_E_HEADER;
+    if (!checksums && bfa_ld64(buf + 56) != 0) return BFA_E_HEADER;
+    if (checksums && bfa_ld64(buf + 56) != bfa_xxh64(buf, 56, 0)) return BFA_E_CHECKSUM;
     if (compressed && !checksums) return BFA_E_HEADER;
     if (out->file_size < BFA_HEADER_SIZE) return BFA_E_HEADER;
     if (out->file_size > len) return BFA_E_TRUNCATED;
