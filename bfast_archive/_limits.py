@@ -3,31 +3,50 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
 FRAMES_PER_LEVEL = 6  # deepest chain: _mat, decoder, _fields, _mat_node, listcomp
 
 
-@contextmanager
-def recursion_headroom(max_depth: int) -> Iterator[None]:
+class recursion_headroom:
     """Make sure a walk ``max_depth`` levels deep cannot hit RecursionError.
 
     Python 3.11+ runs Python-to-Python calls without growing the C stack, so a
-    higher limit is safe for these pure-Python walks. The limit is only ever
-    raised, and put back afterwards unless someone else changed it meanwhile.
+    higher limit is safe for these pure-Python walks. The limit is process
+    wide, so walks share it: the first walk to start raises it (never lowers
+    it), and it is put back only when the last walk in any thread ends, and
+    only if nobody else changed it meanwhile.
     """
-    needed = FRAMES_PER_LEVEL * max_depth + 200
-    old = sys.getrecursionlimit()
-    if old >= needed:
-        yield
-        return
-    sys.setrecursionlimit(needed)
-    try:
-        yield
-    finally:
-        if sys.getrecursionlimit() == needed:
-            sys.setrecursionlimit(old)
+
+    __slots__ = ("needed",)
+    _lock = threading.Lock()
+    _active = 0
+    _saved: int | None = None
+    _raised_to: int | None = None
+
+    def __init__(self, max_depth: int) -> None:
+        self.needed = FRAMES_PER_LEVEL * max_depth + 200
+
+    def __enter__(self) -> None:
+        cls = recursion_headroom
+        with cls._lock:
+            if cls._active == 0:
+                cls._saved = sys.getrecursionlimit()
+                cls._raised_to = None
+            cls._active += 1
+            if sys.getrecursionlimit() < self.needed:
+                sys.setrecursionlimit(self.needed)
+                cls._raised_to = self.needed
+
+    def __exit__(self, *exc: object) -> None:
+        cls = recursion_headroom
+        with cls._lock:
+            cls._active -= 1
+            if (cls._active == 0 and cls._raised_to is not None
+                    and sys.getrecursionlimit() == cls._raised_to):
+                sys.setrecursionlimit(cls._saved)
 
 
 @contextmanager

@@ -56,7 +56,8 @@ class Archive:
     """
 
     __slots__ = ("_mv", "_raw", "_ptr", "_owner", "_size", "_source", "_name", "_tables",
-                 "_root_tag", "_root_off", "max_depth", "threads", "_file", "__weakref__")
+                 "_root_tag", "_root_off", "_root_slots", "max_depth", "threads", "_file",
+                 "__weakref__")
 
     def __init__(self, source: Any, view: memoryview, name: str,
                  max_depth: int = F.DEFAULT_MAX_DEPTH, *, verify: bool = False,
@@ -64,6 +65,7 @@ class Archive:
         self._source = source
         self._name = name
         self._tables: dict[int, _TableInfo] = {}
+        self._root_slots: dict[str, tuple[int, int, int]] = {}
         self.max_depth = max_depth
         self.threads = threads
         # The C pointer exports from the source object itself, never from our
@@ -214,7 +216,20 @@ class Archive:
 
     def __getitem__(self, key: Any) -> Any:
         if self._root_tag == _T_DICT and self._ptr is not None:
-            return _dict_get(self, self._root_off, key)
+            # Top-level keys are looked up again and again (arch["users"][i]...):
+            # the checked slot of a container is remembered, as plain ints.
+            hit = self._root_slots.get(key) if type(key) is str else None
+            if hit is not None:
+                tag, n, p = hit
+                if tag == _T_DICT:
+                    return ArchivedDict(self, p, n)
+                return (ArchivedTable if tag == _T_TABLE else ArchivedList)(self, p, n, tag)
+            pos = _dict_pos(self, self._root_off, key)
+            w0, p = _SLOT(self._raw, pos)
+            tag = w0 & 0xFF
+            if type(key) is str and tag in (_T_DICT, _T_TABLE, _T_LIST, _T_TUPLE):
+                self._root_slots[key] = (tag, w0 >> 8, p)
+            return _decode(self, pos)
         root = self.root
         if not isinstance(root, (ArchivedDict, ArchivedList)):
             raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
@@ -461,6 +476,11 @@ class ArchivedList(Sequence):
 
 def _dict_get(arch: Archive, off: int, key: Any) -> Any:
     """``d[key]`` for the dict node at ``off``: one C probe of its hash index."""
+    return _decode(arch, _dict_pos(arch, off, key))
+
+
+def _dict_pos(arch: Archive, off: int, key: Any) -> int:
+    """Position of the checked value slot of ``key`` in the dict node at ``off``."""
     ptr = arch._ptr
     if ptr is None:
         raise _closed()
@@ -480,7 +500,7 @@ def _dict_get(arch: Archive, off: int, key: Any) -> Any:
         if pos == NOTFOUND:
             raise KeyError(key)
         raise archive_error(pos, f"dict node at offset {off}")
-    return _decode(arch, pos)
+    return pos
 
 
 _K_STR, _K_INT = F.K_STR, F.K_INT
