@@ -116,7 +116,7 @@ def _msgspec_reader():
 
 def _pyarrow_reader():
     import pyarrow as pa
-    import pyarrow.ipc  # noqa: F401  (registers pa.ipc)
+    import pyarrow.ipc  # registers pa.ipc
 
     def read(path, probe):
         column, row = split_probe(probe)
@@ -230,10 +230,10 @@ def fmt_seconds(t):
 def fmt_bytes(n):
     sign = "-" if n < 0 else ""
     n = abs(n)
-    if n < 1024:
+    if n < 1000:
         return f"{sign}{n:.0f} B"
-    if n < 1024**2:
+    if n < 1000 * 1024:
         return f"{sign}{n / 1024:.1f} KiB"
-    if n < 1024**3:
+    if n < 1000 * 1024**2:
         return f"{sign}{n / 1024**2:.1f} MiB"
     return f"{sign}{n / 1024**3:.2f} GiB"

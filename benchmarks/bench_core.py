@@ -43,8 +43,12 @@ peer, with gc.collect() before each sample, outside the timing.  Fast
 operations are timed in batches of >= 10 ms and reported per operation;
 operations taking >= 0.2 s get fewer repeats.  The first call of every
 operation is a discarded warm-up.  "Cold" means a fresh process: the OS page
-cache still holds the data file (it was just written), it is not dropped.
-Writes go to the page cache; nobody fsyncs.
+cache still holds the data file (it was just written), it is not dropped; one
+discarded warm-up child per peer leaves .pyc caches written, as in normal use
+(PYTHONDONTWRITEBYTECODE is removed from the children's environment).
+bfa.dump fsyncs the file and its directory (it writes atomically), so every
+peer's "write file" is followed by the same fsyncs, inside the timing;
+"serialise to bytes" is the in-memory comparison without any I/O.
 """
 
 from __future__ import annotations
@@ -62,17 +66,17 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from math import prod
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import msgspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc  # noqa: F401
+import pyarrow.ipc  # registers pa.ipc
 import safetensors.numpy as st_np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,11 +140,23 @@ MIN_BATCH_SECONDS = 0.01  # fast operations are timed in batches at least this l
 # workloads
 # ==========================================================================
 
-FIRST_NAMES = "ada alan barbara claude donald edsger frances grace ivan john ken leslie margaret niklaus radia tim".split()
-LAST_NAMES = "lovelace turing liskov shannon knuth dijkstra allen hopper sutherland backus thompson lamport hamilton wirth perlman berners".split()
+FIRST_NAMES = (
+    "ada alan barbara claude donald edsger frances grace ivan john ken leslie margaret niklaus radia tim".split()
+)
+LAST_NAMES = (
+    "lovelace turing liskov shannon knuth dijkstra allen hopper sutherland backus thompson lamport hamilton wirth"
+).split()
 TAG_WORDS = "admin beta core dev eu gold ios linux mobile new ops paid pro qa staff trial us vip web wiki".split()
 
-META = {"name": "run-7", "lr": 1e-3, "epochs": 30, "batch_size": 256, "seed": SEED, "optimizer": "adamw", "tags": ["baseline", "fp32"]}
+META = {
+    "name": "run-7",
+    "lr": 1e-3,
+    "epochs": 30,
+    "batch_size": 256,
+    "seed": SEED,
+    "optimizer": "adamw",
+    "tags": ["baseline", "fp32"],
+}
 
 # name, dtype, shape of one row; all arrays share the leading dimension
 ARRAY_COLUMNS = (
@@ -212,7 +228,11 @@ def build_workload(name: str, cfg: Config) -> Workload:
         desc = f"{len(obj)} arrays, {U.fmt_bytes(nbytes(obj))}, {rows:,} rows"
         return Workload(name, "arrays", desc, obj, ("emb", rows // 2), cold_only=(name == "arrays-big"))
     if name == "mixed":
-        obj = {"meta": dict(META), "users": make_users(cfg.mixed_users, rng), **make_arrays(cfg.mixed_array_bytes, nprng)}
+        obj = {
+            "meta": dict(META),
+            "users": make_users(cfg.mixed_users, rng),
+            **make_arrays(cfg.mixed_array_bytes, nprng),
+        }
         desc = f"{cfg.mixed_users:,} user dicts + {len(obj) - 2} arrays, {U.fmt_bytes(nbytes(obj))}"
         return Workload(name, "mixed", desc, obj, ("users", cfg.mixed_users // 2, "name"))
     raise ValueError(name)
@@ -317,7 +337,7 @@ def load_pyarrow(path):
     if info["kind"] == "records":
         return {"meta": info["meta"], "users": table.to_pylist()}
     arrays = {}
-    for name, (dtype, shape) in info["shapes"].items():
+    for name, (_dtype, shape) in info["shapes"].items():
         column = table.column(name).combine_chunks()
         values = column.flatten() if pa.types.is_fixed_size_list(column.type) else column
         arrays[name] = values.to_numpy().reshape(shape)
@@ -378,7 +398,7 @@ def load_h5py(path):
                 ds = group[name]
                 ds = ds.asstr() if h5py.check_string_dtype(ds.dtype) else ds
                 columns.append(ds[()].tolist())
-            out["users"] = [dict(zip(USER_FIELDS, row)) for row in zip(*columns)]
+            out["users"] = [dict(zip(USER_FIELDS, row, strict=True)) for row in zip(*columns, strict=True)]
         for name, item in f.items():
             if isinstance(item, h5py.Dataset):
                 out[name] = item[()]
@@ -408,11 +428,18 @@ class Peer:
     write: Callable
     load: Callable
     dumps: Callable | None = None
+    fsyncs: bool = False  # its write already fsyncs the file and its directory
+
+    def durable_write(self, obj, path) -> None:
+        """Write, then fsync like bfa.dump does, so every peer's write is durable."""
+        self.write(obj, path)
+        if not self.fsyncs:
+            fsync_path(path)
 
 
 ALL_KINDS = frozenset({"records", "arrays", "mixed"})
 PEERS = (
-    Peer("bfa", ALL_KINDS, write_bfa, load_bfa, dumps_bfa),
+    Peer("bfa", ALL_KINDS, write_bfa, load_bfa, dumps_bfa, fsyncs=True),
     Peer("pickle", ALL_KINDS, write_pickle, load_pickle, dumps_pickle),
     Peer("msgspec", ALL_KINDS, write_msgspec, load_msgspec, dumps_msgspec),
     Peer("pyarrow", frozenset({"records", "arrays"}), write_pyarrow, load_pyarrow),
@@ -484,6 +511,10 @@ print(json.dumps(dict(t_start=t_start, t_util=t_util, t_imported=t_imported, t_r
 """
 
 
+# the children may cache bytecode (the warm-up child writes it), as a user's Python would
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def cold_run(peer: str, path: str, probe: tuple, array_value: bool, cwd: str) -> tuple[dict, str]:
     """One fresh `python -c` child that imports the peer, opens path and reads probe.
 
@@ -494,7 +525,9 @@ def cold_run(peer: str, path: str, probe: tuple, array_value: bool, cwd: str) ->
     """
     code = COLD_CHILD.format(root=str(ROOT), peer=peer, path=path, probe=probe, array_value=array_value)
     t_spawn = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=cwd, env=CHILD_ENV
+    )
     wall = time.perf_counter() - t_spawn
     if proc.returncode != 0:
         raise RuntimeError(f"cold child for {peer} exited {proc.returncode}:\n{proc.stderr}")
@@ -535,8 +568,21 @@ def find_mismatch(a, b, where="obj") -> str | None:
     if isinstance(a, (list, tuple)):
         if len(a) != len(b):
             return f"{where}: length {len(a)} vs {len(b)}"
-        return next((m for i, (x, y) in enumerate(zip(a, b)) if (m := find_mismatch(x, y, f"{where}[{i}]"))), None)
+        return next(
+            (m for i, (x, y) in enumerate(zip(a, b, strict=True)) if (m := find_mismatch(x, y, f"{where}[{i}]"))), None
+        )
     return None if a == b else f"{where}: {a!r} vs {b!r}"
+
+
+def fsync_path(path: str) -> None:
+    """fsync a file (or every file of a directory), then the directory holding it."""
+    files = [os.path.join(path, f) for f in os.listdir(path)] if os.path.isdir(path) else [path]
+    for name in files + [os.path.dirname(files[0])]:
+        fd = os.open(name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def path_size(path: str) -> int:
@@ -558,7 +604,7 @@ def remove(path: str) -> None:
 
 # metric -> (label, unit); also the order of rows in the tables
 METRICS = {
-    "write": ("write file", "s"),
+    "write": ("write file + fsync", "s"),
     "dumps": ("serialise to bytes", "s"),
     "size": ("file size", "B"),
     "load": ("full load", "s"),
@@ -580,8 +626,15 @@ class Results:
 
     def add(self, workload: str, metric: str, peer: str, samples: list, **extra) -> None:
         self.rows.append(
-            {"workload": workload, "metric": metric, "peer": peer, "unit": METRICS.get(metric, ("", "s"))[1],
-             "samples": samples, **U.summary(samples), **extra}
+            {
+                "workload": workload,
+                "metric": metric,
+                "peer": peer,
+                "unit": METRICS[metric][1],
+                "samples": samples,
+                **U.summary(samples),
+                **extra,
+            }
         )
 
     def median(self, workload: str, metric: str, peer: str) -> float | None:
@@ -622,9 +675,9 @@ def bench_peer(wl: Workload, peer: Peer, cfg: Config, tmp: str, res: Results) ->
 
     def write():
         if wl.cold_only:  # setup only, not timed
-            peer.write(wl.obj, path)
+            peer.durable_write(wl.obj, path)
         else:
-            samples, inner = measure(lambda: peer.write(wl.obj, path), cfg)
+            samples, inner = measure(lambda: peer.durable_write(wl.obj, path), cfg)
             res.add(wl.name, "write", peer.name, samples, inner=inner)
         res.add(wl.name, "size", peer.name, [path_size(path)])
 
@@ -737,9 +790,9 @@ TARGETS = (
     Target("cold peak RSS growth of open+read, bfa", "arrays-big", "cold_rss_peak", None, 4 * MiB, strict=True),
     Target('lazy users[i]["name"] loop: bfa / dict', "records", "lazy_path", DICT_PEER, 25),
     Target('lazy users[i]["name"] loop: bfa / dict', "mixed", "lazy_path", DICT_PEER, 25),
-    Target("write: bfa.dump / np.save", "arrays", "write", "npy", 1.3),
-    Target("write: bfa.dump / safetensors save_file", "arrays", "write", "safetensors", 1.3),
-    Target("write: bfa.dump / pickle.dump", "records", "write", "pickle", 2),
+    Target("write+fsync: bfa.dump / np.save", "arrays", "write", "npy", 1.3),
+    Target("write+fsync: bfa.dump / safetensors save_file", "arrays", "write", "safetensors", 1.3),
+    Target("write+fsync: bfa.dump / pickle.dump", "records", "write", "pickle", 2),
     Target("serialise: bfa.dumps / pickle.dumps", "records", "dumps", "pickle", 2),
     Target("full load: bfa.load / pickle.load", "records", "load", "pickle", 1.5),
 )
@@ -764,7 +817,10 @@ def evaluate(target: Target, res: Results) -> dict:
 
 
 def machine_info() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     mem_kib = next((int(line.split()[1]) for line in _read_lines("/proc/meminfo") if line.startswith("MemTotal:")), 0)
     versions = {}
     for dist in ("bfast-archive", "numpy", "msgspec", "pyarrow", "safetensors", "h5py", "psutil"):
@@ -794,7 +850,8 @@ def _read_lines(path: str) -> list[str]:
 
 def print_header(machine: dict, cfg: Config, mode: str) -> None:
     print(f"bfast_archive core benchmark ({mode} mode)")
-    print(f"machine : {machine['cpu_count']} cores, {machine['cpu_model']}, {U.fmt_bytes(machine['ram_bytes'])} RAM, {machine['platform']}")
+    ram = U.fmt_bytes(machine["ram_bytes"])
+    print(f"machine : {machine['cpu_count']} cores, {machine['cpu_model']}, {ram} RAM, {machine['platform']}")
     print(f"python  : {machine['python_impl']} {machine['python']}")
     print("packages: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()))
     if BFA_IMPORT_ERROR:
@@ -803,7 +860,7 @@ def print_header(machine: dict, cfg: Config, mode: str) -> None:
         f"method  : gc enabled (thresholds {gc.get_threshold()}), gc.collect() before each sample; "
         f"{cfg.fast_repeats} repeats (>= {MIN_BATCH_SECONDS * 1e3:.0f} ms batches) for fast ops, "
         f"{cfg.slow_repeats} for ops >= {SLOW_OP_SECONDS} s, {cfg.cold_repeats} cold children; "
-        "warm-up discarded; cold = fresh process, page cache not dropped"
+        "warm-up discarded; writes fsync (as bfa.dump does); cold = fresh process, page cache not dropped"
     )
     print()
 
@@ -824,8 +881,9 @@ def print_workload_table(wl: Workload, res: Results) -> None:
             continue  # kept in the JSON; the table shows the peak
         label = METRICS[r["metric"]][0] if r["metric"] != previous else ""
         previous = r["metric"]
-        spread = ("", "") if r["n"] == 1 else (fmt_value(r["min"], r["unit"]), fmt_value(r["max"], r["unit"]))
-        print(f"{label:<36} {r['peer']:<12} {fmt_value(r['median'], r['unit']):>11} {spread[0]:>11} {spread[1]:>11} {r['n']:>3}")
+        median = fmt_value(r["median"], r["unit"])
+        low, high = ("", "") if r["n"] == 1 else (fmt_value(r["min"], r["unit"]), fmt_value(r["max"], r["unit"]))
+        print(f"{label:<36} {r['peer']:<12} {median:>11} {low:>11} {high:>11} {r['n']:>3}")
     print()
 
 
@@ -862,7 +920,9 @@ def print_errors(res: Results) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller workloads and fewer repeats (< 2 minutes)")
-    parser.add_argument("--out", metavar="FILE.json", help="write machine, config, raw samples, medians and targets as JSON")
+    parser.add_argument(
+        "--out", metavar="FILE.json", help="write machine, config, raw samples, medians and targets as JSON"
+    )
     return parser.parse_args(argv)
 
 
@@ -902,6 +962,7 @@ def main(argv=None) -> int:
                 "slow_op_seconds": SLOW_OP_SECONDS,
                 "min_batch_seconds": MIN_BATCH_SECONDS,
                 "cold": "fresh `python -c` child; page cache not dropped; one discarded warm-up child",
+                "write": "every peer's write is followed by fsync of the file(s) and directory, as bfa.dump does",
             },
             "results": res.rows,
             "targets": evaluated,
