@@ -122,6 +122,8 @@ class Archive:
     def _threads(self) -> int:
         return self.threads if self.threads is not None else (os.cpu_count() or 1)
 
+    _seen: Any = None  # set below to _NoTracking(): a lazy single-value read tracks nothing
+
     @classmethod
     def open(cls, path: str | os.PathLike, *, verify: bool = False,
              require_zero_copy: bool = False, threads: int | None = None,
@@ -241,7 +243,7 @@ class Archive:
         if self._ptr is None:
             raise _closed()
         with recursion_headroom(self.max_depth), gc_paused():
-            return _mat(self, F.ROOT_SLOT_POS, 0)
+            return _mat(_Walk(self), F.ROOT_SLOT_POS, 0)
 
     @property
     def nbytes(self) -> int:
@@ -260,24 +262,14 @@ class Archive:
             self._release()
 
     def _release(self) -> None:
-        layer = self._file if hasattr(self._file, "release") else None
-        shared = layer is not None and layer.owner is self._owner
-        if layer is not None:
-            layer.release()
-        if self._owner is not None and not shared:
-            release(self._owner)
+        # References are dropped, never closed by hand: CPython unmaps the file
+        # (and releases the C pointer's export) when the last user is gone,
+        # so a walk still running in another thread, or an array handed out,
+        # keeps reading valid memory.
         self._ptr = self._owner = None
+        self._file = None
         self._tables = {}
-        try:
-            if self._mv is not None:
-                self._mv.release()
-        except BufferError:  # NumPy arrays still export it: they keep it alive
-            pass
-        if isinstance(self._source, mmap.mmap):
-            try:
-                self._source.close()
-            except BufferError:  # memoryviews/arrays handed out: unmapped when they go
-                pass
+        self._root_slots = {}
         self._mv = self._raw = None
         self._source = None
 
@@ -561,7 +553,7 @@ def _decode(arch: Archive, pos: int) -> Any:
     if tag == _T_XBYTES:
         return _xbytes(arch, p, w0 >> 8, copy=False)
     with recursion_headroom(arch.max_depth):  # sets and fixed-shape nodes recurse
-        return _mat(arch, pos, 0)
+        return _mat(_Walk(arch), pos, 0)
 
 
 def _mat(arch: Archive, pos: int, depth: int) -> Any:
@@ -574,6 +566,8 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
     if tag == _T_INT:
         return p
     if tag == _T_STR:
+        if w0 >> 8 > _TRACK_MIN:
+            _claim(arch, p)
         return _utf8(raw[p:p + (w0 >> 8)], p)
     if tag == _T_FLOAT:
         return _F64(raw, pos)[1]
@@ -582,6 +576,8 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
     if tag == _T_SBYTES:
         return bytes(raw[pos + 8:pos + 8 + (w0 >> 8)])
     if tag == _T_BYTES:
+        if w0 >> 8 > _TRACK_MIN:
+            _claim(arch, p)
         return bytes(raw[p:p + (w0 >> 8)])
     if tag in _CONTAINERS:
         if depth >= arch.max_depth:
@@ -598,14 +594,62 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
 
 def _to_python(arch: Archive, tag: int, off: int, n: int) -> Any:
     """``to_python`` of a view: the node's whole subtree, depth-capped."""
+    if arch._ptr is None:
+        raise _closed()
     with recursion_headroom(arch.max_depth), gc_paused():
-        return _mat_node(arch, tag, off, n, 0)
+        return _mat_node(_Walk(arch), tag, off, n, 0)
 
 
-def _mat_node(arch: Archive, tag: int, off: int, n: int, depth: int) -> Any:
+class _Walk:
+    """One materialisation: the archive's buffers, held for the walk's
+    length, and every node it has copied out so far. A node reached twice
+    means the file shares nodes, which no writer does: refused, so a small
+    hostile file cannot expand exponentially ("billion laughs")."""
+
+    __slots__ = ("_arch", "_raw", "_mv", "_ptr", "_owner", "_size", "_file", "_tables",
+                 "max_depth", "_seen")
+
+    def __init__(self, arch: Archive) -> None:
+        self._arch = arch
+        self._raw, self._mv, self._ptr, self._owner = arch._raw, arch._mv, arch._ptr, arch._owner
+        self._size, self._file, self._tables = arch._size, arch._file, arch._tables
+        self.max_depth = arch.max_depth
+        self._seen: set = set()
+
+    def _threads(self) -> int:
+        return self._arch._threads()
+
+
+class _NoTracking:
+    """The ``_seen`` of a lazy read of one value: nothing to track."""
+
+    __slots__ = ()
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+    def add(self, item: object) -> None:
+        pass
+
+
+Archive._seen = _NoTracking()
+
+
+def _claim(arch: Any, key: Any) -> None:
+    """Mark a node as copied out by this walk; a second claim is an error."""
+    seen = arch._seen
+    if key in seen:
+        raise ArchiveError(f"node at offset {key if isinstance(key, int) else key[1]} is "
+                           f"referenced twice: archives never share nodes (a file that "
+                           f"did could expand without bound)")
+    seen.add(key)
+
+
+def _mat_node(arch: Any, tag: int, off: int, n: int, depth: int) -> Any:
     ptr = arch._ptr
     if ptr is None:
         raise _closed()
+    _claim(arch, off)
     if tag == F.T_DICT:
         rc = dict_check(ptr, arch._size, off, n)
         if rc < 0:
@@ -633,6 +677,7 @@ def _mat_node(arch: Archive, tag: int, off: int, n: int, depth: int) -> Any:
         raise ArchiveError(f"set node at offset {off} holds an unhashable member") from None
 
 
+_TRACK_MIN = 64  # shorter strings shared many times expand at most 4-fold: not tracked
 _CONTAINERS = frozenset({F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_SET, F.T_FROZENSET, F.T_TABLE})
 
 
@@ -788,6 +833,8 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
     in a compressed payload is decompressed once and cached on the archive."""
     np = _numpy()
     dt, shape, order, data_off, nbytes, external = _array_meta(arch, off)
+    if copy and nbytes > _TRACK_MIN:
+        _claim(arch, ("payload", data_off) if external else data_off)
     try:
         if nbytes == 0:
             arr = np.empty(shape, dt, order=order)
@@ -814,6 +861,8 @@ def _xbytes(arch: Archive, index: int, n: int, copy: bool) -> Any:
     """A large ``bytes`` value kept in a compressed payload."""
     if arch._file is None:
         raise ArchiveError("a bytes value names a compressed payload in an uncompressed archive")
+    if copy:
+        _claim(arch, ("payload", index))
     buf, fresh = arch._file.payload(index, n, arch._threads(), cache=not copy)
     return bytes(buf) if copy else buf
 
@@ -948,6 +997,11 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     mv = arch._mv
     n = info.nrows
+    _claim(arch, r0)
+    if kind == F.COL_STR or kind == F.COL_STRLIST:
+        _claim(arch, r1)
+    if kind == F.COL_STRLIST:
+        _claim(arch, r2)
     nulls_at = r2 if kind == F.COL_STR else r1
     if kind == F.COL_INT64 or kind == F.COL_FLOAT64:
         values = mv[r0:r0 + 8 * n].cast("q" if kind == F.COL_INT64 else "d").tolist()
@@ -1093,5 +1147,6 @@ class ArchivedRow(ArchivedDict):
         if arch._ptr is None:
             raise _closed()
         with recursion_headroom(arch.max_depth):
-            return {name: _cell(arch, info, c, self._row, 1, True)
+            walk = _Walk(arch)
+            return {name: _cell(walk, info, c, self._row, 1, True)
                     for c, name in enumerate(info.names(arch))}

@@ -67,3 +67,43 @@ def test_short_key_with_garbage_padding_is_refused():
 def test_bad_set_member_error_names_its_path():
     with pytest.raises(bfa.UnsupportedTypeError, match=r"^.*at s\[<member"):
         bfa.dumps({"s": {1, (2, object())}})
+
+
+def _share_first_child(value_bytes: bytes) -> bytes:
+    """Point the second item of the root list at the first item's node."""
+    raw = bytearray(value_bytes)
+    w0, root = struct.unpack_from("<Qq", raw, 24)
+    first = struct.unpack_from("<Qq", raw, root + 8)
+    struct.pack_into("<Qq", raw, root + 8 + 16, *first)
+    return rehash_header(raw)
+
+
+def test_shared_nodes_are_refused_when_copied_out():
+    """Billion laughs: each level's two items are one node; 40 levels would
+    expand to 2**40 lists. The walk refuses the second reference."""
+    value = [1, 2]
+    for _ in range(40):
+        value = [value, [0, 0]]
+    raw = bytearray(bfa.dumps(value))
+    # make every level's second item reference its first item's node
+    for at in range(64, len(raw) - 48, 8):
+        w0, p = struct.unpack_from("<Qq", raw, at)
+        w1, q = struct.unpack_from("<Qq", raw, at + 16)
+        if w0 == F.T_LIST | 2 << 8 and w1 == F.T_LIST | 2 << 8 and \
+                struct.unpack_from("<Q", raw, at - 8)[0] == 2:
+            struct.pack_into("<Qq", raw, at + 16, w0, p)
+    data = rehash_header(raw)
+    with pytest.raises(bfa.ArchiveError, match="referenced twice"):
+        bfa.loads(data)
+    arch = bfa.Archive.from_buffer(data)
+    assert arch.root[0][0][0] is not None      # lazy access still works: no expansion
+    with pytest.raises(bfa.ArchiveError, match="referenced twice"):
+        arch.root.to_python()
+
+
+def test_shared_long_string_is_refused():
+    text = "x" * 1000
+    raw = _share_first_child(bfa.dumps([text, "y" * 1000]))
+    with pytest.raises(bfa.ArchiveError, match="referenced twice"):
+        bfa.loads(raw)
+    assert bfa.Archive.from_buffer(raw).root[1] == text   # a lazy read is one copy
