@@ -15,30 +15,37 @@ import os
 from typing import Any
 
 from .errors import ArchiveError, BfastError, UnsupportedTypeError
-from .reader import Archive, ArchivedDict, ArchivedList
+from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
 from .writer import dump, dumps
 
 __version__ = "0.1.0"
-__all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchiveError", "BfastError",
-           "UnsupportedTypeError", "dump", "dumps", "load", "loads"]
+__all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveError",
+           "BfastError", "UnsupportedTypeError", "dump", "dumps", "load", "loads"]
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = False) -> Any:
     """Read the whole archive at ``path`` into plain Python objects, independent
     of the file (arrays as owned copies, bytes as ``bytes``). Cost: proportional
-    to the archive; for random access use ``Archive.open``."""
+    to the archive; for random access use ``Archive.open``.
+
+    With ``model=M`` (a pydantic model class) the result is an ``M`` instance,
+    validated with ``model_validate``; ``trusted=True`` builds it without
+    validation when the archive was written from the same model (the schema
+    fingerprints match), and validates otherwise."""
     with Archive.open(path) as arch:
-        return arch.to_python()
+        return arch.to_model(model, trusted=trusted) if model is not None else arch.to_python()
 
 
-def loads(buffer: Any) -> Any:
+def loads(buffer: Any, *, model: type | None = None, trusted: bool = False) -> Any:
     """Like ``load``, from any buffer-protocol object (bytes, bytearray, mmap...)."""
     with Archive.from_buffer(buffer) as arch:
-        return arch.to_python()
+        return arch.to_model(model, trusted=trusted) if model is not None else arch.to_python()
 
 
-# The cache (bfast_archive/cache.py) loads on first use: `bfa.Cache`, `bfa.memoize`.
-_LAZY = {"Cache": "cache", "memoize": "cache"}
+# Loaded on first use: the cache (bfast_archive/cache.py: `bfa.Cache`, `bfa.memoize`)
+# and model support (bfast_archive/models.py, which imports pydantic).
+_LAZY = {"Cache": "cache", "memoize": "cache", "ArchivedModel": "models",
+         "ArchivedModelList": "models", "SchemaMismatchError": "models"}
 __all__ += list(_LAZY)
 
 

@@ -43,6 +43,7 @@ T_NPSCALAR = lib.BFA_T_NPSCALAR
 
 T_TABLE = lib.BFA_T_TABLE
 T_XBYTES = lib.BFA_T_XBYTES
+T_MODEL = lib.BFA_T_MODEL
 
 F_COMPRESSED = lib.BFA_F_COMPRESSED
 F_CHECKSUMS = lib.BFA_F_CHECKSUMS
@@ -62,6 +63,7 @@ COL_BOOL = lib.BFA_COL_BOOL
 COL_STR = lib.BFA_COL_STR
 COL_SLOTS = lib.BFA_COL_SLOTS
 COL_STRLIST = lib.BFA_COL_STRLIST
+COL_DATETIME = lib.BFA_COL_DATETIME  # naive datetimes: int64 microseconds since 0001-01-01
 COL_HAS_NULLS = lib.BFA_COL_HAS_NULLS
 
 K_INT = lib.BFA_K_INT
@@ -76,7 +78,7 @@ TAG_NAMES = {
     T_SET: "set", T_FROZENSET: "frozenset", T_NDARRAY: "ndarray", T_DATE: "date",
     T_DATETIME: "datetime", T_TIME: "time", T_TIMEDELTA: "timedelta", T_UUID: "uuid",
     T_DECIMAL: "decimal", T_COMPLEX: "complex", T_NPSCALAR: "numpy scalar", T_TABLE: "table",
-    T_XBYTES: "bytes (compressed payload)",
+    T_XBYTES: "bytes (compressed payload)", T_MODEL: "model",
 }
 
 # Slot: first word = tag | aux << 8, then the payload (signed view for ints).

@@ -17,6 +17,7 @@ from ._bfa_core import ffi, lib
 from ._parallel import run_parallel, split_range
 
 COMPRESSIONS = (None, "lz4")
+PARALLEL_MIN = 8 << 20  # below this many bytes, byte work runs on the calling thread
 
 
 def check_options(compression: str | None, chunk_size: int, threads: int | None) -> None:
@@ -62,6 +63,8 @@ def _frame_plain(pieces: list, nodes_end: int, root: bytes, threads: int) -> lis
         for s in range(start, n, F.CHECK_BLOCK):
             blocks.append((piece, s, min(F.CHECK_BLOCK, n - s), at + s))
         at += n
+    if nodes_end < PARALLEL_MIN:
+        threads = 1  # starting threads costs more than hashing a few MiB
     hashes = run_parallel(_hash_blocks, [blocks[a:b] for a, b in
                                          split_range(len(blocks), 4 * threads)], threads)
     entries = [F.CHECK_ENTRY.pack(off, length, h)
@@ -89,6 +92,8 @@ def _frame_compressed(pieces: list, nodes_end: int, root: bytes, payloads: list,
     structure = b"".join(pieces)[F.HEADER_SIZE:]
     sources = [memoryview(structure)] + [memoryview(p).cast("B") for p in payloads]
     stride = lib.bfa_lz4_bound(chunk_size)
+    if sum(src.nbytes for src in sources) < PARALLEL_MIN:
+        threads = 1
     tasks = []
     for index, src in enumerate(sources):
         nchunks = -(-src.nbytes // chunk_size)

@@ -57,11 +57,13 @@ class Archive:
 
     __slots__ = ("_mv", "_raw", "_ptr", "_owner", "_size", "_source", "_name", "_tables",
                  "_root_tag", "_root_off", "_root_slots", "max_depth", "threads", "_file",
-                 "__weakref__")
+                 "model", "__weakref__")
 
     def __init__(self, source: Any, view: memoryview, name: str,
                  max_depth: int = F.DEFAULT_MAX_DEPTH, *, verify: bool = False,
-                 require_zero_copy: bool = False, threads: int | None = None) -> None:
+                 require_zero_copy: bool = False, threads: int | None = None,
+                 model: type | None = None) -> None:
+        self.model = model
         self._source = source
         self._name = name
         self._tables: dict[int, _TableInfo] = {}
@@ -125,7 +127,7 @@ class Archive:
     _seen: Any = None  # set below to _NoTracking(): a lazy single-value read tracks nothing
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, verify: bool = False,
+    def open(cls, path: str | os.PathLike, *, model: type | None = None, verify: bool = False,
              require_zero_copy: bool = False, threads: int | None = None,
              max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
         """Map the file at ``path`` read-only and check its header. O(1) for an
@@ -133,7 +135,9 @@ class Archive:
         paged in on access. A compressed archive also decompresses its nodes
         (not its array payloads) here. ``verify=True`` checks every checksum
         first (reads the whole file, in parallel on ``threads`` threads);
-        ``require_zero_copy=True`` refuses a compressed archive."""
+        ``require_zero_copy=True`` refuses a compressed archive. With
+        ``model=M`` (a pydantic model class), ``root`` is a typed
+        ``ArchivedModel`` view (``arch.root.users[3].name``)."""
         name = os.fspath(path)
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
@@ -146,7 +150,7 @@ class Archive:
             os.close(fd)
         try:
             return cls(mm, memoryview(mm), name, max_depth, verify=verify,
-                       require_zero_copy=require_zero_copy, threads=threads)
+                       require_zero_copy=require_zero_copy, threads=threads, model=model)
         except ArchiveError as exc:
             try:
                 mm.close()
@@ -155,8 +159,8 @@ class Archive:
             raise ArchiveError(f"{name}: {exc}") from None
 
     @classmethod
-    def from_buffer(cls, buffer: Any, *, verify: bool = False, require_zero_copy: bool = False,
-                    threads: int | None = None,
+    def from_buffer(cls, buffer: Any, *, model: type | None = None, verify: bool = False,
+                    require_zero_copy: bool = False, threads: int | None = None,
                     max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
         """An archive over any buffer-protocol object (bytes, bytearray,
         memoryview, mmap, a NumPy byte array), without copying it. The buffer
@@ -171,7 +175,8 @@ class Archive:
             raise TypeError("from_buffer needs a contiguous buffer")
         view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
         return cls(buffer, view.toreadonly(), f"<{type(buffer).__name__}>", max_depth,
-                   verify=verify, require_zero_copy=require_zero_copy, threads=threads)
+                   verify=verify, require_zero_copy=require_zero_copy, threads=threads,
+                   model=model)
 
     @property
     def compressed(self) -> bool:
@@ -211,12 +216,54 @@ class Archive:
     # -- access ----------------------------------------------------------------
     @property
     def root(self) -> Any:
-        """The root value: a view for a container, else a plain value. O(1)."""
+        """The root value: a view for a container, else a plain value. O(1).
+        Opened with ``model=M``: an ``ArchivedModel`` (or a list of them)."""
         if self._ptr is None:
             raise _closed()
-        return _decode(self, F.ROOT_SLOT_POS)
+        value = _decode(self, F.ROOT_SLOT_POS)
+        if self.model is not None:
+            from .models import ArchivedModel, ArchivedModelList, remember_stored_schema
+
+            if self._root_tag == _T_MODEL:
+                remember_stored_schema(self.model, _schema(self, self._root_off))
+            if isinstance(value, ArchivedList):
+                return ArchivedModelList(value, self.model)
+            if isinstance(value, Mapping):
+                return ArchivedModel(value, self.model)
+        return value
+
+    def to_model(self, model: type | None = None, *, trusted: bool = False) -> Any:
+        """The whole archive as instances of pydantic model ``model`` (default:
+        the one given to ``open``): validated with ``model_validate``; with
+        ``trusted=True`` and an archive written from the same model (the
+        schema fingerprints match) built directly, without validation."""
+        from .models import (constructible, model_classes, remember_stored_schema,
+                             schema_of, validate)
+
+        model = model or self.model
+        if model is None:
+            raise TypeError("to_model needs a pydantic model class")
+        if self._ptr is None:
+            raise _closed()
+        schema = _schema(self, self._root_off) if self._root_tag == _T_MODEL else None
+        if isinstance(schema, dict):
+            remember_stored_schema(model, schema)
+        classes = model_classes(model)
+        if (trusted and isinstance(schema, dict)
+                and schema.get("fingerprint") == schema_of(model)["fingerprint"]
+                and all(constructible(c) for c in classes.values())):
+            with recursion_headroom(self.max_depth), gc_paused():
+                walk = _Walk(self)
+                walk._models = classes
+                return _mat(walk, F.ROOT_SLOT_POS, 0)
+        data = self.to_python()
+        if isinstance(data, list):
+            return [validate(model, item) for item in data]
+        return validate(model, data)
 
     def __getitem__(self, key: Any) -> Any:
+        if self.model is not None:
+            return self.root[key]
         if self._root_tag == _T_DICT and self._ptr is not None:
             # Top-level keys are looked up again and again (arch["users"][i]...):
             # the checked slot of a container is remembered, as plain ints.
@@ -522,7 +569,7 @@ def _key_bytes(key: Any) -> tuple[int, bytes]:
 _T_NONE, _T_TRUE, _T_INT, _T_FLOAT = F.T_NONE, F.T_TRUE, F.T_INT, F.T_FLOAT
 _T_STR, _T_SSTR, _T_BYTES, _T_SBYTES = F.T_STR, F.T_SSTR, F.T_BYTES, F.T_SBYTES
 _T_LIST, _T_TUPLE, _T_DICT, _T_TABLE = F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_TABLE
-_T_NDARRAY, _T_XBYTES = F.T_NDARRAY, F.T_XBYTES
+_T_NDARRAY, _T_XBYTES, _T_MODEL = F.T_NDARRAY, F.T_XBYTES, F.T_MODEL
 
 def _decode(arch: Archive, pos: int) -> Any:
     """The lazy value of the checked slot at ``pos``: views for containers,
@@ -552,6 +599,8 @@ def _decode(arch: Archive, pos: int) -> Any:
         return arch._mv[p:p + (w0 >> 8)]
     if tag == _T_XBYTES:
         return _xbytes(arch, p, w0 >> 8, copy=False)
+    if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
+        return _decode(arch, _model_body(arch, p))
     with recursion_headroom(arch.max_depth):  # sets and fixed-shape nodes recurse
         return _mat(_Walk(arch), pos, 0)
 
@@ -579,6 +628,8 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
         if w0 >> 8 > _TRACK_MIN:
             _claim(arch, p)
         return bytes(raw[p:p + (w0 >> 8)])
+    if tag == _T_MODEL:
+        return _mat_model(arch, p, pos, depth)
     if tag in _CONTAINERS:
         if depth >= arch.max_depth:
             raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} "
@@ -607,7 +658,7 @@ class _Walk:
     hostile file cannot expand exponentially ("billion laughs")."""
 
     __slots__ = ("_arch", "_raw", "_mv", "_ptr", "_owner", "_size", "_file", "_tables",
-                 "max_depth", "_seen")
+                 "max_depth", "_seen", "_models")
 
     def __init__(self, arch: Archive) -> None:
         self._arch = arch
@@ -615,9 +666,64 @@ class _Walk:
         self._size, self._file, self._tables = arch._size, arch._file, arch._tables
         self.max_depth = arch.max_depth
         self._seen: set = set()
+        self._models: dict | None = None  # fingerprint -> class, in a trusted model load
 
     def _threads(self) -> int:
         return self._arch._threads()
+
+
+def _model_body(arch: Any, off: int) -> int:
+    """Position of the checked body slot of the MODEL node at ``off``."""
+    pos = seq_get(arch._ptr, arch._size, off, 1)
+    if pos < 0:
+        raise archive_error(pos, f"model node at offset {off}")
+    return pos
+
+
+def _schema(arch: Any, off: int) -> Any:
+    """The schema dict of the MODEL node at ``off``, decoded once per
+    archive: schema nodes are shared by all instances of a class."""
+    pos = seq_get(arch._ptr, arch._size, off, 0)
+    if pos < 0:
+        raise archive_error(pos, f"model node at offset {off}")
+    w0, p = _SLOT(arch._raw, pos)
+    if w0 & 0xFF != _T_DICT:
+        raise ArchiveError(f"model node at offset {off}: its schema is not a dict")
+    key = ("schema", p)
+    schema = arch._tables.get(key)
+    if schema is None:
+        base = arch._arch if isinstance(arch, _Walk) else arch
+        schema = _mat_node(_Walk(base), _T_DICT, p, w0 >> 8, 0)
+        arch._tables[key] = schema
+    return schema
+
+
+def _mat_model(arch: Any, off: int, pos: int, depth: int) -> Any:
+    """A MODEL node copied out: its body as plain data, or, in a trusted
+    load with the model class known, the model instance(s) built directly."""
+    if depth >= arch.max_depth:
+        raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} at offset {off}")
+    _claim(arch, off)
+    body_pos = _model_body(arch, off)
+    models = getattr(arch, "_models", None)
+    cls = None
+    if models:
+        schema = _schema(arch, off)
+        cls = models.get(schema.get("fingerprint")) if isinstance(schema, dict) else None
+    if cls is not None:
+        from .models import construct, construct_columns
+
+        w0, p = _SLOT(arch._raw, body_pos)
+        if w0 & 0xFF == _T_TABLE:  # a list of instances: built column by column
+            _claim(arch, p)
+            info = _table_info(arch, p, w0 >> 8)
+            columns = [_column_values(arch, info, c, depth + 1) for c in range(info.ncols)]
+            return construct_columns(cls, info.names(arch), columns)
+        body = _mat(arch, body_pos, depth + 1)
+        if isinstance(body, list):
+            return [construct(cls, row) for row in body]
+        return construct(cls, body) if isinstance(body, dict) else body
+    return _mat(arch, body_pos, depth + 1)
 
 
 class _NoTracking:
@@ -932,6 +1038,13 @@ def _table_info(arch: Archive, off: int, nrows: int) -> _TableInfo:
     return info
 
 
+def _micros_to_datetime(micros: int, where: int) -> _dt.datetime:
+    try:
+        return _EPOCH + _dt.timedelta(microseconds=micros)
+    except OverflowError:
+        raise ArchiveError(f"datetime column at offset {where}: value out of range") from None
+
+
 def _offset_pair(mv: memoryview, at: int, limit: int, where: int) -> tuple[int, int]:
     a, b = _QQ(mv, at)
     if not a <= b <= limit:
@@ -951,6 +1064,9 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
         return _utf8(mv[r1 + a:r1 + b], r1 + a)
     if kind == F.COL_INT64:
         return None if flags and mv[r1 + row] else _I64S(mv, r0 + 8 * row)[0]
+    if kind == F.COL_DATETIME:
+        return None if flags and mv[r1 + row] else _micros_to_datetime(_I64S(mv, r0 + 8 * row)[0],
+                                                                      r0)
     if kind == F.COL_FLOAT64:
         return None if flags and mv[r1 + row] else _D(mv, r0 + 8 * row)[0]
     if kind == F.COL_BOOL:
@@ -1005,6 +1121,15 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
     nulls_at = r2 if kind == F.COL_STR else r1
     if kind == F.COL_INT64 or kind == F.COL_FLOAT64:
         values = mv[r0:r0 + 8 * n].cast("q" if kind == F.COL_INT64 else "d").tolist()
+    elif kind == F.COL_DATETIME:
+        micros = mv[r0:r0 + 8 * n].cast("q").tolist()
+        if flags:
+            mask = bytes(mv[r1:r1 + n])
+            micros = [0 if m else v for v, m in zip(micros, mask)]
+        try:
+            values = [_EPOCH + _dt.timedelta(microseconds=v) for v in micros]
+        except OverflowError:
+            raise ArchiveError(f"datetime column at offset {r0}: value out of range") from None
     elif kind == F.COL_BOOL:
         raw = bytes(mv[r0:r0 + n])
         if raw.translate(None, b"\x00\x01"):

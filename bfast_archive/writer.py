@@ -9,7 +9,9 @@ copy. Each encoder returns the 16-byte slot that names the value.
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import os
+import sys
 from array import array
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -39,7 +41,8 @@ class _Failure(Exception):
 
 
 class _Writer:
-    __slots__ = ("seg", "base", "pieces", "active", "max_depth", "external", "payloads")
+    __slots__ = ("seg", "base", "pieces", "active", "max_depth", "external", "payloads",
+                 "schemas", "model_depth")
 
     def __init__(self, max_depth: int, external: bool = False) -> None:
         self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by framing
@@ -51,6 +54,8 @@ class _Writer:
         # nodes and compressed as payloads of their own; nodes name them by number
         self.external = external
         self.payloads: list = []
+        self.schemas: dict[type, bytes] = {}  # model class -> slot of its schema node
+        self.model_depth = 0  # > 0 while writing model fields (enums allowed there)
 
     # -- layout primitives -------------------------------------------------
     def _pad(self, align: int) -> int:
@@ -120,11 +125,16 @@ class _Writer:
         """A list/tuple/set node of ``v``'s items; ``owner`` is the object
         errors are reported against when ``v`` is a temporary (sorted sets)."""
         owner = v if owner is None else owner
-        if (tag == F.T_LIST and len(v) >= F.TABLE_MIN_ROWS and type(v[0]) is dict
-                and owner is v):
-            slot = self.table(v)
-            if slot is not None:
-                return slot
+        if tag == F.T_LIST and len(v) >= F.TABLE_MIN_ROWS and owner is v:
+            first = type(v[0])
+            if first is dict:
+                slot = self.table(v)
+                if slot is not None:
+                    return slot
+            elif _is_model_class(first) and set(map(type, v)) == {first}:
+                slot = self.model_table(v, first)
+                if slot is not None:
+                    return slot
         key = self._enter(owner)
         try:
             enc = self.value
@@ -162,8 +172,43 @@ class _Writer:
             build_dict_index(seg, self.base, off)
         return _SLOT(F.T_DICT | n << 8, off)
 
+    # -- pydantic models (bfast_archive/models.py) --------------------------------
+    def schema(self, cls: type) -> bytes:
+        """The slot of ``cls``'s schema node, written once per archive."""
+        slot = self.schemas.get(cls)
+        if slot is None:
+            from .models import schema_of
+
+            slot = self.schemas[cls] = self.dict(schema_of(cls))
+        return slot
+
+    def model(self, v: Any) -> bytes:
+        """A MODEL node: [schema, dict of the field values]."""
+        from .models import model_fields
+
+        schema = self.schema(type(v))
+        self.model_depth += 1
+        try:
+            body = self.dict(model_fields(v))
+        except _Failure as exc:
+            exc.container = v  # type: ignore[attr-defined]
+            raise
+        finally:
+            self.model_depth -= 1
+        return self.seq_node(F.T_MODEL, [schema, body])
+
+    def model_table(self, rows: list, cls: type) -> bytes | None:
+        """A list of instances of one model class: [schema, record table]."""
+        schema = self.schema(cls)
+        self.model_depth += 1
+        try:
+            body = self.table([r.__dict__ for r in rows], owner=rows)
+        finally:
+            self.model_depth -= 1
+        return None if body is None else self.seq_node(F.T_MODEL, [schema, body])
+
     # -- record tables (docs/FORMAT.md, "Table node") ---------------------------
-    def table(self, rows: list) -> bytes | None:
+    def table(self, rows: list, owner: Any = None) -> bytes | None:
         """Lay out a list of dicts with the same str keys in the same order as
         a table: one key dict, one column per key. None if ``rows`` is not
         such a list (it then takes the generic layout, so nothing is lost)."""
@@ -172,7 +217,8 @@ class _Writer:
             return None
         if set(map(type, rows)) != {dict} or not all(tuple(r) == keys for r in rows):
             return None
-        ident = self._enter(rows)
+        owner = rows if owner is None else owner
+        ident = self._enter(owner)
         try:
             columns = []
             for name in keys:
@@ -182,7 +228,7 @@ class _Writer:
                 except (UnsupportedTypeError, _Failure) as exc:
                     row = _index_of(cells, exc, cells)
                     inner = _located(exc, None, f"[{name!r}]")
-                    raise _located(inner, rows, row) from None
+                    raise _located(inner, owner, row) from None
             key_slot = self.dict({name: i for i, name in enumerate(keys)})
         finally:
             self.active.discard(ident)
@@ -200,6 +246,9 @@ class _Writer:
         if nulls:
             types.discard(type(None))
         flags = F.COL_HAS_NULLS if nulls else 0
+        if len(types) == 1 and self.model_depth and issubclass(next(iter(types)), enum.Enum):
+            # model fields: an enum is stored as its value, the schema knows the type
+            return self.column([None if x is None else x._value_ for x in cells])
         if len(types) == 1:
             t = types.pop()
             if t is int or t is float or t is bool:
@@ -217,6 +266,14 @@ class _Writer:
                           len(data) * (1 if t is bool else 8))
                     r1 = (self._null_mask(cells), len(cells)) if nulls else (0, 0)
                     return F.COLUMN.pack(kind, flags, *r0, *r1, 0, 0)
+            elif t is _dt.datetime and all(
+                    x is None or (x.tzinfo is None and not x.fold) for x in cells):
+                micro = _dt.timedelta(microseconds=1)
+                data = array("q", [0 if x is None else (x - _EPOCH) // micro for x in cells])
+                r0 = (self._append_bytes(memoryview(data).cast("B"), align=F.ARRAY_ALIGN),
+                      len(data) * 8)
+                r1 = (self._null_mask(cells), len(cells)) if nulls else (0, 0)
+                return F.COLUMN.pack(F.COL_DATETIME, flags, *r0, *r1, 0, 0)
             elif t is str:
                 texts = [("" if x is None else x) for x in cells] if nulls else cells
                 offsets, blob = self._strings(texts)
@@ -392,6 +449,19 @@ _ENCODERS: dict[type, Callable[[_Writer, Any], bytes]] = {
 }
 
 
+def _is_model_class(t: type) -> bool:
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and issubclass(t, pydantic.BaseModel)
+
+
+def _enum(w: _Writer, v: enum.Enum) -> bytes:
+    if not w.model_depth:
+        raise UnsupportedTypeError(
+            f"cannot archive enum {type(v).__qualname__} outside a pydantic model "
+            f"(its type would be lost); store .value, or use it in a model", v)
+    return w.value(v.value)
+
+
 def _uuid(w: _Writer, v) -> bytes:
     return _SLOT(F.T_UUID | 16 << 8, w._append_bytes(v.bytes, inline=True))
 
@@ -407,6 +477,12 @@ def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
     not import them itself), else an UnsupportedTypeError."""
     t = type(v)
     module = t.__module__
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(v, pydantic.BaseModel):
+        _ENCODERS[t] = _Writer.model
+        return _Writer.model
+    if isinstance(v, enum.Enum):
+        return _enum
     if module == "uuid" and t.__qualname__ == "UUID":
         _ENCODERS[t] = _uuid
         return _uuid

@@ -60,6 +60,7 @@
 #define BFA_COL_STR 4
 #define BFA_COL_SLOTS 5
 #define BFA_COL_STRLIST 6
+#define BFA_COL_DATETIME 7
 #define BFA_COL_HAS_NULLS 1
 #define BFA_TABLE_HEADER 32
 #define BFA_COLUMN_SIZE 56

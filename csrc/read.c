@@ -171,6 +171,9 @@ int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t
     case BFA_T_COMPLEX:
     case BFA_T_NPSCALAR:
         return check_seq_node(buf, payload, aux, limit);
+    case BFA_T_MODEL: /* [schema dict, body dict or table] */
+        if (aux != 2) return BFA_E_CORRUPT;
+        return check_seq_node(buf, payload, aux, limit);
     case BFA_T_DICT: {
         uint64_t n, nb;
         uint32_t w;
@@ -399,6 +402,7 @@ int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_
         switch (kind) {
         case BFA_COL_INT64:
         case BFA_COL_FLOAT64:
+        case BFA_COL_DATETIME:
         case BFA_COL_BOOL:
             rc = check_region(buf, d, 0, times(nrows, kind == BFA_COL_BOOL ? 1u : 8u),
                               BFA_ARRAY_ALIGN, node_off);

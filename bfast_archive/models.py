@@ -1,0 +1,376 @@
+"""Pydantic models in archives: schemas, typed lazy views, rebuilding models.
+
+A model instance is archived as a MODEL node: its schema (stored once per
+class and archive) and a body, the dict of its field values; a list of
+instances of one class is one MODEL node whose body is a record table.
+Readers without the model see plain dicts and lists. ``Archive.open(path,
+model=M)`` wraps values in ``ArchivedModel`` views whose attributes convert
+exactly the field read to its annotated type; ``load(path, model=M)``
+validates, or with ``trusted=True`` and a matching fingerprint builds the
+models directly. Imported only when a model is written or asked for.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import enum
+import hashlib
+import json
+import types
+import typing
+import uuid
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import pydantic
+
+from .errors import ArchiveError, BfastError
+
+BaseModel = pydantic.BaseModel
+
+
+class SchemaMismatchError(ArchiveError):
+    """The archive's data does not fit the model asked for: a field changed
+    to an incompatible type. The message names the field and both types."""
+
+
+def is_model(value: Any) -> bool:
+    return isinstance(value, BaseModel)
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return f"{annotation.__module__}.{annotation.__qualname__}" \
+            if annotation.__module__ != "builtins" else annotation.__qualname__
+    return repr(annotation).replace("typing.", "")
+
+
+@lru_cache(maxsize=None)
+def schema_of(cls: type) -> dict:
+    """The schema the archive stores for ``cls``: its name, field names and
+    field types, and a fingerprint of them."""
+    fields = list(cls.model_fields.items())
+    names = [name for name, _ in fields]
+    type_names = [_type_name(info.annotation) for _, info in fields]
+    model = f"{cls.__module__}.{cls.__qualname__}"
+    digest = hashlib.sha256(json.dumps([model, names, type_names]).encode()).hexdigest()[:32]
+    return {"model": model, "fields": names, "types": type_names, "fingerprint": digest}
+
+
+def model_fields(value: Any) -> dict:
+    """The field values of a model instance, in field order."""
+    cls = type(value)
+    d = value.__dict__
+    return {name: d[name] for name in cls.model_fields}
+
+
+# -- typed reading ---------------------------------------------------------------
+
+_SIMPLE = (str, int, float, bool, type(None), _dt.datetime, _dt.date, _dt.time, _dt.timedelta,
+           uuid.UUID, decimal.Decimal, complex)
+
+
+def _strip_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return annotation, False
+
+
+def _model_class(annotation: Any) -> type | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
+        else None
+
+
+def _list_item_model(annotation: Any) -> type | None:
+    if typing.get_origin(annotation) in (list, Sequence, typing.Sequence):
+        args = typing.get_args(annotation)
+        return _model_class(args[0]) if args else None
+    return None
+
+
+@lru_cache(maxsize=None)
+def _converters(cls: type) -> dict:
+    """Per field: how a lazily read raw value becomes the annotated type."""
+    out = {}
+    for name, info in cls.model_fields.items():
+        ann, _ = _strip_optional(info.annotation)
+        sub = _model_class(ann)
+        item = _list_item_model(ann)
+        if sub is not None:
+            out[name] = ("model", sub)
+        elif item is not None:
+            out[name] = ("models", item)
+        elif isinstance(ann, type) and issubclass(ann, enum.Enum):
+            out[name] = ("enum", ann)
+        elif ann in _SIMPLE or ann is Any:
+            out[name] = ("same", None)
+        elif ann is bytes:
+            out[name] = ("bytes", None)
+        elif getattr(ann, "__module__", "") == "numpy" and getattr(ann, "__name__", "") == "ndarray":
+            out[name] = ("same", None)
+        else:
+            out[name] = ("adapt", pydantic.TypeAdapter(info.annotation))
+    return out
+
+
+def _to_plain(value: Any) -> Any:
+    return value.to_python() if hasattr(value, "to_python") else value
+
+
+def convert_field(cls: type, name: str, raw: Any) -> Any:
+    """The raw lazy value of field ``name`` as its annotated type."""
+    how, arg = _converters(cls)[name]
+    if raw is None or how == "same":
+        return raw
+    if how == "model":
+        return ArchivedModel(raw, arg)
+    if how == "models":
+        return ArchivedModelList(raw, arg)
+    if how == "enum":
+        return arg(raw)
+    if how == "bytes":
+        return bytes(raw)
+    return arg.validate_python(_to_plain(raw))
+
+
+class ArchivedModel:
+    """A lazy, typed view of one archived model instance.
+
+    ``view.name`` (or ``view["name"]``) reads one field and converts it to
+    the field's annotated type: O(1) plus that field's conversion. Nested
+    models come back as ``ArchivedModel``, lists of models as
+    ``ArchivedModelList``. ``to_model()`` builds (and validates) the model."""
+
+    __slots__ = ("_view", "_cls")
+
+    def __init__(self, view: Any, cls: type) -> None:
+        object.__setattr__(self, "_view", view)
+        object.__setattr__(self, "_cls", cls)
+
+    def __getattr__(self, name: str) -> Any:
+        cls = self._cls
+        if name not in cls.model_fields:
+            raise AttributeError(f"{cls.__name__} has no field {name!r}")
+        try:
+            raw = self._view[name]
+        except KeyError:
+            default = cls.model_fields[name].get_default(call_default_factory=True)
+            if default is pydantic_core_undefined():
+                raise AttributeError(f"the archive has no value for {cls.__name__}.{name} "
+                                     f"and the field has no default") from None
+            return default
+        return convert_field(cls, name, raw)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.__getattr__(name)
+        except AttributeError as exc:
+            raise KeyError(name) from exc
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("archived models are read-only")
+
+    def to_python(self) -> dict:
+        return self._view.to_python()
+
+    def to_model(self) -> Any:
+        """Build and validate this instance as the model class (a copy)."""
+        return validate(self._cls, self._view.to_python())
+
+    def __dir__(self) -> list:
+        return list(self._cls.model_fields)
+
+    def __repr__(self) -> str:
+        return f"<ArchivedModel {self._cls.__name__}>"
+
+
+class ArchivedModelList(Sequence):
+    """A lazy list of archived model instances: items are ``ArchivedModel``."""
+
+    __slots__ = ("_view", "_cls")
+
+    def __init__(self, view: Any, cls: type) -> None:
+        self._view = view
+        self._cls = cls
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [ArchivedModel(v, self._cls) for v in self._view[index]]
+        return ArchivedModel(self._view[index], self._cls)
+
+    def __iter__(self):
+        cls = self._cls
+        for v in self._view:
+            yield ArchivedModel(v, cls)
+
+    def column(self, name: str) -> Any:
+        """One field of every row, as a zero-copy array where it is numeric."""
+        return self._view.column(name)
+
+    def to_python(self) -> list:
+        return self._view.to_python()
+
+    def to_models(self) -> list:
+        return [validate(self._cls, d) for d in self._view.to_python()]
+
+    def __repr__(self) -> str:
+        return f"<ArchivedModelList {len(self)} {self._cls.__name__}>"
+
+
+def pydantic_core_undefined() -> Any:
+    from pydantic_core import PydanticUndefined
+
+    return PydanticUndefined
+
+
+# -- building models ---------------------------------------------------------------
+
+def validate(cls: type, data: Any) -> Any:
+    """``cls.model_validate(data)``, with fields the model dropped removed
+    first, and a type change the data cannot satisfy reported by name."""
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k in cls.model_fields} \
+            if cls.model_config.get("extra") == "forbid" else data
+    try:
+        return cls.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise _mismatch(cls, exc) from exc
+
+
+_STORED_TYPES: dict[type, dict] = {}
+
+
+def _mismatch(cls: type, exc: pydantic.ValidationError) -> BfastError:
+    stored = _STORED_TYPES.get(cls, {})
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        if loc and loc[0] in cls.model_fields:
+            field = loc[0]
+            now = _type_name(cls.model_fields[field].annotation)
+            was = stored.get(field, "unknown (not recorded)")
+            return SchemaMismatchError(
+                f"field {cls.__name__}.{field}: the archive holds {was}, the model expects "
+                f"{now} ({err.get('msg')})")
+    return SchemaMismatchError(f"archive data does not validate as {cls.__name__}: {exc}")
+
+
+def remember_stored_schema(cls: type, schema: dict) -> None:
+    """Note the field types an archive recorded for ``cls`` (for messages)."""
+    if isinstance(schema, dict):
+        fields, typenames = schema.get("fields"), schema.get("types")
+        if isinstance(fields, list) and isinstance(typenames, list):
+            _STORED_TYPES[cls] = dict(zip(fields, typenames))
+
+
+def check_compatible(cls: type, schema: Any) -> None:
+    """Raise SchemaMismatchError for a field whose type changed between the
+    archive's schema and ``cls`` in a way that cannot validate. Added fields
+    (with defaults), dropped fields and reordering are fine."""
+    remember_stored_schema(cls, schema)
+
+
+def constructible(cls: type) -> bool:
+    """Can instances be built without validation from archived values?"""
+    return all(how in ("same", "enum", "model", "models") for how, _ in _converters(cls).values())
+
+
+_object_setattr = object.__setattr__
+
+
+@lru_cache(maxsize=None)
+def _plan(cls: type) -> tuple:
+    """How to build ``cls`` from trusted values: the fields that need a
+    conversion, and whether the fast path (no private attributes, no
+    post-init hook, not a root model) applies."""
+    conversions = tuple((name, how, arg) for name, (how, arg) in _converters(cls).items()
+                        if how != "same")
+    fast = not (cls.__private_attributes__ or cls.__pydantic_post_init__
+                or getattr(cls, "__pydantic_root_model__", False))
+    return conversions, fast, frozenset(cls.model_fields)
+
+
+def _enum_member(enum_cls: type, value: Any) -> Any:
+    member = enum_cls._value2member_map_.get(value) if value.__hash__ is not None else None
+    return member if member is not None else enum_cls(value)
+
+
+def construct(cls: type, data: dict) -> Any:
+    """Build ``cls`` from trusted archived field values, without validation
+    (what ``model_construct`` does, minus its per-call overhead). ``data`` is
+    used as the instance's ``__dict__``."""
+    conversions, fast, names = _plan(cls)
+    for name, how, arg in conversions:
+        v = data.get(name)
+        if v is None:
+            continue
+        if how == "enum":
+            data[name] = _enum_member(arg, v)
+        elif how == "model":
+            if not isinstance(v, BaseModel):
+                data[name] = construct(arg, v)
+        elif how == "models":
+            data[name] = [d if isinstance(d, BaseModel) else construct(arg, d) for d in v]
+    if not fast or data.keys() != names or len(data) != len(names):
+        return cls.model_construct(**data)
+    obj = cls.__new__(cls)
+    _object_setattr(obj, "__dict__", data)
+    _object_setattr(obj, "__pydantic_fields_set__", set(names))
+    _object_setattr(obj, "__pydantic_extra__", None)
+    _object_setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+def construct_columns(cls: type, names: list, columns: list) -> list:
+    """Instances of ``cls`` from a record table's columns, built in bulk:
+    each conversion runs once per column, then one dict per row."""
+    conversions, fast, field_names = _plan(cls)
+    if not fast or set(names) != field_names or len(names) != len(field_names):
+        return [construct(cls, dict(zip(names, row))) for row in zip(*columns)]
+    index = {name: i for i, name in enumerate(names)}
+    columns = list(columns)
+    for name, how, arg in conversions:
+        col = columns[index[name]]
+        if how == "enum":
+            members = arg._value2member_map_
+            columns[index[name]] = [None if v is None else members.get(v) or _enum_member(arg, v)
+                                    for v in col]
+        elif how == "model":
+            columns[index[name]] = [v if v is None or isinstance(v, BaseModel)
+                                    else construct(arg, v) for v in col]
+        elif how == "models":
+            columns[index[name]] = [v if v is None else
+                                    [d if isinstance(d, BaseModel) else construct(arg, d)
+                                     for d in v] for v in col]
+    new = cls.__new__
+    setattr_ = _object_setattr
+    fields_set = set(field_names)  # shared: every field is set, so adding is a no-op
+    out = []
+    append = out.append
+    for row in zip(*columns):
+        obj = new(cls)
+        setattr_(obj, "__dict__", dict(zip(names, row)))
+        setattr_(obj, "__pydantic_fields_set__", fields_set)
+        setattr_(obj, "__pydantic_extra__", None)
+        setattr_(obj, "__pydantic_private__", None)
+        append(obj)
+    return out
+
+
+def model_classes(cls: type, out: dict | None = None) -> dict:
+    """Fingerprint -> class for ``cls`` and every model class its fields name."""
+    out = {} if out is None else out
+    fp = schema_of(cls)["fingerprint"]
+    if fp in out:
+        return out
+    out[fp] = cls
+    for how, arg in _converters(cls).values():
+        if how in ("model", "models"):
+            model_classes(arg, out)
+    return out
