@@ -9,10 +9,10 @@ Run (from the repository root):
 What it measures, in one run, each figure a median over repeated calls (min and
 max shown too):
 
-  hit     a memoized call returning {"emb": <400 MB float32 array>, "meta": {...}},
-          the cache warm (file in the page cache), ending with the array in hand:
-          bfa: f(...)["emb"], a read-only view of the mapped entry; joblib:
-          f(...)["emb"], a np.memmap. Also the same call plus reading one row.
+  hit     a memoized call f(100, 7) returning a 400 MB float32 array, the cache
+          warm (file in the page cache): bfa returns a read-only view of the mapped
+          entry, joblib a np.memmap. Also: the same plus the sum of one row, and a
+          function returning {"emb": <the array>, "meta": {...}} followed by ["emb"].
   miss    the first call, minus the function's own time (it returns a global array,
           so its own time is ~0): hashing the arguments and writing the result.
           bfa.dump fsyncs the file and its directory (atomic publish); joblib
@@ -69,15 +69,22 @@ def line(label: str, samples: list[float]) -> float:
     return med
 
 
-def timed(fn, repeats: int) -> list[float]:
-    """Time ``fn()`` ``repeats`` times after one discarded warm-up; gc outside the timing."""
+def timed(fn, repeats: int, min_batch: float = 0.01) -> list[float]:
+    """Per-call times of ``fn()``: ``repeats`` samples after a discarded warm-up,
+    each a batch of calls lasting >= ``min_batch`` seconds (one call if it is
+    slower than that), divided by the batch size; gc.collect() between samples,
+    outside the timing."""
+    t0 = time.perf_counter()
     fn()
+    once = time.perf_counter() - t0
+    batch = max(1, int(min_batch / max(once, 1e-7)))
     out = []
     for _ in range(repeats):
         gc.collect()
         t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
+        for _ in range(batch):
+            fn()
+        out.append((time.perf_counter() - t0) / batch)
     return out
 
 
@@ -85,14 +92,19 @@ def progress(text: str) -> None:
     print(f"[bench_cache] {text}", file=sys.stderr, flush=True)
 
 
-# -- the function both caches memoize ----------------------------------------------------
+# -- the functions both caches memoize ----------------------------------------------------
 
 BIG: np.ndarray | None = None
 
 
-def compute(n: int, seed: int) -> dict:
+def compute(n: int, seed: int) -> np.ndarray:
     """The memoized function: returns the (global, precomputed) big array, so that
     its own cost is ~0 and a miss measures the cache's overhead."""
+    return BIG
+
+
+def compute_dict(n: int, seed: int) -> dict:
+    """The same array inside a dict with a little metadata."""
     return {"emb": BIG, "meta": {"n": n, "seed": seed, "model": "base"}}
 
 
@@ -107,53 +119,79 @@ def bench_big(work: Path, nbytes: int, repeats: int) -> dict:
     progress(f"building a {nbytes / MiB:.0f} MiB float32 array")
     BIG = np.random.default_rng(7).standard_normal(nbytes // 4, dtype=np.float32)
     BIG = BIG.reshape(-1, 256)
+    row = BIG.shape[0] // 2
     results = {}
+    bfa_cache = bfa.Cache(work / "bfa-big")
+    job_mem = joblib.Memory(work / "joblib-big", mmap_mode="r", verbose=0)
+    bfa_f, job_f = bfa_cache.memoize(compute), job_mem.cache(compute)
+    bfa_d, job_d = bfa_cache.memoize(compute_dict), job_mem.cache(compute_dict)
 
-    bdir, jdir = work / "bfa-big", work / "joblib-big"
-    bfa_f = bfa.memoize(bdir)(compute)
-    job_f = joblib.Memory(jdir, mmap_mode="r", verbose=0).cache(compute)
-
-    # misses: a fresh directory each time
     progress("misses")
     miss_b, miss_j = [], []
-    for i in range(max(3, repeats // 10)):
-        bfa_f.cache.clear()
-        job_f.clear(warn=False)
+    for _ in range(max(3, repeats // 5)):
+        bfa_cache.clear()
+        job_mem.clear(warn=False)
         gc.collect()
         t0 = time.perf_counter()
-        r = bfa_f(100, 7)["emb"]
+        r = bfa_f(100, 7)
         miss_b.append(time.perf_counter() - t0)
         del r
         gc.collect()
         t0 = time.perf_counter()
-        r = job_f(100, 7)["emb"]
+        r = job_f(100, 7)
         miss_j.append(time.perf_counter() - t0)
         del r
-    own = timed(lambda: compute(100, 7)["emb"], 5)
+    own = timed(lambda: compute(100, 7), 5)
+    # the share of bfa.dump's two fsyncs: the same misses with os.fsync patched out
+    nosync = []
+    real_fsync = os.fsync
+    os.fsync = lambda fd: None
+    try:
+        for _ in range(len(miss_b)):
+            bfa_cache.clear()
+            gc.collect()
+            t0 = time.perf_counter()
+            r = bfa_f(100, 7)
+            nosync.append(time.perf_counter() - t0)
+            del r
+    finally:
+        os.fsync = real_fsync
 
     progress("hits")
-    hit_b = timed(lambda: bfa_f(100, 7)["emb"], repeats)
-    hit_j = timed(lambda: job_f(100, 7)["emb"], repeats)
-    row = BIG.shape[0] // 2
-    row_b = timed(lambda: float(bfa_f(100, 7)["emb"][row].sum()), repeats)
-    row_j = timed(lambda: float(job_f(100, 7)["emb"][row].sum()), repeats)
-    a, b = bfa_f(100, 7)["emb"], job_f(100, 7)["emb"]
+    bfa_d(100, 7), job_d(100, 7)  # their misses
+    hit_b = timed(lambda: bfa_f(100, 7), repeats)
+    hit_j = timed(lambda: job_f(100, 7), repeats)
+
+    def first_hit():  # as in a process that has not opened the entry yet
+        bfa_cache._mapped.clear()
+        return bfa_f(100, 7)
+    first_b = timed(first_hit, repeats)
+    row_b = timed(lambda: float(bfa_f(100, 7)[row].sum()), repeats)
+    row_j = timed(lambda: float(job_f(100, 7)[row].sum()), repeats)
+    dict_b = timed(lambda: bfa_d(100, 7)["emb"], repeats)
+    dict_j = timed(lambda: job_d(100, 7)["emb"], repeats)
+    a, b = bfa_f(100, 7), job_f(100, 7)
     assert a.shape == b.shape == BIG.shape and np.array_equal(a[row], b[row])
     assert not a.flags.writeable and isinstance(b, np.memmap)
+    assert np.array_equal(bfa_d(100, 7)["emb"][row], BIG[row])
     del a, b
 
-    print(f"\nmemoized call returning a {nbytes / MiB:.0f} MiB array "
-          f"(shape {BIG.shape}, float32), warm page cache")
+    print(f"\nmemoized f(100, 7) returning a {nbytes / MiB:.0f} MiB float32 array "
+          f"(shape {BIG.shape}); warm page cache")
     results["hit_bfa"] = line("hit, bfa.memoize", hit_b)
     results["hit_joblib"] = line("hit, joblib.Memory(mmap_mode='r')", hit_j)
-    results["row_bfa"] = line("hit + read one row, bfa", row_b)
-    results["row_joblib"] = line("hit + read one row, joblib", row_j)
+    results["first_bfa"] = line("hit, bfa, entry not yet open in the process", first_b)
+    results["row_bfa"] = line("hit + sum of one row, bfa", row_b)
+    results["row_joblib"] = line("hit + sum of one row, joblib", row_j)
+    results["dict_bfa"] = line("hit of a dict, then ['emb'], bfa", dict_b)
+    results["dict_joblib"] = line("the same, joblib", dict_j)
     results["own"] = line("the function alone (returns a global)", own)
-    results["miss_bfa"] = line("miss (hash + write + fsync), bfa", miss_b)
+    results["miss_bfa"] = line("miss (hash + write + 2 fsyncs), bfa", miss_b)
+    results["miss_nosync"] = line("miss, bfa, fsync patched out (for its share)", nosync)
     results["miss_joblib"] = line("miss (hash + write), joblib", miss_j)
     BIG = None
-    shutil.rmtree(bdir, ignore_errors=True)
-    shutil.rmtree(jdir, ignore_errors=True)
+    bfa_cache.clear()
+    job_mem.clear(warn=False)
     return results
 
 
@@ -177,6 +215,12 @@ def bench_flat(work: Path, many: int, repeats: int, joblib_too: bool) -> dict:
     def hits_bfa():
         return timed(lambda: bfa_f(probe)["name"], repeats)
 
+    def first_hits_bfa():
+        def call():
+            cache._mapped.clear()
+            return bfa_f(probe)["name"]
+        return timed(call, repeats)
+
     def hits_job():
         return timed(lambda: job_f(probe)["name"], repeats)
 
@@ -184,7 +228,7 @@ def bench_flat(work: Path, many: int, repeats: int, joblib_too: bool) -> dict:
     for i in range(10):
         job_f(i)
     assert len(cache) == 10
-    few_b = hits_bfa()
+    few_b, few_first = hits_bfa(), first_hits_bfa()
     few_j = hits_job() if joblib_too else None
 
     progress(f"filling the directories to {many:,} entries")
@@ -198,7 +242,7 @@ def bench_flat(work: Path, many: int, repeats: int, joblib_too: bool) -> dict:
         for i in range(10, many):
             job_f(i)
         fill_j = time.perf_counter() - t0
-    many_b = hits_bfa()
+    many_b, many_first = hits_bfa(), first_hits_bfa()
     many_j = hits_job() if joblib_too else None
     assert bfa_f(probe)["name"] == "entry-3" and cache.stats()["entries"] == many
 
@@ -217,12 +261,14 @@ def bench_flat(work: Path, many: int, repeats: int, joblib_too: bool) -> dict:
           f"directory")
     results["few_bfa"] = line("bfa, 10 entries", few_b)
     results["many_bfa"] = line(f"bfa, {many:,} entries", many_b)
+    results["few_first"] = line("bfa, 10 entries, entry not yet open", few_first)
+    results["many_first"] = line(f"bfa, {many:,} entries, entry not yet open", many_first)
     if joblib_too:
         results["few_joblib"] = line("joblib, 10 entries", few_j)
         results["many_joblib"] = line(f"joblib, {many:,} entries", many_j)
         print(f"  (filling: bfa {fill_b:.1f} s written directly; joblib {fill_j:.1f} s "
               f"by calling the function)")
-    results["scan_miss"] = line(f"bfa miss with max_bytes set, {many:,} entries (rescan)",
+    results["scan_miss"] = line(f"bfa miss + rescan (max_bytes), {many:,} entries",
                                 scan)
     shutil.rmtree(work / "bfa-flat", ignore_errors=True)
     shutil.rmtree(work / "joblib-flat", ignore_errors=True)
@@ -254,14 +300,19 @@ def main() -> None:
     print("\nratios (medians)")
     print(f"  hit: joblib / bfa                       {big['hit_joblib'] / big['hit_bfa']:8.1f}x"
           f"   (target: >= 20x)")
+    print(f"  hit, entry not yet open: joblib / bfa   {big['hit_joblib'] / big['first_bfa']:8.1f}x")
     print(f"  hit + one row: joblib / bfa             {big['row_joblib'] / big['row_bfa']:8.1f}x")
+    print(f"  dict hit, then ['emb']: joblib / bfa    {big['dict_joblib'] / big['dict_bfa']:8.1f}x")
     ob = big["miss_bfa"] - big["own"]
     oj = big["miss_joblib"] - big["own"]
     print(f"  miss overhead: bfa / joblib             {ob / oj:8.2f}x"
           f"   (bfa {fmt(ob).strip()}, joblib {fmt(oj).strip()}; "
           f"{nbytes / MiB / ob:.0f} vs {nbytes / MiB / oj:.0f} MiB/s)")
+    on = big["miss_nosync"] - big["own"]
+    print(f"  miss overhead, no fsync: bfa / joblib   {on / oj:8.2f}x")
     print(f"  hit, {many:,} / 10 entries, bfa           {flat['many_bfa'] / flat['few_bfa']:8.2f}x"
           f"   (target: flat, ~1x)")
+    print(f"  hit, {many:,} / 10 entries, bfa, not open {flat['many_first'] / flat['few_first']:6.2f}x")
     if "many_joblib" in flat:
         print(f"  hit, {many:,} / 10 entries, joblib        "
               f"{flat['many_joblib'] / flat['few_joblib']:8.2f}x")

@@ -9,8 +9,10 @@
 
 Layout: one archive per entry, named by a digest of its key
 (``<32 hex digits>.bfa``); its root is ``{"key": key, "value": value}``.
-A hit is one ``open`` + ``mmap`` of that file and two dict probes: no
-directory scan, so its cost does not depend on the number of entries.
+A lookup never scans the directory: the first hit on an entry in a process
+is one ``open`` + ``mmap`` + header check and two dict probes; the process
+then keeps the entry mapped (the 64 most recently used ones), and a repeated
+hit is one ``stat`` that checks the file is still the one mapped.
 
 Many processes may share one directory. An entry is published by
 ``bfa.dump`` (a temporary file in the same directory, fsync, ``os.replace``),
@@ -26,11 +28,12 @@ import logging
 import mmap
 import os
 import time
+from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any, Callable, Iterator
 
 from .errors import ArchiveError, UnsupportedTypeError
-from .reader import Archive, ArchivedDict
+from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
 from .writer import dump
 
 __all__ = ["Cache", "memoize"]
@@ -42,7 +45,10 @@ _NAME_LEN = 32 + len(_SUFFIX)           # blake2b-128 in hex, then the suffix
 _TMP_SUFFIX = ".bfa-tmp"                # what bfa.dump names its temporary files
 _STALE_TMP_SECONDS = 3600.0             # an abandoned temporary file older than this goes
 _RESCAN_SECONDS = 1.0                   # with max_bytes, rescan the directory at most this often
+_TOUCH_NS = 1_000_000_000               # refresh an entry's mtime at most once a second
+_MAPPED = 64                            # entries a Cache keeps mapped for repeated hits
 _MISS = object()
+_EMPTY = object()                       # a parameter without a default
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _HEX = frozenset("0123456789abcdef")
 
@@ -53,6 +59,29 @@ def _digest(key: str) -> str:
 
 def _is_entry(name: str) -> bool:
     return len(name) == _NAME_LEN and name.endswith(_SUFFIX) and _HEX.issuperset(name[:32])
+
+
+class _Mapped:
+    """An entry this process has open: the file's identity, the archive that
+    keeps it mapped (and so keeps its inode from being reused), the value."""
+
+    __slots__ = ("ino", "dev", "name", "arch", "value", "used", "touched")
+
+    def __init__(self, st: os.stat_result, name: str, arch: Archive, value: Any,
+                 now: int) -> None:
+        self.ino = st.st_ino
+        self.dev = st.st_dev
+        self.name = name
+        self.arch = arch
+        self.value = value
+        self.used = self.touched = now
+
+
+# Values handed out again as they are: views and immutable scalars. Arrays and
+# memoryviews get a fresh view of the same memory (a caller may reshape or
+# release its own); anything else (sets, ...) is decoded afresh.
+_SHARED = frozenset({ArchivedDict, ArchivedList, ArchivedTable, str, int, float, bool,
+                     type(None), bytes, complex})
 
 
 class Cache(MutableMapping):
@@ -67,12 +96,14 @@ class Cache(MutableMapping):
 
     ``max_bytes`` (default: no limit) bounds the total size of the entries:
     after a publish pushes the total past it, the least recently used
-    entries (by file modification time, which a hit refreshes) are deleted
-    until it fits. The entry just written is never evicted by its own
-    publish, so a single value larger than ``max_bytes`` stays until the
-    next publish. With several processes writing at once the total can pass
-    ``max_bytes`` for a moment: each process rescans the directory at most
-    once a second, or as soon as its own writes take it past the limit.
+    entries are deleted until it fits. "Used" is the file's modification
+    time, which a hit refreshes (at most once a second per entry and
+    process; this process's own more recent hits count too). The entry just
+    written is never evicted by its own publish, so a single value larger
+    than ``max_bytes`` stays until the next publish. With several processes
+    writing at once the total can pass ``max_bytes`` for a moment: each
+    process rescans the directory at most once a second, or as soon as its
+    own writes take it past the limit.
 
     A corrupt or truncated entry (crash, disk error, a foreign file) is
     treated as a miss, removed and logged on the ``bfast_archive.cache``
@@ -90,9 +121,11 @@ class Cache(MutableMapping):
         self.directory = os.path.abspath(os.path.expanduser(os.fspath(directory)))
         os.makedirs(self.directory, exist_ok=True)
         self.max_bytes = max_bytes
+        self._prefix = os.path.join(self.directory, "")
         self._hits = self._misses = self._evictions = self._corrupt = 0
         self._estimate: int | None = None   # bytes in the directory, as last seen + own writes
         self._scanned_at = 0.0
+        self._mapped: OrderedDict[str, _Mapped] = OrderedDict()
 
     # -- paths ---------------------------------------------------------------------
     def path(self, key: str) -> str:
@@ -101,13 +134,14 @@ class Cache(MutableMapping):
             if not isinstance(key, str):
                 raise TypeError(f"cache keys are str, not {type(key).__name__}")
             key = str(key)
-        return os.path.join(self.directory, _digest(key) + _SUFFIX)
+        return self._prefix + _digest(key) + _SUFFIX
 
     # -- lookups -------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
         """The archived value for ``key`` (a lazy view), or ``default`` on a miss.
-        Cost: one open + mmap + header check, whatever the size of the entry or
-        the number of entries; the payload is paged in as it is read."""
+        Cost: one stat for an entry this process has open, else one open +
+        mmap + header check; never a directory scan, whatever the size of the
+        entry or the number of entries. The payload is paged in as it is read."""
         value = self._lookup(key, touch=True)
         if value is _MISS:
             self._misses += 1
@@ -124,25 +158,51 @@ class Cache(MutableMapping):
         return value
 
     def __contains__(self, key: object) -> bool:
-        """True if a valid entry for ``key`` exists (one open; no stats, no LRU update)."""
+        """True if a valid entry for ``key`` exists (no stats, no LRU update)."""
         if not isinstance(key, str):
             return False
         return self._lookup(key, touch=False) is not _MISS
 
     def _lookup(self, key: str, touch: bool) -> Any:
         path = self.path(key)
+        ent = self._mapped.get(key)
+        if ent is not None:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                self._mapped.pop(key, None)
+                return _MISS
+            # The same inode as the one we hold mapped is the same file: an
+            # inode that is still mapped cannot be reused by another file.
+            if st.st_ino == ent.ino and st.st_dev == ent.dev:
+                if touch:
+                    now = time.time_ns()
+                    ent.used = now
+                    if now - ent.touched > _TOUCH_NS:
+                        ent.touched = now
+                        try:
+                            os.utime(path, ns=(now, now))
+                        except OSError:
+                            pass
+                try:
+                    self._mapped.move_to_end(key)
+                except KeyError:  # another thread dropped it meanwhile
+                    pass
+                return _fresh(ent)
+            self._mapped.pop(key, None)
+        return self._open(key, path, touch)
+
+    def _open(self, key: str, path: str, touch: bool) -> Any:
         try:
             fd = os.open(path, _O_FLAGS)
         except FileNotFoundError:
             return _MISS
         try:
             st = os.fstat(fd)
+            now = time.time_ns()
             if touch:
-                _touch(fd)
-            if st.st_size == 0:
-                mm = None
-            else:
-                mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                _touch(fd, now)
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if st.st_size else None
         finally:
             os.close(fd)
         if mm is None:
@@ -164,18 +224,23 @@ class Cache(MutableMapping):
             stored = root["key"]
             if stored != key:
                 raise ArchiveError(f"entry holds key {stored!r}")
-            return root["value"]
+            value = root["value"]
         except (ArchiveError, KeyError) as exc:
             arch.close()
             reason = f"no {exc} in the entry" if isinstance(exc, KeyError) else str(exc)
             self._discard(path, key, st, reason)
             return _MISS
+        ent = _Mapped(st, os.path.basename(path), arch, value, now)
+        mapped = self._mapped
+        mapped[key] = ent
+        if len(mapped) > _MAPPED:
+            mapped.popitem(last=False)
+        return _fresh(ent)
 
     def _discard(self, path: str, key: str, st: os.stat_result, reason: str) -> None:
         """Remove a corrupt entry, unless another process has replaced it meanwhile."""
         self._corrupt += 1
-        log.warning("removing corrupt cache entry %s (key %r): %s",
-                    path, key, reason)
+        log.warning("removing corrupt cache entry %s (key %r): %s", path, key, reason)
         try:
             now = os.stat(path)
             if (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev):
@@ -197,6 +262,7 @@ class Cache(MutableMapping):
                 raise
             os.makedirs(self.directory, exist_ok=True)  # removed under us: start afresh
             size = dump({"key": key, "value": value}, path)
+        self._mapped.pop(key, None)
         try:  # the publish is a use: start its LRU clock with a fine-grained stamp
             now = time.time_ns()
             os.utime(path, ns=(now, now))
@@ -208,6 +274,7 @@ class Cache(MutableMapping):
 
     def __delitem__(self, key: str) -> None:
         path = self.path(key)
+        self._mapped.pop(key, None)
         try:
             size = os.stat(path).st_size
             os.unlink(path)
@@ -224,6 +291,13 @@ class Cache(MutableMapping):
             if self._estimate <= self.max_bytes:
                 return
         self._evict(keep)
+
+    def _listing(self) -> list[os.DirEntry]:
+        try:
+            with os.scandir(self.directory) as it:
+                return list(it)
+        except FileNotFoundError:  # the directory was removed: no entries
+            return []
 
     def _scan(self) -> tuple[list[tuple[int, int, str]], int]:
         """(mtime_ns, size, name) of every entry, and their total size. Also
@@ -249,8 +323,11 @@ class Cache(MutableMapping):
         entries, total = self._scan()
         limit = self.max_bytes
         if limit is not None and total > limit:
-            entries.sort()
-            for _, size, name in entries:
+            # this process's own recent hits count even where the file's mtime lags
+            used = {ent.name: (ent.used, key) for key, ent in self._mapped.items()}
+            order = sorted((max(mtime, used.get(name, (0,))[0]), size, name)
+                           for mtime, size, name in entries)
+            for _, size, name in order:
                 if total <= limit:
                     break
                 if name == keep:
@@ -262,18 +339,13 @@ class Cache(MutableMapping):
                 else:
                     self._evictions += 1
                     log.debug("evicted %s (%d bytes)", name, size)
+                if name in used:
+                    self._mapped.pop(used[name][1], None)
                 total -= size
         self._estimate = total
         self._scanned_at = time.monotonic()
 
     # -- the directory as a whole ----------------------------------------------------------
-    def _listing(self) -> list[os.DirEntry]:
-        try:
-            with os.scandir(self.directory) as it:
-                return list(it)
-        except FileNotFoundError:  # the directory was removed: no entries
-            return []
-
     def _names(self) -> list[str]:
         return [e.name for e in self._listing() if _is_entry(e.name)]
 
@@ -290,6 +362,7 @@ class Cache(MutableMapping):
 
     def clear(self) -> None:
         """Delete every entry (temporary files of writers in progress are left alone)."""
+        self._mapped.clear()
         for name in self._names():
             try:
                 os.unlink(os.path.join(self.directory, name))
@@ -328,10 +401,24 @@ class Cache(MutableMapping):
     __hash__ = object.__hash__
 
 
-def _touch(fd: int) -> None:
+def _fresh(ent: _Mapped) -> Any:
+    """The entry's value to hand out: see ``_SHARED``."""
+    value = ent.value
+    t = type(value)
+    if t in _SHARED:
+        return value
+    if t is memoryview:
+        return value[:]
+    if type(value).__name__ == "ndarray":
+        return value.view()
+    if ent.arch.closed:  # pragma: no cover - nobody closes it
+        raise ArchiveError("archive is closed")
+    return ent.arch.root["value"]
+
+
+def _touch(fd: int, now: int) -> None:
     """Mark an entry as just used: its mtime is the LRU clock. A fine-grained
     stamp (the kernel's own clock for utime(NULL) ticks in milliseconds)."""
-    now = time.time_ns()
     try:
         os.utime(fd, ns=(now, now))
     except OSError:  # not the owner: a read-only share of someone else's cache
@@ -363,11 +450,13 @@ def memoize(directory_or_cache: str | os.PathLike | Cache, *,
     The key is a digest of the function's module and qualified name, its
     source (``inspect.getsource``; the code object when there is no source),
     so editing the function makes new calls miss, and its arguments, bound
-    to the signature (defaults applied, ``**kwargs`` sorted) and hashed from
-    their archived bytes: NumPy arrays and large ``bytes`` are hashed in
-    place, without a copy. Arguments must be archivable (else
-    ``UnsupportedTypeError``). Changes to other functions it calls are not
-    part of the key.
+    to the signature (defaults applied, ``**kwargs`` sorted): arguments made
+    only of None, bool, int, float, str, bytes, and tuples, lists and dicts
+    of those are hashed from their ``repr`` (exact for these types and
+    cheap); any other arguments from their archived bytes (``bfa.dumps``),
+    with NumPy arrays and large ``bytes`` hashed in place, without a copy.
+    Arguments and results must be archivable (else ``UnsupportedTypeError``).
+    Changes to other functions it calls are not part of the key.
 
     Every call returns the archived result, lazily, as ``Cache.get`` does:
     a view (``ArchivedDict``, ``ArchivedList``), a read-only NumPy array over
@@ -402,54 +491,79 @@ class _Memoized:
         self._prefix: str | None = None
         self._fdigest: bytes | None = None
         self._sig: Any = None
+        self._names: tuple | None = None     # plain positional parameters, for the fast path
+        self._defaults: tuple = ()
 
-    def _function_part(self) -> bytes:
-        """Name and code of the function, digested once (getsource is slow)."""
-        if self._fdigest is None:
-            import inspect
+    def _prepare(self) -> None:
+        """Name, code and signature of the function, once (getsource is slow)."""
+        import inspect
 
-            func = self._func
-            name = f"{getattr(func, '__module__', None)}.{getattr(func, '__qualname__', repr(func))}"
-            h = hashlib.blake2b(b"bfast_archive.memoize/1\0", digest_size=16)
-            h.update(name.encode("utf-8", "surrogatepass") + b"\0")
-            try:
-                source = inspect.getsource(func)
-            except (OSError, TypeError):
-                source = None
-            if source is not None:
-                h.update(b"source\0" + source.encode("utf-8", "surrogatepass"))
-            else:
-                code = getattr(func, "__code__", None)
-                if code is not None:
-                    import marshal
+        func = self._func
+        name = f"{getattr(func, '__module__', None)}.{getattr(func, '__qualname__', repr(func))}"
+        h = hashlib.blake2b(b"bfast_archive.memoize/1\0", digest_size=16)
+        h.update(name.encode("utf-8", "surrogatepass") + b"\0")
+        try:
+            source = inspect.getsource(func)
+        except (OSError, TypeError):
+            source = None
+        if source is not None:
+            h.update(b"source\0" + source.encode("utf-8", "surrogatepass"))
+        else:
+            code = getattr(func, "__code__", None)
+            if code is not None:
+                import marshal
 
-                    h.update(b"code\0" + marshal.dumps(code))
-            try:
-                self._sig = inspect.signature(func)
-            except (TypeError, ValueError):
-                self._sig = None
-            self._prefix = f"memoize:{name}:"
-            self._fdigest = h.digest()
-        return self._fdigest
+                h.update(b"code\0" + marshal.dumps(code))
+        try:
+            sig = inspect.signature(func)
+        except (TypeError, ValueError):
+            sig = None
+        if sig is not None:
+            params = list(sig.parameters.values())
+            plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            if all(p.kind in plain for p in params):
+                self._names = tuple(p.name for p in params)
+                self._defaults = tuple(_EMPTY if p.default is p.empty else p.default
+                                       for p in params)
+        self._sig = sig
+        self._prefix = f"memoize:{name}:"
+        self._fdigest = h.digest()
+
+    def _payload(self, args: tuple, kwargs: dict) -> tuple:
+        """((name, value), ...) of the call, bound to the signature, defaults applied."""
+        names = self._names
+        if names is not None and not kwargs and len(args) <= len(names):
+            if len(args) == len(names):
+                return tuple(zip(names, args))
+            rest = self._defaults[len(args):]
+            if not any(d is _EMPTY for d in rest):
+                return tuple(zip(names, args + rest))
+        sig = self._sig
+        if sig is None:
+            return (("*args", args), ("**kwargs", dict(sorted(kwargs.items()))))
+        import inspect
+
+        bound = sig.bind(*args, **kwargs)  # TypeError for a call that does not fit
+        bound.apply_defaults()
+        out = []
+        for name, value in bound.arguments.items():
+            if sig.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                value = dict(sorted(value.items()))
+            out.append((name, value))
+        return tuple(out)
 
     def key(self, *args: Any, **kwargs: Any) -> str:
         """The cache key of the call ``func(*args, **kwargs)``."""
-        fpart = self._function_part()
-        sig = self._sig
-        if sig is not None:
-            import inspect
-
-            bound = sig.bind(*args, **kwargs)
-            bound.apply_defaults()
-            payload = []
-            for name, value in bound.arguments.items():
-                if sig.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
-                    value = dict(sorted(value.items()))
-                payload.append((name, value))
+        if self._fdigest is None:
+            self._prepare()
+        payload = self._payload(args, kwargs)
+        h = hashlib.blake2b(self._fdigest, digest_size=20)
+        text = _plain_repr(payload)
+        if text is not None:
+            h.update(b"repr\0" + text.encode("utf-8", "surrogatepass"))
         else:
-            payload = [args, dict(sorted(kwargs.items()))]
-        h = hashlib.blake2b(fpart, digest_size=20)
-        _hash_archived(h, payload, self._prefix)
+            h.update(b"archive\0")
+            _hash_archived(h, payload, self._prefix)
         return self._prefix + h.hexdigest()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -458,7 +572,7 @@ class _Memoized:
         except TypeError as exc:
             if isinstance(exc, UnsupportedTypeError):
                 raise
-            return self._func(*args, **kwargs)  # arguments do not fit: Python says why
+            return self._func(*args, **kwargs)  # the call does not fit: Python says why
         cache = self.cache
         value = cache._lookup(key, touch=True)
         if value is not _MISS:
@@ -481,11 +595,45 @@ class _Memoized:
         return functools.partial(self, obj)
 
 
+_REPR_LEAVES = frozenset({int, float, str, bool, type(None), bytes})
+
+
+def _plain_repr(payload: tuple) -> str | None:
+    """``repr(payload)`` if it holds only None, bool, int, float, str, bytes
+    and tuples, lists and str/int-keyed dicts of those (whose repr is exact
+    and the same in every process), else None."""
+    leaves = _REPR_LEAVES
+    for _, value in payload:
+        if type(value) not in leaves and not _plain(value, 1):
+            return None
+    try:
+        return repr(payload)
+    except ValueError:  # an int too long for str()
+        return None
+
+
+def _plain(x: Any, depth: int) -> bool:
+    t = type(x)
+    if t in _REPR_LEAVES:
+        return True
+    if depth > 20:
+        return False
+    if t is tuple or t is list:
+        if set(map(type, x)) <= _REPR_LEAVES:
+            return True
+        return all(_plain(v, depth + 1) for v in x)
+    if t is dict:
+        if not set(map(type, x)) <= {str, int}:
+            return False
+        return all(_plain(v, depth + 1) for v in x.values())
+    return False
+
+
 def _hash_archived(h: Any, payload: Any, what: str) -> None:
     """Feed ``h`` the archived bytes of ``payload`` (``bfa.dumps``), with every
     NumPy array and every large ``bytes`` value replaced by a digest of its
-    memory taken in place (no copy of a C-contiguous array), with its type,
-    dtype and shape."""
+    memory taken in place (no copy of a C-contiguous array), with its dtype
+    and shape."""
     from .writer import dumps
 
     try:

@@ -170,7 +170,7 @@ class _Progress:
 
     def phase(self, label: str) -> None:
         self.label = label
-        self._show(label, force=True)
+        self._show(label)
 
     def update(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -181,7 +181,7 @@ class _Progress:
         pct = 100.0 * done / total if total else 100.0
         self._show(f"{self.label} {pct:3.0f}% ({_human(done)} / {_human(total)})")
 
-    def _show(self, text: str, force: bool = False) -> None:
+    def _show(self, text: str) -> None:
         if self.enabled:
             self.last = time.monotonic()
             sys.stderr.write(f"\r\033[K{PROG}: {text}")
@@ -762,7 +762,8 @@ def _verify_one(path: str) -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
     arrays_text = (f", {arrays:,} array{'s' if arrays != 1 else ''} ({_human(array_bytes)})"
                    if arrays else "")
-    return True, f"{_human(size)}, {values:,} values{arrays_text}{checked}"
+    noun = "value" if values == 1 else "values"
+    return True, f"{_human(size)}, {values:,} {noun}{arrays_text}{checked}"
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

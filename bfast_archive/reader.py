@@ -122,7 +122,9 @@ class Archive:
                 raise
 
     def _threads(self) -> int:
-        return self.threads if self.threads is not None else (os.cpu_count() or 1)
+        from .framing import default_threads
+
+        return default_threads(self.threads)
 
     _seen: Any = None  # set below to _NoTracking(): a lazy single-value read tracks nothing
 
@@ -177,6 +179,12 @@ class Archive:
         return cls(buffer, view.toreadonly(), f"<{type(buffer).__name__}>", max_depth,
                    verify=verify, require_zero_copy=require_zero_copy, threads=threads,
                    model=model)
+
+    @property
+    def checksummed(self) -> bool:
+        """True if the archive carries XXH64 checksums (all archives this
+        library writes do); ``verify()`` then checks them."""
+        return self._file is not None
 
     @property
     def compressed(self) -> bool:
@@ -905,7 +913,14 @@ _SCALARS = {
 
 def _array_meta(arch: Archive, off: int) -> tuple:
     """(dtype, shape, order, data offset or payload number, nbytes, external)
-    of the checked ndarray node at ``off``."""
+    of the checked ndarray node at ``off``; parsed once per archive."""
+    meta = arch._tables.get(("array", off))
+    if meta is None:
+        meta = arch._tables[("array", off)] = _parse_array_meta(arch, off)
+    return meta
+
+
+def _parse_array_meta(arch: Archive, off: int) -> tuple:
     from .dtypes import descr_to_dtype
 
     raw = arch._raw
@@ -1266,6 +1281,10 @@ class ArchivedRow(ArchivedDict):
 
     def items(self) -> ItemsView:
         return ItemsView(self)
+
+    def array(self, key: Any) -> Any:
+        raise TypeError("a table row's cells are not array nodes: use the table's "
+                        ".column(name) for a whole column as an array")
 
     def to_python(self) -> dict:
         arch, info = self._arch, self._info

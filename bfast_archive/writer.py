@@ -492,7 +492,7 @@ def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
     if module == "numpy":
         import numpy as np
 
-        if t is np.ndarray:
+        if t is np.ndarray or t is np.memmap:  # a memmap is written as a plain array
             return _Writer.ndarray
         if isinstance(v, np.generic):
             return _Writer.npscalar
@@ -575,7 +575,7 @@ def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20
 
 
 def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
-         chunk_size: int = 1 << 20, threads: int | None = None,
+         chunk_size: int = 1 << 20, threads: int | None = None, fsync: bool = True,
          max_depth: int = F.DEFAULT_MAX_DEPTH) -> int:
     """Archive ``obj`` to the file at ``path``, atomically; return its size in bytes.
 
@@ -588,7 +588,8 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
 
     The archive is written to a temporary file in the same directory, flushed
     and fsynced, then renamed over ``path`` (``os.replace``), and the directory
-    is fsynced. On any error the temporary file is removed and an existing
+    is fsynced (``fsync=False`` skips both fsyncs: still atomic, but a power
+    loss may lose the new file; for caches that can be rebuilt). On any error the temporary file is removed and an existing
     file at ``path`` is untouched. Uncompressed array payloads are written
     straight from the arrays' memory, without an intermediate copy.
     """
@@ -608,7 +609,8 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
                     written = f.write(view)
                     size += written
                     view = view[written:]
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -616,7 +618,8 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(directory)
+    if fsync:
+        _fsync_dir(directory)
     return size
 
 
