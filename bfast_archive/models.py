@@ -153,7 +153,7 @@ class ArchivedModel:
 
     def __getattr__(self, name: str) -> Any:
         cls = self._cls
-        if name not in cls.model_fields:
+        if name not in _converters(cls):
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
         try:
             raw = self._view[name]

@@ -292,9 +292,14 @@ class _Writer:
 
     def _strings(self, texts: list) -> tuple[tuple[int, int], tuple[int, int]]:
         """An offsets region and a UTF-8 blob region for ``texts``."""
-        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-        offsets = array("Q", accumulate(map(len, encoded), initial=0))
-        blob = b"".join(encoded)
+        joined = "".join(texts)
+        if joined.isascii():  # one encode for the column: offsets are character counts
+            offsets = array("Q", accumulate(map(len, texts), initial=0))
+            blob = joined.encode("ascii")
+        else:
+            encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+            offsets = array("Q", accumulate(map(len, encoded), initial=0))
+            blob = b"".join(encoded)
         offsets_at = self._append_bytes(memoryview(offsets).cast("B"))
         return (offsets_at, len(offsets) * 8), (self._append_bytes(blob), len(blob))
 
