@@ -1120,11 +1120,8 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
         return v == 1
     if kind == F.COL_STRLIST:
         a, b = _offset_pair(mv, r0 + 8 * row, r1n // 8 - 1, r0)
-        out = []
-        for i in range(a, b):
-            x, y = _offset_pair(mv, r1 + 8 * i, r2n, r1)
-            out.append(_utf8(mv[r2 + x:r2 + y], r2 + x))
-        return out
+        view = _StringsCell(arch, a, b, r1, r2, r2n)
+        return view.to_python() if full else view
     pos = r0 + 16 * row  # COL_SLOTS
     rc = check_slot(arch._ptr, arch._size, pos, info.off)
     if rc < 0:
@@ -1198,6 +1195,51 @@ def _table_rows(arch: Archive, info: _TableInfo, depth: int) -> list:
     columns = [_column_values(arch, info, c, depth) for c in range(info.ncols)]
     names = info.names(arch)
     return [dict(zip(names, cells)) for cells in zip(*columns)]
+
+
+class _StringsCell(ArchivedList):
+    """A table cell holding a list of str (column kind STRLIST), viewed
+    like any archived list: items are cut from the column's blob on access."""
+
+    __slots__ = ("_first", "_items_at", "_blob_at", "_blob_len")
+
+    def __init__(self, arch: Any, a: int, b: int, items_at: int, blob_at: int,
+                 blob_len: int) -> None:
+        self._arch = arch
+        self._off = items_at + 8 * a
+        self._n = b - a
+        self._tag = F.T_LIST
+        self._first = a
+        self._items_at = items_at
+        self._blob_at = blob_at
+        self._blob_len = blob_len
+
+    def __getitem__(self, index: Any) -> Any:
+        arch = self._arch
+        if arch._ptr is None:
+            raise _closed()
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._n))]
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"ArchivedList indices must be integers or slices, "
+                            f"not {type(index).__name__}") from None
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("ArchivedList index out of range")
+        raw = arch._raw
+        x, y = _offset_pair(raw, self._items_at + 8 * (self._first + i), self._blob_len,
+                            self._items_at)
+        return _utf8(raw[self._blob_at + x:self._blob_at + y], self._blob_at + x)
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(self._n):
+            yield self[i]
+
+    def to_python(self) -> list:
+        return [self[i] for i in range(self._n)]
 
 
 class ArchivedTable(ArchivedList):
