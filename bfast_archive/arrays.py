@@ -57,8 +57,9 @@ class ArrayHandle:
     def __getitem__(self, index: Any) -> Any:
         first, rest = (index[0], index[1:]) if isinstance(index, tuple) and index else \
             (index, ())
-        cached = self._external and self._arch._file is not None and \
-            self._data in self._arch._file.cache
+        layer = self._arch._file
+        cached = self._external and getattr(layer, "compressed", False) and \
+            self._data in layer.cache
         if not self._external or cached or self._order == "F" or not self.shape:
             return self._full()[index]
         n = self.shape[0]
@@ -92,7 +93,9 @@ class ArrayHandle:
         if arch._ptr is None:
             raise _closed()
         row_bytes = self._nbytes // self.shape[0] if self.shape[0] else 0
-        buf = arch._file.payload_range(self._data, self._nbytes, lo * row_bytes,
+        from .reader import _payloads
+
+        buf = _payloads(arch).payload_range(self._data, self._nbytes, lo * row_bytes,
                                        hi * row_bytes, arch._threads())
         try:
             flat = np.frombuffer(buf, self.dtype, (hi - lo) * row_bytes // self.dtype.itemsize)

@@ -544,7 +544,8 @@ def _dict_pos(arch: Archive, off: int, key: Any) -> int:
         pos = dict_find(ptr, arch._size, off, _K_INT, b"", 0, key)
     else:
         kind, kb = _key_bytes(key)
-        pos = dict_find(ptr, arch._size, off, kind, kb, len(kb), 0)
+        int_key = int.from_bytes(kb, "little", signed=True) if kind == _K_INT else 0
+        pos = dict_find(ptr, arch._size, off, kind, kb, len(kb), int_key)
     if pos < 0:
         if pos == NOTFOUND:
             raise KeyError(key)
@@ -871,6 +872,9 @@ def _npscalar(arch, n, off, pos, depth):
     from .dtypes import descr_to_dtype
 
     descr, raw = _fields(arch, F.T_NPSCALAR, n, off, depth, (str, bytes))
+    if descr in ("<U0", "|S0") and raw == b"":  # the empty np.str_ / np.bytes_
+        np = _numpy()
+        return np.str_("") if descr == "<U0" else np.bytes_(b"")
     dt = descr_to_dtype(descr.encode("utf-8", "surrogatepass"))
     if len(raw) != dt.itemsize or dt.subdtype is not None:
         raise ArchiveError(f"numpy scalar at offset {off} does not match its dtype {dt}")
@@ -962,10 +966,8 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
         if nbytes == 0:
             arr = np.empty(shape, dt, order=order)
         elif external:
-            if arch._file is None:
-                raise ArchiveError(f"ndarray at offset {off} names a compressed payload "
-                                   f"in an uncompressed archive")
-            buf, fresh = arch._file.payload(data_off, nbytes, arch._threads(), cache=not copy)
+            buf, fresh = _payloads(arch).payload(data_off, nbytes, arch._threads(),
+                                                 cache=not copy)
             arr = _shape_array(np, np.frombuffer(buf, dt, nbytes // dt.itemsize), shape, order)
             if copy and fresh:
                 return arr  # decoded for this call alone: already an owned buffer
@@ -980,13 +982,21 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
     return arr
 
 
+def _payloads(arch: Any) -> Any:
+    """The payload layer of a compressed archive; ArchiveError for a node
+    that names a payload in an archive that has none."""
+    layer = arch._file
+    if not getattr(layer, "compressed", False):
+        raise ArchiveError("a node names a compressed payload in an uncompressed archive")
+    return layer
+
+
 def _xbytes(arch: Archive, index: int, n: int, copy: bool) -> Any:
     """A large ``bytes`` value kept in a compressed payload."""
-    if arch._file is None:
-        raise ArchiveError("a bytes value names a compressed payload in an uncompressed archive")
+    layer = _payloads(arch)
     if copy:
         _claim(arch, ("payload", index))
-    buf, fresh = arch._file.payload(index, n, arch._threads(), cache=not copy)
+    buf, fresh = layer.payload(index, n, arch._threads(), cache=not copy)
     return bytes(buf) if copy else buf
 
 
@@ -1038,7 +1048,8 @@ class _TableInfo:
         """All column names, in the rows' key order."""
         if self._names is None:
             key_index = _mat_node(arch, F.T_DICT, self.keys_off, self.ncols, 0)
-            if list(key_index.values()) != list(range(self.ncols)):
+            if list(key_index.values()) != list(range(self.ncols)) or \
+                    not all(type(k) is str for k in key_index):
                 raise ArchiveError(f"table node at offset {self.off}: key dict does not "
                                    f"number its {self.ncols} columns in order")
             self._names = list(key_index)
@@ -1099,21 +1110,22 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
     returning views."""
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     mv = arch._raw
-    if kind == F.COL_STR:
-        if flags and mv[r2 + row]:
+    if flags:
+        null = mv[(r2 if kind == F.COL_STR else r1) + row]
+        if null:
+            if null != 1:
+                raise ArchiveError(f"null mask byte {null} in column at offset {r0}")
             return None
+    if kind == F.COL_STR:
         a, b = _offset_pair(mv, r0 + 8 * row, r1n, r0)
         return _utf8(mv[r1 + a:r1 + b], r1 + a)
     if kind == F.COL_INT64:
-        return None if flags and mv[r1 + row] else _I64S(mv, r0 + 8 * row)[0]
+        return _I64S(mv, r0 + 8 * row)[0]
     if kind == F.COL_DATETIME:
-        return None if flags and mv[r1 + row] else _micros_to_datetime(_I64S(mv, r0 + 8 * row)[0],
-                                                                      r0)
+        return _micros_to_datetime(_I64S(mv, r0 + 8 * row)[0], r0)
     if kind == F.COL_FLOAT64:
-        return None if flags and mv[r1 + row] else _D(mv, r0 + 8 * row)[0]
+        return _D(mv, r0 + 8 * row)[0]
     if kind == F.COL_BOOL:
-        if flags and mv[r1 + row]:
-            return None
         v = mv[r0 + row]
         if v > 1:
             raise ArchiveError(f"bool column at offset {r0}: byte {v} is not 0 or 1")
@@ -1136,6 +1148,9 @@ def _strings(arch: Archive, offsets_at: int, count: int, blob_at: int, blob_len:
     if rc < 0:
         raise archive_error(rc, f"string offsets at offset {offsets_at}")
     offs = mv[offsets_at:offsets_at + 8 * (count + 1)].cast("Q").tolist()
+    if offs[-1] != blob_len:
+        raise ArchiveError(f"string offsets at offset {offsets_at} end at {offs[-1]}, "
+                           f"the blob holds {blob_len} bytes")
     blob = bytes(mv[blob_at:blob_at + blob_len])
     if blob.isascii():
         text = blob.decode("ascii")
@@ -1187,6 +1202,8 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
         return [_mat(arch, pos, depth + 1) for pos in range(r0, r0 + 16 * n, 16)]
     if flags:
         mask = bytes(mv[nulls_at:nulls_at + n])
+        if mask.translate(None, b"\x00\x01"):
+            raise ArchiveError(f"null mask at offset {nulls_at} holds bytes other than 0 and 1")
         values = [None if m else v for v, m in zip(values, mask)]
     return values
 

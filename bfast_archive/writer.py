@@ -359,6 +359,11 @@ class _Writer:
         elif a.flags.f_contiguous:
             flat = a.T.reshape(-1)
             flags = F.NDARRAY_FORTRAN
+        elif a.dtype.fields is not None:
+            # a structured copy leaves padding bytes uninitialised: start from zeros
+            flat = np.zeros(a.shape, a.dtype)
+            flat[...] = a
+            flat = flat.reshape(-1)
         else:
             flat = np.ascontiguousarray(a).reshape(-1)
         raw = memoryview(flat.view(np.uint8))
@@ -379,7 +384,11 @@ class _Writer:
 
         if v.dtype.hasobject:
             raise UnsupportedTypeError("numpy object scalars cannot be archived", v)
-        return self.tuple_node(F.T_NPSCALAR, [dtype_to_descr(v.dtype), v.tobytes()])
+        if v.dtype.itemsize == 0 and v.dtype.kind not in "US":
+            raise UnsupportedTypeError(f"numpy scalars of zero-size dtype {v.dtype} "
+                                       f"cannot be archived", v)
+        raw = v.tobytes() if v.dtype.itemsize else b""  # NumPy pads an empty str_'s bytes
+        return self.tuple_node(F.T_NPSCALAR, [dtype_to_descr(v.dtype), raw])
 
 
 def _nbuckets(n: int) -> int:
@@ -606,6 +615,7 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".bfa-tmp",
                                dir=directory)
     try:
+        os.fchmod(fd, _file_mode(path))
         with open(fd, "wb", buffering=0, closefd=True) as f:
             size = 0
             for piece in pieces:
@@ -626,6 +636,17 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     if fsync:
         _fsync_dir(directory)
     return size
+
+
+def _file_mode(path: str) -> int:
+    """The mode ``open(path, "w")`` would give: the replaced file's, or
+    0o666 less the umask (mkstemp's 0o600 would hide the file from others)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_dir(directory: str) -> None:

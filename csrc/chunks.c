@@ -63,6 +63,10 @@ int bfa_directory_check(const uint8_t *buf, uint64_t len, const bfa_header *h,
         return expect == h->nodes_end ? BFA_OK : BFA_E_CORRUPT;
     }
     if (nc != 0 || np == 0) return BFA_E_CORRUPT;
+    /* payloads own consecutive runs of chunk entries, and chunks lie in file
+     * order without overlapping: the stored bytes are counted once, so the
+     * 255:1 limit per chunk bounds the whole archive's expansion */
+    uint64_t next_chunk = 0, stored_end = BFA_HEADER_SIZE;
     for (uint64_t p = 0; p < np; p++) {
         uint64_t cs, first, n;
         uint64_t logical = payload_geometry(buf, out, p, &cs, &first, &n);
@@ -71,6 +75,8 @@ int bfa_directory_check(const uint8_t *buf, uint64_t len, const bfa_header *h,
         if (p == 0 && logical != h->nodes_end - BFA_HEADER_SIZE) return BFA_E_CORRUPT;
         if (cs == 0 || cs > BFA_MAX_CHUNK) return BFA_E_LIMIT;
         if (first > nk || n > nk - first) return BFA_E_BOUNDS;
+        if (first != next_chunk) return BFA_E_CORRUPT;
+        next_chunk = first + n;
         if (n != logical / cs + (logical % cs != 0)) return BFA_E_CORRUPT;
         for (uint64_t k = 0; k < n; k++) {
             const uint8_t *e = buf + out->chunks_off + (first + k) * BFA_CHUNK_ENTRY;
@@ -78,7 +84,8 @@ int bfa_directory_check(const uint8_t *buf, uint64_t len, const bfa_header *h,
             uint32_t codec = bfa_ld32(e + 24);
             uint64_t raw = chunk_raw(logical, cs, k);
             if (bfa_ld32(e + 28) != 0) return BFA_E_CORRUPT;
-            if (off < BFA_HEADER_SIZE || !bfa_in_range(off, stored, at)) return BFA_E_BOUNDS;
+            if (off < stored_end || !bfa_in_range(off, stored, at)) return BFA_E_BOUNDS;
+            stored_end = off + stored;
             if (codec == BFA_CODEC_RAW) {
                 if (stored != raw) return BFA_E_CORRUPT;
             } else if (codec == BFA_CODEC_LZ4) {
@@ -90,7 +97,7 @@ int bfa_directory_check(const uint8_t *buf, uint64_t len, const bfa_header *h,
             }
         }
     }
-    return BFA_OK;
+    return next_chunk == nk ? BFA_OK : BFA_E_CORRUPT;
 }
 
 int bfa_payload_decode(const uint8_t *buf, uint64_t len, const bfa_directory *dir,
