@@ -130,11 +130,17 @@ def convert_field(cls: type, name: str, raw: Any) -> Any:
         return ArchivedModel(raw, arg)
     if how == "models":
         return ArchivedModelList(raw, arg)
-    if how == "enum":
-        return arg(raw)
-    if how == "bytes":
-        return bytes(raw)
-    return arg.validate_python(_to_plain(raw))
+    try:
+        if how == "enum":
+            return _enum_member(arg, raw)
+        if how == "bytes":
+            return bytes(raw)
+        return arg.validate_python(_to_plain(raw))
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        now = _type_name(cls.model_fields[name].annotation)
+        was = _STORED_TYPES.get(cls, {}).get(name, "unknown (not recorded)")
+        raise SchemaMismatchError(f"field {cls.__name__}.{name}: the archive holds {was}, "
+                                  f"the model expects {now} ({exc})") from None
 
 
 class ArchivedModel:

@@ -971,6 +971,11 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
             arr = _shape_array(np, np.frombuffer(buf, dt, nbytes // dt.itemsize), shape, order)
             if copy and fresh:
                 return arr  # decoded for this call alone: already an owned buffer
+        elif copy:
+            # copy the bytes, then view them: NumPy's own copy of a structured
+            # array leaves padding bytes uninitialised
+            owned = np.frombuffer(arch._mv, np.uint8, nbytes, data_off).copy()
+            return _shape_array(np, owned.view(dt), shape, order)
         else:
             arr = _shape_array(np, np.frombuffer(arch._mv, dt, nbytes // dt.itemsize, data_off),
                                shape, order)
@@ -1167,10 +1172,12 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     mv = arch._mv
     n = info.nrows
-    _claim(arch, r0)
-    if kind == F.COL_STR or kind == F.COL_STRLIST:
+    # regions of no bytes may share an offset with the next thing written
+    if r0n:
+        _claim(arch, r0)
+    if (kind == F.COL_STR or kind == F.COL_STRLIST) and r1n:
         _claim(arch, r1)
-    if kind == F.COL_STRLIST:
+    if kind == F.COL_STRLIST and r2n:
         _claim(arch, r2)
     nulls_at = r2 if kind == F.COL_STR else r1
     if kind == F.COL_INT64 or kind == F.COL_FLOAT64:
