@@ -154,6 +154,9 @@ class ArchivedModel:
     __slots__ = ("_view", "_cls")
 
     def __init__(self, view: Any, cls: type) -> None:
+        if not hasattr(view, "keys") or not hasattr(view, "__getitem__"):
+            raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where the "
+                                      f"model {cls.__name__} expects a mapping of its fields")
         object.__setattr__(self, "_view", view)
         object.__setattr__(self, "_cls", cls)
 
@@ -200,6 +203,9 @@ class ArchivedModelList(Sequence):
     __slots__ = ("_view", "_cls")
 
     def __init__(self, view: Any, cls: type) -> None:
+        if not hasattr(view, "__len__") or not hasattr(view, "__getitem__"):
+            raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where a "
+                                      f"list of {cls.__name__} is expected")
         self._view = view
         self._cls = cls
 
@@ -218,7 +224,13 @@ class ArchivedModelList(Sequence):
 
     def column(self, name: str) -> Any:
         """One field of every row, as a zero-copy array where it is numeric."""
-        return self._view.column(name)
+        if hasattr(self._view, "column"):
+            return self._view.column(name)
+        try:  # a short list is not a table: the field of each item, as a list
+            return [item[name] for item in self._view]
+        except (KeyError, TypeError) as exc:
+            raise SchemaMismatchError(f"items of this list have no field {name!r}: {exc}") \
+                from None
 
     def to_python(self) -> list:
         return self._view.to_python()

@@ -812,6 +812,7 @@ def _fields(arch: Archive, tag: int, n: int, off: int, depth: int, kinds: tuple)
         raise ArchiveError(f"{name} node at offset {off} has {n} fields, expected {len(kinds)}")
     values = _mat_node(arch, F.T_LIST, off, n, depth)
     for i, (v, ok) in enumerate(zip(values, kinds)):
+        ok = ok if isinstance(ok, tuple) else (ok,)
         if not isinstance(v, ok) or isinstance(v, bool) and bool not in ok:
             raise ArchiveError(f"{name} node at offset {off}: field {i} has type "
                                f"{type(v).__name__}")
@@ -878,7 +879,10 @@ def _npscalar(arch, n, off, pos, depth):
     dt = descr_to_dtype(descr.encode("utf-8", "surrogatepass"))
     if len(raw) != dt.itemsize or dt.subdtype is not None:
         raise ArchiveError(f"numpy scalar at offset {off} does not match its dtype {dt}")
-    return _numpy().frombuffer(raw, dt)[0]
+    try:
+        return _numpy().frombuffer(raw, dt)[0]
+    except (SystemError, ValueError) as exc:  # e.g. a str_ beyond U+10FFFF
+        raise ArchiveError(f"numpy scalar at offset {off}: {exc}") from None
 
 
 def _uuid(arch, n, off, pos, depth):

@@ -612,8 +612,9 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     pieces = _encode(obj, max_depth, compression, chunk_size, threads)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".bfa-tmp",
-                               dir=directory)
+    _remove_stray_temporaries(directory, os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.",
+                               suffix=_TMP_SUFFIX, dir=directory)
     try:
         os.fchmod(fd, _file_mode(path))
         with open(fd, "wb", buffering=0, closefd=True) as f:
@@ -636,6 +637,36 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     if fsync:
         _fsync_dir(directory)
     return size
+
+
+_TMP_SUFFIX = ".bfa-tmp"
+
+
+def _remove_stray_temporaries(directory: str, name: str) -> None:
+    """Remove the temporary files (``.NAME.PID.RANDOM.bfa-tmp``) that writers
+    to ``name`` left when they were killed: those whose process is gone. A
+    live writer's file, or one whose pid cannot be read, is left alone."""
+    prefix = f".{name}."
+    try:
+        entries = [e.name for e in os.scandir(directory)
+                   if e.name.startswith(prefix) and e.name.endswith(_TMP_SUFFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        pid_text = entry[len(prefix):].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # alive (or pid reused): not ours to remove
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except OSError:
+            pass
 
 
 def _file_mode(path: str) -> int:
