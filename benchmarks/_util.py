@@ -237,3 +237,169 @@ def fmt_bytes(n):
     if n < 1000 * 1024**2:
         return f"{sign}{n / 1024**2:.1f} MiB"
     return f"{sign}{n / 1024**3:.2f} GiB"
+
+
+# ==========================================================================
+# added for the suite (benchmarks/run.py, suite_core.py, bench_compression.py,
+# bench_scaling.py): more peers' readers, the machine description, dropping
+# the page cache, and how busy the rest of the machine was during a run
+# ==========================================================================
+
+
+def _orjson_reader():
+    import orjson
+
+    def read(path, probe):
+        with open(path, "rb") as f:
+            return touch(walk(orjson.loads(f.read()), probe))
+
+    return read
+
+
+def _msgpack_reader():
+    import msgpack
+
+    def read(path, probe):
+        with open(path, "rb") as f:
+            obj = msgspec_restore_arrays(msgpack.unpackb(f.read()))
+        return touch(walk(obj, probe))
+
+    return read
+
+
+def _joblib_reader():
+    import joblib
+
+    def read(path, probe):
+        # arrays come back as np.memmap views of the file; everything else is unpickled
+        return touch(walk(joblib.load(path, mmap_mode="r"), probe))
+
+    return read
+
+
+def _bfastpy_reader():
+    import b_fast
+
+    codec = b_fast.BFast()
+
+    def read(path, probe):
+        # bfast-py's lazy view needs the whole buffer in memory (bytes), not a mapping
+        with open(path, "rb") as f:
+            return touch(walk(codec.decode_lazy(f.read(), decompress=False), probe))
+
+    return read
+
+
+READERS.update(
+    {
+        "orjson": _orjson_reader,
+        "msgpack": _msgpack_reader,
+        "joblib": _joblib_reader,
+        "bfast-py": _bfastpy_reader,
+    }
+)
+
+
+def machine_info(dists=("bfast-archive", "numpy", "lz4")) -> dict:
+    """Cores, CPU model, RAM, OS, Python and the versions of ``dists`` (as bench_core's)."""
+    import platform
+    import sys
+    from importlib import metadata
+
+    def lines(path):
+        try:
+            with open(path) as f:
+                return f.readlines()
+        except OSError:
+            return []
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in lines("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    mem_kib = next((int(line.split()[1]) for line in lines("/proc/meminfo") if line.startswith("MemTotal:")), 0)
+    versions = {}
+    for dist in dists:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu,
+        "ram_bytes": mem_kib * 1024,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "python_impl": platform.python_implementation(),
+        "versions": versions,
+    }
+
+
+def drop_page_cache() -> bool:
+    """sync, then ``echo 3 > /proc/sys/vm/drop_caches``; False where not permitted (not root)."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+class CpuLoad:
+    """How busy the rest of the machine was between start() and stop().
+
+    /proc/stat gives the CPU time all processes used; this process and its
+    waited-for children subtract their own (os.times), so ``others_cores`` is
+    the average number of cores other processes kept busy, and ``steal_cores``
+    the cores the hypervisor gave to other guests.  None where /proc/stat is
+    missing (not Linux).
+    """
+
+    def __init__(self):
+        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.result = None
+
+    def _snapshot(self):
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        busy = (user + nice + system + irq + softirq) / self.hz
+        return {"busy": busy, "steal": steal / self.hz, "own": own, "wall": t.elapsed}
+
+    def start(self):
+        self._start = self._snapshot()
+        return self
+
+    def stop(self) -> dict | None:
+        end = self._snapshot()
+        if self._start is None or end is None:
+            return None
+        wall = max(end["wall"] - self._start["wall"], 1e-9)
+        busy = end["busy"] - self._start["busy"]
+        own = end["own"] - self._start["own"]
+        self.result = {
+            "seconds": wall,
+            "own_cores": own / wall,
+            "others_cores": max(busy - own, 0.0) / wall,
+            "steal_cores": (end["steal"] - self._start["steal"]) / wall,
+            "cores": os.cpu_count(),
+        }
+        return self.result
+
+
+def fmt_load(load: dict | None) -> str:
+    if not load:
+        return "not measured (no /proc/stat)"
+    text = (
+        f"other processes kept {load['others_cores']:.2f} of {load['cores']} cores busy on average "
+        f"(this benchmark {load['own_cores']:.2f}) over {load['seconds']:.0f} s"
+    )
+    if load["steal_cores"] >= 0.01:
+        text += f"; hypervisor steal {load['steal_cores']:.2f} cores"
+    return text

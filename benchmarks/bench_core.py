@@ -117,6 +117,9 @@ class Config:
     slow_repeats: int = 3
     cold_repeats: int = 5
     lazy_accesses: int = 100_000
+    # cold-cache children per peer, each after dropping the OS page cache
+    # (needs root; benchmarks/run.py turns it on where it works, the CLI never)
+    nocache_repeats: int = 0
 
 
 FULL = Config()
@@ -616,6 +619,10 @@ METRICS = {
     "cold_rss_peak": ("cold: peak RSS growth, open+read", "B"),
     "cold_rss_kept": ("cold: RSS growth kept after open+read", "B"),  # JSON only
     "lazy_path": ('users[i]["name"] loop, per access', "s"),
+    # page cache dropped before each child (Config.nocache_repeats > 0 only)
+    "nocache_total": ("cache dropped: spawn -> value read", "s"),
+    "nocache_import": ("cache dropped: imports", "s"),
+    "nocache_open_read": ("cache dropped: open+read", "s"),
 }
 
 
@@ -711,6 +718,23 @@ def bench_peer(wl: Workload, peer: Peer, cfg: Config, tmp: str, res: Results) ->
             runs.append(metrics)
         for metric in runs[0]:
             res.add(wl.name, metric, peer.name, [r[metric] for r in runs])
+        if cfg.nocache_repeats:
+            nocache()
+
+    def nocache():
+        """Cold children with the page cache dropped first: the file, the
+        interpreter and the peer's libraries all come from disk."""
+        array_value = isinstance(U.walk(wl.obj, wl.probe), np.ndarray)
+        runs = []
+        for _ in range(cfg.nocache_repeats):
+            if not U.drop_page_cache():
+                raise RuntimeError("could not drop the page cache (needs root)")
+            metrics, value = cold_run(peer.name, path, wl.probe, array_value, tmp)
+            if value != repr(expected):
+                raise AssertionError(f"cold read {wl.probe!r}: got {value:.80}, expected {expected!r:.80}")
+            runs.append(metrics)
+        for metric in ("total", "import", "open_read"):
+            res.add(wl.name, f"nocache_{metric}", peer.name, [r[f"cold_{metric}"] for r in runs])
 
     log(f"{wl.name}: {peer.name}")
     try:
@@ -869,9 +893,9 @@ def fmt_value(value: float, unit: str) -> str:
     return U.fmt_bytes(value) if unit == "B" else U.fmt_seconds(value)
 
 
-def print_workload_table(wl: Workload, res: Results) -> None:
+def print_workload_table(wl: Workload, res: Results, peers=PEERS) -> None:
     rows = [r for r in res.rows if r["workload"] == wl.name]
-    order = [p.name for p in PEERS] + [DICT_PEER]
+    order = [p.name for p in peers] + [DICT_PEER]
     rows.sort(key=lambda r: (list(METRICS).index(r["metric"]), order.index(r["peer"])))
     print(f"== {wl.name}: {wl.description}; probe {wl.probe!r}")
     print(f"{'metric':<36} {'peer':<12} {'median':>11} {'min':>11} {'max':>11} {'n':>3}")
@@ -926,49 +950,60 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    cfg, mode = (QUICK, "quick") if args.quick else (FULL, "full")
-    peers = [p for p in PEERS if p.name != "bfa" or bfa is not None]
+def run(cfg: Config, mode: str, peers=PEERS, workloads=WORKLOADS, build=None, targets=TARGETS) -> dict:
+    """Run the workloads, print the tables, return the report (what --out writes).
+
+    benchmarks/suite_core.py calls this with more peers and workloads
+    (``build(name, cfg)`` returns a Workload, else None for build_workload).
+    """
+    peers = [p for p in peers if p.name != "bfa" or bfa is not None]
     machine = machine_info()
     print_header(machine, cfg, mode)
     res = Results()
 
     with tempfile.TemporaryDirectory(prefix="bfa-bench-") as tmp:
-        for name in WORKLOADS:
+        for name in workloads:
             log(f"{name}: building")
-            wl = build_workload(name, cfg)
+            wl = (build and build(name, cfg)) or build_workload(name, cfg)
             bench_workload(wl, peers, cfg, tmp, res)
-            print_workload_table(wl, res)
+            print_workload_table(wl, res, peers)
             sys.stdout.flush()
             del wl
             gc.collect()
 
-    evaluated = [evaluate(t, res) for t in TARGETS]
+    evaluated = [evaluate(t, res) for t in targets]
     print_targets(evaluated)
     print_errors(res)
     elapsed = time.perf_counter() - START
     print(f"total time {elapsed:.0f} s")
+    return {
+        "mode": mode,
+        "config": asdict(cfg),
+        "machine": machine,
+        "bfa_import_error": BFA_IMPORT_ERROR,
+        "method": {
+            "gc": "enabled, default thresholds, gc.collect() before each sample",
+            "gc_threshold": gc.get_threshold(),
+            "slow_op_seconds": SLOW_OP_SECONDS,
+            "min_batch_seconds": MIN_BATCH_SECONDS,
+            "cold": "fresh `python -c` child; page cache not dropped; one discarded warm-up child",
+            "nocache": "fresh child after sync + echo 3 > /proc/sys/vm/drop_caches (Config.nocache_repeats)",
+            "write": "every peer's write is followed by fsync of the file(s) and directory, as bfa.dump does",
+        },
+        "peers": [p.name for p in peers],
+        "workloads": list(workloads),
+        "results": res.rows,
+        "targets": evaluated,
+        "errors": res.errors,
+        "elapsed_seconds": elapsed,
+    }
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg, mode = (QUICK, "quick") if args.quick else (FULL, "full")
+    report = run(cfg, mode)
     if args.out:
-        report = {
-            "mode": mode,
-            "config": asdict(cfg),
-            "machine": machine,
-            "bfa_import_error": BFA_IMPORT_ERROR,
-            "method": {
-                "gc": "enabled, default thresholds, gc.collect() before each sample",
-                "gc_threshold": gc.get_threshold(),
-                "slow_op_seconds": SLOW_OP_SECONDS,
-                "min_batch_seconds": MIN_BATCH_SECONDS,
-                "cold": "fresh `python -c` child; page cache not dropped; one discarded warm-up child",
-                "write": "every peer's write is followed by fsync of the file(s) and directory, as bfa.dump does",
-            },
-            "results": res.rows,
-            "targets": evaluated,
-            "errors": res.errors,
-            "elapsed_seconds": elapsed,
-        }
         Path(args.out).write_text(json.dumps(report, indent=1))
         log(f"wrote {args.out}")
     return 0
