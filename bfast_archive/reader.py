@@ -688,6 +688,8 @@ def _model_body(arch: Any, off: int) -> int:
     pos = seq_get(arch._ptr, arch._size, off, 1)
     if pos < 0:
         raise archive_error(pos, f"model node at offset {off}")
+    if _SLOT(arch._raw, pos)[0] & 0xFF not in (_T_DICT, _T_TABLE):
+        raise ArchiveError(f"model node at offset {off}: its body is not a dict or a table")
     return pos
 
 
@@ -894,11 +896,15 @@ def _uuid(arch, n, off, pos, depth):
 def _decimal(arch, n, off, pos, depth):
     import decimal
 
+    if n > _TRACK_MIN:
+        _claim(arch, off)
     text = bytes(arch._mv[off:off + n])
     return _checked(F.T_DECIMAL, off, lambda: decimal.Decimal(text.decode("ascii")))
 
 
 def _bigint(arch, n, off, pos, depth):
+    if n > _TRACK_MIN:
+        _claim(arch, off)
     return int.from_bytes(arch._mv[off:off + n], "little", signed=True)
 
 

@@ -65,6 +65,7 @@ static inline uint64_t bfa_hash_bytes(uint32_t kind, const uint8_t *key, uint64_
  * else the smallest power of two >= 2 * count (load factor <= 1/2). */
 static inline uint64_t bfa_nbuckets_for(uint64_t count) {
     if (count == 0) return 0;
+    if (count > (UINT64_C(1) << 62)) return UINT64_MAX; /* no buffer holds such a dict */
     uint64_t n = 2;
     while (n < count * 2u) n <<= 1;
     return n;

@@ -78,9 +78,9 @@ static int dict_geometry(const uint8_t *buf, uint64_t off, uint64_t limit, uint6
     uint32_t w = bfa_ld32(buf + off + 16);
     if (bfa_ld32(buf + off + 20) != 0) return BFA_E_CORRUPT;
     if (w != 4 && w != 8) return BFA_E_CORRUPT;
-    if (nb != bfa_nbuckets_for(n)) return BFA_E_CORRUPT;
     uint64_t room = limit - off - BFA_DICT_HEADER;
-    if (n > room / BFA_DICT_ENTRY) return BFA_E_BOUNDS;
+    if (n > room / BFA_DICT_ENTRY) return BFA_E_BOUNDS; /* before sizing its index */
+    if (nb != bfa_nbuckets_for(n)) return BFA_E_CORRUPT;
     room -= n * BFA_DICT_ENTRY;
     if (nb > room / w) return BFA_E_BOUNDS;
     *count = n;

@@ -107,3 +107,27 @@ def test_shared_long_string_is_refused():
     with pytest.raises(bfa.ArchiveError, match="referenced twice"):
         bfa.loads(raw)
     assert bfa.Archive.from_buffer(raw).root[1] == text   # a lazy read is one copy
+
+
+def test_dict_count_near_2_to_the_64_does_not_hang():
+    """Sizing the index of a dict claiming 2**62+1 keys looped forever (the
+    doubling overflowed) before its count was checked against the node."""
+    raw = bytearray(bfa.dumps({"a": 1}))
+    w0, root = struct.unpack_from("<Qq", raw, 24)
+    struct.pack_into("<Q", raw, root, (1 << 62) + 1)
+    with pytest.raises(bfa.ArchiveError):
+        bfa.Archive.from_buffer(rehash_header(raw))["a"]
+
+
+def test_model_body_must_be_a_dict_or_table():
+    from pydantic import BaseModel
+
+    class M(BaseModel):
+        x: int
+
+    raw = bytearray(bfa.dumps(M(x=5)))
+    w0, node = struct.unpack_from("<Qq", raw, 24)
+    body = node + 8 + 16
+    struct.pack_into("<Qq", raw, body, F.T_INT, 5)
+    with pytest.raises(bfa.ArchiveError, match="body"):
+        bfa.loads(rehash_header(raw))
