@@ -26,7 +26,8 @@ imports do not affect the next), in this order:
   models       benchmarks/bench_models.py, if present (records tables, pydantic models)
   cache        benchmarks/bench_cache.py, if present (bfa.memoize vs joblib.Memory)
   compression  benchmarks/bench_compression.py: issue 3's LZ4 / threads / verify figures
-               (last: with --wait-idle it waits for all cores to be idle, the others for one)
+               (last; with --wait-idle, core and compression wait for all cores to be idle,
+               the others for one)
 
 A part that is missing is skipped and the report says so; a part that fails
 (non-zero exit, timeout) is recorded with its output and the suite carries on.
@@ -81,7 +82,7 @@ DISTS = (
 # name, script, what it is, timeouts in seconds (full, quick), cores it needs idle (for --wait-idle);
 # compression runs last: it measures thread scaling, so it gets the longest chance of an idle machine
 PARTS = (
-    ("core", "suite_core.py", "bench_core workloads x all peers", (3600, 240), 1),
+    ("core", "suite_core.py", "bench_core workloads x all peers", (3600, 240), None),
     ("scaling", "bench_scaling.py", "open + read one row vs file size", (3600, 180), 1),
     ("models", "bench_models.py", "record tables and pydantic models (issue 4)", (1800, 180), 1),
     ("cache", "bench_cache.py", "bfa.memoize vs joblib.Memory (issue 6)", (1800, 180), 1),

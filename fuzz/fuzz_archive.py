@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the public Python API with atheris (libFuzzer).
 
     pip install atheris

@@ -127,9 +127,9 @@ def golden_values() -> dict[str, tuple[Any, dict]]:
                              home=Point(x=i) if i % 2 else None) for i in range(4)], {}),
         "c_small": ({"a": [1, 2, 3], "s": "text " * 20, "d": {"k": None}}, c),
         "c_multi": ({"ints": list(range(600)), "t": _table_rows(6)}, c),
-        "c_payloads": ({"zeros": np.zeros((9000,), "<f8"), "blob": b"ab" * 40_000,
-                        "grid": np.arange(17_000, dtype="<i4").reshape(-1, 10) % 7,
-                        "meta": {"name": "run", "lr": 1e-3}}, c),
+        # two external payloads just over 64 KiB: a 2-d array and a bytes value
+        "c_payloads": ({"grid": np.arange(16_400, dtype="<i4").reshape(-1, 10) % 7,
+                        "blob": b"ab" * 32_800, "meta": {"name": "run", "lr": 1e-3}}, c),
         "c_raw": ({"noise": rng.integers(0, 256, 70_000, dtype=np.uint8), "n": 1}, c),
     }
 
@@ -291,11 +291,7 @@ KNOWN_BUGS: dict[str, tuple[Any, str, str]] = {
                               r"is not subscriptable$|indices must be integers|invalid slice key|"
                               r"has no attribute 'to_python'",
                               "models.py"),
-    "model-list-column-attributeerror": (AttributeError, r"has no attribute 'column'",
-                                         "models.py"),
     "unicode-scalar-systemerror": (SystemError, r"PyUnicode_New", "reader.py|arrays.py"),
-    "fixed-shape-bool-field": (TypeError, r"argument of type 'type' is not iterable",
-                               "reader.py"),
 }
 TOLERATE_KNOWN = True
 KNOWN_HITS: dict[str, int] = {}
@@ -467,7 +463,11 @@ class Walker:
         else:
             repr(v)
 
-    def _to_python(self, v: Any, what: str) -> None:
+    def _to_python(self, v: Any, what: str, depth: int) -> None:
+        # a view's to_python() and its comparison cost its whole subtree:
+        # done near the top only (the root's is compared in exercise())
+        if depth > 3:
+            return
         ok, full = guard(v.to_python)
         if ok:
             self.check_same(what, v, full)
@@ -500,7 +500,7 @@ class Walker:
         ok, items = guard(lambda: list(d.items()))
         if ok and keys is not None and [k for k, _ in items] != keys:
             raise WrongValue("items() and iteration disagree on the keys")
-        self._to_python(d, "dict")
+        self._to_python(d, "dict", depth)
 
     def _handle(self, d: bfa.ArchivedDict, key: Any, full: Any) -> None:
         ok, h = guard(d.array, key)
@@ -535,7 +535,7 @@ class Walker:
         guard(v.__getitem__, "0")
         guard(lambda: [x for x in v])
         guard(lambda: v == [])
-        self._to_python(v, "tuple" if v.is_tuple else "list")
+        self._to_python(v, "tuple" if v.is_tuple else "list", depth)
 
     def _table(self, t: bfa.ArchivedTable, depth: int) -> None:
         guard(repr, t)
@@ -568,7 +568,7 @@ class Walker:
                 self.check_same(f"table row {i}", row, full)
         guard(t.__getitem__, slice(0, 3))
         guard(lambda: [r for r in t])
-        self._to_python(t, "table")
+        self._to_python(t, "table", depth)
 
 
 def _known_bigint_key(d: bfa.ArchivedDict, keys: list, k: Any) -> bool:
@@ -687,14 +687,8 @@ def _field(view: Any, name: str) -> tuple[bool, Any]:
 
 
 # --------------------------------------------------------------------------
-# inputs that trigger a known hang, recognised before they are run
-
-
-def _hang_count(v: int) -> bool:
-    # bfa_nbuckets_for(count) doubles n from 2 while n < 2 * count (mod 2^64):
-    # once n wraps to 0 it never ends. That happens when 2 * count mod 2^64
-    # exceeds 2^63.
-    return (2 * v) % (1 << 64) > (1 << 63)
+# the nodes of a compressed archive, and inputs to keep away from known
+# bugs that cannot be caught as exceptions
 
 
 def nodes_image(data: bytes) -> bytes | None:
@@ -726,27 +720,13 @@ def nodes_image(data: bytes) -> bytes | None:
         return None
 
 
-def known_hang(data: bytes) -> str | None:
-    """'dict-count-hang' if some DICT slot of ``data`` (any 8-aligned 16
-    bytes with tag 12 whose payload is an in-range, 8-aligned offset) names a
-    node whose count makes bfa_nbuckets_for loop forever."""
-    image = nodes_image(data)
-    if image is None:
-        return None
-    n = len(image)
-    words = memoryview(image)[:n - n % 8].cast("Q") if n >= 8 else []
-    for i in range(len(words) - 1):
-        if words[i] & 0xFF == 12:
-            p = words[i + 1]
-            if p % 8 == 0 and p + 8 <= n and _hang_count(words[p // 8]):
-                return "dict-count-hang"
-    return None
-
-
 def known_trouble(data: bytes) -> str | None:
-    """A known bug that ``data`` would trigger and that cannot be caught as
-    an exception (a hang), or None."""
-    return known_hang(data)
+    """The id of a known, reported bug that ``data`` would trigger and that
+    cannot be caught as an exception (a hang, a multi-gigabyte allocation),
+    or None. Callers skip such inputs, so a hang they are known to cause
+    does not stop a test run or a fuzzer. None at present: the one there was
+    (a dict count over 2^62 hung bfa_nbuckets_for) was fixed in 5b2dc67."""
+    return None
 
 
 # --------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Write the seed corpus: one small golden archive per node type.
 
     python fuzz/make_corpus.py            # (re)writes fuzz/corpus/*.bfa

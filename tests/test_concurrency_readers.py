@@ -20,6 +20,9 @@ against a writer thread. Here:
   item of a tuple at the end of the root dict). One more reader keeps one
   Archive open for the whole run and must keep seeing its first version.
   No reader may die (SIGBUS would show as exit status -7). About 8 s.
+- A caller that changes a from_buffer bytearray while it is being read
+  (outside the promise: values and exceptions are then unspecified) still
+  never crashes the process.
 """
 from __future__ import annotations
 
@@ -248,28 +251,17 @@ def test_reader_processes_see_whole_versions_while_a_writer_replaces_the_file(tm
 
 
 _MUTATING_CALLER = textwrap.dedent("""
-    import random, struct, sys, threading, time
+    import random, sys, threading, time
     sys.path.insert(0, sys.argv[1])
     import hostile
     import bfast_archive as bfa
     golden = hostile.golden()
     counts = {"reads": 0, "flips": 0, "errors": 0}
 
-    def dict_count_bytes(data):
-        # the high bytes of dict node counts: a flip there could trigger the
-        # known hang (tests/test_hostile_mutations.py), which is not this test
-        out = set()
-        for at in range(0, len(data) - 15, 8):
-            w, p = struct.unpack_from("<QQ", data, at)
-            if w & 0xFF == 12 and p % 8 == 0 and p + 8 <= len(data):
-                out.update(range(p + 4, p + 8))
-        return out
-
-    def flipper(buf, stop, avoid):
+    def flipper(buf, stop):
         rng = random.Random(2)
-        spots = [i for i in range(64, len(buf)) if i not in avoid]
         while not stop.is_set():
-            buf[rng.choice(spots)] = rng.randrange(256)
+            buf[rng.randrange(64, len(buf))] = rng.randrange(256)   # the header stays valid
             counts["flips"] += 1
             time.sleep(0.0001)
 
@@ -277,12 +269,11 @@ _MUTATING_CALLER = textwrap.dedent("""
                  "model_list"):
         original = golden[name]
         buf = bytearray(original)
-        avoid = dict_count_bytes(original)
         end = time.monotonic() + 0.5
         while time.monotonic() < end:
             buf[:] = original                 # a whole archive, then changed while read
             stop = threading.Event()
-            t = threading.Thread(target=flipper, args=(buf, stop, avoid))
+            t = threading.Thread(target=flipper, args=(buf, stop))
             t.start()
             try:                              # anything may come out; the process must survive
                 hostile.exercise(buf, budget=150)

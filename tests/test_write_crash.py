@@ -5,7 +5,7 @@
   several places) over the previous version. After every kill the file at
   the path must be a whole archive that verifies and holds the old version
   or, if the kill came after the rename, the new one; never a mix. Stray
-  temporary files must be recognisable (``.NAME.<random>.bfa-tmp`` in the
+  temporary files must be recognisable (``.NAME.PID.RANDOM.bfa-tmp`` in the
   same directory) and nothing else may appear. 150 forked trials (plain
   and LZ4, delays spread over the measured dump time) plus 12 trials of
   freshly started interpreters; the test prints trials, old/new and
@@ -139,6 +139,7 @@ def test_sigkill_during_dump_leaves_a_whole_old_or_new_file(tmp_path):
     assert out["corrupt"] == 0 and not out["problems"], out["problems"][:5]
     assert out["trials"] == 150
     assert out["old"] > 10 and out["new"] > 10   # kills landed before and after the rename
+    assert out["strays"] <= 1   # each dump removed its dead predecessors' temporary files
 
 
 def test_sigkill_of_a_fresh_interpreter_mid_dump(tmp_path):
