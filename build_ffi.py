@@ -7,6 +7,11 @@ markers, so the declarations cannot drift from the C code.
 
 Set BFA_SANITIZE=1 to build with AddressSanitizer and UndefinedBehaviorSanitizer
 (run Python with LD_PRELOAD of libasan then; see docs/SECURITY.md).
+
+Set BFA_UNCHECKED=1 to build with the read path's validation compiled out
+(the BFA_UNCHECKED macro, csrc/bfa_internal.h): only to measure what the
+checks cost (benchmarks/bench_checked.py builds it into a scratch copy of the
+package), never to read files with: a damaged archive can crash that build.
 """
 import os
 import pathlib
@@ -35,6 +40,8 @@ def _compile_args() -> tuple[list[str], list[str]]:
                "-fno-omit-frame-pointer", "-O1", "-g"]
         cflags += san
         ldflags += san
+    if os.environ.get("BFA_UNCHECKED"):
+        cflags.append("-DBFA_UNCHECKED")
     return cflags, ldflags
 
 

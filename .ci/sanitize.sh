@@ -30,7 +30,9 @@ echo "== building the C core with -fsanitize=address,undefined in $WORK"
 (cd "$WORK" && BFA_SANITIZE=1 "$PY" build_ffi.py >"$WORK/build.log" 2>&1) || {
   tail -40 "$WORK/build.log"; exit 1; }
 SO=$(ls "$WORK"/bfast_archive/_bfa_core*.so)
-ldd "$SO" | grep -q libasan || { echo "the core is not linked against libasan"; exit 1; }
+# (grep without -q reads all of ldd's output: under pipefail, grep -q exiting
+# early could fail the pipe with SIGPIPE)
+ldd "$SO" | grep libasan >/dev/null || { echo "the core is not linked against libasan"; exit 1; }
 
 LIBASAN=$(gcc -print-file-name=libasan.so)
 export LD_PRELOAD="$LIBASAN${LD_PRELOAD:+:$LD_PRELOAD}"

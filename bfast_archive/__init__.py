@@ -14,13 +14,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ._mappings import release_mappings
 from .errors import ArchiveError, BfastError, UnsupportedTypeError
+from .format import DEFAULT_MAX_DEPTH as _DEFAULT_MAX_DEPTH
 from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
 from .writer import dump, dumps
 
 __version__ = "0.1.0"
 __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveError",
-           "BfastError", "UnsupportedTypeError", "dump", "dumps", "load", "loads"]
+           "BfastError", "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
 
 
 def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = False) -> Any:
@@ -32,7 +34,8 @@ def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = 
     validated with ``model_validate``; ``trusted=True`` builds it without
     validation when the archive was written from the same model (the schema
     fingerprints match), and validates otherwise."""
-    with Archive.open(path) as arch:
+    with Archive._open_path(path, False, model=None, verify=False, require_zero_copy=False,
+                            threads=None, max_depth=_DEFAULT_MAX_DEPTH) as arch:
         return arch.to_model(model, trusted=trusted) if model is not None else arch.to_python()
 
 

@@ -54,6 +54,11 @@ def buffer_pointer(source):
     For a memoryview the export is taken from the object underneath it, with
     the pointer offset to the view's first byte: a cffi buffer exported from a
     memoryview crashes CPython when both are left in cyclic garbage at exit.
+
+    The pointer itself keeps the export alive (for an offset pointer, through
+    ``ffi.gc``): a reader that holds only the pointer during a C call (which
+    runs with the GIL released) reads mapped memory even if ``close()`` in
+    another thread drops every other reference meanwhile.
     """
     if isinstance(source, memoryview) and source.obj is not None:
         owner = ffi.from_buffer("uint8_t[]", source.obj)
@@ -61,7 +66,11 @@ def buffer_pointer(source):
         offset = int(ffi.cast("uintptr_t", probe)) - int(ffi.cast("uintptr_t", owner))
         ffi.release(probe)
         if 0 <= offset and offset + source.nbytes <= len(owner):
-            return owner, owner + offset
+            if offset == 0:
+                return owner, owner
+            # owner + offset alone would not own the buffer: the destructor
+            # (a no-op) holds ``owner`` for as long as the pointer lives
+            return owner, ffi.gc(owner + offset, lambda _ptr, _owner=owner: None)
         ffi.release(owner)
     owner = ffi.from_buffer("uint8_t[]", source)
     return owner, owner

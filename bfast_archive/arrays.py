@@ -18,15 +18,17 @@ class ArrayHandle:
     array once and caches it for the archive's life.
     """
 
-    __slots__ = ("_arch", "_off", "dtype", "shape", "_order", "_data", "_nbytes", "_external")
+    __slots__ = ("_arch", "_off", "dtype", "shape", "_order", "_data", "_nbytes", "_external",
+                 "_text")
 
     def __init__(self, arch: Any, off: int) -> None:
-        from .reader import _array_meta
+        from .reader import _array_meta, has_text
 
         self._arch = arch
         self._off = off
         (self.dtype, self.shape, self._order, self._data, self._nbytes,
          self._external) = _array_meta(arch, off)
+        self._text = has_text(self.dtype)  # 'U' data: elements are checked as they are read
 
     @property
     def ndim(self) -> int:
@@ -61,7 +63,7 @@ class ArrayHandle:
         cached = self._external and getattr(layer, "compressed", False) and \
             self._data in layer.cache
         if not self._external or cached or self._order == "F" or not self.shape:
-            return self._full()[index]
+            return self._pick(self._full(), index)
         n = self.shape[0]
         if isinstance(first, slice):
             rows = range(*first.indices(n))
@@ -74,7 +76,7 @@ class ArrayHandle:
         try:
             i = operator.index(first)
         except TypeError:
-            return self._full()[index]
+            return self._pick(self._full(), index)
         if i < 0:
             i += n
         if not 0 <= i < n:
@@ -82,6 +84,26 @@ class ArrayHandle:
                              f"with size {n}")
         row = self._rows(i, i + 1)[0]
         return row[rest] if rest else row
+
+    def _pick(self, arr: Any, index: Any) -> Any:
+        """``arr[index]``. Of an array holding 'U' data, an element that NumPy
+        would turn into a Python scalar (a str, or a structured np.void) has
+        its code points checked first: only that element, so views and slices
+        stay O(1)."""
+        if self._text:
+            from .reader import _BAD_CODE_POINT, bad_code_point
+
+            key = index if type(index) is tuple else (index,)
+            # a trailing Ellipsis makes NumPy give a 0-d view where it would
+            # give a scalar (field names and an Ellipsis already there: arrays)
+            if not any(k is Ellipsis or isinstance(k, str) for k in key):
+                element = arr[key + (Ellipsis,)]
+                if element.ndim == 0 and bad_code_point(element):
+                    raise ArchiveError(f"ndarray at offset {self._off}: {_BAD_CODE_POINT}")
+        try:
+            return arr[index]
+        except SystemError as exc:  # NumPy refusing a str it cannot build
+            raise ArchiveError(f"ndarray at offset {self._off}: {exc}") from None
 
     def _rows(self, lo: int, hi: int) -> Any:
         """Rows [lo, hi) decoded from just the chunks that hold them (a copy)."""
@@ -102,6 +124,11 @@ class ArrayHandle:
             arr = flat.reshape((hi - lo,) + self.shape[1:])
         except ValueError as exc:
             raise ArchiveError(f"ndarray at offset {self._off}: {exc}") from None
+        if self._text:  # decoded for this call: checked whole, as cheap as the decode
+            from .reader import _BAD_CODE_POINT, bad_code_point
+
+            if bad_code_point(arr):
+                raise ArchiveError(f"ndarray at offset {self._off}: {_BAD_CODE_POINT}")
         arr.flags.writeable = False
         return arr
 

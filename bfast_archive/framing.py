@@ -146,18 +146,23 @@ def _frame_compressed(pieces: list, nodes_end: int, root: bytes, payloads: list,
     return out
 
 
+_alloc_uninit = ffi.new_allocator(should_clear_after_alloc=False)
+
+
 def _compress(task: tuple, chunk_size: int, stride: int, compress) -> tuple:
     """Compress chunks [a, b) of one payload: one C call, GIL released."""
     _, src, a, b = task
     n = b - a
-    dst = bytearray(n * stride)
+    # not zero-filled: the pages are first touched by the C call, on this
+    # thread with the GIL released (a bytearray would memset them under the GIL)
+    # (only the bytes the C call writes are ever handed on)
+    d = _alloc_uninit("uint8_t[]", n * stride)
     sizes = ffi.new("uint64_t[]", n)
     hashes = ffi.new("uint64_t[]", n)
     codecs = ffi.new("uint32_t[]", n)
-    with ffi.from_buffer("uint8_t[]", src) as s, \
-            ffi.from_buffer("uint8_t[]", dst, require_writable=True) as d:
+    with ffi.from_buffer("uint8_t[]", src) as s:
         rc = lib.bfa_chunks_encode(s, src.nbytes, chunk_size, a, b, d, stride, compress, 1,
                                    sizes, hashes, codecs)
     if rc < 0:
         raise RuntimeError(f"bfast_archive writer bug: chunk encoding failed ({rc})")
-    return memoryview(dst), list(sizes), list(hashes), list(codecs)
+    return memoryview(ffi.buffer(d)), list(sizes), list(hashes), list(codecs)

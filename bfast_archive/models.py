@@ -19,7 +19,7 @@ import json
 import types
 import typing
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -154,18 +154,30 @@ class ArchivedModel:
     __slots__ = ("_view", "_cls")
 
     def __init__(self, view: Any, cls: type) -> None:
-        if not hasattr(view, "keys") or not hasattr(view, "__getitem__"):
-            raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where the "
-                                      f"model {cls.__name__} expects a mapping of its fields")
+        # a view over a value that is not a mapping (a hostile or unrelated
+        # file) is made all the same, as items of a list are: each read of it
+        # raises SchemaMismatchError (an ArchiveError), see _fields()
         object.__setattr__(self, "_view", view)
         object.__setattr__(self, "_cls", cls)
 
+    def _fields(self) -> Any:
+        """The mapping of field values this view reads."""
+        view = self._view
+        if not isinstance(view, Mapping):
+            raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where the "
+                                      f"model {self._cls.__name__} expects a mapping of its "
+                                      f"fields")
+        return view
+
     def __getattr__(self, name: str) -> Any:
+        if name in ArchivedModel.__slots__:  # unset (mid-construction): no field lookup
+            raise AttributeError(name)
         cls = self._cls
         if name not in _converters(cls):
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
+        view = self._fields()
         try:
-            raw = self._view[name]
+            raw = view[name]
         except KeyError:
             default = cls.model_fields[name].get_default(call_default_factory=True)
             if default is pydantic_core_undefined():
@@ -184,11 +196,11 @@ class ArchivedModel:
         raise AttributeError("archived models are read-only")
 
     def to_python(self) -> dict:
-        return self._view.to_python()
+        return self._fields().to_python()
 
     def to_model(self) -> Any:
         """Build and validate this instance as the model class (a copy)."""
-        return validate(self._cls, self._view.to_python())
+        return validate(self._cls, self._fields().to_python())
 
     def __dir__(self) -> list:
         return list(self._cls.model_fields)
@@ -203,7 +215,7 @@ class ArchivedModelList(Sequence):
     __slots__ = ("_view", "_cls")
 
     def __init__(self, view: Any, cls: type) -> None:
-        if not hasattr(view, "__len__") or not hasattr(view, "__getitem__"):
+        if not isinstance(view, Sequence) or isinstance(view, (str, bytes, memoryview)):
             raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where a "
                                       f"list of {cls.__name__} is expected")
         self._view = view
@@ -228,7 +240,9 @@ class ArchivedModelList(Sequence):
             return self._view.column(name)
         try:  # a short list is not a table: the field of each item, as a list
             return [item[name] for item in self._view]
-        except (KeyError, TypeError) as exc:
+        except ArchiveError:
+            raise
+        except (KeyError, TypeError, IndexError, ValueError) as exc:  # an item not a mapping
             raise SchemaMismatchError(f"items of this list have no field {name!r}: {exc}") \
                 from None
 
@@ -306,11 +320,12 @@ _object_setattr = object.__setattr__
 def _plan(cls: type) -> tuple:
     """How to build ``cls`` from trusted values: the fields that need a
     conversion, and whether the fast path (no private attributes, no
-    post-init hook, not a root model) applies."""
+    post-init hook, not a root model, no extra="allow") applies."""
     conversions = tuple((name, how, arg) for name, (how, arg) in _converters(cls).items()
                         if how != "same")
     fast = not (cls.__private_attributes__ or cls.__pydantic_post_init__
-                or getattr(cls, "__pydantic_root_model__", False))
+                or getattr(cls, "__pydantic_root_model__", False)
+                or cls.model_config.get("extra") == "allow")  # its instances hold {} extra
     return conversions, fast, frozenset(cls.model_fields)
 
 
@@ -334,7 +349,7 @@ def construct(cls: type, data: dict) -> Any:
             if not isinstance(v, BaseModel):
                 data[name] = construct(arg, v)
         elif how == "models":
-            data[name] = [d if isinstance(d, BaseModel) else construct(arg, d) for d in v]
+            data[name] = _models_list(arg, v)
     if not fast or data.keys() != names or len(data) != len(names):
         return cls.model_construct(**data)
     obj = cls.__new__(cls)
@@ -345,40 +360,84 @@ def construct(cls: type, data: dict) -> Any:
     return obj
 
 
+def _models_list(cls: type, items: Any) -> list:
+    """A list field of models: items already built (a table of ``cls``
+    comes back as instances) are kept, the others (dicts) constructed."""
+    if type(items) is list and all(issubclass(t, BaseModel) for t in set(map(type, items))):
+        return items
+    return [d if isinstance(d, BaseModel) else construct(cls, d) for d in items]
+
+
 def construct_columns(cls: type, names: list, columns: list) -> list:
     """Instances of ``cls`` from a record table's columns, built in bulk:
-    each conversion runs once per column, then one dict per row."""
+    each conversion runs once per column, then one call per row of a
+    builder made for the class (see ``_rows_builder``)."""
     conversions, fast, field_names = _plan(cls)
-    if not fast or set(names) != field_names or len(names) != len(field_names):
+    if not fast or not names or set(names) != field_names or len(names) != len(field_names):
         return [construct(cls, dict(zip(names, row))) for row in zip(*columns)]
     index = {name: i for i, name in enumerate(names)}
     columns = list(columns)
     for name, how, arg in conversions:
-        col = columns[index[name]]
+        i = index[name]
+        col = columns[i]
         if how == "enum":
             members = arg._value2member_map_
-            columns[index[name]] = [None if v is None else members.get(v) or _enum_member(arg, v)
-                                    for v in col]
+            try:
+                out = list(map(members.get, col))
+            except TypeError:  # an unhashable value
+                out = [None]
+            if None in out:  # None cells, or values the map lacks: one by one
+                out = [None if v is None else _enum_member(arg, v) for v in col]
+            columns[i] = out
         elif how == "model":
-            columns[index[name]] = [v if v is None or isinstance(v, BaseModel)
-                                    else construct(arg, v) for v in col]
+            columns[i] = [v if v is None or isinstance(v, BaseModel) else construct(arg, v)
+                          for v in col]
         elif how == "models":
-            columns[index[name]] = [v if v is None else
-                                    [d if isinstance(d, BaseModel) else construct(arg, d)
-                                     for d in v] for v in col]
-    new = cls.__new__
-    setattr_ = _object_setattr
-    fields_set = set(field_names)  # shared: every field is set, so adding is a no-op
-    out = []
-    append = out.append
-    for row in zip(*columns):
-        obj = new(cls)
-        setattr_(obj, "__dict__", dict(zip(names, row)))
-        setattr_(obj, "__pydantic_fields_set__", fields_set)
-        setattr_(obj, "__pydantic_extra__", None)
-        setattr_(obj, "__pydantic_private__", None)
-        append(obj)
-    return out
+            columns[i] = [v if v is None else _models_list(arg, v) for v in col]
+    # one fields set shared by the rows of this load: every field is set, so
+    # pydantic's adding to it (on assignment) is a no-op
+    return _rows_builder(cls, tuple(names))(set(names), *columns)
+
+
+def _slot_setter(name: str) -> Any:
+    """The fastest way to set BaseModel's slot ``name`` on an instance."""
+    descriptor = BaseModel.__dict__.get(name)
+    if descriptor is not None and hasattr(descriptor, "__set__"):
+        return descriptor.__set__
+    return lambda obj, value: _object_setattr(obj, name, value)
+
+
+@lru_cache(maxsize=None)
+def _rows_builder(cls: type, names: tuple) -> Any:
+    """A function of ``fields_set`` and the columns of a table (in ``names``
+    order) that builds one instance of ``cls`` per row the way
+    ``model_construct`` does with every field given: ``__dict__`` the fields
+    in that order, every field set, no extra, no private values. Generated
+    per class so that a row's dict is one display and the loop runs without
+    a Python call per row. ``names`` are the model's field names
+    (``construct_columns`` checks), written as string literals (repr)."""
+    values = ", ".join(f"v{i}" for i in range(len(names)))
+    columns = ", ".join(f"c{i}" for i in range(len(names)))
+    items = ", ".join(f"{name!r}: v{i}" for i, name in enumerate(names))
+    source = (f"def build(fields_set, {columns}):\n"
+              f"    out = []\n"
+              f"    append = out.append\n"
+              f"    for {values}, in zip({columns}):\n"
+              f"        obj = new(cls)\n"
+              f"        set_attr(obj, '__dict__', {{{items}}})\n"
+              f"        set_fields(obj, fields_set)\n"
+              f"        set_extra(obj, None)\n"
+              f"        set_private(obj, None)\n"
+              f"        append(obj)\n"
+              f"    return out\n")
+    namespace = {
+        "new": cls.__new__, "cls": cls, "set_attr": _object_setattr, "zip": zip,
+        "set_fields": _slot_setter("__pydantic_fields_set__"),
+        "set_extra": _slot_setter("__pydantic_extra__"),
+        "set_private": _slot_setter("__pydantic_private__"),
+    }
+    exec(compile(source, f"<bfast_archive rows builder for {cls.__qualname__}>", "exec"), namespace)
+    return namespace["build"]
 
 
 def model_classes(cls: type, out: dict | None = None) -> dict:

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
+from ._mappings import TooSmall, forget, map_file
 from ._native import (E_INDEX, NOTFOUND, archive_error, buffer_pointer, check_slot,
                       dict_check, dict_find, offsets_check, parse_header, release, seq_check,
                       seq_get, slots_check, table_check)
@@ -46,6 +47,44 @@ def _closed() -> ArchiveError:
     return ArchiveError("archive is closed")
 
 
+# close() in one thread may run while other threads read (docs/SECURITY.md).
+# close() drops the archive's references (_ptr first, then _file, _mv, _raw)
+# and never releases or unmaps anything itself, so a read never touches freed
+# memory as long as it works on references it holds:
+# - every read takes each buffer attribute (_ptr, _raw, _mv) into a local
+#   once, raises "archive is closed" if it is None, and from then on uses only
+#   the local, never the attribute again (the helpers below, or inline checks
+#   on the hot paths); copy-outs take all of them at once in a _Walk;
+# - a C call receives that local pointer, which owns the buffer export
+#   (from_buffer; _native.buffer_pointer): while the call runs, with the GIL
+#   released, the caller's frame holds the pointer, so the export, and with it
+#   the mmap or bytes object, outlive the call even if close() has dropped
+#   every other reference meanwhile. The mapping goes when the last holder does.
+
+def _raw_of(arch: Any) -> Any:
+    """``arch._raw``, or "archive is closed"."""
+    raw = arch._raw
+    if raw is None:
+        raise _closed()
+    return raw
+
+
+def _mv_of(arch: Any) -> memoryview:
+    """``arch._mv``, or "archive is closed"."""
+    mv = arch._mv
+    if mv is None:
+        raise _closed()
+    return mv
+
+
+def _ptr_of(arch: Any) -> Any:
+    """``arch._ptr`` (the C pointer), or "archive is closed"."""
+    ptr = arch._ptr
+    if ptr is None:
+        raise _closed()
+    return ptr
+
+
 class Archive:
     """A read-only archive over a memory-mapped file or a caller's buffer.
 
@@ -63,12 +102,19 @@ class Archive:
     def __init__(self, source: Any, view: memoryview, name: str,
                  max_depth: int = F.DEFAULT_MAX_DEPTH, *, verify: bool = False,
                  require_zero_copy: bool = False, threads: int | None = None,
-                 model: type | None = None) -> None:
+                 model: type | None = None, caches: dict | None = None) -> None:
         self.model = model
         self._source = source
         self._name = name
-        self._tables: dict[int, _TableInfo] = {}
-        self._root_slots: dict[str, tuple[int, int, int]] = {}
+        # what is parsed from the bytes once (table geometry, array descriptors,
+        # schemas, the root's slots); shared with other archives over the same
+        # kept mapping of an unchanged file (_mappings.py)
+        if caches is None:
+            self._tables: dict[Any, Any] = {}
+            self._root_slots: dict[str, tuple[int, int, int]] = {}
+        else:
+            self._tables = caches.setdefault("tables", {})
+            self._root_slots = caches.setdefault("root", {})
         self.max_depth = max_depth
         self.threads = threads
         # The C pointer exports from the source object itself, never from our
@@ -79,7 +125,11 @@ class Archive:
         self._file = None
         self._owner = self._ptr = None
         try:
-            header = parse_header(ptr, view.nbytes)
+            header = caches.get("header") if caches is not None else None
+            if header is None:  # (a kept mapping's header was checked by an earlier open)
+                header = parse_header(ptr, view.nbytes)
+                if caches is not None:
+                    caches["header"] = header
             if header.flags & F.F_COMPRESSED:
                 from .payloads import FileLayer
 
@@ -135,30 +185,35 @@ class Archive:
              max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
         """Map the file at ``path`` read-only and check its header. O(1) for an
         uncompressed archive: one open, one mmap, one 64-byte read; the rest is
-        paged in on access. A compressed archive also decompresses its nodes
-        (not its array payloads) here. ``verify=True`` checks every checksum
+        paged in on access. The mapping is kept for the next ``open`` of the
+        same unchanged file, which then costs one ``stat`` instead of mapping
+        it again (``bfa.release_mappings()`` drops kept mappings). A
+        compressed archive also decompresses its nodes (not its array
+        payloads) here. ``verify=True`` checks every checksum
         first (reads the whole file, in parallel on ``threads`` threads);
         ``require_zero_copy=True`` refuses a compressed archive. With
         ``model=M`` (a pydantic model class), ``root`` is a typed
         ``ArchivedModel`` view (``arch.root.users[3].name``)."""
+        return cls._open_path(path, True, model=model, verify=verify,
+                              require_zero_copy=require_zero_copy, threads=threads,
+                              max_depth=max_depth)
+
+    @classmethod
+    def _open_path(cls, path: str | os.PathLike, keep_mapping: bool, *, model: type | None,
+                   verify: bool, require_zero_copy: bool, threads: int | None,
+                   max_depth: int) -> "Archive":
         name = os.fspath(path)
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            size = os.fstat(fd).st_size
-            if size < F.HEADER_SIZE:
-                raise ArchiveError(f"{name}: archive is truncated "
-                                   f"({size} bytes, the header alone is {F.HEADER_SIZE})")
-            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        finally:
-            os.close(fd)
+            mm, caches = map_file(name, F.HEADER_SIZE, keep_mapping)
+        except TooSmall as small:
+            raise ArchiveError(f"{name}: archive is truncated ({small.args[0]} bytes, "
+                               f"the header alone is {F.HEADER_SIZE})") from None
         try:
             return cls(mm, memoryview(mm), name, max_depth, verify=verify,
-                       require_zero_copy=require_zero_copy, threads=threads, model=model)
+                       require_zero_copy=require_zero_copy, threads=threads, model=model,
+                       caches=caches)
         except ArchiveError as exc:
-            try:
-                mm.close()
-            except BufferError:
-                pass
+            forget(name, mm)  # unmapped once the last reference goes
             raise ArchiveError(f"{name}: {exc}") from None
 
     @classmethod
@@ -233,9 +288,9 @@ class Archive:
         if self.model is not None:
             from .models import ArchivedModel, ArchivedModelList, remember_stored_schema
 
-            if self._root_tag == _T_MODEL and ("remembered", 0) not in self._tables:
+            if self._root_tag == _T_MODEL and ("remembered", self.model) not in self._tables:
                 remember_stored_schema(self.model, _schema(self, self._root_off))
-                self._tables[("remembered", 0)] = True
+                self._tables[("remembered", self.model)] = True
             if isinstance(value, ArchivedList):
                 return ArchivedModelList(value, self.model)
             if isinstance(value, Mapping):
@@ -277,17 +332,25 @@ class Archive:
         if self._root_tag == _T_DICT and self._ptr is not None:
             # Top-level keys are looked up again and again (arch["users"][i]...):
             # the checked slot of a container is remembered, as plain ints.
+            # Other values: the checked slot's position.
             hit = self._root_slots.get(key) if type(key) is str else None
             if hit is not None:
                 tag, n, p = hit
                 if tag == _T_DICT:
                     return ArchivedDict(self, p, n)
-                return (ArchivedTable if tag == _T_TABLE else ArchivedList)(self, p, n, tag)
+                if tag == _T_TABLE:
+                    return ArchivedTable(self, p, n, tag)
+                if tag == _T_LIST or tag == _T_TUPLE:
+                    return ArchivedList(self, p, n, tag)
+                return _decode(self, p)
             pos = _dict_pos(self, self._root_off, key)
-            w0, p = _SLOT(self._raw, pos)
-            tag = w0 & 0xFF
-            if type(key) is str and tag in (_T_DICT, _T_TABLE, _T_LIST, _T_TUPLE):
-                self._root_slots[key] = (tag, w0 >> 8, p)
+            if type(key) is str:
+                w0, p = _SLOT(_raw_of(self), pos)
+                tag = w0 & 0xFF
+                if tag in (_T_DICT, _T_TABLE, _T_LIST, _T_TUPLE):
+                    self._root_slots[key] = (tag, w0 >> 8, p)
+                else:
+                    self._root_slots[key] = (-1, 0, pos)
             return _decode(self, pos)
         root = self.root
         if not isinstance(root, (ArchivedDict, ArchivedList)):
@@ -367,9 +430,7 @@ class ArchivedDict(Mapping):
     def _entries(self) -> Iterator[int]:
         """Positions of the entries' key slots, after one C check of the node."""
         arch = self._arch
-        if arch._ptr is None:
-            raise _closed()
-        rc = dict_check(arch._ptr, arch._size, self._off, self._n)
+        rc = dict_check(_ptr_of(arch), arch._size, self._off, self._n)
         if rc < 0:
             raise archive_error(rc, f"dict node at offset {self._off}")
         start = self._off + _DICT_ENTRIES
@@ -397,7 +458,7 @@ class ArchivedDict(Mapping):
             if pos == NOTFOUND:
                 raise KeyError(key)
             raise archive_error(pos, f"dict node at offset {self._off}")
-        w0, p = _SLOT(arch._raw, pos)
+        w0, p = _SLOT(_raw_of(arch), pos)
         if w0 & 0xFF != _T_NDARRAY:
             raise TypeError(f"{key!r} is a {F.TAG_NAMES.get(w0 & 0xFF, 'value')}, not an array")
         from .arrays import ArrayHandle
@@ -487,9 +548,7 @@ class ArchivedList(Sequence):
 
     def _slots(self) -> Iterator[int]:
         arch = self._arch
-        if arch._ptr is None:
-            raise _closed()
-        rc = seq_check(arch._ptr, arch._size, self._off, self._n)
+        rc = seq_check(_ptr_of(arch), arch._size, self._off, self._n)
         if rc < 0:
             raise archive_error(rc, f"list node at offset {self._off}")
         start = self._off + 8
@@ -586,7 +645,10 @@ def _decode(arch: Archive, pos: int) -> Any:
     """The lazy value of the checked slot at ``pos``: views for containers,
     zero-copy memoryviews/arrays for byte payloads, else plain values."""
     raw = arch._raw
-    w0, p = _SLOT(raw, pos)
+    try:
+        w0, p = _SLOT(raw, pos)
+    except TypeError:  # raw is None: closed, by another thread (a try costs nothing)
+        raise _closed() from None
     tag = w0 & 0xFF
     if tag == _T_SSTR:
         return _utf8(raw[pos + 8:pos + 8 + (w0 >> 8)], pos)
@@ -605,9 +667,9 @@ def _decode(arch: Archive, pos: int) -> Any:
     if tag == _T_NDARRAY:
         return _ndarray(arch, p, copy=False)
     if tag == _T_SBYTES:
-        return arch._mv[pos + 8:pos + 8 + (w0 >> 8)]
+        return _mv_of(arch)[pos + 8:pos + 8 + (w0 >> 8)]
     if tag == _T_BYTES:
-        return arch._mv[p:p + (w0 >> 8)]
+        return _mv_of(arch)[p:p + (w0 >> 8)]
     if tag == _T_XBYTES:
         return _xbytes(arch, p, w0 >> 8, copy=False)
     if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
@@ -619,7 +681,10 @@ def _decode(arch: Archive, pos: int) -> Any:
 def _mat(arch: Archive, pos: int, depth: int) -> Any:
     """The fully materialised value of the checked slot at ``pos``."""
     raw = arch._raw
-    w0, p = _SLOT(raw, pos)
+    try:
+        w0, p = _SLOT(raw, pos)
+    except TypeError:  # raw is None: closed (arch is the Archive, for a dict's keys)
+        raise _closed() from None
     tag = w0 & 0xFF
     if tag == _T_SSTR:
         return _utf8(raw[pos + 8:pos + 8 + (w0 >> 8)], pos)
@@ -673,8 +738,12 @@ class _Walk:
 
     def __init__(self, arch: Archive) -> None:
         self._arch = arch
-        self._raw, self._mv, self._ptr, self._owner = arch._raw, arch._mv, arch._ptr, arch._owner
+        # _file before _ptr: close() drops _ptr first, so a _ptr still set
+        # means _file (None for a plain archive) was read before close began
         self._size, self._file, self._tables = arch._size, arch._file, arch._tables
+        self._raw, self._mv, self._ptr, self._owner = arch._raw, arch._mv, arch._ptr, arch._owner
+        if self._ptr is None or self._raw is None or self._mv is None:
+            raise _closed()
         self.max_depth = arch.max_depth
         self._seen: set = set()
         self._models: dict | None = None  # fingerprint -> class, in a trusted model load
@@ -685,10 +754,10 @@ class _Walk:
 
 def _model_body(arch: Any, off: int) -> int:
     """Position of the checked body slot of the MODEL node at ``off``."""
-    pos = seq_get(arch._ptr, arch._size, off, 1)
+    pos = seq_get(_ptr_of(arch), arch._size, off, 1)
     if pos < 0:
         raise archive_error(pos, f"model node at offset {off}")
-    if _SLOT(arch._raw, pos)[0] & 0xFF not in (_T_DICT, _T_TABLE):
+    if _SLOT(_raw_of(arch), pos)[0] & 0xFF not in (_T_DICT, _T_TABLE):
         raise ArchiveError(f"model node at offset {off}: its body is not a dict or a table")
     return pos
 
@@ -696,10 +765,10 @@ def _model_body(arch: Any, off: int) -> int:
 def _schema(arch: Any, off: int) -> Any:
     """The schema dict of the MODEL node at ``off``, decoded once per
     archive: schema nodes are shared by all instances of a class."""
-    pos = seq_get(arch._ptr, arch._size, off, 0)
+    pos = seq_get(_ptr_of(arch), arch._size, off, 0)
     if pos < 0:
         raise archive_error(pos, f"model node at offset {off}")
-    w0, p = _SLOT(arch._raw, pos)
+    w0, p = _SLOT(_raw_of(arch), pos)
     if w0 & 0xFF != _T_DICT:
         raise ArchiveError(f"model node at offset {off}: its schema is not a dict")
     key = ("schema", p)
@@ -726,7 +795,7 @@ def _mat_model(arch: Any, off: int, pos: int, depth: int) -> Any:
     if cls is not None:
         from .models import construct, construct_columns
 
-        w0, p = _SLOT(arch._raw, body_pos)
+        w0, p = _SLOT(_raw_of(arch), body_pos)
         if w0 & 0xFF == _T_TABLE:  # a list of instances: built column by column
             _claim(arch, p)
             info = _table_info(arch, p, w0 >> 8)
@@ -882,15 +951,46 @@ def _npscalar(arch, n, off, pos, depth):
     if len(raw) != dt.itemsize or dt.subdtype is not None:
         raise ArchiveError(f"numpy scalar at offset {off} does not match its dtype {dt}")
     try:
-        return _numpy().frombuffer(raw, dt)[0]
-    except (SystemError, ValueError) as exc:  # e.g. a str_ beyond U+10FFFF
+        one = _numpy().frombuffer(raw, dt)
+        bad = has_text(dt) and bad_code_point(one)
+        if not bad:
+            return one[0]
+    except (SystemError, ValueError) as exc:
         raise ArchiveError(f"numpy scalar at offset {off}: {exc}") from None
+    raise ArchiveError(f"numpy scalar at offset {off}: {_BAD_CODE_POINT}")
+
+
+_BAD_CODE_POINT = "'U' data holds a code point above U+10FFFF"
+
+
+def has_text(dt: Any) -> bool:
+    """Does dtype ``dt`` hold 'U' (UCS-4) data, itself or in a field?"""
+    dt = dt.base  # the item dtype of a subarray dtype
+    if dt.names:
+        return any(has_text(dt.fields[name][0]) for name in dt.names)
+    return dt.kind == "U"
+
+
+def bad_code_point(arr: Any) -> bool:
+    """Does the 'U' data of ``arr`` (its dtype's or its fields') hold a code
+    point above U+10FFFF? NumPy turns such an element into a str that
+    CPython cannot represent (SystemError, then or later), so each place
+    that makes Python objects of elements checks them first. O(arr.nbytes):
+    called on the elements being converted, never on a whole array view."""
+    dt = arr.dtype
+    if dt.names:
+        return any(bad_code_point(arr[name]) for name in dt.names)
+    if dt.kind != "U" or dt.itemsize == 0 or arr.size == 0:
+        return False
+    np = _numpy()
+    codes = np.ascontiguousarray(arr).reshape(-1).view(dt.str[0] + "u4")
+    return bool(codes.max() > 0x10FFFF)
 
 
 def _uuid(arch, n, off, pos, depth):
     import uuid
 
-    return uuid.UUID(bytes=bytes(arch._mv[off:off + 16]))
+    return uuid.UUID(bytes=bytes(_mv_of(arch)[off:off + 16]))
 
 
 def _decimal(arch, n, off, pos, depth):
@@ -898,14 +998,14 @@ def _decimal(arch, n, off, pos, depth):
 
     if n > _TRACK_MIN:
         _claim(arch, off)
-    text = bytes(arch._mv[off:off + n])
+    text = bytes(_mv_of(arch)[off:off + n])
     return _checked(F.T_DECIMAL, off, lambda: decimal.Decimal(text.decode("ascii")))
 
 
 def _bigint(arch, n, off, pos, depth):
     if n > _TRACK_MIN:
         _claim(arch, off)
-    return int.from_bytes(arch._mv[off:off + n], "little", signed=True)
+    return int.from_bytes(_mv_of(arch)[off:off + n], "little", signed=True)
 
 
 def _ndarray_copy(arch, n, off, pos, depth):
@@ -939,7 +1039,7 @@ def _array_meta(arch: Archive, off: int) -> tuple:
 def _parse_array_meta(arch: Archive, off: int) -> tuple:
     from .dtypes import descr_to_dtype
 
-    raw = arch._raw
+    raw = _raw_of(arch)
     data_off, nbytes, ndim, flags, dlen = _NDH(raw, off)
     descr_at = off + F.NDARRAY_HEADER.size
     dt = descr_to_dtype(bytes(raw[descr_at:descr_at + dlen]))
@@ -984,11 +1084,11 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
         elif copy:
             # copy the bytes, then view them: NumPy's own copy of a structured
             # array leaves padding bytes uninitialised
-            owned = np.frombuffer(arch._mv, np.uint8, nbytes, data_off).copy()
+            owned = np.frombuffer(_mv_of(arch), np.uint8, nbytes, data_off).copy()
             return _shape_array(np, owned.view(dt), shape, order)
         else:
-            arr = _shape_array(np, np.frombuffer(arch._mv, dt, nbytes // dt.itemsize, data_off),
-                               shape, order)
+            arr = _shape_array(np, np.frombuffer(_mv_of(arch), dt, nbytes // dt.itemsize,
+                                                 data_off), shape, order)
     except (ValueError, MemoryError) as exc:
         raise ArchiveError(f"ndarray at offset {off}: {exc}") from None
     if copy:
@@ -1002,6 +1102,7 @@ def _payloads(arch: Any) -> Any:
     that names a payload in an archive that has none."""
     layer = arch._file
     if not getattr(layer, "compressed", False):
+        _ptr_of(arch)  # read after _file: set only if close() had not begun then
         raise ArchiveError("a node names a compressed payload in an uncompressed archive")
     return layer
 
@@ -1034,10 +1135,10 @@ class _TableInfo:
     __slots__ = ("off", "nrows", "ncols", "keys_off", "cols", "_names", "_index")
 
     def __init__(self, arch: Archive, off: int, nrows: int) -> None:
-        rc = table_check(arch._ptr, arch._size, off, nrows)
+        rc = table_check(_ptr_of(arch), arch._size, off, nrows)
         if rc < 0:
             raise archive_error(rc, f"table node at offset {off}")
-        raw = arch._raw
+        raw = _raw_of(arch)
         self.off = off
         self.nrows = nrows
         self.ncols = ncols = F.TABLE_HEADER.unpack_from(raw, off)[1]
@@ -1062,7 +1163,10 @@ class _TableInfo:
     def names(self, arch: Archive) -> list:
         """All column names, in the rows' key order."""
         if self._names is None:
-            key_index = _mat_node(arch, F.T_DICT, self.keys_off, self.ncols, 0)
+            if isinstance(arch, _Walk):
+                key_index = _mat_node(arch, F.T_DICT, self.keys_off, self.ncols, 0)
+            else:  # its own walk: recursion headroom, whatever the dict's values hold
+                key_index = _to_python(arch, F.T_DICT, self.keys_off, self.ncols)
             if list(key_index.values()) != list(range(self.ncols)) or \
                     not all(type(k) is str for k in key_index):
                 raise ArchiveError(f"table node at offset {self.off}: key dict does not "
@@ -1125,6 +1229,8 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
     returning views."""
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     mv = arch._raw
+    if mv is None:
+        raise _closed()
     if flags:
         null = mv[(r2 if kind == F.COL_STR else r1) + row]
         if null:
@@ -1150,7 +1256,7 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
         view = _StringsCell(arch, a, b, r1, r2, r2n)
         return view.to_python() if full else view
     pos = r0 + 16 * row  # COL_SLOTS
-    rc = check_slot(arch._ptr, arch._size, pos, info.off)
+    rc = check_slot(_ptr_of(arch), arch._size, pos, info.off)
     if rc < 0:
         raise archive_error(rc, f"table cell at offset {pos}")
     return _mat(arch, pos, depth) if full else _decode(arch, pos)
@@ -1158,8 +1264,8 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
 
 def _strings(arch: Archive, offsets_at: int, count: int, blob_at: int, blob_len: int) -> list:
     """``count`` strings of an offsets region + UTF-8 blob, validated in bulk."""
-    mv = arch._mv
-    rc = offsets_check(arch._ptr, arch._size, offsets_at, count + 1, blob_len)
+    mv = _mv_of(arch)
+    rc = offsets_check(_ptr_of(arch), arch._size, offsets_at, count + 1, blob_len)
     if rc < 0:
         raise archive_error(rc, f"string offsets at offset {offsets_at}")
     offs = mv[offsets_at:offsets_at + 8 * (count + 1)].cast("Q").tolist()
@@ -1180,7 +1286,7 @@ def _strings(arch: Archive, offsets_at: int, count: int, blob_at: int, blob_len:
 def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
     """All values of column ``c`` as Python objects, in bulk."""
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
-    mv = arch._mv
+    mv = _mv_of(arch)
     n = info.nrows
     # regions of no bytes may share an offset with the next thing written
     if r0n:
@@ -1204,14 +1310,14 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
         values = _strings(arch, r0, n, r1, r1n)
     elif kind == F.COL_STRLIST:
         nitems = r1n // 8 - 1
-        rc = offsets_check(arch._ptr, arch._size, r0, n + 1, nitems)
+        rc = offsets_check(_ptr_of(arch), arch._size, r0, n + 1, nitems)
         if rc < 0:
             raise archive_error(rc, f"list offsets at offset {r0}")
         bounds = mv[r0:r0 + 8 * (n + 1)].cast("Q").tolist()
         flat = _strings(arch, r1, nitems, r2, r2n)
         return [flat[a:b] for a, b in zip(bounds, bounds[1:])]
     else:  # COL_SLOTS
-        rc = slots_check(arch._ptr, arch._size, r0, n, info.off)
+        rc = slots_check(_ptr_of(arch), arch._size, r0, n, info.off)
         if rc < 0:
             raise archive_error(rc, f"table column at offset {r0}")
         if depth >= arch.max_depth:
@@ -1264,6 +1370,8 @@ class _StringsCell(ArchivedList):
         if not 0 <= i < self._n:
             raise IndexError("ArchivedList index out of range")
         raw = arch._raw
+        if raw is None:
+            raise _closed()
         x, y = _offset_pair(raw, self._items_at + 8 * (self._first + i), self._blob_len,
                             self._items_at)
         return _utf8(raw[self._blob_at + x:self._blob_at + y], self._blob_at + x)
@@ -1325,10 +1433,12 @@ class ArchivedTable(ArchivedList):
         c = info.column_of(self._arch, name)
         kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
         if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL):
-            return _column_values(self._arch, info, c, 0)
+            arch = self._arch
+            with recursion_headroom(arch.max_depth), gc_paused():  # a copy-out: its own walk
+                return _column_values(_Walk(arch), info, c, 0)
         np = _numpy()
         dtype = {F.COL_INT64: "<i8", F.COL_FLOAT64: "<f8", F.COL_BOOL: "?"}[kind]
-        mv = self._arch._mv
+        mv = _mv_of(self._arch)
         data = np.frombuffer(mv, dtype, self._n, r0) if self._n else np.empty(0, dtype)
         if not flags:
             return data

@@ -13,12 +13,13 @@ import enum
 import os
 import sys
 from array import array
-from itertools import accumulate, chain
-from operator import itemgetter
+from functools import reduce
+from itertools import accumulate, chain, repeat
+from operator import attrgetter, iadd, is_, itemgetter
 from typing import Any, Callable
 
 from . import format as F
-from ._limits import recursion_headroom
+from ._limits import gc_paused, recursion_headroom
 from ._native import build_dict_index
 from .errors import UnsupportedTypeError
 
@@ -202,30 +203,50 @@ class _Writer:
         schema = self.schema(cls)
         self.model_depth += 1
         try:
-            body = self.table([r.__dict__ for r in rows], owner=rows)
+            body = self.table(rows, owner=rows, dicts=_INSTANCE_DICT,
+                              fields=tuple(cls.model_fields))
         finally:
             self.model_depth -= 1
         return None if body is None else self.seq_node(F.T_MODEL, [schema, body])
 
     # -- record tables (docs/FORMAT.md, "Table node") ---------------------------
-    def table(self, rows: list, owner: Any = None) -> bytes | None:
+    def table(self, rows: list, owner: Any = None, dicts: Callable | None = None,
+              fields: tuple = ()) -> bytes | None:
         """Lay out a list of dicts with the same str keys in the same order as
         a table: one key dict, one column per key. None if ``rows`` is not
-        such a list (it then takes the generic layout, so nothing is lost)."""
-        keys = tuple(rows[0])
+        such a list (it then takes the generic layout, so nothing is lost).
+        Model instances: ``dicts`` maps one to its ``__dict__``, and the
+        table is of their field dicts (``fields``, in field order; what
+        ``models.model_fields`` gives for one instance).
+
+        A longer list than _BLOCK rows is taken in blocks of _BLOCK: each
+        block is checked, split into its columns and each column's block
+        converted (``_ColumnBuilder``) while the block's objects are still in
+        the CPU caches (one pass over the whole list per step is bound by
+        memory latency, several times slower). Either way the bytes are
+        those of ``column`` applied to each whole column."""
+        keys = tuple(rows[0]) if dicts is None else fields
         if not keys or any(type(k) is not str for k in keys):
             return None
-        if set(map(type, rows)) != {dict} or not all(tuple(r) == keys for r in rows):
-            return None
+        if len(rows) > _BLOCK:
+            parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
+            with gc_paused():  # the temporaries are acyclic: no collections over them
+                if not self._table_blocks(rows, dicts, keys, parts):
+                    return None
+        else:  # one block: nothing to gain from converting it apart (and NumPy's
+            # per-call costs would show): _Writer.column takes each column whole
+            parts = self._table_cells(rows, dicts, keys)
+            if parts is None:
+                return None
         owner = rows if owner is None else owner
         ident = self._enter(owner)
         try:
             columns = []
-            for name in keys:
-                cells = list(map(itemgetter(name), rows))
+            for name, part in zip(keys, parts):
                 try:
-                    columns.append(self.column(cells))
+                    columns.append(self.column(part) if type(part) is list else part.finish(self))
                 except (UnsupportedTypeError, _Failure) as exc:
+                    cells = part if type(part) is list else part.cells()
                     row = _index_of(cells, exc, cells)
                     inner = _located(exc, None, f"[{name!r}]")
                     raise _located(inner, owner, row) from None
@@ -238,6 +259,47 @@ class _Writer:
         seg += key_slot
         seg += b"".join(columns)
         return _SLOT(F.T_TABLE | len(rows) << 8, off)
+
+    @staticmethod
+    def _table_cells(rows: list, dicts: Callable | None, keys: tuple) -> list | None:
+        """The cells of each column of a table of at most _BLOCK rows; None
+        if ``rows`` is not such a table (the checks of ``_table_blocks``)."""
+        if dicts is not None:
+            rows = list(map(dicts, rows))
+            try:
+                return [list(map(itemgetter(name), rows)) for name in keys]
+            except KeyError:
+                return None
+        if set(map(type, rows)) != _DICT_ONLY or not all(map(keys.__eq__, map(tuple, rows))):
+            return None
+        return list(map(list, zip(*map(dict.values, rows))))
+
+    @staticmethod
+    def _table_blocks(rows: list, dicts: Callable | None, keys: tuple, builders: list) -> bool:
+        """Feed ``rows`` to the column builders block by block; False as soon
+        as a row is not a dict with the keys of the first (see ``table``)."""
+        same_keys = keys.__eq__
+        # model instances: their field values by name (a field dict has the
+        # fields in field order, whatever the __dict__'s order or extras)
+        getters = [itemgetter(name) for name in keys] if dicts is not None else None
+        for start in range(0, len(rows), _BLOCK):
+            block = rows[start:start + _BLOCK]
+            if getters is not None:
+                block = list(map(dicts, block))
+                try:
+                    columns = [list(map(get, block)) for get in getters]
+                except KeyError:  # a field missing: the generic layout reports it
+                    return False
+            elif set(map(type, block)) != _DICT_ONLY:
+                return False
+            elif all(map(same_keys, map(tuple, block))):
+                # every row's values are in the order of ``keys``: transpose the block
+                columns = map(list, zip(*map(dict.values, block)))
+            else:
+                return False
+            for builder, cells in zip(builders, columns):
+                builder.add(cells)
+        return True
 
     def column(self, cells: list) -> bytes:
         """Write one column's regions; return its 56-byte descriptor."""
@@ -389,6 +451,235 @@ class _Writer:
                                        f"cannot be archived", v)
         raw = v.tobytes() if v.dtype.itemsize else b""  # NumPy pads an empty str_'s bytes
         return self.tuple_node(F.T_NPSCALAR, [dtype_to_descr(v.dtype), raw])
+
+
+_BLOCK = 2048  # rows per block of a table: a block's objects stay in the CPU caches
+_DICT_ONLY = {dict}
+_NONE_TYPE = type(None)
+_INSTANCE_DICT = attrgetter("__dict__")
+_TZINFO = attrgetter("tzinfo")
+_FOLD = attrgetter("fold")
+_ENUM_VALUE = attrgetter("_value_")
+_MICROSECOND = _dt.timedelta(microseconds=1)
+_K_GENERAL, _K_INT, _K_FLOAT, _K_BOOL, _K_DATETIME, _K_STR, _K_STRLIST, _K_ENUM = range(8)
+_KINDS = {int: _K_INT, float: _K_FLOAT, bool: _K_BOOL, _dt.datetime: _K_DATETIME, str: _K_STR,
+          list: _K_STRLIST}
+
+
+_EPOCH_STATE = _EPOCH.__reduce__()[1][0]
+
+
+def _micros_from_states(states: bytes):
+    """Microseconds since 0001-01-01 of naive datetimes given by their pickle
+    states (10 bytes each: year (2, big-endian), month, day, hour, minute,
+    second, microsecond (3, big-endian)), as a NumPy int64 array: the days
+    by the civil-from-days algorithm (H. Hinnant), counted from 0000-03-01."""
+    import numpy as np
+
+    a = np.frombuffer(states, np.uint8).reshape(-1, 10).astype(np.int64)
+    year = (a[:, 0] << 8) | a[:, 1]
+    month = a[:, 2]
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + a[:, 3] - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 306
+    seconds = ((days * 24 + a[:, 4]) * 60 + a[:, 5]) * 60 + a[:, 6]
+    return seconds * 1_000_000 + ((a[:, 7] << 16) | (a[:, 8] << 8) | a[:, 9])
+
+
+def _offsets(lengths: array) -> memoryview:
+    """The running sums 0, l0, l0+l1, ... of ``lengths`` (native uint64): in
+    one NumPy call when NumPy is loaded, else one pass of accumulate."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return memoryview(array("Q", accumulate(lengths, initial=0))).cast("B")
+    out = np.zeros(len(lengths) + 1, np.uint64)
+    np.cumsum(np.frombuffer(lengths, np.uint64), out=out[1:])
+    return memoryview(out).cast("B")
+
+
+class _Strings:
+    """A string column's offsets and UTF-8 blob, built block by block: the
+    same bytes as ``_Writer._strings`` of all the blocks' strings at once.
+    The strings' byte lengths are collected block by block (while the
+    strings are in the CPU cache), their running sums taken at the end."""
+
+    __slots__ = ("lengths", "parts")
+
+    def __init__(self) -> None:
+        self.lengths = array("Q")
+        self.parts: list = []
+
+    def add(self, texts: list) -> None:
+        joined = "".join(texts)
+        if joined.isascii():  # byte lengths are character counts
+            self.lengths.fromlist(list(map(len, texts)))
+            self.parts.append(joined.encode("ascii"))
+        else:
+            encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+            self.lengths.fromlist(list(map(len, encoded)))
+            self.parts.append(b"".join(encoded))
+
+    def finish(self, w: _Writer) -> tuple[tuple[int, int], tuple[int, int]]:
+        offsets = _offsets(self.lengths)
+        blob = b"".join(self.parts)
+        offsets_at = w._append_bytes(offsets)
+        return (offsets_at, len(offsets)), (w._append_bytes(blob), len(blob))
+
+
+class _ColumnBuilder:
+    """One column of a record table, fed block by block (``add``), written by
+    ``finish``: the same bytes as ``_Writer.column`` of the whole column.
+
+    The first block's cell type picks the column kind; each block is
+    converted (numbers to an array, strings to offsets + blob, ...) when it
+    comes in. A block that does not fit the kind (another type, an int
+    beyond 64 bits, an aware datetime, ...) turns the builder general: it
+    then only keeps the cells, and ``finish`` hands them all to
+    ``_Writer.column``, which decides as it always did."""
+
+    __slots__ = ("blocks", "kind", "type", "in_model", "nulls", "mask", "data", "strings",
+                 "rows_at", "values")
+
+    def __init__(self, in_model: bool) -> None:
+        self.blocks: list = []
+        self.kind = None  # decided by the first block
+        self.type = None
+        self.in_model = in_model  # enums are stored as their values (model fields)
+        self.nulls = False
+        self.mask = bytearray()
+
+    def cells(self) -> list:
+        blocks = self.blocks
+        return blocks[0] if len(blocks) == 1 else list(chain.from_iterable(blocks))
+
+    def add(self, cells: list) -> None:
+        self.blocks.append(cells)
+        kind = self.kind
+        if kind == _K_GENERAL:
+            return
+        types = set(map(type, cells))
+        nulls = _NONE_TYPE in types
+        if nulls:
+            types.discard(_NONE_TYPE)
+        if kind is None:
+            kind = self._start(types)
+            if kind == _K_GENERAL:
+                return
+        elif types and (len(types) > 1 or self.type not in types):
+            self.kind = _K_GENERAL
+            return
+        if nulls:
+            if kind == _K_STRLIST:
+                self.kind = _K_GENERAL
+                return
+            self.nulls = True
+            self.mask += bytes(map(is_, cells, repeat(None)))
+        else:
+            self.mask += bytes(len(cells))
+        if kind == _K_STR:
+            self.strings.add([("" if x is None else x) for x in cells] if nulls else cells)
+        elif kind == _K_INT or kind == _K_FLOAT or kind == _K_BOOL:
+            values = [0 if x is None else x for x in cells] if nulls else cells
+            try:
+                if kind == _K_BOOL:
+                    self.data += bytes(values)
+                else:
+                    self.data.fromlist(values)
+            except OverflowError:  # an int beyond 64 bits: per-cell slots
+                self.kind = _K_GENERAL
+        elif kind == _K_DATETIME:
+            if self.values is not None:  # NumPy is loaded: pickle states, decoded in bulk
+                # a naive datetime's state tuple is (10 bytes,), an aware one's
+                # (10 bytes, tzinfo): joining the last items fails for the latter
+                try:
+                    states = b"".join([_EPOCH_STATE if x is None else x.__reduce__()[1][-1]
+                                       for x in cells] if nulls
+                                      else [x.__reduce__()[1][-1] for x in cells])
+                except TypeError:
+                    self.kind = _K_GENERAL
+                    return
+                if any(map(_FOLD, filter(None, cells)) if nulls else map(_FOLD, cells)):
+                    self.kind = _K_GENERAL
+                    return
+                self.values.append(states)
+                return
+            if nulls:
+                naive = all(x is None or (x.tzinfo is None and not x.fold) for x in cells)
+            else:
+                naive = all(map(is_, map(_TZINFO, cells), repeat(None))) \
+                    and not any(map(_FOLD, cells))
+            if not naive:
+                self.kind = _K_GENERAL
+                return
+            epoch, micro = _EPOCH, _MICROSECOND
+            self.data.fromlist([0 if x is None else (x - epoch) // micro for x in cells]
+                               if nulls else [(x - epoch) // micro for x in cells])
+        elif kind == _K_STRLIST:
+            flat = reduce(iadd, cells, [])  # the cells are lists (checked): extend in C
+            if list(map(type, flat)).count(str) != len(flat):
+                self.kind = _K_GENERAL
+                return
+            self.rows_at.fromlist(list(map(len, cells)))  # items per row, summed at the end
+            self.strings.add(flat)
+        else:  # _K_ENUM: a column of the members' values
+            self.values.add([None if x is None else x._value_ for x in cells] if nulls
+                            else list(map(_ENUM_VALUE, cells)))
+
+    def _start(self, types: set) -> int:
+        """Pick the kind from the first block's types (None excluded)."""
+        if len(types) != 1:
+            self.kind = _K_GENERAL
+            return _K_GENERAL
+        t = self.type = types.pop()
+        kind = _KINDS.get(t)
+        if self.in_model and issubclass(t, enum.Enum):
+            kind = _K_ENUM
+            self.values = _ColumnBuilder(False)
+        elif kind is None:
+            kind = _K_GENERAL
+        elif kind == _K_STR:
+            self.strings = _Strings()
+        elif kind == _K_STRLIST:
+            self.strings = _Strings()
+            self.rows_at = array("Q")
+        else:
+            self.data = bytearray() if kind == _K_BOOL else \
+                array("d" if kind == _K_FLOAT else "q")
+            # naive datetimes: with NumPy loaded, their 10-byte pickle states
+            # (one C call each) are turned into microseconds in one pass
+            self.values = [] if kind == _K_DATETIME and "numpy" in sys.modules else None
+        self.kind = kind
+        return kind
+
+    def finish(self, w: _Writer) -> bytes:
+        """Write the column's regions; return its 56-byte descriptor."""
+        kind = self.kind
+        if kind == _K_GENERAL or kind is None:
+            return w.column(self.cells())
+        if kind == _K_ENUM:
+            return self.values.finish(w)
+        nulls = self.nulls
+        flags = F.COL_HAS_NULLS if nulls else 0
+        if kind == _K_STR:
+            offsets, blob = self.strings.finish(w)
+            r2 = (w._append_bytes(bytes(self.mask)), len(self.mask)) if nulls else (0, 0)
+            return F.COLUMN.pack(F.COL_STR, flags, *offsets, *blob, *r2)
+        if kind == _K_STRLIST:
+            rows_at = _offsets(self.rows_at)
+            r0 = (w._append_bytes(rows_at), len(rows_at))
+            offsets, blob = self.strings.finish(w)
+            return F.COLUMN.pack(F.COL_STRLIST, 0, *r0, *offsets, *blob)
+        data = self.data
+        if kind == _K_DATETIME and self.values is not None:
+            data = _micros_from_states(b"".join(self.values))
+        size = len(data) * (1 if kind == _K_BOOL else 8)
+        r0 = (w._append_bytes(memoryview(data).cast("B"), align=F.ARRAY_ALIGN), size)
+        r1 = (w._append_bytes(bytes(self.mask)), len(self.mask)) if nulls else (0, 0)
+        col = (F.COL_BOOL if kind == _K_BOOL else F.COL_INT64 if kind == _K_INT
+               else F.COL_FLOAT64 if kind == _K_FLOAT else F.COL_DATETIME)
+        return F.COLUMN.pack(col, flags, *r0, *r1, 0, 0)
 
 
 def _nbuckets(n: int) -> int:

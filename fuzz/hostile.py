@@ -287,11 +287,7 @@ def interesting_words(data: bytes) -> list[int]:
 # XPASSes (strict): delete its entry here.
 KNOWN_BUGS: dict[str, tuple[Any, str, str]] = {
     # id: (exception type(s), message regex, file of the raising frame)
-    "model-view-not-a-dict": ((TypeError, AttributeError),
-                              r"is not subscriptable$|indices must be integers|invalid slice key|"
-                              r"has no attribute 'to_python'",
-                              "models.py"),
-    "unicode-scalar-systemerror": (SystemError, r"PyUnicode_New", "reader.py|arrays.py"),
+    # (none open)
 }
 TOLERATE_KNOWN = True
 KNOWN_HITS: dict[str, int] = {}
@@ -482,7 +478,7 @@ class Walker:
         for k in (keys or [])[:64]:
             ok, value = guard(d.__getitem__, k)
             if not ok:
-                if isinstance(value, KeyError) and not _known_bigint_key(d, keys, k):
+                if isinstance(value, KeyError):
                     # iteration checked the whole node: each key it gives is found
                     raise WrongValue(f"{k!r} is iterated but d[{k!r}] raises KeyError")
                 continue
@@ -569,19 +565,6 @@ class Walker:
         guard(t.__getitem__, slice(0, 3))
         guard(lambda: [r for r in t])
         self._to_python(t, "table", depth)
-
-
-def _known_bigint_key(d: bfa.ArchivedDict, keys: list, k: Any) -> bool:
-    """Known bug 'bigint-key-in-int64' (test_every_iterated_key_can_be_looked_up):
-    the key slot is a BIGINT whose value fits in int64, so it iterates as an
-    int that lookups probe as kind INT. Reads the slot's tag (internals)."""
-    if not TOLERATE_KNOWN or type(k) is not int or not -(1 << 63) <= k < (1 << 63):
-        return False
-    pos = d._off + 24 + 32 * keys.index(k)
-    if struct.unpack_from("<Q", d._arch._raw, pos)[0] & 0xFF != 5:
-        return False
-    KNOWN_HITS["bigint-key-in-int64"] = KNOWN_HITS.get("bigint-key-in-int64", 0) + 1
-    return True
 
 
 def exercise(data: bytes | bytearray | memoryview, *, verify: bool = False,

@@ -190,3 +190,23 @@ values = st.recursive(
 def test_compressed_roundtrip_property(value, chunk_size):
     plain = bfa.loads(bfa.dumps(value))
     assert bfa.loads(bfa.dumps(value, compression="lz4", chunk_size=chunk_size)) == plain
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_compressed_structure_reads_like_the_uncompressed_one(tmp_path, threads):
+    """A nodes image over 1 MiB is decoded into an anonymous mapping, in parallel."""
+    users = [{"id": i, "name": f"user-{i}", "tags": ["a"] * (i % 3), "score": i / 7}
+             for i in range(30_000)]
+    data = {"users": users, "meta": {"n": len(users)}}
+    plain = bfa.dumps(data)
+    assert len(plain) > 1 << 20
+    path = tmp_path / "r.bfa"
+    bfa.dump(data, path, compression="lz4", chunk_size=1 << 16, threads=threads)
+    with bfa.Archive.open(path, threads=threads) as arch:
+        assert arch.compressed
+        assert type(arch._raw) is mmap.mmap  # the decoded nodes: an anonymous mapping
+        assert arch["users"][12_345] == users[12_345]
+        assert arch["users"][-1]["tags"].to_python() == users[-1]["tags"]
+        assert arch.to_python() == data
+        arch.verify()
+    assert bfa.load(path) == bfa.loads(plain) == data

@@ -26,7 +26,8 @@ Then the node-sharing rule (billion laughs; reader.py ``_claim``) on shapes
 beyond tests/test_reader_hostile_regressions.py, and one strict-xfail test
 per library bug the mutation runs found (minimal reproductions). While a
 bug is open, hostile.KNOWN_BUGS lets the broad tests tolerate it; when the
-library fixes one, its xfail XPASSes (strict) and its entry is deleted.
+library fixes one, its xfail XPASSes (strict), its entry is deleted and the
+test stays as a regression test.
 """
 from __future__ import annotations
 
@@ -395,12 +396,11 @@ def test_bool_field_of_a_fixed_shape_node_is_an_archive_error():
         bfa.loads(_rehash(raw))
 
 
-@pytest.mark.xfail(reason="BUG: a 'U' dtype holding a code point > 0x10FFFF leaks "
-                          "SystemError ('invalid maximum character passed to PyUnicode_New') "
-                          "from NumPy when a NumPy str scalar or an ArrayHandle element is read",
-                   strict=True)
 @pytest.mark.parametrize("how", ["scalar", "handle"])
 def test_invalid_code_point_in_unicode_data_is_an_archive_error(how):
+    """A 'U' NumPy scalar or ArrayHandle element holding a code point above
+    U+10FFFF leaked SystemError from NumPy ('invalid maximum character passed
+    to PyUnicode_New'); such elements are now checked as they are converted."""
     value = np.str_("ab") if how == "scalar" else {"u": np.array(["ab", "cd"])}
     raw = bytearray(bfa.dumps(value))
     at = raw.index("ab".encode("utf-32-le"))
@@ -413,11 +413,10 @@ def test_invalid_code_point_in_unicode_data_is_an_archive_error(how):
             bfa.Archive.from_buffer(data).array("u")[0]
 
 
-@pytest.mark.xfail(reason="BUG: a BIGINT dict key whose value fits in int64 iterates as an "
-                          "int but d[k] probes kind INT and misses: list(d) == [5], "
-                          "to_python() == {5: 'big'}, yet d[5] raises KeyError",
-                   strict=True)
 def test_every_iterated_key_can_be_looked_up():
+    """A BIGINT dict key whose value fits in int64 iterated as an int that
+    d[k] (kind INT) missed; the C dict check now refuses every BIGINT key not
+    in the writer's canonical form."""
     raw = bytearray(bfa.dumps({2 ** 70: "big"}))
     at = raw.index((2 ** 70).to_bytes(9, "little", signed=True))
     raw[at:at + 9] = (5).to_bytes(9, "little", signed=True)
@@ -431,12 +430,9 @@ def test_every_iterated_key_can_be_looked_up():
         assert d[k] == "big"
 
 
-@pytest.mark.xfail(reason="BUG: opening with model=M an archive whose root (or list item) is "
-                          "not a dict gives ArchivedModel views whose field reads and "
-                          "to_python() raise TypeError ('NoneType' object is not "
-                          "subscriptable) or AttributeError, not ArchiveError",
-                   strict=True)
 def test_model_view_over_a_non_dict_is_an_archive_error():
+    """Model views over values that are not dicts leaked TypeError or
+    AttributeError; every read of one is now a SchemaMismatchError."""
     arch = bfa.Archive.from_buffer(bfa.dumps([None, 3, "x"]), model=hostile.User)
     for item in arch.root:
         with pytest.raises(bfa.ArchiveError):

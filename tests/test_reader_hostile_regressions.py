@@ -131,3 +131,59 @@ def test_model_body_must_be_a_dict_or_table():
     struct.pack_into("<Qq", raw, body, F.T_INT, 5)
     with pytest.raises(bfa.ArchiveError, match="body"):
         bfa.loads(rehash_header(raw))
+
+
+def test_table_key_dict_holding_deep_values_is_an_archive_error():
+    """A table's key dict is copied out to list the column names (columns,
+    iterating a row): a key dict whose value is a list nested ~1000 deep
+    raised RecursionError there (no recursion headroom outside to_python)."""
+    deep: list = []
+    cur = deep
+    for _ in range(990):
+        cur.append([])
+        cur = cur[0]
+    raw = bytearray(bfa.dumps([deep, [{"a": i, "b": i} for i in range(10)]]))
+    root = struct.unpack_from("<Q", raw, 32)[0]
+    deep_slot = struct.unpack_from("<QQ", raw, root + 8)
+    w0, table = struct.unpack_from("<QQ", raw, root + 24)
+    assert w0 & 0xFF == F.T_TABLE
+    keys = struct.unpack_from("<QQ", raw, table + 16)[1]
+    struct.pack_into("<QQ", raw, keys + 24 + 16, *deep_slot)   # column number -> the deep list
+    arch = bfa.Archive.from_buffer(bytes(raw))
+    for read in (lambda: arch.root[1].columns, lambda: list(arch.root[1][0]),
+                 lambda: arch.root[1].to_python(), lambda: arch.root[1].column("a")):
+        with pytest.raises(bfa.ArchiveError):
+            read()
+
+
+@pytest.mark.parametrize("value", [2 ** 63, -(2 ** 63) - 1, 2 ** 70, -(2 ** 71), -(2 ** 71) - 1,
+                                   2 ** 71, -(2 ** 79) + 1, -(2 ** 135)])
+def test_bigint_keys_only_in_canonical_form(value):
+    """A BIGINT key is found by d[k] only in the writer's form (value outside
+    int64, floor(bitlen/8) + 1 bytes): every other form of a value is refused
+    when the dict is checked, so iteration and lookup cannot disagree."""
+    canonical = value.to_bytes(value.bit_length() // 8 + 1, "little", signed=True)
+    placeholder = 2 ** 200  # a 26-byte key: room for each form below
+    for n in range(9, 20):
+        for v in (value, 5, -1, -(2 ** 63)):
+            try:
+                form = v.to_bytes(n, "little", signed=True)
+            except OverflowError:
+                continue
+            raw = bytearray(bfa.dumps({placeholder: "big"}))
+            at = raw.index(placeholder.to_bytes(26, "little", signed=True))
+            raw[at:at + 26] = form + bytes(26 - n)
+            node = struct.unpack_from("<Q", raw, 32)[0]
+            struct.pack_into("<Q", raw, node + 24, F.T_BIGINT | n << 8)   # the key slot
+            # rebuild the one-key index: H(kind 5, form) & 1 -> entry 1
+            cell = lib.bfa_hash_key(5, form, n) & 1
+            struct.pack_into("<II", raw, node + 24 + 32, *((1, 0) if cell == 0 else (0, 1)))
+            d = bfa.Archive.from_buffer(bytes(raw)).root
+            if form == canonical:
+                assert list(d) == [value] and d[value] == "big"
+                assert d.to_python() == {value: "big"}
+            else:
+                with pytest.raises(bfa.ArchiveError):
+                    list(d)
+                with pytest.raises(bfa.ArchiveError):
+                    d.to_python()

@@ -349,17 +349,22 @@ def test_mapping_lives_until_the_last_view_is_gone(archive_path):
     gc.collect()
     assert file_mappings(archive_path), "mapping gone while a memoryview still uses it"
     assert mv.tobytes() == DATA["bigblob"]
+    assert bfa.release_mappings() >= 1  # the mapping kept for the next open of the file
+    assert file_mappings(archive_path), "mapping gone while a memoryview still uses it"
     del mv
     gc.collect()
     assert file_mappings(archive_path) == [], "mapping leaked after the last view went"
 
 
-def test_close_unmaps_when_nothing_was_handed_out(archive_path):
+def test_close_then_release_mappings_unmaps_when_nothing_was_handed_out(archive_path):
     arch = bfa.Archive.open(archive_path)
     assert arch["users"][5]["name"] == "user-5"
     assert file_mappings(archive_path)
     arch.close()
+    assert len(file_mappings(archive_path)) == 1  # kept for the next open
+    assert bfa.release_mappings() >= 1
     assert file_mappings(archive_path) == []
+    assert bfa.release_mappings() == 0
 
 
 # --------------------------------------------------------------------------
@@ -367,6 +372,7 @@ def test_close_unmaps_when_nothing_was_handed_out(archive_path):
 
 
 def test_load_returns_owned_writeable_copies_independent_of_the_file(archive_path):
+    bfa.release_mappings()
     loaded = bfa.load(archive_path)
     assert file_mappings(archive_path) == [], "load() left the file mapped"
     os.remove(archive_path)

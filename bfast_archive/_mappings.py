@@ -1,0 +1,112 @@
+"""Read-only file mappings, reused across ``Archive.open`` calls on an unchanged file.
+
+Mapping a file costs system calls that dominate a small read: ``open``,
+``fstat``, ``mmap``, the first page fault, and ``munmap`` when the archive
+goes away (about 17 us together from Python on the reference machine, where
+the lookup and the read itself take about 10 us). Programs that open the same
+archive over and over (a cache hit per request, a loop over runs) pay that
+every time. So the mapping of each recently opened path is kept: the next
+``open`` of the path does one ``stat`` and, if it names the same file
+(device, inode and size unchanged), uses the existing mapping.
+
+Why that is safe:
+- Writers replace archives (``dump`` renames a new file over the path), so a
+  new version is a new inode and gets a new mapping; the old mapping is
+  dropped from here at once (archives and arrays still using it keep it).
+  While a mapping exists, its inode cannot be freed and reused.
+- The mapping is shared (``MAP_SHARED``, read-only): it shows the file's
+  current bytes exactly as a fresh mapping would, so even a file rewritten in
+  place (outside the promise, docs/SECURITY.md) reads the same either way. A
+  size change is a different key: a mapping is never used past the file's end.
+
+``bfa.load`` (which reads everything once) does not keep its mapping.
+
+Costs: at most ``MAX_IDLE_MAPPINGS`` paths keep a mapping after their
+archives are closed (address space; the pages are the page cache's, but
+the pages a program touched count in its RSS, as ``RssFile``, while the
+mapping is kept, and the kernel can drop them as any clean cache page). A
+mapping keeps its file's blocks allocated after the file is deleted or
+replaced, until the path is opened again or ``release_mappings()`` runs.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+from collections import OrderedDict
+
+MAX_IDLE_MAPPINGS = 16
+
+_lock = threading.Lock()
+# path -> [(device, inode, size), mapping, mtime_ns, caches]
+_maps: "OrderedDict[str, list]" = OrderedDict()
+
+
+def map_file(name: str, min_size: int, keep: bool = True) -> tuple[mmap.mmap, dict | None]:
+    """``(mapping, caches)`` for the file at ``name``: the mapping is
+    read-only and shared, reused if this path was mapped before and still
+    names the same file, and kept for later calls if ``keep``. ``caches`` is
+    a dict the reader may fill with what it parsed from the file's bytes
+    (table geometry, array descriptors, the root's slots); it is shared by
+    every archive over this mapping while the file's mtime is unchanged too,
+    and None for a mapping that is not kept.
+    Raises OSError (no such file ...), or ``ValueError`` via ``too_small`` if
+    the file is shorter than ``min_size`` bytes: the caller reports it."""
+    try:
+        st = os.stat(name)
+    except OSError:
+        st = None
+    if st is not None:
+        entry = _maps.get(name)
+        if entry is not None and entry[0] == (st.st_dev, st.st_ino, st.st_size):
+            if entry[2] != st.st_mtime_ns:  # touched: what was parsed may be stale
+                with _lock:
+                    entry[2], entry[3] = st.st_mtime_ns, {}
+            try:
+                _maps.move_to_end(name)  # atomic under the GIL
+            except KeyError:  # dropped meanwhile by another thread: still valid here
+                pass
+            return entry[1], entry[3]
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)  # the file actually opened: the key is its identity
+        if st.st_size < min_size:
+            raise TooSmall(st.st_size)
+        mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    if not keep:
+        forget(name)  # an older file's mapping: not to be reused
+        return mm, None
+    caches: dict = {}
+    with _lock:
+        _maps[name] = [(st.st_dev, st.st_ino, st.st_size), mm, st.st_mtime_ns, caches]
+        _maps.move_to_end(name)
+        while len(_maps) > MAX_IDLE_MAPPINGS:
+            _maps.popitem(last=False)
+    return mm, caches
+
+
+def forget(name: str, mm: mmap.mmap | None = None) -> None:
+    """Drop ``name``'s kept mapping (only if it is ``mm``, when given)."""
+    with _lock:
+        entry = _maps.get(name)
+        if entry is not None and (mm is None or entry[1] is mm):
+            del _maps[name]
+
+
+def release_mappings() -> int:
+    """Drop every kept file mapping; return how many were dropped.
+
+    A mapping is unmapped once no open archive, array or memoryview uses it,
+    so after this call (and after closing your archives and dropping their
+    arrays) no file is mapped by bfast_archive: the blocks of deleted or
+    replaced archives are freed. O(number of kept mappings)."""
+    with _lock:
+        n = len(_maps)
+        _maps.clear()
+    return n
+
+
+class TooSmall(Exception):
+    """The file is shorter than the caller's minimum (its size is args[0])."""

@@ -1,0 +1,164 @@
+"""Archive.open keeps the mapping of an unchanged file for the next open
+(bfast_archive/_mappings.py): same bytes, fewer system calls, never a stale
+or short mapping."""
+from __future__ import annotations
+
+import gc
+import mmap
+import os
+
+import numpy as np
+import pytest
+
+import bfast_archive as bfa
+from bfast_archive import _mappings
+
+
+def owner_of(arr) -> object:
+    obj = arr
+    while True:
+        if isinstance(obj, np.ndarray) and obj.base is not None:
+            obj = obj.base
+        elif isinstance(obj, memoryview):
+            obj = obj.obj
+        else:
+            return obj
+
+
+def file_mappings(path) -> int:
+    real = os.path.realpath(path)
+    with open("/proc/self/maps") as f:
+        return sum(1 for line in f
+                   if line.rstrip("\n").endswith((real, real + " (deleted)")))
+
+
+@pytest.fixture(autouse=True)
+def no_kept_mappings():
+    bfa.release_mappings()
+    yield
+    bfa.release_mappings()
+
+
+def test_second_open_of_an_unchanged_file_reuses_the_mapping(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"x": np.arange(1000), "name": "one"}, path)
+    with bfa.Archive.open(path) as a:
+        first = owner_of(a["x"])
+    with bfa.Archive.open(path) as b:
+        assert owner_of(b["x"]) is first
+        assert isinstance(first, mmap.mmap)
+        assert b["name"] == "one"
+    assert file_mappings(path) == 1
+
+
+def test_a_replaced_file_gets_a_new_mapping_and_the_old_one_goes(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"x": np.arange(1000), "v": 1}, path)
+    with bfa.Archive.open(path) as a:
+        old = owner_of(a["x"])
+        assert a["v"] == 1
+    del old
+    bfa.dump({"x": np.arange(1000) * 2, "v": 2}, path)  # same size, new inode
+    with bfa.Archive.open(path) as b:
+        assert b["v"] == 2 and int(b["x"][3]) == 6
+    gc.collect()
+    assert file_mappings(path) == 1  # the replaced file's mapping was dropped
+
+
+def test_a_file_whose_size_changed_in_place_is_mapped_again(tmp_path):
+    path = tmp_path / "a.bfa"
+    small, big = bfa.dumps({"v": "a"}), bfa.dumps({"v": "b" * 5000})
+    path.write_bytes(big)
+    with bfa.Archive.open(path) as a:
+        assert a["v"] == "b" * 5000
+    with open(path, "r+b") as f:  # rewritten in place: same inode, shorter
+        f.write(small)
+        f.truncate(len(small))
+    with bfa.Archive.open(path) as b:  # the kept mapping is past the end now
+        assert b["v"] == "a" and b.nbytes == len(small)
+
+
+def test_parsed_state_is_not_reused_after_the_file_is_touched(tmp_path):
+    path = tmp_path / "a.bfa"
+    # the same values in another order: same size, other offsets
+    one = bfa.dumps({"s": "x" * 300, "users": [{"id": i, "name": f"u{i}"} for i in range(50)]})
+    two = next(b for b in (bfa.dumps({"users": [{"id": i, "name": f"v{i}"} for i in range(50)],
+                                      "s": "x" * n}) for n in range(200, 400))
+               if len(b) == len(one))
+    path.write_bytes(one)
+    with bfa.Archive.open(path) as a:
+        assert a["users"][7]["name"] == "u7"  # the root's slot for "users" is remembered
+    with open(path, "r+b") as f:  # same size, same inode, new bytes
+        f.write(two)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a new mtime, always
+    with bfa.Archive.open(path) as b:
+        assert b["users"][7]["name"] == "v7"
+        assert b.verify() > 0
+
+
+def test_open_costs_no_new_mapping_per_call(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"x": np.arange(100)}, path)
+    archives = [bfa.Archive.open(path) for _ in range(20)]
+    assert file_mappings(path) == 1
+    for a in archives:
+        assert int(a["x"][99]) == 99
+        a.close()
+
+
+def test_load_does_not_keep_a_mapping(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"x": np.arange(100)}, path)
+    assert np.array_equal(bfa.load(path)["x"], np.arange(100))
+    gc.collect()
+    assert file_mappings(path) == 0
+
+
+def test_at_most_max_idle_mappings_are_kept(tmp_path):
+    paths = []
+    for i in range(_mappings.MAX_IDLE_MAPPINGS + 5):
+        p = tmp_path / f"f{i}.bfa"
+        bfa.dump({"i": i}, p)
+        paths.append(p)
+        with bfa.Archive.open(p) as a:
+            assert a["i"] == i
+    gc.collect()
+    kept = sum(file_mappings(p) for p in paths)
+    assert kept == _mappings.MAX_IDLE_MAPPINGS
+    assert all(file_mappings(p) == 0 for p in paths[:5])  # the least recently used went
+    assert bfa.release_mappings() == _mappings.MAX_IDLE_MAPPINGS
+    gc.collect()
+    assert sum(file_mappings(p) for p in paths) == 0
+
+
+def test_a_file_that_does_not_parse_is_not_kept(tmp_path):
+    path = tmp_path / "bad.bfa"
+    data = bytearray(bfa.dumps({"v": 1}))
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(bfa.ArchiveError, match="bad.bfa"):
+        bfa.Archive.open(path)
+    gc.collect()
+    assert file_mappings(path) == 0
+
+
+def test_deleted_file_is_freed_by_release_mappings(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"x": np.arange(10_000)}, path)
+    with bfa.Archive.open(path) as a:
+        assert int(a["x"][5]) == 5
+    os.remove(path)
+    assert file_mappings(path) == 1  # "(deleted)": its blocks are still held
+    assert bfa.release_mappings() == 1
+    gc.collect()
+    assert file_mappings(path) == 0
+
+
+def test_missing_and_short_files_give_the_same_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        bfa.Archive.open(tmp_path / "nope.bfa")
+    short = tmp_path / "short.bfa"
+    short.write_bytes(b"\x89BFA")
+    with pytest.raises(bfa.ArchiveError, match="truncated"):
+        bfa.Archive.open(short)
