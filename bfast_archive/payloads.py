@@ -9,7 +9,6 @@ raw, back to back and 64-aligned, is handed out as a view of the file.
 """
 from __future__ import annotations
 
-import mmap
 import threading
 from typing import Any
 
@@ -18,9 +17,6 @@ from ._bfa_core import ffi, lib
 from ._native import archive_error, release
 from ._parallel import run_parallel, split_range
 from .errors import ArchiveError
-
-
-_ANON_MIN = 1 << 20  # nodes images this big are decoded into an anonymous mapping
 
 
 class FileLayer:
@@ -93,14 +89,10 @@ class FileLayer:
         """The nodes image of a compressed archive: payload 0 after a copy of
         the header. Costs the size of the nodes, not of the array payloads."""
         size, chunk_size, first, n = self._entry(0)
-        image: Any
-        if size >= _ANON_MIN:
-            # fresh zero pages, first touched by the decoding threads with the
-            # GIL released (a bytearray is zero-filled first, under the GIL);
-            # an mmap also slices to bytes, the reader's fastest path
-            image = mmap.mmap(-1, F.HEADER_SIZE + size)
-        else:
-            image = bytearray(F.HEADER_SIZE + size)
+        # a bytearray (zero-filled under the GIL, but from memory malloc
+        # reuses) measured faster here than an anonymous mapping, whose fresh
+        # pages are faulted in one by one while LZ4 writes them
+        image = bytearray(F.HEADER_SIZE + size)
         image[:F.HEADER_SIZE] = self.view[:F.HEADER_SIZE]
         self._decode_into(0, 0, n, image, F.HEADER_SIZE, threads)
         return image

@@ -887,7 +887,8 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     ``compression="lz4"`` compresses the nodes and every large payload (array
     data, big ``bytes``) in independent chunks of ``chunk_size`` bytes, on
     ``threads`` threads (default: all cores; 1 = serial) with the GIL
-    released; chunks that do not shrink by 1/8 are stored raw. Every archive
+    released; chunks that do not shrink by 1/8 are stored raw (a chunk whose
+    two 32 KiB samples do not shrink by 1/32 is not compressed whole). Every archive
     carries XXH64 checksums (of its sections, or of each chunk), checked by
     ``Archive.verify()``.
 

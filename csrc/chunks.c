@@ -145,6 +145,27 @@ int bfa_payload_decode(const uint8_t *buf, uint64_t len, const bfa_directory *di
 
 uint64_t bfa_lz4_bound(uint64_t n) { return n + n / 255u + 16u; }
 
+/* Adaptive storage without paying for LZ4 on data that does not compress
+ * (random bytes, already compressed media): a chunk of at least 4 samples'
+ * size is first tried on two samples, at its start and its middle. If
+ * neither saves 1/32 of its bytes, the chunk is stored raw without
+ * compressing it whole (the whole chunk must save 1/8 to be kept
+ * compressed anyway). Smaller chunks are always tried whole. `scratch` has
+ * room for the LZ4 bound of the chunk. Deterministic: the same bytes give
+ * the same choice. */
+#define BFA_SAMPLE ((uint64_t)32768)
+static int worth_compressing(const uint8_t *in, uint64_t raw, uint8_t *scratch, uint64_t room,
+                             bfa_lz4_compress_fn compress, int acceleration) {
+    if (raw < 4 * BFA_SAMPLE) return 1;
+    const uint8_t *at[2] = {in, in + (raw / 2 - (raw / 2) % 8)};
+    for (int s = 0; s < 2; s++) {
+        int got = compress((const char *)at[s], (char *)scratch, (int)BFA_SAMPLE, (int)room,
+                           acceleration);
+        if (got > 0 && (uint64_t)got <= BFA_SAMPLE - BFA_SAMPLE / 32u) return 1;
+    }
+    return 0;
+}
+
 int bfa_chunks_encode(const uint8_t *src, uint64_t src_len, uint64_t chunk_size, uint64_t from,
                       uint64_t to, uint8_t *dst, uint64_t dst_stride,
                       bfa_lz4_compress_fn compress, int acceleration, uint64_t *sizes,
@@ -159,10 +180,10 @@ int bfa_chunks_encode(const uint8_t *src, uint64_t src_len, uint64_t chunk_size,
         const uint8_t *in = src + k * chunk_size;
         uint64_t raw = chunk_raw(src_len, chunk_size, k);
         uint64_t i = k - from;
-        int got = 0;
-        if (compress != NULL) {
+        if (compress != NULL &&
+            worth_compressing(in, raw, dst + i * dst_stride, dst_stride, compress, acceleration)) {
             uint8_t *out = dst + i * dst_stride;
-            got = compress((const char *)in, (char *)out, (int)raw, (int)dst_stride, acceleration);
+            int got = compress((const char *)in, (char *)out, (int)raw, (int)dst_stride, acceleration);
             /* keep the compressed form only if it saves at least 1/8 */
             if (got > 0 && (uint64_t)got <= raw - raw / 8u) {
                 sizes[i] = (uint64_t)got;
