@@ -428,6 +428,9 @@ class _Writer:
             flat = flat.reshape(-1)
         else:
             flat = np.ascontiguousarray(a).reshape(-1)
+        if _x87_padded(a.dtype):
+            flat = flat.copy()  # the 6 padding bytes of each value: zeros, not garbage
+            flat.view(np.uint8).reshape(-1, 16)[:, 10:] = 0
         raw = memoryview(flat.view(np.uint8))
         if self.external and a.nbytes >= F.BIG_PAYLOAD:
             data_off = self._external_payload(raw)
@@ -450,7 +453,21 @@ class _Writer:
             raise UnsupportedTypeError(f"numpy scalars of zero-size dtype {v.dtype} "
                                        f"cannot be archived", v)
         raw = v.tobytes() if v.dtype.itemsize else b""  # NumPy pads an empty str_'s bytes
+        if _x87_padded(v.dtype):
+            raw = b"".join(raw[i:i + 10] + bytes(6) for i in range(0, len(raw), 16))
         return self.tuple_node(F.T_NPSCALAR, [dtype_to_descr(v.dtype), raw])
+
+
+def _x87_padded(dtype) -> bool:
+    """True for a native long double (or its complex) stored as x87 80-bit
+    values in 16 bytes: each value's last 6 bytes are padding that NumPy
+    leaves uninitialised, so the writer zeroes them (equal arrays, equal
+    archives). Other long double formats have no padding."""
+    import numpy as np
+
+    return (dtype.fields is None and dtype.type in (np.longdouble, np.clongdouble)
+            and dtype.isnative and dtype.itemsize % 16 == 0
+            and np.finfo(np.longdouble).nmant == 63)
 
 
 _BLOCK = 2048  # rows per block of a table: a block's objects stay in the CPU caches
