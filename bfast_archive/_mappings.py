@@ -50,8 +50,8 @@ def map_file(name: str, min_size: int, keep: bool = True) -> tuple[mmap.mmap, di
     (table geometry, array descriptors, the root's slots); it is shared by
     every archive over this mapping while the file's mtime is unchanged too,
     and None for a mapping that is not kept.
-    Raises OSError (no such file ...), or ``ValueError`` via ``too_small`` if
-    the file is shorter than ``min_size`` bytes: the caller reports it."""
+    Raises OSError (no such file ...), or ``TooSmall`` if the file is
+    shorter than ``min_size`` bytes (nothing is mapped then)."""
     try:
         st = os.stat(name)
     except OSError:

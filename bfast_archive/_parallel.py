@@ -5,7 +5,7 @@ call releases the GIL, so ranges run in parallel on threads. Starting a
 ``ThreadPoolExecutor`` per call costs ~100-300 us (thread creation and
 joining), which is as much as decoding a few MiB: the pool here is created
 once per process, on first use, and the calling thread runs the first task
-itself, so a call with two tasks hands exactly one to a worker.
+itself: a call with two tasks hands at most one to a worker.
 
 A forked child gets a fresh pool (the parent's worker threads do not exist
 there). A task that itself calls ``run_parallel`` from a worker runs its
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 _lock = threading.Lock()
@@ -63,26 +63,8 @@ def run_parallel(fn: Callable[[Any], Any], tasks: Sequence[Any], threads: int) -
         return [fn(t) for t in tasks]
     workers = min(threads, n) - 1  # the caller is one of the threads
     pool = _get_pool(workers)
-    if workers == n - 1:
-        # one task per thread: hand all but the first to the pool
-        futures: list[Future] = [pool.submit(fn, t) for t in tasks[1:]]
-        first_error: BaseException | None = None
-        results: list = [None] * n
-        try:
-            results[0] = fn(tasks[0])
-        except BaseException as e:  # noqa: BLE001 - re-raised below, after the others
-            first_error = e
-        for i, f in enumerate(futures, 1):
-            try:
-                results[i] = f.result()
-            except BaseException as e:  # noqa: BLE001
-                if first_error is None:
-                    first_error = e
-        if first_error is not None:
-            raise first_error
-        return results
-    # more tasks than threads: every thread takes the next task until none is left
-    results = [None] * n
+    # every thread takes the next task until none is left
+    results: list = [None] * n
     errors: list[BaseException] = []
     next_index = iter(range(n))
     take = threading.Lock()
@@ -95,7 +77,7 @@ def run_parallel(fn: Callable[[Any], Any], tasks: Sequence[Any], threads: int) -
                 return
             try:
                 results[i] = fn(tasks[i])
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after the others
                 errors.append(e)
                 return
 

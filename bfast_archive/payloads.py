@@ -89,9 +89,6 @@ class FileLayer:
         """The nodes image of a compressed archive: payload 0 after a copy of
         the header. Costs the size of the nodes, not of the array payloads."""
         size, chunk_size, first, n = self._entry(0)
-        # a bytearray (zero-filled under the GIL, but from memory malloc
-        # reuses) measured faster here than an anonymous mapping, whose fresh
-        # pages are faulted in one by one while LZ4 writes them
         image = bytearray(F.HEADER_SIZE + size)
         image[:F.HEADER_SIZE] = self.view[:F.HEADER_SIZE]
         self._decode_into(0, 0, n, image, F.HEADER_SIZE, threads)

@@ -219,34 +219,31 @@ class _Writer:
         table is of their field dicts (``fields``, in field order; what
         ``models.model_fields`` gives for one instance).
 
-        A longer list than _BLOCK rows is taken in blocks of _BLOCK: each
-        block is checked, split into its columns and each column's block
-        converted (``_ColumnBuilder``) while the block's objects are still in
-        the CPU caches (one pass over the whole list per step is bound by
-        memory latency, several times slower). Either way the bytes are
-        those of ``column`` applied to each whole column."""
+        The rows are taken in blocks of _BLOCK: each block is checked, split
+        into its columns and each column's block converted
+        (``_ColumnBuilder``) while the block's objects are still in the CPU
+        caches (one pass over the whole list per step is bound by memory
+        latency, several times slower)."""
         keys = tuple(rows[0]) if dicts is None else fields
         if not keys or any(type(k) is not str for k in keys):
             return None
+        parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
         if len(rows) > _BLOCK:
-            parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
             with gc_paused():  # the temporaries are acyclic: no collections over them
-                if not self._table_blocks(rows, dicts, keys, parts):
-                    return None
-        else:  # one block: nothing to gain from converting it apart (and NumPy's
-            # per-call costs would show): _Writer.column takes each column whole
-            parts = self._table_cells(rows, dicts, keys)
-            if parts is None:
-                return None
+                fits = self._table_blocks(rows, dicts, keys, parts)
+        else:
+            fits = self._table_blocks(rows, dicts, keys, parts)
+        if not fits:
+            return None
         owner = rows if owner is None else owner
         ident = self._enter(owner)
         try:
             columns = []
             for name, part in zip(keys, parts):
                 try:
-                    columns.append(self.column(part) if type(part) is list else part.finish(self))
+                    columns.append(part.finish(self))
                 except (UnsupportedTypeError, _Failure) as exc:
-                    cells = part if type(part) is list else part.cells()
+                    cells = part.cells()
                     row = _index_of(cells, exc, cells)
                     inner = _located(exc, None, f"[{name!r}]")
                     raise _located(inner, owner, row) from None
@@ -259,20 +256,6 @@ class _Writer:
         seg += key_slot
         seg += b"".join(columns)
         return _SLOT(F.T_TABLE | len(rows) << 8, off)
-
-    @staticmethod
-    def _table_cells(rows: list, dicts: Callable | None, keys: tuple) -> list | None:
-        """The cells of each column of a table of at most _BLOCK rows; None
-        if ``rows`` is not such a table (the checks of ``_table_blocks``)."""
-        if dicts is not None:
-            rows = list(map(dicts, rows))
-            try:
-                return [list(map(itemgetter(name), rows)) for name in keys]
-            except KeyError:
-                return None
-        if set(map(type, rows)) != _DICT_ONLY or not all(map(keys.__eq__, map(tuple, rows))):
-            return None
-        return list(map(list, zip(*map(dict.values, rows))))
 
     @staticmethod
     def _table_blocks(rows: list, dicts: Callable | None, keys: tuple, builders: list) -> bool:
@@ -302,71 +285,17 @@ class _Writer:
         return True
 
     def column(self, cells: list) -> bytes:
-        """Write one column's regions; return its 56-byte descriptor."""
-        types = set(map(type, cells))
-        nulls = type(None) in types
-        if nulls:
-            types.discard(type(None))
-        flags = F.COL_HAS_NULLS if nulls else 0
-        if len(types) == 1 and self.model_depth and issubclass(next(iter(types)), enum.Enum):
-            # model fields: an enum is stored as its value, the schema knows the type
-            return self.column([None if x is None else x._value_ for x in cells])
-        if len(types) == 1:
-            t = types.pop()
-            if t is int or t is float or t is bool:
-                values = [0 if x is None else x for x in cells] if nulls else cells
-                try:
-                    if t is bool:
-                        data, kind = bytes(values), F.COL_BOOL
-                    else:
-                        data = array("q" if t is int else "d", values)
-                        kind = F.COL_INT64 if t is int else F.COL_FLOAT64
-                except OverflowError:  # an int beyond 64 bits: per-cell slots
-                    pass
-                else:
-                    r0 = (self._append_bytes(memoryview(data).cast("B"), align=F.ARRAY_ALIGN),
-                          len(data) * (1 if t is bool else 8))
-                    r1 = (self._null_mask(cells), len(cells)) if nulls else (0, 0)
-                    return F.COLUMN.pack(kind, flags, *r0, *r1, 0, 0)
-            elif t is _dt.datetime and all(
-                    x is None or (x.tzinfo is None and not x.fold) for x in cells):
-                micro = _dt.timedelta(microseconds=1)
-                data = array("q", [0 if x is None else (x - _EPOCH) // micro for x in cells])
-                r0 = (self._append_bytes(memoryview(data).cast("B"), align=F.ARRAY_ALIGN),
-                      len(data) * 8)
-                r1 = (self._null_mask(cells), len(cells)) if nulls else (0, 0)
-                return F.COLUMN.pack(F.COL_DATETIME, flags, *r0, *r1, 0, 0)
-            elif t is str:
-                texts = [("" if x is None else x) for x in cells] if nulls else cells
-                offsets, blob = self._strings(texts)
-                r2 = (self._null_mask(cells), len(cells)) if nulls else (0, 0)
-                return F.COLUMN.pack(F.COL_STR, flags, *offsets, *blob, *r2)
-            elif t is list and not nulls:
-                flat = [s for cell in cells for s in cell]
-                if set(map(type, flat)) <= {str}:
-                    rows_at = array("Q", accumulate(map(len, cells), initial=0))
-                    r0 = (self._append_bytes(memoryview(rows_at).cast("B")), len(rows_at) * 8)
-                    offsets, blob = self._strings(flat)
-                    return F.COLUMN.pack(F.COL_STRLIST, 0, *r0, *offsets, *blob)
+        """Write one column's regions; return its 56-byte descriptor: the
+        column kind its cells allow (``_ColumnBuilder`` given one block)."""
+        builder = _ColumnBuilder(self.model_depth > 0)
+        builder.add(cells)
+        return builder.finish(self)
+
+    def slots_column(self, cells: list) -> bytes:
+        """A SLOTS column: one slot per cell, any value."""
         enc = self.value
         slots = b"".join([enc(x) for x in cells])
         return F.COLUMN.pack(F.COL_SLOTS, 0, self._append_bytes(slots), len(slots), 0, 0, 0, 0)
-
-    def _strings(self, texts: list) -> tuple[tuple[int, int], tuple[int, int]]:
-        """An offsets region and a UTF-8 blob region for ``texts``."""
-        joined = "".join(texts)
-        if joined.isascii():  # one encode for the column: offsets are character counts
-            offsets = array("Q", accumulate(map(len, texts), initial=0))
-            blob = joined.encode("ascii")
-        else:
-            encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-            offsets = array("Q", accumulate(map(len, encoded), initial=0))
-            blob = b"".join(encoded)
-        offsets_at = self._append_bytes(memoryview(offsets).cast("B"))
-        return (offsets_at, len(offsets) * 8), (self._append_bytes(blob), len(blob))
-
-    def _null_mask(self, cells: list) -> int:
-        return self._append_bytes(bytes([x is None for x in cells]))
 
     def key(self, k: Any) -> bytes:
         t = type(k)
@@ -505,11 +434,15 @@ def _micros_from_states(states: bytes):
     return seconds * 1_000_000 + ((a[:, 7] << 16) | (a[:, 8] << 8) | a[:, 9])
 
 
+_NUMPY_MIN = 512  # below this many cells NumPy's per-call costs outweigh its speed
+
+
 def _offsets(lengths: array) -> memoryview:
     """The running sums 0, l0, l0+l1, ... of ``lengths`` (native uint64): in
-    one NumPy call when NumPy is loaded, else one pass of accumulate."""
+    one NumPy call when NumPy is loaded and they are many, else one pass of
+    accumulate."""
     np = sys.modules.get("numpy")
-    if np is None:
+    if np is None or len(lengths) < _NUMPY_MIN:
         return memoryview(array("Q", accumulate(lengths, initial=0))).cast("B")
     out = np.zeros(len(lengths) + 1, np.uint64)
     np.cumsum(np.frombuffer(lengths, np.uint64), out=out[1:])
@@ -517,9 +450,8 @@ def _offsets(lengths: array) -> memoryview:
 
 
 class _Strings:
-    """A string column's offsets and UTF-8 blob, built block by block: the
-    same bytes as ``_Writer._strings`` of all the blocks' strings at once.
-    The strings' byte lengths are collected block by block (while the
+    """A string column's offsets and UTF-8 blob, built block by block (the
+    same bytes whatever the blocks). The strings' byte lengths are collected block by block (while the
     strings are in the CPU cache), their running sums taken at the end."""
 
     __slots__ = ("lengths", "parts")
@@ -547,14 +479,15 @@ class _Strings:
 
 class _ColumnBuilder:
     """One column of a record table, fed block by block (``add``), written by
-    ``finish``: the same bytes as ``_Writer.column`` of the whole column.
+    ``finish``: the same bytes whatever the blocks.
 
     The first block's cell type picks the column kind; each block is
     converted (numbers to an array, strings to offsets + blob, ...) when it
     comes in. A block that does not fit the kind (another type, an int
     beyond 64 bits, an aware datetime, ...) turns the builder general: it
-    then only keeps the cells, and ``finish`` hands them all to
-    ``_Writer.column``, which decides as it always did."""
+    then only keeps the cells, and ``finish`` decides again on the whole
+    column (one block), or writes a SLOTS column if that one block does not
+    fit a kind."""
 
     __slots__ = ("blocks", "kind", "type", "in_model", "nulls", "mask", "data", "strings",
                  "rows_at", "values")
@@ -581,7 +514,7 @@ class _ColumnBuilder:
         if nulls:
             types.discard(_NONE_TYPE)
         if kind is None:
-            kind = self._start(types)
+            kind = self._start(types, len(cells))
             if kind == _K_GENERAL:
                 return
         elif types and (len(types) > 1 or self.type not in types):
@@ -644,8 +577,9 @@ class _ColumnBuilder:
             self.values.add([None if x is None else x._value_ for x in cells] if nulls
                             else list(map(_ENUM_VALUE, cells)))
 
-    def _start(self, types: set) -> int:
-        """Pick the kind from the first block's types (None excluded)."""
+    def _start(self, types: set, n: int) -> int:
+        """Pick the kind from the first block's types (None excluded) and
+        size ``n``."""
         if len(types) != 1:
             self.kind = _K_GENERAL
             return _K_GENERAL
@@ -653,7 +587,7 @@ class _ColumnBuilder:
         kind = _KINDS.get(t)
         if self.in_model and issubclass(t, enum.Enum):
             kind = _K_ENUM
-            self.values = _ColumnBuilder(False)
+            self.values = _ColumnBuilder(True)  # (as a model field's value would be)
         elif kind is None:
             kind = _K_GENERAL
         elif kind == _K_STR:
@@ -666,7 +600,8 @@ class _ColumnBuilder:
                 array("d" if kind == _K_FLOAT else "q")
             # naive datetimes: with NumPy loaded, their 10-byte pickle states
             # (one C call each) are turned into microseconds in one pass
-            self.values = [] if kind == _K_DATETIME and "numpy" in sys.modules else None
+            self.values = [] if (kind == _K_DATETIME and n >= _NUMPY_MIN
+                                 and "numpy" in sys.modules) else None
         self.kind = kind
         return kind
 
@@ -674,7 +609,9 @@ class _ColumnBuilder:
         """Write the column's regions; return its 56-byte descriptor."""
         kind = self.kind
         if kind == _K_GENERAL or kind is None:
-            return w.column(self.cells())
+            if len(self.blocks) > 1:  # a later block did not fit: decide on the whole column
+                return w.column(self.cells())
+            return w.slots_column(self.cells())
         if kind == _K_ENUM:
             return self.values.finish(w)
         nulls = self.nulls

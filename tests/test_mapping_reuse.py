@@ -12,24 +12,11 @@ import pytest
 
 import bfast_archive as bfa
 from bfast_archive import _mappings
+from mapping_helpers import base_chain_end, file_mappings
 
 
-def owner_of(arr) -> object:
-    obj = arr
-    while True:
-        if isinstance(obj, np.ndarray) and obj.base is not None:
-            obj = obj.base
-        elif isinstance(obj, memoryview):
-            obj = obj.obj
-        else:
-            return obj
-
-
-def file_mappings(path) -> int:
-    real = os.path.realpath(path)
-    with open("/proc/self/maps") as f:
-        return sum(1 for line in f
-                   if line.rstrip("\n").endswith((real, real + " (deleted)")))
+def mappings_of(path) -> int:
+    return len(file_mappings(path))
 
 
 @pytest.fixture(autouse=True)
@@ -43,26 +30,26 @@ def test_second_open_of_an_unchanged_file_reuses_the_mapping(tmp_path):
     path = tmp_path / "a.bfa"
     bfa.dump({"x": np.arange(1000), "name": "one"}, path)
     with bfa.Archive.open(path) as a:
-        first = owner_of(a["x"])
+        first = base_chain_end(a["x"])
     with bfa.Archive.open(path) as b:
-        assert owner_of(b["x"]) is first
+        assert base_chain_end(b["x"]) is first
         assert isinstance(first, mmap.mmap)
         assert b["name"] == "one"
-    assert file_mappings(path) == 1
+    assert mappings_of(path) == 1
 
 
 def test_a_replaced_file_gets_a_new_mapping_and_the_old_one_goes(tmp_path):
     path = tmp_path / "a.bfa"
     bfa.dump({"x": np.arange(1000), "v": 1}, path)
     with bfa.Archive.open(path) as a:
-        old = owner_of(a["x"])
+        old = base_chain_end(a["x"])
         assert a["v"] == 1
     del old
     bfa.dump({"x": np.arange(1000) * 2, "v": 2}, path)  # same size, new inode
     with bfa.Archive.open(path) as b:
         assert b["v"] == 2 and int(b["x"][3]) == 6
     gc.collect()
-    assert file_mappings(path) == 1  # the replaced file's mapping was dropped
+    assert mappings_of(path) == 1  # the replaced file's mapping was dropped
 
 
 def test_a_file_whose_size_changed_in_place_is_mapped_again(tmp_path):
@@ -101,7 +88,7 @@ def test_open_costs_no_new_mapping_per_call(tmp_path):
     path = tmp_path / "a.bfa"
     bfa.dump({"x": np.arange(100)}, path)
     archives = [bfa.Archive.open(path) for _ in range(20)]
-    assert file_mappings(path) == 1
+    assert mappings_of(path) == 1
     for a in archives:
         assert int(a["x"][99]) == 99
         a.close()
@@ -112,7 +99,7 @@ def test_load_does_not_keep_a_mapping(tmp_path):
     bfa.dump({"x": np.arange(100)}, path)
     assert np.array_equal(bfa.load(path)["x"], np.arange(100))
     gc.collect()
-    assert file_mappings(path) == 0
+    assert mappings_of(path) == 0
 
 
 def test_at_most_max_idle_mappings_are_kept(tmp_path):
@@ -124,12 +111,12 @@ def test_at_most_max_idle_mappings_are_kept(tmp_path):
         with bfa.Archive.open(p) as a:
             assert a["i"] == i
     gc.collect()
-    kept = sum(file_mappings(p) for p in paths)
+    kept = sum(mappings_of(p) for p in paths)
     assert kept == _mappings.MAX_IDLE_MAPPINGS
-    assert all(file_mappings(p) == 0 for p in paths[:5])  # the least recently used went
+    assert all(mappings_of(p) == 0 for p in paths[:5])  # the least recently used went
     assert bfa.release_mappings() == _mappings.MAX_IDLE_MAPPINGS
     gc.collect()
-    assert sum(file_mappings(p) for p in paths) == 0
+    assert sum(mappings_of(p) for p in paths) == 0
 
 
 def test_a_file_that_does_not_parse_is_not_kept(tmp_path):
@@ -140,7 +127,7 @@ def test_a_file_that_does_not_parse_is_not_kept(tmp_path):
     with pytest.raises(bfa.ArchiveError, match="bad.bfa"):
         bfa.Archive.open(path)
     gc.collect()
-    assert file_mappings(path) == 0
+    assert mappings_of(path) == 0
 
 
 def test_deleted_file_is_freed_by_release_mappings(tmp_path):
@@ -149,10 +136,10 @@ def test_deleted_file_is_freed_by_release_mappings(tmp_path):
     with bfa.Archive.open(path) as a:
         assert int(a["x"][5]) == 5
     os.remove(path)
-    assert file_mappings(path) == 1  # "(deleted)": its blocks are still held
+    assert mappings_of(path) == 1  # "(deleted)": its blocks are still held
     assert bfa.release_mappings() == 1
     gc.collect()
-    assert file_mappings(path) == 0
+    assert mappings_of(path) == 0
 
 
 def test_missing_and_short_files_give_the_same_errors(tmp_path):

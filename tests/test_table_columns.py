@@ -1,5 +1,5 @@
 """Record tables built block by block (writer._ColumnBuilder) write exactly
-the bytes of the per-column layout (_Writer.column of the whole column), for
+the bytes of the same table converted column by column in one block, for
 every column kind, with the block boundaries anywhere; and the models built
 from tables in a trusted load are the models pydantic builds."""
 import datetime as dt
@@ -38,25 +38,16 @@ class Loose(BaseModel):
     b: str
 
 
-def _general_only(monkeypatch):
-    """Make every column builder hand its cells to _Writer.column (the
-    layout as it was decided for the whole column at once)."""
-    def add(self, cells):
-        self.blocks.append(cells)
-        self.kind = W._K_GENERAL
-
-    monkeypatch.setattr(W._ColumnBuilder, "add", add)
-
-
 def _both(value, monkeypatch, block):
-    """(bytes with the block builders, bytes of the per-column path)."""
+    """(bytes with tables fed in blocks of ``block`` rows, bytes with each
+    table's columns decided and converted whole, in one block)."""
     with monkeypatch.context() as m:
         m.setattr(W, "_BLOCK", block)
         fast = bfa.dumps(value)
     with monkeypatch.context() as m:
-        _general_only(m)
-        general = bfa.dumps(value)
-    return fast, general
+        m.setattr(W, "_BLOCK", 1 << 40)
+        whole = bfa.dumps(value)
+    return fast, whole
 
 
 NAIVE = dt.datetime(2024, 2, 29, 23, 59, 59, 999999)

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bfast_archive as bfa
+from mapping_helpers import base_chain_end, file_mappings
 
 DATA = {
     "f32": np.arange(12, dtype=np.float32).reshape(3, 4),
@@ -41,19 +42,6 @@ def archive_path(tmp_path):
     return path
 
 
-def file_mappings(path) -> list[tuple[int, int]]:
-    """Address ranges at which this process maps ``path`` (from /proc/self/maps)."""
-    real = os.path.realpath(path)
-    ranges = []
-    with open("/proc/self/maps") as f:
-        for line in f:
-            parts = line.split(maxsplit=5)
-            if len(parts) == 6 and parts[5].strip() in (real, real + " (deleted)"):
-                lo, hi = (int(x, 16) for x in parts[0].split("-"))
-                ranges.append((lo, hi))
-    return ranges
-
-
 def address(obj) -> int:
     if isinstance(obj, memoryview):
         obj = np.frombuffer(obj, np.uint8)
@@ -62,19 +50,6 @@ def address(obj) -> int:
 
 def in_ranges(ptr: int, nbytes: int, ranges) -> bool:
     return any(lo <= ptr and ptr + nbytes <= hi for lo, hi in ranges)
-
-
-def base_chain_end(arr):
-    """Follow ``.base`` through arrays and memoryviews to the buffer's owner."""
-    obj = arr
-    for _ in range(50):
-        if isinstance(obj, np.ndarray) and obj.base is not None:
-            obj = obj.base
-        elif isinstance(obj, memoryview):
-            obj = obj.obj
-        else:
-            return obj
-    raise AssertionError("base chain does not end")
 
 
 def get(arch, key):
