@@ -826,11 +826,16 @@ def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20
     """Archive ``obj`` into a new ``bytes`` object (same options as ``dump``).
 
     Cost: one pass over ``obj``; array and large ``bytes`` payloads are
-    copied once, into the result. Raises UnsupportedTypeError (naming the
+    copied once, into the result (a result over 32 MiB is filled by
+    ``threads`` threads, GIL released). Raises UnsupportedTypeError (naming the
     value's path) for a value the format cannot hold, ValueError for a
     reference cycle or nesting deeper than ``max_depth``.
     """
-    return b"".join(_encode(obj, max_depth, compression, chunk_size, threads))
+    from ._output import join_pieces
+    from .framing import default_threads
+
+    pieces = _encode(obj, max_depth, compression, chunk_size, threads)
+    return join_pieces(pieces, default_threads(threads))
 
 
 def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,

@@ -157,6 +157,10 @@ int bfa_chunks_encode(const uint8_t *src, uint64_t src_len, uint64_t chunk_size,
                       bfa_lz4_compress_fn compress, int acceleration, uint64_t *sizes,
                       uint64_t *hashes, uint32_t *codecs);
 
+/* Output buffers (memory.c): copies with the GIL released, a huge-page hint. */
+void bfa_advise_huge(uint8_t *p, uint64_t len);
+int bfa_copy(uint8_t *dst, uint64_t dst_len, uint64_t at, const uint8_t *src, uint64_t n);
+
 /* Writer (layout.c). */
 int bfa_dict_build_index(uint8_t *seg, uint64_t seg_len, uint64_t seg_base, uint64_t node_off);
 uint64_t bfa_dict_nbuckets(uint64_t count);
