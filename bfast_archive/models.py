@@ -424,14 +424,14 @@ def _rows_builder(cls: type, names: tuple) -> Any:
               f"    append = out.append\n"
               f"    for {values}, in zip({columns}):\n"
               f"        obj = new(cls)\n"
-              f"        set_attr(obj, '__dict__', {{{items}}})\n"
+              f"        set_dict(obj, {{{items}}})\n"
               f"        set_fields(obj, fields_set)\n"
               f"        set_extra(obj, None)\n"
               f"        set_private(obj, None)\n"
               f"        append(obj)\n"
               f"    return out\n")
     namespace = {
-        "new": cls.__new__, "cls": cls, "set_attr": _object_setattr, "zip": zip,
+        "new": cls.__new__, "cls": cls, "set_dict": _slot_setter("__dict__"), "zip": zip,
         "set_fields": _slot_setter("__pydantic_fields_set__"),
         "set_extra": _slot_setter("__pydantic_extra__"),
         "set_private": _slot_setter("__pydantic_private__"),

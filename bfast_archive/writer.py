@@ -509,17 +509,23 @@ class _ColumnBuilder:
         kind = self.kind
         if kind == _K_GENERAL:
             return
-        types = set(map(type, cells))
-        nulls = _NONE_TYPE in types
-        if nulls:
-            types.discard(_NONE_TYPE)
         if kind is None:
+            types = set(map(type, cells))
+            nulls = _NONE_TYPE in types
+            if nulls:
+                types.discard(_NONE_TYPE)
             kind = self._start(types, len(cells))
             if kind == _K_GENERAL:
                 return
-        elif types and (len(types) > 1 or self.type not in types):
-            self.kind = _K_GENERAL
-            return
+        else:
+            # every cell of the kind's exact type, or None (counting identical
+            # types costs less than hashing them into a set)
+            types = list(map(type, cells))
+            same = types.count(self.type)
+            nulls = same != len(cells)
+            if nulls and same + types.count(_NONE_TYPE) != len(cells):
+                self.kind = _K_GENERAL
+                return
         if nulls:
             if kind == _K_STRLIST:
                 self.kind = _K_GENERAL

@@ -59,6 +59,9 @@ CASES = {
     "bool then int": [{"a": True if i < 30 else 1} for i in range(50)],
     "bools with None": [{"a": None if i % 3 == 0 else i % 2 == 0} for i in range(50)],
     "floats with None": [{"a": None if i % 4 == 0 else i / 3} for i in range(50)],
+    "floats, one None": [{"a": None if i == 33 else i / 3} for i in range(50)],
+    "int then bool late": [{"a": i if i < 40 else True} for i in range(50)],
+    "str, two None": [{"s": None if i in (0, 49) else str(i)} for i in range(50)],
     "str, non-ASCII late": [{"s": str(i) if i < 40 else "ü\ud800\0" + str(i)} for i in range(50)],
     "str with None": [{"s": None if i % 5 == 0 else "x" * i} for i in range(50)],
     "str lists": [{"t": [str(j) for j in range(i % 4)]} for i in range(50)],
@@ -84,6 +87,25 @@ def test_blocks_write_the_per_column_bytes(name, block, monkeypatch):
     fast, general = _both(value, monkeypatch, block)
     assert fast == general
     assert bfa.loads(fast) == value
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cells_read_back_with_their_exact_types(name, monkeypatch):
+    """``==`` takes 1 for True and 1.0 for 1: compare each cell's type too,
+    through load and through lazy row access (blocks of 7 rows)."""
+    rows = CASES[name]
+    with monkeypatch.context() as m:
+        m.setattr(W, "_BLOCK", 7)
+        data = bfa.dumps({"rows": rows})
+    loaded = bfa.loads(data)["rows"]
+    with bfa.Archive.from_buffer(data) as arch:
+        lazy = arch["rows"]
+        for i, want in enumerate(rows):
+            for k, v in want.items():
+                assert type(loaded[i][k]) is type(v) and loaded[i][k] == v, (i, k)
+                if not isinstance(v, (dict, list, tuple)):
+                    got = lazy[i][k]
+                    assert type(got) is type(v) and got == v, (i, k)
 
 
 @pytest.mark.parametrize("block", [1, 4, 2048])
