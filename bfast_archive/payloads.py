@@ -15,6 +15,7 @@ from typing import Any
 from . import format as F
 from ._bfa_core import ffi, lib
 from ._native import archive_error, release
+from ._output import new_bytes
 from ._parallel import run_parallel, split_range
 from .errors import ArchiveError
 
@@ -93,7 +94,7 @@ class FileLayer:
         # a bytes object filled once, here, while this call holds its only
         # reference (as C fills PyBytes_FromStringAndSize(NULL, n)): the
         # reader slices bytes faster than any other buffer
-        image = bytes(total)
+        image = new_bytes(total)
         with ffi.from_buffer("uint8_t[]", image) as dst:
             lib.bfa_advise_huge(dst, total)
             lib.bfa_copy(dst, total, 0, self.ptr, F.HEADER_SIZE)

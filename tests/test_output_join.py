@@ -57,6 +57,20 @@ def test_each_result_is_a_new_object(always_copy):
     assert a == b and a is not b
 
 
+@pytest.mark.parametrize("through_c_api", [True, False])
+def test_new_bytes_gives_a_fresh_object_of_the_size(through_c_api, monkeypatch):
+    if not through_c_api:  # as without ctypes: bytes(n)
+        monkeypatch.setattr(_output, "_from_string_and_size", False)
+    for n in (0, 1, 2, 100, 5 << 20):
+        a, b = _output.new_bytes(n), _output.new_bytes(n)
+        assert type(a) is bytes and len(a) == n and len(b) == n
+        if n >= 2:
+            assert a is not b
+            with ffi.from_buffer("uint8_t[]", a) as p:
+                lib.bfa_copy(p, n, n - 2, b"xy", 2)
+            assert a.endswith(b"xy") and hash(a) == hash(bytes(bytearray(a)))
+
+
 def test_copy_refuses_to_write_past_the_buffer():
     dst = ffi.new("uint8_t[]", 16)
     src = b"abcdefgh"
