@@ -13,6 +13,7 @@ import enum
 import os
 import sys
 from array import array
+from contextlib import nullcontext
 from functools import reduce
 from itertools import accumulate, chain, repeat
 from operator import attrgetter, iadd, is_, itemgetter
@@ -227,14 +228,15 @@ class _Writer:
         keys = tuple(rows[0]) if dicts is None else fields
         if not keys or any(type(k) is not str for k in keys):
             return None
-        parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
-        if len(rows) > _BLOCK:
-            with gc_paused():  # the temporaries are acyclic: no collections over them
-                fits = self._table_blocks(rows, dicts, keys, parts)
-        else:
-            fits = self._table_blocks(rows, dicts, keys, parts)
-        if not fits:
-            return None
+        with gc_paused() if len(rows) > _BLOCK else _NO_PAUSE:
+            # (the temporaries are acyclic: no collections over them)
+            parts = None
+            if dicts is None and self.model_depth == 0 and len(rows) >= _NATIVE_MIN:
+                parts = self._native_columns(rows, keys)
+            if parts is None:
+                parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
+                if not self._table_blocks(rows, dicts, keys, parts):
+                    return None
         owner = rows if owner is None else owner
         ident = self._enter(owner)
         try:
@@ -256,6 +258,27 @@ class _Writer:
         seg += key_slot
         seg += b"".join(columns)
         return _SLOT(F.T_TABLE | len(rows) << 8, off)
+
+    @staticmethod
+    def _native_columns(rows: list, keys: tuple) -> list | None:
+        """The columns of a table of plain dicts converted in C
+        (csrc/pytable.c) where it can: a _ReadyColumn, or a _ColumnBuilder
+        given the column's cells as one block (datetimes, nested values...).
+        None if the C core cannot say (then ``_table_blocks`` decides)."""
+        from ._pytable import table_columns
+
+        converted = table_columns(rows, keys)
+        if converted is None:
+            return None
+        parts: list = []
+        for result in converted:
+            if type(result) is tuple:
+                parts.append(_ReadyColumn(result))
+            else:
+                builder = _ColumnBuilder(False)
+                builder.add(result)
+                parts.append(builder)
+        return parts
 
     @staticmethod
     def _table_blocks(rows: list, dicts: Callable | None, keys: tuple, builders: list) -> bool:
@@ -400,6 +423,8 @@ def _x87_padded(dtype) -> bool:
 
 
 _BLOCK = 2048  # rows per block of a table: a block's objects stay in the CPU caches
+_NATIVE_MIN = 64  # tables from this many rows are converted in C (csrc/pytable.c)
+_NO_PAUSE = nullcontext()
 _DICT_ONLY = {dict}
 _NONE_TYPE = type(None)
 _INSTANCE_DICT = attrgetter("__dict__")
@@ -470,11 +495,9 @@ class _Strings:
             self.lengths.fromlist(list(map(len, encoded)))
             self.parts.append(b"".join(encoded))
 
-    def finish(self, w: _Writer) -> tuple[tuple[int, int], tuple[int, int]]:
-        offsets = _offsets(self.lengths)
-        blob = b"".join(self.parts)
-        offsets_at = w._append_bytes(offsets)
-        return (offsets_at, len(offsets)), (w._append_bytes(blob), len(blob))
+    def finish(self) -> tuple[memoryview, bytes]:
+        """The offsets region (count + 1 uint64) and the UTF-8 blob."""
+        return _offsets(self.lengths), b"".join(self.parts)
 
 
 class _ColumnBuilder:
@@ -620,26 +643,61 @@ class _ColumnBuilder:
             return w.slots_column(self.cells())
         if kind == _K_ENUM:
             return self.values.finish(w)
-        nulls = self.nulls
-        flags = F.COL_HAS_NULLS if nulls else 0
+        mask = bytes(self.mask) if self.nulls else None
         if kind == _K_STR:
-            offsets, blob = self.strings.finish(w)
-            r2 = (w._append_bytes(bytes(self.mask)), len(self.mask)) if nulls else (0, 0)
-            return F.COLUMN.pack(F.COL_STR, flags, *offsets, *blob, *r2)
+            return _write_column(w, (kind, *self.strings.finish(), mask))
         if kind == _K_STRLIST:
-            rows_at = _offsets(self.rows_at)
-            r0 = (w._append_bytes(rows_at), len(rows_at))
-            offsets, blob = self.strings.finish(w)
-            return F.COLUMN.pack(F.COL_STRLIST, 0, *r0, *offsets, *blob)
+            return _write_column(w, (kind, _offsets(self.rows_at), *self.strings.finish()))
         data = self.data
         if kind == _K_DATETIME and self.values is not None:
             data = _micros_from_states(b"".join(self.values))
-        size = len(data) * (1 if kind == _K_BOOL else 8)
-        r0 = (w._append_bytes(memoryview(data).cast("B"), align=F.ARRAY_ALIGN), size)
-        r1 = (w._append_bytes(bytes(self.mask)), len(self.mask)) if nulls else (0, 0)
-        col = (F.COL_BOOL if kind == _K_BOOL else F.COL_INT64 if kind == _K_INT
-               else F.COL_FLOAT64 if kind == _K_FLOAT else F.COL_DATETIME)
-        return F.COLUMN.pack(col, flags, *r0, *r1, 0, 0)
+        return _write_column(w, (kind, memoryview(data).cast("B"), mask))
+
+
+class _ReadyColumn:
+    """A column the C core converted whole (csrc/pytable.c): ``ready`` is
+    what ``_write_column`` takes."""
+
+    __slots__ = ("ready",)
+
+    def __init__(self, ready: tuple) -> None:
+        self.ready = ready
+
+    def cells(self) -> list:
+        return []  # (only a general column's cells can fail to encode)
+
+    def finish(self, w: _Writer) -> bytes:
+        return _write_column(w, self.ready)
+
+
+_FIXED_COLUMNS = {_K_INT: F.COL_INT64, _K_FLOAT: F.COL_FLOAT64, _K_BOOL: F.COL_BOOL,
+                  _K_DATETIME: F.COL_DATETIME}
+
+
+def _write_column(w: _Writer, ready: tuple) -> bytes:
+    """Write a converted column's regions; return its 56-byte descriptor.
+    ``ready`` is (kind, offsets, blob, nulls mask or None) for strings,
+    (kind, row offsets, item offsets, blob) for lists of strings, else
+    (kind, data, nulls mask or None); a mask holds a byte per row, 1 for None."""
+    kind = ready[0]
+    if kind == _K_STRLIST:
+        _, rows_at, offsets, blob = ready
+        return F.COLUMN.pack(F.COL_STRLIST, 0, w._append_bytes(rows_at), len(rows_at),
+                             w._append_bytes(offsets), len(offsets),
+                             w._append_bytes(blob), len(blob))
+    if kind == _K_STR:
+        _, offsets, blob, mask = ready
+        r0 = (w._append_bytes(offsets), len(offsets))
+        r1 = (w._append_bytes(blob), len(blob))
+    else:
+        _, data, mask = ready
+        r0 = (w._append_bytes(data, align=F.ARRAY_ALIGN), len(data))
+        r1 = None
+    nulls = (w._append_bytes(mask), len(mask)) if mask is not None else (0, 0)
+    flags = F.COL_HAS_NULLS if mask is not None else 0
+    if r1 is not None:
+        return F.COLUMN.pack(F.COL_STR, flags, *r0, *r1, *nulls)
+    return F.COLUMN.pack(_FIXED_COLUMNS[kind], flags, *r0, *nulls, 0, 0)
 
 
 def _nbuckets(n: int) -> int:

@@ -1,0 +1,329 @@
+/* pytable.c: the writer's record-table columns, built in C from the rows.
+ *
+ * A list of dicts with the same str keys in the same order is written as a
+ * table (docs/FORMAT.md, "Table node"). Checking every row and converting
+ * each column in Python costs about 1 us per row; here one call does it,
+ * walking the dicts with the CPython API (the GIL held throughout: it is
+ * called through ctypes' PYFUNCTYPE, never through cffi, which releases the
+ * GIL around its calls).
+ *
+ * The rows are read once, row by row (each cell converted while it is in
+ * the CPU cache). bfa_py_table_columns(rows, keys) returns, per key, either
+ *   - a ready column: a tuple (kind, regions..., nulls mask or None), or
+ *   - the list of that column's cells, for the Python writer to decide
+ *     (datetimes, nested values, mixed types, ints beyond 64 bits, strings
+ *     with lone surrogates, ...),
+ * or None when the rows are not such a table, or when anything here is
+ * unsure: the Python writer then takes its own path over the rows, so the
+ * bytes written are the same either way (tests/test_native_table.py).
+ *
+ * Only exact types are taken (no subclass: no Python code can run while the
+ * rows are read). Regions are little-endian, as the format stores them.
+ */
+#define PY_SSIZE_T_CLEAN
+#define Py_LIMITED_API 0x030A0000
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* Column kinds: the writer's _K_* numbers (bfast_archive/writer.py). */
+#define K_INT 1
+#define K_FLOAT 2
+#define K_BOOL 3
+#define K_STR 5
+#define K_STRLIST 6
+
+#if defined(__GNUC__)
+#define BFA_EXPORT __attribute__((visibility("default")))
+#else
+#define BFA_EXPORT
+#endif
+
+static void st64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A growable byte buffer (UTF-8 blobs, item offsets). */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} growbuf;
+
+static int grow_append(growbuf *b, const void *src, size_t n) {
+    if (n == 0) return 0; /* (memcpy may not be given the NULL of an empty buffer) */
+    if (n > b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < n) {
+            if (cap > ((size_t)PY_SSIZE_T_MAX) / 2) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            cap *= 2;
+        }
+        uint8_t *p = PyMem_Realloc(b->data, cap);
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, src, n);
+    b->len += n;
+    return 0;
+}
+
+/* One column while the rows are read. kind 0: not decided yet (only None
+ * so far); FALLBACK: its cells go to the Python writer. */
+#define FALLBACK -1
+typedef struct {
+    PyTypeObject *type; /* of the first cell that is not None */
+    int kind;
+    Py_ssize_t nulls;
+    uint8_t *mask;      /* a byte per row, 1 for None */
+    uint8_t *fixed;     /* int / float: 8 bytes per row, bool: 1 */
+    uint64_t *ends;     /* str: end of each row's bytes; str lists: of its items */
+    growbuf blob;       /* the UTF-8 of the strings */
+    growbuf item_ends;  /* str lists: end of each item's bytes (uint64) */
+} column_state;
+
+static void column_free(column_state *c) {
+    PyMem_Free(c->mask);
+    PyMem_Free(c->fixed);
+    PyMem_Free(c->ends);
+    PyMem_Free(c->blob.data);
+    PyMem_Free(c->item_ends.data);
+    c->mask = c->fixed = NULL;
+    c->ends = NULL;
+    c->blob.data = c->item_ends.data = NULL;
+}
+
+static void fall_back(column_state *c) {
+    PyMem_Free(c->fixed);
+    PyMem_Free(c->ends);
+    PyMem_Free(c->blob.data);
+    PyMem_Free(c->item_ends.data);
+    c->fixed = NULL;
+    c->ends = NULL;
+    c->blob.data = c->item_ends.data = NULL;
+    c->kind = FALLBACK;
+}
+
+/* The first cell that is not None decides the column's kind. */
+static int decide(column_state *c, PyObject *x, Py_ssize_t n) {
+    PyTypeObject *t = Py_TYPE(x);
+    c->type = t;
+    if (t == &PyLong_Type || t == &PyFloat_Type || t == &PyBool_Type) {
+        c->kind = t == &PyLong_Type ? K_INT : t == &PyFloat_Type ? K_FLOAT : K_BOOL;
+        c->fixed = PyMem_Calloc((size_t)n, t == &PyBool_Type ? 1 : 8);
+        if (c->fixed == NULL) goto nomem;
+    } else if (t == &PyUnicode_Type || (t == &PyList_Type && c->nulls == 0)) {
+        /* (a None among lists of str: the Python writer's) */
+        c->kind = t == &PyUnicode_Type ? K_STR : K_STRLIST;
+        c->ends = PyMem_Calloc((size_t)n + 1, sizeof(uint64_t));
+        if (c->ends == NULL) goto nomem;
+    } else {
+        c->kind = FALLBACK;
+    }
+    return 0;
+nomem:
+    PyErr_NoMemory();
+    return -1;
+}
+
+/* Append one string's UTF-8 to the column's blob. 1 done, 0 cannot
+ * (lone surrogates: the Python writer encodes them with surrogatepass),
+ * -1 error. */
+static int append_utf8(column_state *c, PyObject *s) {
+    Py_ssize_t len;
+    const char *u = PyUnicode_AsUTF8AndSize(s, &len);
+    if (u == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    return grow_append(&c->blob, u, (size_t)len) < 0 ? -1 : 1;
+}
+
+/* Take cell x of row i into its column. 0 ok (or the column fell back), -1 error. */
+static int take(column_state *c, PyObject *x, Py_ssize_t i, Py_ssize_t n) {
+    if (c->kind == FALLBACK) return 0;
+    if (x == Py_None) {
+        c->mask[i] = 1;
+        c->nulls++;
+        if (c->kind == K_STR) c->ends[i + 1] = c->blob.len;
+        else if (c->kind == K_STRLIST) fall_back(c); /* a None list: the Python writer's */
+        return 0;
+    }
+    if (c->kind == 0) {
+        if (decide(c, x, n) < 0) return -1;
+        if (c->kind == FALLBACK) return 0;
+    } else if (Py_TYPE(x) != c->type) {
+        fall_back(c);
+        return 0;
+    }
+    switch (c->kind) {
+    case K_INT: {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+        if (v == -1 && PyErr_Occurred()) return -1;
+        if (overflow != 0) {
+            fall_back(c); /* beyond 64 bits */
+            return 0;
+        }
+        st64(c->fixed + 8 * i, (uint64_t)v);
+        return 0;
+    }
+    case K_FLOAT: {
+        double v = PyFloat_AsDouble(x);
+        uint64_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        st64(c->fixed + 8 * i, bits);
+        return 0;
+    }
+    case K_BOOL:
+        c->fixed[i] = x == Py_True;
+        return 0;
+    case K_STR: {
+        int rc = append_utf8(c, x);
+        if (rc < 0) return -1;
+        if (rc == 0) fall_back(c);
+        else c->ends[i + 1] = c->blob.len;
+        return 0;
+    }
+    default: { /* K_STRLIST */
+        Py_ssize_t m = PyList_Size(x);
+        for (Py_ssize_t j = 0; j < m; j++) {
+            PyObject *s = PyList_GetItem(x, j);
+            if (s == NULL) return -1;
+            if (!PyUnicode_CheckExact(s)) {
+                fall_back(c);
+                return 0;
+            }
+            int rc = append_utf8(c, s);
+            if (rc < 0) return -1;
+            if (rc == 0) {
+                fall_back(c);
+                return 0;
+            }
+            uint64_t end = c->blob.len;
+            if (grow_append(&c->item_ends, &end, sizeof end) < 0) return -1;
+        }
+        c->ends[i + 1] = c->item_ends.len / sizeof(uint64_t);
+        return 0;
+    }
+    }
+}
+
+static PyObject *bytes_of(const uint8_t *src, size_t n) {
+    return PyBytes_FromStringAndSize((const char *)src, (Py_ssize_t)n);
+}
+
+/* count + 1 offsets from 0 (the ends of the items), little-endian. */
+static PyObject *offsets_of(const uint64_t *ends, size_t count) {
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * (count + 1)));
+    if (b == NULL) return NULL;
+    uint8_t *o = (uint8_t *)PyBytes_AsString(b);
+    st64(o, 0);
+    for (size_t i = 0; i < count; i++) st64(o + 8 * (i + 1), ends[i]);
+    return b;
+}
+
+/* A finished column: the ready tuple, or the list of its cells. */
+static PyObject *column_result(column_state *c, PyObject *const *cells, Py_ssize_t n) {
+    if (c->kind == 0 || c->kind == FALLBACK) {
+        PyObject *list = PyList_New(n);
+        if (list == NULL) return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_INCREF(cells[i]);
+            PyList_SetItem(list, i, cells[i]);
+        }
+        return list;
+    }
+    PyObject *mask;
+    if (c->nulls > 0) {
+        mask = bytes_of(c->mask, (size_t)n);
+        if (mask == NULL) return NULL;
+    } else {
+        mask = Py_None;
+        Py_INCREF(mask);
+    }
+    if (c->kind == K_STR)
+        return Py_BuildValue("(iNNN)", K_STR, offsets_of(c->ends + 1, (size_t)n),
+                             bytes_of(c->blob.data, c->blob.len), mask);
+    if (c->kind == K_STRLIST) {
+        Py_DECREF(mask); /* (None: a column with None lists fell back) */
+        return Py_BuildValue("(iNNN)", K_STRLIST, offsets_of(c->ends + 1, (size_t)n),
+                             offsets_of((const uint64_t *)c->item_ends.data,
+                                        c->item_ends.len / sizeof(uint64_t)),
+                             bytes_of(c->blob.data, c->blob.len));
+    }
+    size_t width = c->kind == K_BOOL ? 1 : 8;
+    return Py_BuildValue("(iNN)", c->kind, bytes_of(c->fixed, width * (size_t)n), mask);
+}
+
+BFA_EXPORT PyObject *bfa_py_table_columns(PyObject *rows, PyObject *keys) {
+    if (!PyList_CheckExact(rows) || !PyTuple_CheckExact(keys)) Py_RETURN_NONE;
+    Py_ssize_t n = PyList_Size(rows), k = PyTuple_Size(keys);
+    if (n <= 0 || k <= 0) Py_RETURN_NONE;
+    PyObject *result = NULL;
+    /* the cells, column by column: borrowed from the rows, which the caller
+     * holds, and no Python code runs in this call */
+    PyObject **cells = PyMem_Calloc((size_t)n * (size_t)k, sizeof(PyObject *));
+    column_state *cols = PyMem_Calloc((size_t)k, sizeof(column_state));
+    if (cells == NULL || cols == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < k; c++) {
+        cols[c].mask = PyMem_Calloc((size_t)n, 1);
+        if (cols[c].mask == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    /* every row an exact dict whose keys are `keys`, in order */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GetItem(rows, i);
+        if (row == NULL) goto done;
+        if (!PyDict_CheckExact(row) || PyDict_Size(row) != k) goto not_a_table;
+        Py_ssize_t pos = 0, c = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(row, &pos, &key, &value)) {
+            if (c >= k) goto not_a_table;
+            PyObject *want = PyTuple_GetItem(keys, c);
+            if (want == NULL) goto done;
+            if (key != want) {
+                if (!PyUnicode_CheckExact(key) || !PyUnicode_CheckExact(want)) goto not_a_table;
+                int cmp = PyUnicode_Compare(key, want);
+                if (cmp == -1 && PyErr_Occurred()) goto done;
+                if (cmp != 0) goto not_a_table;
+            }
+            cells[c * n + i] = value;
+            if (take(&cols[c], value, i, n) < 0) goto done;
+            c++;
+        }
+        if (c != k) goto not_a_table;
+    }
+    result = PyList_New(k);
+    if (result == NULL) goto done;
+    for (Py_ssize_t c = 0; c < k; c++) {
+        PyObject *col = column_result(&cols[c], cells + c * n, n);
+        if (col == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SetItem(result, c, col);
+    }
+    goto done;
+not_a_table:
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    if (cols != NULL)
+        for (Py_ssize_t c = 0; c < k; c++) column_free(&cols[c]);
+    PyMem_Free(cols);
+    PyMem_Free(cells);
+    return result;
+}

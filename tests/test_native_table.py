@@ -1,0 +1,162 @@
+"""Record tables converted in C (csrc/pytable.c) write exactly the bytes of
+the Python writer's path, for every column kind and every way a list can
+fail to be a table; and the C path leaks no references."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import bfast_archive as bfa
+from bfast_archive import _pytable
+from bfast_archive import writer as W
+from test_table_columns import CASES, tables
+
+
+def _c_and_python(value, monkeypatch) -> tuple[bytes, bytes]:
+    """(bytes with every table of >= 1 row converted in C, bytes of the Python path)."""
+    with monkeypatch.context() as m:
+        m.setattr(W, "_NATIVE_MIN", 1)
+        native = bfa.dumps(value)
+    with monkeypatch.context() as m:
+        m.setattr(W, "_NATIVE_MIN", 1 << 60)
+        python = bfa.dumps(value)
+    return native, python
+
+
+class Key(str):
+    pass
+
+
+class Mapping(dict):
+    pass
+
+
+NOT_TABLES = {
+    "key order differs in the last row": [{"a": 1, "b": 2}] * 9 + [{"b": 2, "a": 1}],
+    "an extra key": [{"a": 1}] * 9 + [{"a": 1, "b": 2}],
+    "a missing key": [{"a": 1, "b": 2}] * 9 + [{"a": 1}],
+    "a dict subclass row": [{"a": 1}] * 9 + [Mapping(a=1)],
+    "a row that is not a dict": [{"a": 1}] * 9 + [[("a", 1)]],
+    "an equal key of a str subclass": [{"a": 1}] * 9 + [{Key("a"): 2}],
+}
+
+ODD_COLUMNS = {
+    "surrogate in a str": [{"s": "x" if i != 7 else "\ud800"} for i in range(20)],
+    "surrogate in a str list": [{"t": ["x"] if i != 7 else ["y", "\udfff"]} for i in range(20)],
+    "non-ASCII": [{"s": f"é{i}€", "t": ["ü", "😀" * i]} for i in range(20)],
+    "an int beyond 64 bits late": [{"i": i if i < 19 else -(1 << 63) - 1} for i in range(20)],
+    "int64 limits": [{"i": (1 << 63) - 1 if i % 2 else -(1 << 63)} for i in range(20)],
+    "floats, nan and -0.0": [{"f": float("nan") if i % 3 else -0.0} for i in range(20)],
+    "all None": [{"n": None} for i in range(20)],
+    "None first, then ints": [{"i": None if i < 10 else i} for i in range(20)],
+    "None first, then strs": [{"s": None if i < 10 else "s" * i} for i in range(20)],
+    "None first, then str lists": [{"t": None if i < 10 else ["a"]} for i in range(20)],
+    "empty str lists": [{"t": []} for i in range(20)],
+    "a tuple in a list column": [{"t": ["a"] if i != 3 else ("a",)} for i in range(20)],
+    "bool and int mixed": [{"b": True if i % 2 else 1} for i in range(20)],
+    "datetimes and nested values": [{"d": dt.datetime(2020, 1, 1 + i), "x": {"k": [i]}}
+                                    for i in range(20)],
+    "one row": [{"a": 1, "s": "x"}],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_table_cases_write_the_python_paths_bytes(name, monkeypatch):
+    native, python = _c_and_python({"rows": CASES[name]}, monkeypatch)
+    assert native == python
+
+
+@pytest.mark.parametrize("name", sorted(ODD_COLUMNS))
+def test_odd_columns_write_the_python_paths_bytes(name, monkeypatch):
+    value = {"rows": ODD_COLUMNS[name]}
+    native, python = _c_and_python(value, monkeypatch)
+    assert native == python
+    back = bfa.loads(native)["rows"]
+    for got, want in zip(back, value["rows"]):
+        for k in want:
+            same = got[k] == want[k] or (got[k] != got[k] and want[k] != want[k])  # nan
+            assert same and type(got[k]) is type(want[k])
+
+
+@pytest.mark.parametrize("name", sorted(NOT_TABLES))
+def test_lists_that_are_not_tables_take_the_generic_layout(name, monkeypatch):
+    rows = NOT_TABLES[name]
+    assert _pytable.table_columns(rows, tuple(rows[0])) is None
+    if name in ("an equal key of a str subclass", "a dict subclass row"):
+        return  # (the Python path decides: it compares keys with ==; and rejects Mapping)
+    native, python = _c_and_python({"rows": rows}, monkeypatch)
+    assert native == python
+    assert bfa.loads(native)["rows"] == rows
+
+
+def test_a_cell_of_a_subclass_goes_to_the_python_writer(monkeypatch):
+    rows = [{"s": "x" if i != 7 else Key("x"), "i": i} for i in range(20)]
+    s, i = _pytable.table_columns(rows, ("s", "i"))
+    assert s == [r["s"] for r in rows] and type(i) is tuple
+    errors = []
+    for limit in (1, 1 << 60):
+        monkeypatch.setattr(W, "_NATIVE_MIN", limit)
+        with pytest.raises(bfa.UnsupportedTypeError) as info:
+            bfa.dumps({"rows": rows})
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] and "rows[7]['s']" in errors[0]
+
+
+@given(rows=tables())
+def test_tables_property(rows):
+    with pytest.MonkeyPatch.context() as mp:
+        native, python = _c_and_python({"rows": rows}, mp)
+    assert native == python
+
+
+def test_the_ready_columns_the_c_core_returns():
+    rows = [{"i": i, "f": i / 2, "b": i % 2 == 0, "s": "é" * i, "t": ["a"] * i, "n": None}
+            for i in range(3)]
+    i, f, b, s, t, n = _pytable.table_columns(rows, tuple(rows[0]))
+    assert i == (W._K_INT, (0).to_bytes(8, "little") + (1).to_bytes(8, "little")
+                 + (2).to_bytes(8, "little"), None)
+    assert f[0] == W._K_FLOAT and b == (W._K_BOOL, b"\x01\x00\x01", None)
+    offsets = b"".join(x.to_bytes(8, "little") for x in (0, 0, 2, 6))
+    assert s == (W._K_STR, offsets, ("é" * 3).encode(), None)
+    rows_at = b"".join(x.to_bytes(8, "little") for x in (0, 0, 1, 3))
+    items = b"".join(x.to_bytes(8, "little") for x in (0, 1, 2, 3))
+    assert t == (W._K_STRLIST, rows_at, items, b"aaa")
+    assert n == [None, None, None]  # all None: the Python writer decides
+
+
+def test_nulls_mask_marks_the_none_rows():
+    rows = [{"i": None if i in (0, 2) else i} for i in range(4)]
+    (col,) = _pytable.table_columns(rows, ("i",))
+    assert col[0] == W._K_INT and col[2] == b"\x01\x00\x01\x00"
+
+
+def test_no_reference_is_leaked():
+    marker = float("1.5")  # one object in every row (and a fallback column)
+    odd = (1, "odd")
+    rows = [{"f": marker, "o": [marker, odd] if i % 2 else marker, "s": "x"}
+            for i in range(500)]
+    keys = tuple(rows[0])
+    before = sys.getrefcount(marker), sys.getrefcount(odd), sys.getrefcount(rows[0])
+    for _ in range(50):
+        result = _pytable.table_columns(rows, keys)
+        assert type(result[0]) is tuple and type(result[1]) is list
+        del result
+        bfa.dumps({"rows": rows})
+    assert (sys.getrefcount(marker), sys.getrefcount(odd), sys.getrefcount(rows[0])) == before
+
+
+@pytest.mark.parametrize("args", [([], ()), ({"a": 1}, ("a",)), ([{"a": 1}], ["a"]),
+                                  ([{"a": 1}], ()), ((({"a": 1}),), ("a",))])
+def test_other_arguments_are_not_tables(args):
+    assert _pytable.table_columns(*args) is None
+
+
+def test_without_the_c_path_the_bytes_are_the_same(monkeypatch):
+    rows = [{"i": i, "s": str(i), "t": [str(i)]} for i in range(300)]
+    native = bfa.dumps({"rows": rows})
+    monkeypatch.setattr(_pytable, "_call", False)  # as where ctypes cannot load it
+    assert bfa.dumps({"rows": rows}) == native
