@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 import bfast_archive as bfa
 from bfast_archive import _pytable
