@@ -27,14 +27,31 @@ def table_columns(rows: list, keys: tuple) -> list | None:
     return call(rows, keys)
 
 
-def _load() -> Any:
+_rows: Any = None
+
+
+def model_rows(new: Any, new_args: tuple, setters: tuple, fields_set: set, names: tuple,
+               columns: list) -> list | None:
+    """One model instance per row of ``columns`` (lists, in ``names``
+    order), built as ``models._rows_builder`` builds them; None if the C
+    path is unavailable. One C call; O(rows x fields)."""
+    global _rows
+    call = _rows
+    if call is None:
+        call = _rows = _load("bfa_py_model_rows", 6)
+    if call is False:
+        return None
+    return call(new, new_args, setters, fields_set, names, columns)
+
+
+def _load(name: str = "bfa_py_table_columns", nargs: int = 2) -> Any:
     try:
         import ctypes
 
         from . import _bfa_core
 
         library = ctypes.PyDLL(_bfa_core.__file__)  # the already loaded module
-        proto = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object, ctypes.py_object)
-        return proto(("bfa_py_table_columns", library))
+        proto = ctypes.PYFUNCTYPE(ctypes.py_object, *[ctypes.py_object] * nargs)
+        return proto((name, library))
     except (ImportError, OSError, AttributeError):
         return False

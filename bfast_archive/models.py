@@ -396,7 +396,31 @@ def construct_columns(cls: type, names: list, columns: list) -> list:
             columns[i] = [v if v is None else _models_list(arg, v) for v in col]
     # one fields set shared by the rows of this load: every field is set, so
     # pydantic's adding to it (on assignment) is a no-op
-    return _rows_builder(cls, tuple(names))(set(names), *columns)
+    names = tuple(names)
+    setters = _model_setters()
+    if setters is not None:
+        from ._pytable import model_rows
+
+        rows = model_rows(cls.__new__, (cls,), setters, set(names), names,
+                          [c if type(c) is list else list(c) for c in columns])
+        if rows is not None:
+            return rows
+    return _rows_builder(cls, names)(set(names), *columns)
+
+
+_SETTERS: Any = None
+
+
+def _model_setters() -> tuple | None:
+    """BaseModel's descriptors of ``__dict__`` and of its three slots, for
+    the C row builder (csrc/pytable.c); None if one is not a data descriptor."""
+    global _SETTERS
+    if _SETTERS is None:
+        found = tuple(BaseModel.__dict__.get(name) for name in (
+            "__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+            "__pydantic_private__"))
+        _SETTERS = found if all(hasattr(d, "__set__") for d in found) else False
+    return _SETTERS or None
 
 
 def _slot_setter(name: str) -> Any:

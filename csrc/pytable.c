@@ -327,3 +327,73 @@ done:
     PyMem_Free(cells);
     return result;
 }
+
+/* Trusted model loads: one instance per row of a table of a model's fields.
+ *
+ * bfa_py_model_rows(new, new_args, setters, fields_set, names, columns)
+ * builds, for each row i, obj = new(*new_args) (cls.__new__(cls)) and sets
+ * through the four descriptors in `setters` its __dict__ to
+ * {names[j]: columns[j][i]}, its fields set to `fields_set` (shared), and
+ * the extra and private slots to None: what models._rows_builder does in
+ * Python (and pydantic's model_construct with every field given). */
+static int set_through(PyObject *descr, descrsetfunc set, PyObject *obj, PyObject *value) {
+    return set(descr, obj, value);
+}
+
+BFA_EXPORT PyObject *bfa_py_model_rows(PyObject *new, PyObject *new_args, PyObject *setters,
+                                       PyObject *fields_set, PyObject *names,
+                                       PyObject *columns) {
+    if (!PyTuple_CheckExact(new_args) || !PyTuple_CheckExact(setters) ||
+        PyTuple_Size(setters) != 4 || !PyTuple_CheckExact(names) ||
+        !PyList_CheckExact(columns) || PyList_Size(columns) != PyTuple_Size(names)) {
+        PyErr_SetString(PyExc_TypeError, "bfa_py_model_rows: bad arguments");
+        return NULL;
+    }
+    Py_ssize_t k = PyTuple_Size(names), n = -1;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *col = PyList_GetItem(columns, j);
+        if (!PyList_CheckExact(col) || (n >= 0 && PyList_Size(col) != n)) {
+            PyErr_SetString(PyExc_TypeError, "bfa_py_model_rows: columns of unequal length");
+            return NULL;
+        }
+        n = PyList_Size(col);
+    }
+    if (n < 0) n = 0;
+    PyObject *descr[4];
+    descrsetfunc set[4];
+    for (int s = 0; s < 4; s++) {
+        descr[s] = PyTuple_GetItem(setters, s);
+        set[s] = (descrsetfunc)PyType_GetSlot(Py_TYPE(descr[s]), Py_tp_descr_set);
+        if (set[s] == NULL) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "bfa_py_model_rows: a setter is not a descriptor");
+            return NULL;
+        }
+    }
+    PyObject *out = PyList_New(n);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *obj = PyObject_Call(new, new_args, NULL);
+        if (obj == NULL) goto fail;
+        PyList_SetItem(out, i, obj); /* the list owns it from here */
+        PyObject *d = PyDict_New();
+        if (d == NULL) goto fail;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            if (PyDict_SetItem(d, PyTuple_GetItem(names, j),
+                               PyList_GetItem(PyList_GetItem(columns, j), i)) < 0) {
+                Py_DECREF(d);
+                goto fail;
+            }
+        }
+        int rc = set_through(descr[0], set[0], obj, d);
+        Py_DECREF(d);
+        if (rc < 0 || set_through(descr[1], set[1], obj, fields_set) < 0 ||
+            set_through(descr[2], set[2], obj, Py_None) < 0 ||
+            set_through(descr[3], set[3], obj, Py_None) < 0)
+            goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}

@@ -159,3 +159,65 @@ def test_without_the_c_path_the_bytes_are_the_same(monkeypatch):
     native = bfa.dumps({"rows": rows})
     monkeypatch.setattr(_pytable, "_call", False)  # as where ctypes cannot load it
     assert bfa.dumps({"rows": rows}) == native
+
+
+# -- trusted model loads: instances built in C ---------------------------------
+
+from test_table_columns import Holder, Row, _rows  # noqa: E402
+
+from bfast_archive import models as M  # noqa: E402
+
+
+def _loaded_both_ways(monkeypatch) -> tuple[Holder, Holder, Holder]:
+    holder = Holder(rows=_rows(60))
+    data = bfa.dumps(holder)
+    native = bfa.loads(data, model=Holder, trusted=True)
+    with monkeypatch.context() as m:
+        m.setattr(_pytable, "_rows", False)  # the Python row builder
+        python = bfa.loads(data, model=Holder, trusted=True)
+    return holder, native, python
+
+
+def test_c_built_models_are_the_python_built_ones(monkeypatch):
+    holder, native, python = _loaded_both_ways(monkeypatch)
+    assert native == python == holder
+    for a, b in zip(native.rows, python.rows):
+        assert type(a) is type(b) is Row
+        assert list(a.__dict__) == list(b.__dict__) == list(Row.model_fields)
+        assert a.__dict__ == b.__dict__
+        assert a.model_fields_set == b.model_fields_set == set(Row.model_fields)
+        assert a.__pydantic_extra__ is None and a.__pydantic_private__ is None
+    # instances stay usable pydantic models: assignment, copy, dump, validation
+    first = native.rows[0]
+    first.name = "renamed"
+    assert first.name == "renamed" and native.rows[1].name != "renamed"
+    assert first.model_copy(update={"id": 7}).id == 7
+    assert Row.model_validate(first.model_dump()) == first
+
+
+def test_model_rows_leak_no_reference():
+    marker = "a-name-" + str(12345)
+    columns = [[1, 2, 3], [marker] * 3]
+    names = ("id", "name")
+    setters = M._model_setters()
+    before = sys.getrefcount(marker)
+    for _ in range(100):
+        rows = _pytable.model_rows(Row.__new__, (Row,), setters, set(names), names, columns)
+        assert [r.name for r in rows] == [marker] * 3
+        del rows
+    assert sys.getrefcount(marker) == before
+
+
+@pytest.mark.parametrize("bad", [
+    dict(setters=(None,) * 4),                    # not descriptors
+    dict(setters=()),                             # not four
+    dict(columns=[[1, 2], ["a"]]),                # unequal lengths
+    dict(columns=[[1, 2]]),                       # fewer columns than names
+    dict(names=["id", "name"]),                   # not a tuple
+])
+def test_model_rows_rejects_bad_arguments(bad):
+    args = dict(new=Row.__new__, new_args=(Row,), setters=M._model_setters(),
+                fields_set={"id", "name"}, names=("id", "name"), columns=[[1, 2], ["a", "b"]])
+    args.update(bad)
+    with pytest.raises(TypeError):
+        _pytable.model_rows(**args)
