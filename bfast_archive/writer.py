@@ -231,8 +231,9 @@ class _Writer:
         with gc_paused() if len(rows) > _BLOCK else _NO_PAUSE:
             # (the temporaries are acyclic: no collections over them)
             parts = None
-            if dicts is None and self.model_depth == 0 and len(rows) >= _NATIVE_MIN:
-                parts = self._native_columns(rows, keys)
+            if len(rows) >= _NATIVE_MIN:
+                parts = self._native_columns(rows if dicts is None else list(map(dicts, rows)),
+                                             keys, self.model_depth > 0)
             if parts is None:
                 parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
                 if not self._table_blocks(rows, dicts, keys, parts):
@@ -260,11 +261,13 @@ class _Writer:
         return _SLOT(F.T_TABLE | len(rows) << 8, off)
 
     @staticmethod
-    def _native_columns(rows: list, keys: tuple) -> list | None:
-        """The columns of a table of plain dicts converted in C
-        (csrc/pytable.c) where it can: a _ReadyColumn, or a _ColumnBuilder
-        given the column's cells as one block (datetimes, nested values...).
-        None if the C core cannot say (then ``_table_blocks`` decides)."""
+    def _native_columns(rows: list, keys: tuple, in_model: bool) -> list | None:
+        """The columns of a table of dicts (plain, or model instances'
+        ``__dict__``) converted in C (csrc/pytable.c) where it can: a
+        _ReadyColumn, or a _ColumnBuilder given the column's cells as one
+        block (datetimes, enums, nested values...). None if the C core
+        cannot say, e.g. a ``__dict__`` with other keys or order than the
+        fields (then ``_table_blocks`` decides)."""
         from ._pytable import table_columns
 
         converted = table_columns(rows, keys)
@@ -275,7 +278,7 @@ class _Writer:
             if type(result) is tuple:
                 parts.append(_ReadyColumn(result))
             else:
-                builder = _ColumnBuilder(False)
+                builder = _ColumnBuilder(in_model)
                 builder.add(result)
                 parts.append(builder)
         return parts

@@ -178,6 +178,21 @@ def _loaded_both_ways(monkeypatch) -> tuple[Holder, Holder, Holder]:
     return holder, native, python
 
 
+@pytest.mark.parametrize("nothing", [False, True])
+def test_model_tables_write_the_python_paths_bytes(nothing, monkeypatch):
+    rows = _rows(70, nothing=nothing)
+    native, python = _c_and_python({"rows": rows}, monkeypatch)
+    assert native == python
+    holder = Holder(rows=rows)
+    native, python = _c_and_python(holder, monkeypatch)
+    assert native == python
+    # a __dict__ in another order than the fields: the Python path decides
+    odd = list(rows)
+    object.__setattr__(odd[5], "__dict__", dict(reversed(odd[5].__dict__.items())))
+    native, python = _c_and_python({"rows": odd}, monkeypatch)
+    assert native == python
+
+
 def test_c_built_models_are_the_python_built_ones(monkeypatch):
     holder, native, python = _loaded_both_ways(monkeypatch)
     assert native == python == holder
