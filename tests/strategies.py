@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Mapping
 
 import numpy as np
-from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 

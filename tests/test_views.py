@@ -3,7 +3,6 @@ semantics of dict and list; repr summarises without materialising; a scalar
 root; big dicts; concurrent readers."""
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
