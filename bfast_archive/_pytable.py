@@ -1,57 +1,77 @@
-"""The record-table fast path in C (csrc/pytable.c), called with the GIL held.
+"""The parts of the C core that work on Python objects (csrc/pytable.c),
+called with the GIL held.
 
-That C code reads Python objects (the rows' dicts), so it must run with the
-GIL, which cffi releases around every call: it is called through a ctypes
-``PYFUNCTYPE`` prototype (GIL held, exceptions checked) from the same shared
-library the cffi core lives in. ctypes is imported on first use only (it
-costs ~2 ms); where it cannot be loaded, the writer's Python path does the
-same work, slower.
+That C code reads and builds Python objects (the rows' dicts, model
+instances, the strings of a table column), so it must run with the GIL,
+which cffi releases around every call: each function is called through a
+ctypes ``PYFUNCTYPE`` prototype (GIL held, exceptions checked) from the same
+shared library the cffi core lives in. ctypes is imported on first use only
+(it costs ~2 ms); where it cannot be loaded every function here returns
+None and its caller does the same work in Python, slower.
 """
 from __future__ import annotations
 
 from typing import Any
 
-_call: Any = None
+# name -> (ctypes function, or False where unavailable); filled on first use
+_FUNCS: dict[str, Any] = {}
 
+
+def _function(name: str, nargs: int) -> Any:
+    fn = _FUNCS.get(name)
+    if fn is None:
+        try:
+            import ctypes
+
+            from . import _bfa_core
+
+            library = ctypes.PyDLL(_bfa_core.__file__)  # the already loaded module
+            proto = ctypes.PYFUNCTYPE(ctypes.py_object, *[ctypes.py_object] * nargs)
+            fn = proto((name, library))
+        except (ImportError, OSError, AttributeError):
+            fn = False
+        _FUNCS[name] = fn
+    return fn
+
+
+# -- writing ------------------------------------------------------------------
 
 def table_columns(rows: list, keys: tuple) -> list | None:
     """Per key, a converted column (tuple) or the column's cells (list);
     None if ``rows`` are not dicts with exactly ``keys`` in order, or the C
     path is unavailable. One C call; touches every row once."""
-    global _call
-    call = _call
-    if call is None:
-        call = _call = _load()
-    if call is False:
-        return None
-    return call(rows, keys)
+    fn = _function("bfa_py_table_columns", 2)
+    return fn(rows, keys) if fn else None
 
 
-_rows: Any = None
-
+# -- reading ------------------------------------------------------------------
 
 def model_rows(new: Any, new_args: tuple, setters: tuple, fields_set: set, names: tuple,
                columns: list) -> list | None:
     """One model instance per row of ``columns`` (lists, in ``names``
     order), built as ``models._rows_builder`` builds them; None if the C
     path is unavailable. One C call; O(rows x fields)."""
-    global _rows
-    call = _rows
-    if call is None:
-        call = _rows = _load("bfa_py_model_rows", 6)
-    if call is False:
-        return None
-    return call(new, new_args, setters, fields_set, names, columns)
+    fn = _function("bfa_py_model_rows", 6)
+    return fn(new, new_args, setters, fields_set, names, columns) if fn else None
 
 
-def _load(name: str = "bfa_py_table_columns", nargs: int = 2) -> Any:
-    try:
-        import ctypes
+def strings(blob: bytes, offsets: bytes) -> list | None:
+    """The strings ``blob[o[i]:o[i+1]]`` (``offsets``: little-endian uint64,
+    one more than the strings), decoded from UTF-8 with surrogatepass.
+    Raises ValueError for offsets out of order or past the blob,
+    UnicodeDecodeError for bad UTF-8; None if the C path is unavailable."""
+    fn = _function("bfa_py_strings", 2)
+    return fn(blob, offsets) if fn else None
 
-        from . import _bfa_core
 
-        library = ctypes.PyDLL(_bfa_core.__file__)  # the already loaded module
-        proto = ctypes.PYFUNCTYPE(ctypes.py_object, *[ctypes.py_object] * nargs)
-        return proto((name, library))
-    except (ImportError, OSError, AttributeError):
-        return False
+def groups(items: list, bounds: bytes) -> list | None:
+    """``[items[b[i]:b[i+1]] ...]`` for little-endian uint64 ``bounds``;
+    ValueError for bounds out of order or past ``items``."""
+    fn = _function("bfa_py_groups", 2)
+    return fn(items, bounds) if fn else None
+
+
+def rows(names: tuple, columns: list) -> list | None:
+    """One dict ``{names[j]: columns[j][i]}`` per row."""
+    fn = _function("bfa_py_rows", 2)
+    return fn(names, columns) if fn else None

@@ -17,6 +17,7 @@ import sys
 from collections.abc import ItemsView, Mapping, Sequence, ValuesView
 from typing import Any, Iterator
 
+from . import _pytable
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
 from ._mappings import TooSmall, forget, map_file
@@ -1268,11 +1269,23 @@ def _strings(arch: Archive, offsets_at: int, count: int, blob_at: int, blob_len:
     rc = offsets_check(_ptr_of(arch), arch._size, offsets_at, count + 1, blob_len)
     if rc < 0:
         raise archive_error(rc, f"string offsets at offset {offsets_at}")
-    offs = mv[offsets_at:offsets_at + 8 * (count + 1)].cast("Q").tolist()
-    if offs[-1] != blob_len:
-        raise ArchiveError(f"string offsets at offset {offsets_at} end at {offs[-1]}, "
+    end = offsets_at + 8 * (count + 1)
+    last = int.from_bytes(mv[end - 8:end], "little")
+    if last != blob_len:
+        raise ArchiveError(f"string offsets at offset {offsets_at} end at {last}, "
                            f"the blob holds {blob_len} bytes")
     blob = bytes(mv[blob_at:blob_at + blob_len])
+    if count >= _NATIVE_MIN:  # in C: one call, no Python loop per string
+        try:
+            out = _pytable.strings(blob, bytes(mv[offsets_at:end]))
+        except UnicodeDecodeError as exc:
+            raise ArchiveError(f"invalid UTF-8 in string blob at offset {blob_at}: "
+                               f"{exc.reason}") from None
+        except ValueError as exc:
+            raise ArchiveError(f"string offsets at offset {offsets_at}: {exc}") from None
+        if out is not None:
+            return out
+    offs = mv[offsets_at:end].cast("Q").tolist()
     if blob.isascii():
         text = blob.decode("ascii")
         return [text[a:b] for a, b in zip(offs, offs[1:])]
@@ -1313,8 +1326,15 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
         rc = offsets_check(_ptr_of(arch), arch._size, r0, n + 1, nitems)
         if rc < 0:
             raise archive_error(rc, f"list offsets at offset {r0}")
-        bounds = mv[r0:r0 + 8 * (n + 1)].cast("Q").tolist()
         flat = _strings(arch, r1, nitems, r2, r2n)
+        if n >= _NATIVE_MIN:
+            try:
+                grouped = _pytable.groups(flat, bytes(mv[r0:r0 + 8 * (n + 1)]))
+            except ValueError as exc:
+                raise ArchiveError(f"list offsets at offset {r0}: {exc}") from None
+            if grouped is not None:
+                return grouped
+        bounds = mv[r0:r0 + 8 * (n + 1)].cast("Q").tolist()
         return [flat[a:b] for a, b in zip(bounds, bounds[1:])]
     else:  # COL_SLOTS
         rc = slots_check(_ptr_of(arch), arch._size, r0, n, info.off)
@@ -1347,7 +1367,14 @@ def _with_nulls(values: list, mask: bytes) -> list:
 def _table_rows(arch: Archive, info: _TableInfo, depth: int) -> list:
     columns = [_column_values(arch, info, c, depth) for c in range(info.ncols)]
     names = info.names(arch)
+    if info.nrows >= _NATIVE_MIN:
+        built = _pytable.rows(tuple(names), columns)
+        if built is not None:
+            return built
     return [dict(zip(names, cells)) for cells in zip(*columns)]
+
+
+_NATIVE_MIN = 64  # from this many strings / rows, tables are decoded by csrc/pytable.c
 
 
 class _StringsCell(ArchivedList):

@@ -1,11 +1,15 @@
-/* pytable.c: the writer's record-table columns, built in C from the rows.
+/* pytable.c: record tables to and from Python objects, in C.
+ *
+ * The one part of the C core that works on Python objects, with the CPython
+ * limited API (3.10): the writer's table columns (below), trusted model
+ * instances built from a table's columns, and a table's strings, lists of
+ * strings and row dicts rebuilt on load. Every function here runs with the
+ * GIL held: it is called through ctypes' PYFUNCTYPE (bfast_archive/_pytable.py),
+ * never through cffi, which releases the GIL around its calls.
  *
  * A list of dicts with the same str keys in the same order is written as a
  * table (docs/FORMAT.md, "Table node"). Checking every row and converting
- * each column in Python costs about 1 us per row; here one call does it,
- * walking the dicts with the CPython API (the GIL held throughout: it is
- * called through ctypes' PYFUNCTYPE, never through cffi, which releases the
- * GIL around its calls).
+ * each column in Python costs about 1 us per row; here one call does it.
  *
  * The rows are read once, row by row (each cell converted while it is in
  * the CPU cache). bfa_py_table_columns(rows, keys) returns, per key, either
@@ -391,6 +395,123 @@ BFA_EXPORT PyObject *bfa_py_model_rows(PyObject *new, PyObject *new_args, PyObje
             set_through(descr[2], set[2], obj, Py_None) < 0 ||
             set_through(descr[3], set[3], obj, Py_None) < 0)
             goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* Reading tables back (load, to_python, column()): Python objects from an
+ * archive's regions. The regions come from a file, so every offset is
+ * checked again here (the reader's C checks ran before, but this code does
+ * not rely on them): a bad one raises ValueError, which the reader reports
+ * as an ArchiveError. */
+
+static int offsets_at(PyObject *offsets, Py_ssize_t *count, const uint8_t **o) {
+    if (!PyBytes_CheckExact(offsets) || PyBytes_Size(offsets) < 8 ||
+        PyBytes_Size(offsets) % 8 != 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets region of a bad size");
+        return -1;
+    }
+    *count = PyBytes_Size(offsets) / 8 - 1;
+    *o = (const uint8_t *)PyBytes_AsString(offsets);
+    return 0;
+}
+
+static uint64_t ld64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* One piece of `source`, [a, e), as a new object. */
+typedef PyObject *(*slice_fn)(PyObject *source, uint64_t a, uint64_t e);
+
+static PyObject *utf8_slice(PyObject *blob, uint64_t a, uint64_t e) {
+    return PyUnicode_DecodeUTF8(PyBytes_AsString(blob) + a, (Py_ssize_t)(e - a),
+                                "surrogatepass");
+}
+
+static PyObject *list_slice(PyObject *items, uint64_t a, uint64_t e) {
+    return PyList_GetSlice(items, (Py_ssize_t)a, (Py_ssize_t)e);
+}
+
+/* [make(source, o[i], o[i+1]) for each i], with 0 <= o[i] <= o[i+1] <= limit
+ * checked for every i (`what` names the offsets in the error). */
+static PyObject *slices(PyObject *source, uint64_t limit, PyObject *offsets, slice_fn make,
+                        const char *what) {
+    Py_ssize_t count;
+    const uint8_t *o;
+    if (offsets_at(offsets, &count, &o) < 0) return NULL;
+    PyObject *out = PyList_New(count);
+    if (out == NULL) return NULL;
+    uint64_t a = ld64(o);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        uint64_t e = ld64(o + 8 * (i + 1));
+        if (a > e || e > limit) {
+            Py_DECREF(out);
+            PyErr_Format(PyExc_ValueError, "%s offsets out of order or bounds", what);
+            return NULL;
+        }
+        PyObject *piece = make(source, a, e);
+        if (piece == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SetItem(out, i, piece);
+        a = e;
+    }
+    return out;
+}
+
+/* bfa_py_strings(blob, offsets): the count = len(offsets) / 8 - 1 strings
+ * blob[o[i]:o[i+1]], decoded from UTF-8 with surrogatepass (the format
+ * keeps lone surrogates). */
+BFA_EXPORT PyObject *bfa_py_strings(PyObject *blob, PyObject *offsets) {
+    if (!PyBytes_CheckExact(blob)) {
+        PyErr_SetString(PyExc_TypeError, "bfa_py_strings: blob must be bytes");
+        return NULL;
+    }
+    return slices(blob, (uint64_t)PyBytes_Size(blob), offsets, utf8_slice, "string");
+}
+
+/* bfa_py_groups(items, bounds): [items[b[i]:b[i+1]] for each row], the
+ * lists of a list-of-str column. */
+BFA_EXPORT PyObject *bfa_py_groups(PyObject *items, PyObject *bounds) {
+    if (!PyList_CheckExact(items)) {
+        PyErr_SetString(PyExc_TypeError, "bfa_py_groups: items must be a list");
+        return NULL;
+    }
+    return slices(items, (uint64_t)PyList_Size(items), bounds, list_slice, "list");
+}
+
+/* bfa_py_rows(names, columns): one dict per row, {names[j]: columns[j][i]}. */
+BFA_EXPORT PyObject *bfa_py_rows(PyObject *names, PyObject *columns) {
+    if (!PyTuple_CheckExact(names) || !PyList_CheckExact(columns) ||
+        PyList_Size(columns) != PyTuple_Size(names)) {
+        PyErr_SetString(PyExc_TypeError, "bfa_py_rows: bad arguments");
+        return NULL;
+    }
+    Py_ssize_t k = PyTuple_Size(names), n = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *col = PyList_GetItem(columns, j);
+        if (!PyList_CheckExact(col) || (j > 0 && PyList_Size(col) != n)) {
+            PyErr_SetString(PyExc_TypeError, "bfa_py_rows: columns of unequal length");
+            return NULL;
+        }
+        n = PyList_Size(col);
+    }
+    PyObject *out = PyList_New(n);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *d = PyDict_New();
+        if (d == NULL) goto fail;
+        PyList_SetItem(out, i, d);
+        for (Py_ssize_t j = 0; j < k; j++)
+            if (PyDict_SetItem(d, PyTuple_GetItem(names, j),
+                               PyList_GetItem(PyList_GetItem(columns, j), i)) < 0)
+                goto fail;
     }
     return out;
 fail:

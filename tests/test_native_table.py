@@ -157,7 +157,7 @@ def test_other_arguments_are_not_tables(args):
 def test_without_the_c_path_the_bytes_are_the_same(monkeypatch):
     rows = [{"i": i, "s": str(i), "t": [str(i)]} for i in range(300)]
     native = bfa.dumps({"rows": rows})
-    monkeypatch.setattr(_pytable, "_call", False)  # as where ctypes cannot load it
+    monkeypatch.setitem(_pytable._FUNCS, "bfa_py_table_columns", False)  # as without ctypes
     assert bfa.dumps({"rows": rows}) == native
 
 
@@ -173,7 +173,7 @@ def _loaded_both_ways(monkeypatch) -> tuple[Holder, Holder, Holder]:
     data = bfa.dumps(holder)
     native = bfa.loads(data, model=Holder, trusted=True)
     with monkeypatch.context() as m:
-        m.setattr(_pytable, "_rows", False)  # the Python row builder
+        m.setitem(_pytable._FUNCS, "bfa_py_model_rows", False)  # the Python row builder
         python = bfa.loads(data, model=Holder, trusted=True)
     return holder, native, python
 
@@ -236,3 +236,83 @@ def test_model_rows_rejects_bad_arguments(bad):
     args.update(bad)
     with pytest.raises(TypeError):
         _pytable.model_rows(**args)
+
+
+# -- reading tables back in C ---------------------------------------------------
+
+def _le(*values: int) -> bytes:
+    return b"".join(v.to_bytes(8, "little") for v in values)
+
+
+def test_strings_decode_like_python():
+    texts = ["", "a", "ascii", "é", "😀x", "\ud800", "mixed \udfff end", "\0"] * 20
+    blob = "".join(texts).encode("utf-8", "surrogatepass")
+    ends = [0]
+    for s in texts:
+        ends.append(ends[-1] + len(s.encode("utf-8", "surrogatepass")))
+    got = _pytable.strings(blob, _le(*ends))
+    assert got == texts and all(type(s) is str for s in got)
+
+
+@pytest.mark.parametrize("blob, offsets, error", [
+    (b"abc", _le(0, 2, 1), ValueError),          # out of order
+    (b"abc", _le(0, 4), ValueError),             # past the blob
+    (b"abc", _le(2, 1 << 63), ValueError),       # huge
+    (b"abc", b"\0" * 7, ValueError),             # not whole uint64s
+    (b"abc", b"", ValueError),                   # not even one offset
+    (b"\xff\xfe", _le(0, 2), UnicodeDecodeError),  # not UTF-8
+    (b"\xed\xa0", _le(0, 2), UnicodeDecodeError),  # a truncated surrogate
+    (bytearray(b"abc"), _le(0, 3), TypeError),   # not bytes
+])
+def test_strings_reject_bad_regions(blob, offsets, error):
+    with pytest.raises(error):
+        _pytable.strings(blob, offsets)
+
+
+def test_groups_and_rows():
+    items = list("abcdef")
+    assert _pytable.groups(items, _le(0, 0, 2, 6)) == [[], ["a", "b"], ["c", "d", "e", "f"]]
+    for bounds in (_le(0, 3, 2), _le(0, 7), b"\0" * 4):
+        with pytest.raises(ValueError):
+            _pytable.groups(items, bounds)
+    rows = _pytable.rows(("a", "b"), [[1, 2], ["x", "y"]])
+    assert rows == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}] and list(rows[0]) == ["a", "b"]
+    with pytest.raises(TypeError):
+        _pytable.rows(("a", "b"), [[1, 2], ["x"]])
+    with pytest.raises(TypeError):
+        _pytable.rows(("a",), [[1], [2]])
+
+
+def _big_table():
+    return [{"id": i, "name": f"n{i}" if i % 7 else f"ñ{i}\ud800", "tags": ["t"] * (i % 3),
+             "score": None if i % 5 == 0 else i / 4, "when": dt.datetime(2020, 1, 1 + i % 28)}
+            for i in range(150)]
+
+
+def test_loads_reads_tables_like_the_python_path(monkeypatch):
+    rows = _big_table()
+    data = bfa.dumps({"rows": rows})
+    native = bfa.loads(data)
+    with bfa.Archive.from_buffer(data) as arch:
+        column = arch["rows"].column("name")
+    for name in ("bfa_py_strings", "bfa_py_groups", "bfa_py_rows"):
+        monkeypatch.setitem(_pytable._FUNCS, name, False)
+    python = bfa.loads(data)
+    assert native == python == {"rows": rows}
+    assert column == [r["name"] for r in rows]
+    assert [list(r) for r in native["rows"]] == [list(r) for r in rows]
+
+
+def test_damaged_table_regions_raise_archive_errors():
+    """Every single-byte change in a table's regions: a value or ArchiveError."""
+    rows = [{"s": f"s{i}", "t": ["a", "b"][: i % 3]} for i in range(80)]
+    data = bfa.dumps({"rows": rows})
+    blob_at = data.index(b"s0s1s2")
+    for at in range(blob_at - 2048, blob_at + 300):
+        for byte in (0x00, 0xff, 0x80, 0xed):
+            damaged = bytearray(data)
+            damaged[at] ^= byte or 0x41
+            try:
+                bfa.loads(bytes(damaged))
+            except bfa.ArchiveError:
+                pass
