@@ -122,6 +122,10 @@ def golden_values() -> dict[str, tuple[Any, dict]]:
                     "empty": np.zeros((0, 3)), "fortran": np.asfortranarray(
                         np.arange(6.0).reshape(2, 3)), "u8": np.arange(10, dtype=np.uint8)}, {}),
         "table": (_table_rows(5), {}),
+        # 70 rows: tables of 64 rows or more are converted and rebuilt in C (csrc/pytable.c)
+        "table_long": ([{"id": i, "name": f"n{i}é" if i % 9 == 0 else f"n{i}",
+                         "tags": ["a", "bc"][:i % 3], "ostr": None if i % 7 == 0 else "s" * (i % 5)}
+                        for i in range(70)], {}),
         "model": (User(id=1, name="ana", tags=["x", "y"], home=Point(x=1, y=2.5)), {}),
         "model_list": ([User(id=i, name=f"u{i}", tags=["t"] * (i % 2),
                              home=Point(x=i) if i % 2 else None) for i in range(4)], {}),
