@@ -273,7 +273,10 @@ BFA_EXPORT PyObject *bfa_py_table_columns(PyObject *rows, PyObject *keys) {
     if (n <= 0 || k <= 0) Py_RETURN_NONE;
     PyObject *result = NULL;
     /* the cells, column by column: borrowed from the rows, which the caller
-     * holds, and no Python code runs in this call */
+     * holds. No Python code may run in this call: the objects created here
+     * could start a garbage collection, whose finalizers could change the
+     * rows, so the collector is paused until the call returns */
+    int gc_was_enabled = PyGC_Disable();
     PyObject **cells = PyMem_Calloc((size_t)n * (size_t)k, sizeof(PyObject *));
     column_state *cols = PyMem_Calloc((size_t)k, sizeof(column_state));
     if (cells == NULL || cols == NULL) {
@@ -329,6 +332,7 @@ done:
         for (Py_ssize_t c = 0; c < k; c++) column_free(&cols[c]);
     PyMem_Free(cols);
     PyMem_Free(cells);
+    if (gc_was_enabled) PyGC_Enable();
     return result;
 }
 

@@ -4,6 +4,7 @@ fail to be a table; and the C path leaks no references."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sys
 
 import pytest
@@ -146,6 +147,23 @@ def test_no_reference_is_leaked():
         del result
         bfa.dumps({"rows": rows})
     assert (sys.getrefcount(marker), sys.getrefcount(odd), sys.getrefcount(rows[0])) == before
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_left_as_it_was(enabled):
+    """The C conversion pauses the cyclic GC while it holds borrowed
+    references to the rows (a collection's finalizers could free them);
+    it must restore the collector's state, on success and on failure."""
+    rows = [{"d": dt.datetime(2020, 1, 1), "i": i} for i in range(100)]
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert type(_pytable.table_columns(rows, ("d", "i"))) is list
+        assert gc.isenabled() is enabled
+        assert _pytable.table_columns(rows + [{"i": 1}], ("d", "i")) is None  # not a table
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 @pytest.mark.parametrize("args", [([], ()), ({"a": 1}, ("a",)), ([{"a": 1}], ["a"]),
