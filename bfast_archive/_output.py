@@ -1,5 +1,5 @@
-"""Big ``bytes`` results filled from threads: the one ``dumps`` returns,
-joined from the archive's pieces, and a compressed archive's nodes image.
+"""The one ``bytes`` that ``dumps`` returns, joined from the archive's
+pieces by threads.
 
 ``b"".join`` copies on the calling thread, into memory touched for the first
 time (a page fault per 4 KiB): for a few hundred MiB that costs more than the
@@ -7,50 +7,21 @@ compression that produced the pieces. Here the result is allocated once at
 its final size and filled from the pool's threads, each copy one C call with
 the GIL released, after a hint that asks Linux for 2 MiB pages on it.
 
-The result is a ``bytes`` object filled after creation, as C code fills
-``PyBytes_FromStringAndSize(NULL, n)`` (which ``new_bytes`` calls): it is
-written only while its creator holds its sole reference, before it is
-hashed or seen by anyone else.
+The result is a ``bytes`` object filled after creation
+(``_pytable.new_bytes``): it is written only while its creator holds its
+sole reference, before it is hashed or seen by anyone else.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from ._bfa_core import ffi, lib
 from ._parallel import run_parallel, split_range
+from ._pytable import new_bytes
 
 # Below this size b"".join is as fast: whether the memory is fresh (a page
 # fault per 4 KiB, which the threads here share) or reused from glibc's heap
 # depends on what the process freed before; for a few MiB it costs little.
 JOIN_DIRECT_MAX = 4 << 20
 SPAN = 4 << 20  # copies are cut into spans of at most this many bytes
-
-
-_from_string_and_size: Any = None
-
-
-def new_bytes(n: int) -> bytes:
-    """A new ``bytes`` of ``n`` bytes whose contents are not initialised: the
-    caller must write every byte before anyone else sees it. Through the C
-    API's ``PyBytes_FromStringAndSize(NULL, n)`` (``bytes(n)`` would zero it,
-    under the GIL, when the memory comes from the heap); ``bytes(n)`` where
-    ctypes is missing."""
-    global _from_string_and_size
-    make = _from_string_and_size
-    if make is None:
-        try:
-            import ctypes
-
-            # a prototype of our own: setting restype on ctypes.pythonapi's
-            # shared function object would change it for every other user
-            proto = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)
-            make = proto(("PyBytes_FromStringAndSize", ctypes.pythonapi))
-        except (ImportError, AttributeError, OSError):
-            make = False
-        _from_string_and_size = make
-    if make is False or n < 2:  # (sizes 0 and 1 are shared singletons)
-        return bytes(n)
-    return make(None, n)
 
 
 def nbytes(piece) -> int:

@@ -1,5 +1,5 @@
-"""The parts of the C core that work on Python objects (csrc/pytable.c),
-called with the GIL held.
+"""The C code that works on Python objects, called with the GIL held:
+csrc/pytable.c, and one CPython API function (``new_bytes``).
 
 That C code reads and builds Python objects (the rows' dicts, model
 instances, the strings of a table column), so it must run with the GIL,
@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
+NATIVE_MIN = 64  # tables of this many rows (strings) or more go through the C here
+
 # name -> (ctypes function, or False where unavailable); filled on first use
 _FUNCS: dict[str, Any] = {}
+_OBJECTS = ("py_object", "py_object")
 
 
-def _function(name: str, nargs: int) -> Any:
+def _function(name: str, args: tuple = _OBJECTS, python_api: bool = False) -> Any:
+    """The C function ``name`` of the core's library (or of the CPython API)
+    returning a new reference, taking ``args`` (ctypes type names)."""
     fn = _FUNCS.get(name)
     if fn is None:
         try:
@@ -25,13 +30,27 @@ def _function(name: str, nargs: int) -> Any:
 
             from . import _bfa_core
 
-            library = ctypes.PyDLL(_bfa_core.__file__)  # the already loaded module
-            proto = ctypes.PYFUNCTYPE(ctypes.py_object, *[ctypes.py_object] * nargs)
+            # a prototype of our own (setting restype on ctypes.pythonapi's
+            # shared function objects would change them for every other user)
+            proto = ctypes.PYFUNCTYPE(ctypes.py_object, *[getattr(ctypes, a) for a in args])
+            library = ctypes.pythonapi if python_api else ctypes.PyDLL(_bfa_core.__file__)
             fn = proto((name, library))
         except (ImportError, OSError, AttributeError):
             fn = False
         _FUNCS[name] = fn
     return fn
+
+
+def new_bytes(n: int) -> bytes:
+    """A new ``bytes`` of ``n`` bytes whose contents are not initialised: the
+    caller must write every byte before anyone else sees it (as C fills
+    ``PyBytes_FromStringAndSize(NULL, n)``, which this calls; ``bytes(n)``
+    would zero it, under the GIL, when the memory comes from the heap).
+    ``bytes(n)`` where ctypes is missing."""
+    fn = _function("PyBytes_FromStringAndSize", ("c_void_p", "c_ssize_t"), python_api=True)
+    if not fn or n < 2:  # (sizes 0 and 1 are shared singletons)
+        return bytes(n)
+    return fn(None, n)
 
 
 # -- writing ------------------------------------------------------------------
@@ -40,7 +59,7 @@ def table_columns(rows: list, keys: tuple) -> list | None:
     """Per key, a converted column (tuple) or the column's cells (list);
     None if ``rows`` are not dicts with exactly ``keys`` in order, or the C
     path is unavailable. One C call; touches every row once."""
-    fn = _function("bfa_py_table_columns", 2)
+    fn = _function("bfa_py_table_columns")
     return fn(rows, keys) if fn else None
 
 
@@ -51,7 +70,7 @@ def model_rows(new: Any, new_args: tuple, setters: tuple, fields_set: set, names
     """One model instance per row of ``columns`` (lists, in ``names``
     order), built as ``models._rows_builder`` builds them; None if the C
     path is unavailable. One C call; O(rows x fields)."""
-    fn = _function("bfa_py_model_rows", 6)
+    fn = _function("bfa_py_model_rows", ("py_object",) * 6)
     return fn(new, new_args, setters, fields_set, names, columns) if fn else None
 
 
@@ -60,18 +79,18 @@ def strings(blob: bytes, offsets: bytes) -> list | None:
     one more than the strings), decoded from UTF-8 with surrogatepass.
     Raises ValueError for offsets out of order or past the blob,
     UnicodeDecodeError for bad UTF-8; None if the C path is unavailable."""
-    fn = _function("bfa_py_strings", 2)
+    fn = _function("bfa_py_strings")
     return fn(blob, offsets) if fn else None
 
 
 def groups(items: list, bounds: bytes) -> list | None:
     """``[items[b[i]:b[i+1]] ...]`` for little-endian uint64 ``bounds``;
     ValueError for bounds out of order or past ``items``."""
-    fn = _function("bfa_py_groups", 2)
+    fn = _function("bfa_py_groups")
     return fn(items, bounds) if fn else None
 
 
 def rows(names: tuple, columns: list) -> list | None:
     """One dict ``{names[j]: columns[j][i]}`` per row."""
-    fn = _function("bfa_py_rows", 2)
+    fn = _function("bfa_py_rows")
     return fn(names, columns) if fn else None

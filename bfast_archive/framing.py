@@ -14,6 +14,7 @@ from typing import Any
 
 from . import format as F
 from ._bfa_core import ffi, lib
+from ._output import nbytes
 from ._parallel import run_parallel, split_range
 
 COMPRESSIONS = (None, "lz4")
@@ -67,7 +68,7 @@ def _frame_plain(pieces: list, nodes_end: int, root: bytes, threads: int) -> lis
     blocks = []  # (piece, start within piece, length, archive offset)
     at = 0
     for piece in pieces:
-        n = len(piece) if not isinstance(piece, memoryview) else piece.nbytes
+        n = nbytes(piece)
         start = F.HEADER_SIZE - at if at < F.HEADER_SIZE else 0
         for s in range(start, n, F.CHECK_BLOCK):
             blocks.append((piece, s, min(F.CHECK_BLOCK, n - s), at + s))

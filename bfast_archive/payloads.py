@@ -15,8 +15,8 @@ from typing import Any
 from . import format as F
 from ._bfa_core import ffi, lib
 from ._native import archive_error, release
-from ._output import new_bytes
 from ._parallel import run_parallel, split_range
+from ._pytable import new_bytes
 from .errors import ArchiveError
 
 
@@ -98,7 +98,7 @@ class FileLayer:
         with ffi.from_buffer("uint8_t[]", image) as dst:
             lib.bfa_advise_huge(dst, total)
             lib.bfa_copy(dst, total, 0, self.ptr, F.HEADER_SIZE)
-            self._decode_into(0, 0, n, dst, F.HEADER_SIZE, threads, total)
+            self._decode_into(0, 0, n, dst + F.HEADER_SIZE, size, threads)
         return image
 
     def payload(self, index: int, nbytes: int, threads: int, cache: bool = True
@@ -144,7 +144,8 @@ class FileLayer:
             return memoryview(b"")
         k0, k1 = start // chunk_size, -(-stop // chunk_size)
         buf = bytearray(min(size, k1 * chunk_size) - k0 * chunk_size)
-        self._decode_into(index, k0, k1, buf, 0, threads)
+        with ffi.from_buffer("uint8_t[]", buf, require_writable=True) as dst:
+            self._decode_into(index, k0, k1, dst, len(buf), threads)
         base = k0 * chunk_size
         return memoryview(buf)[start - base:stop - base]
 
@@ -154,13 +155,14 @@ class FileLayer:
         block = np.empty(size + F.ARRAY_ALIGN, np.uint8)
         skip = -block.ctypes.data % F.ARRAY_ALIGN
         out = block[skip:skip + size]
-        self._decode_into(index, 0, n, out, 0, threads)
+        with ffi.from_buffer("uint8_t[]", out, require_writable=True) as dst:
+            self._decode_into(index, 0, n, dst, size, threads)
         return memoryview(out)
 
-    def _decode_into(self, index: int, k0: int, k1: int, out: Any, at: int,
-                     threads: int, out_size: int | None = None) -> None:
-        """Decode chunks [k0, k1) of payload ``index`` into ``out[at:]``
-        (``out``: a writable buffer, or a cdata pointer to ``out_size`` bytes)."""
+    def _decode_into(self, index: int, k0: int, k1: int, dst: Any, room: int,
+                     threads: int) -> None:
+        """Decode chunks [k0, k1) of payload ``index`` to ``dst``, a pointer
+        to ``room`` writable bytes (the caller keeps the memory alive)."""
         from ._lz4 import DECOMPRESS
 
         d = self._directory()
@@ -170,18 +172,13 @@ class FileLayer:
             a, b = rng
             lo = (a - k0) * chunk_size
             hi = min(size, b * chunk_size) - k0 * chunk_size
-            bad = ffi.new("uint64_t *")
+            if hi > room:
+                raise ArchiveError(f"payload {index} does not fit its buffer")
             if self.ptr is None:
                 raise ArchiveError("archive is closed")
-            if out_size is not None:
-                if at + hi > out_size:
-                    raise ArchiveError(f"payload {index} does not fit its buffer")
-                rc = lib.bfa_payload_decode(self.ptr, self.file_size, d, index, a, b,
-                                            out + at + lo, hi - lo, DECOMPRESS, 1, bad)
-            else:
-                with ffi.from_buffer("uint8_t[]", out, require_writable=True) as dst:
-                    rc = lib.bfa_payload_decode(self.ptr, self.file_size, d, index, a, b,
-                                                dst + at + lo, hi - lo, DECOMPRESS, 1, bad)
+            bad = ffi.new("uint64_t *")
+            rc = lib.bfa_payload_decode(self.ptr, self.file_size, d, index, a, b,
+                                        dst + lo, hi - lo, DECOMPRESS, 1, bad)
             if rc < 0:
                 raise self._chunk_error(rc, bad[0], index)
 

@@ -1275,7 +1275,7 @@ def _strings(arch: Archive, offsets_at: int, count: int, blob_at: int, blob_len:
         raise ArchiveError(f"string offsets at offset {offsets_at} end at {last}, "
                            f"the blob holds {blob_len} bytes")
     blob = bytes(mv[blob_at:blob_at + blob_len])
-    if count >= _NATIVE_MIN:  # in C: one call, no Python loop per string
+    if count >= _pytable.NATIVE_MIN:  # in C: one call, no Python loop per string
         try:
             out = _pytable.strings(blob, bytes(mv[offsets_at:end]))
         except UnicodeDecodeError as exc:
@@ -1327,7 +1327,7 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
         if rc < 0:
             raise archive_error(rc, f"list offsets at offset {r0}")
         flat = _strings(arch, r1, nitems, r2, r2n)
-        if n >= _NATIVE_MIN:
+        if n >= _pytable.NATIVE_MIN:
             try:
                 grouped = _pytable.groups(flat, bytes(mv[r0:r0 + 8 * (n + 1)]))
             except ValueError as exc:
@@ -1367,14 +1367,12 @@ def _with_nulls(values: list, mask: bytes) -> list:
 def _table_rows(arch: Archive, info: _TableInfo, depth: int) -> list:
     columns = [_column_values(arch, info, c, depth) for c in range(info.ncols)]
     names = info.names(arch)
-    if info.nrows >= _NATIVE_MIN:
+    if info.nrows >= _pytable.NATIVE_MIN:
         built = _pytable.rows(tuple(names), columns)
         if built is not None:
             return built
     return [dict(zip(names, cells)) for cells in zip(*columns)]
 
-
-_NATIVE_MIN = 64  # from this many strings / rows, tables are decoded by csrc/pytable.c
 
 
 class _StringsCell(ArchivedList):

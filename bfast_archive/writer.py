@@ -19,6 +19,7 @@ from itertools import accumulate, chain, repeat
 from operator import attrgetter, iadd, is_, itemgetter
 from typing import Any, Callable
 
+from . import _pytable
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
 from ._native import build_dict_index
@@ -231,7 +232,7 @@ class _Writer:
         with gc_paused() if len(rows) > _BLOCK else _NO_PAUSE:
             # (the temporaries are acyclic: no collections over them)
             parts = None
-            if len(rows) >= _NATIVE_MIN:
+            if len(rows) >= _pytable.NATIVE_MIN:
                 parts = self._native_columns(rows if dicts is None else list(map(dicts, rows)),
                                              keys, self.model_depth > 0)
             if parts is None:
@@ -268,9 +269,7 @@ class _Writer:
         block (datetimes, enums, nested values...). None if the C core
         cannot say, e.g. a ``__dict__`` with other keys or order than the
         fields (then ``_table_blocks`` decides)."""
-        from ._pytable import table_columns
-
-        converted = table_columns(rows, keys)
+        converted = _pytable.table_columns(rows, keys)
         if converted is None:
             return None
         parts: list = []
@@ -426,7 +425,6 @@ def _x87_padded(dtype) -> bool:
 
 
 _BLOCK = 2048  # rows per block of a table: a block's objects stay in the CPU caches
-_NATIVE_MIN = 64  # tables from this many rows are converted in C (csrc/pytable.c)
 _NO_PAUSE = nullcontext()
 _DICT_ONLY = {dict}
 _NONE_TYPE = type(None)
@@ -893,7 +891,7 @@ def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20
     """Archive ``obj`` into a new ``bytes`` object (same options as ``dump``).
 
     Cost: one pass over ``obj``; array and large ``bytes`` payloads are
-    copied once, into the result (a result over 32 MiB is filled by
+    copied once, into the result (a result of 4 MiB or more is filled by
     ``threads`` threads, GIL released). Raises UnsupportedTypeError (naming the
     value's path) for a value the format cannot hold, ValueError for a
     reference cycle or nesting deeper than ``max_depth``.

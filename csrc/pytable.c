@@ -92,17 +92,7 @@ typedef struct {
     growbuf item_ends;  /* str lists: end of each item's bytes (uint64) */
 } column_state;
 
-static void column_free(column_state *c) {
-    PyMem_Free(c->mask);
-    PyMem_Free(c->fixed);
-    PyMem_Free(c->ends);
-    PyMem_Free(c->blob.data);
-    PyMem_Free(c->item_ends.data);
-    c->mask = c->fixed = NULL;
-    c->ends = NULL;
-    c->blob.data = c->item_ends.data = NULL;
-}
-
+/* The column's cells go to the Python writer: its buffers are not needed. */
 static void fall_back(column_state *c) {
     PyMem_Free(c->fixed);
     PyMem_Free(c->ends);
@@ -112,6 +102,12 @@ static void fall_back(column_state *c) {
     c->ends = NULL;
     c->blob.data = c->item_ends.data = NULL;
     c->kind = FALLBACK;
+}
+
+static void column_free(column_state *c) {
+    fall_back(c);
+    PyMem_Free(c->mask);
+    c->mask = NULL;
 }
 
 /* The first cell that is not None decides the column's kind. */
@@ -344,10 +340,6 @@ done:
  * {names[j]: columns[j][i]}, its fields set to `fields_set` (shared), and
  * the extra and private slots to None: what models._rows_builder does in
  * Python (and pydantic's model_construct with every field given). */
-static int set_through(PyObject *descr, descrsetfunc set, PyObject *obj, PyObject *value) {
-    return set(descr, obj, value);
-}
-
 BFA_EXPORT PyObject *bfa_py_model_rows(PyObject *new, PyObject *new_args, PyObject *setters,
                                        PyObject *fields_set, PyObject *names,
                                        PyObject *columns) {
@@ -393,11 +385,10 @@ BFA_EXPORT PyObject *bfa_py_model_rows(PyObject *new, PyObject *new_args, PyObje
                 goto fail;
             }
         }
-        int rc = set_through(descr[0], set[0], obj, d);
+        int rc = set[0](descr[0], obj, d);
         Py_DECREF(d);
-        if (rc < 0 || set_through(descr[1], set[1], obj, fields_set) < 0 ||
-            set_through(descr[2], set[2], obj, Py_None) < 0 ||
-            set_through(descr[3], set[3], obj, Py_None) < 0)
+        if (rc < 0 || set[1](descr[1], obj, fields_set) < 0 || set[2](descr[2], obj, Py_None) < 0 ||
+            set[3](descr[3], obj, Py_None) < 0)
             goto fail;
     }
     return out;

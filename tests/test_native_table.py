@@ -19,10 +19,10 @@ from test_table_columns import CASES, tables
 def _c_and_python(value, monkeypatch) -> tuple[bytes, bytes]:
     """(bytes with every table of >= 1 row converted in C, bytes of the Python path)."""
     with monkeypatch.context() as m:
-        m.setattr(W, "_NATIVE_MIN", 1)
+        m.setattr(_pytable, "NATIVE_MIN", 1)
         native = bfa.dumps(value)
     with monkeypatch.context() as m:
-        m.setattr(W, "_NATIVE_MIN", 1 << 60)
+        m.setattr(_pytable, "NATIVE_MIN", 1 << 60)
         python = bfa.dumps(value)
     return native, python
 
@@ -99,7 +99,7 @@ def test_a_cell_of_a_subclass_goes_to_the_python_writer(monkeypatch):
     assert s == [r["s"] for r in rows] and type(i) is tuple
     errors = []
     for limit in (1, 1 << 60):
-        monkeypatch.setattr(W, "_NATIVE_MIN", limit)
+        monkeypatch.setattr(_pytable, "NATIVE_MIN", limit)
         with pytest.raises(bfa.UnsupportedTypeError) as info:
             bfa.dumps({"rows": rows})
         errors.append(str(info.value))
