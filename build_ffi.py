@@ -11,7 +11,9 @@ Set BFA_SANITIZE=1 to build with AddressSanitizer and UndefinedBehaviorSanitizer
 Set BFA_UNCHECKED=1 to build with the read path's validation compiled out
 (the BFA_UNCHECKED macro, csrc/bfa_internal.h): only to measure what the
 checks cost (benchmarks/bench_checked.py builds it into a scratch copy of the
-package), never to read files with: a damaged archive can crash that build.
+package), never to read files with: a damaged archive can crash that build,
+so such a core refuses to open any file unless BFA_ALLOW_UNCHECKED=1 is set
+when it runs (bfa_build_checked(), bfast_archive/_native.py).
 """
 import os
 import pathlib

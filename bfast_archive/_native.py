@@ -4,8 +4,14 @@ It re-exports the raw C functions for the reader's hot path (a wrapper would
 cost a Python call per path step) and turns the core's negative return codes
 into exceptions with a message that says what went wrong and where.
 """
+import os
+
 from ._bfa_core import ffi, lib
-from .errors import ArchiveError
+from .errors import ArchiveError, BfastError
+
+# a core built with BFA_UNCHECKED (validation compiled out, for measuring
+# what the checks cost) reads no file unless the caller opts in
+CHECKED_BUILD = bool(lib.bfa_build_checked())
 
 _MESSAGES = {
     lib.BFA_E_NOTFOUND: "key not found",
@@ -82,6 +88,10 @@ def release(pointer) -> None:
 
 def parse_header(pointer, length: int):
     """Parse and check the header; returns the filled ``bfa_header`` struct."""
+    if not CHECKED_BUILD and os.environ.get("BFA_ALLOW_UNCHECKED") != "1":
+        raise BfastError("this build of the bfast_archive C core has its validation compiled "
+                         "out (BFA_UNCHECKED): a damaged file can crash it. Reinstall without "
+                         "BFA_UNCHECKED, or set BFA_ALLOW_UNCHECKED=1 to read with it anyway")
     header = ffi.new("bfa_header *")
     rc = lib.bfa_parse_header(pointer, length, header)
     if rc < 0:

@@ -128,6 +128,10 @@ typedef int (*bfa_lz4_compress_fn)(const char *src, char *dst, int src_size, int
 
 /* Reader (read.c). */
 int bfa_parse_header(const uint8_t *buf, uint64_t len, bfa_header *out);
+/* 1 in every normal build; 0 in a build with validation compiled out
+ * (BFA_UNCHECKED), which the Python side refuses to read files with unless
+ * the caller opts in (BFA_ALLOW_UNCHECKED=1). */
+int bfa_build_checked(void);
 int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t limit);
 int64_t bfa_seq_get(const uint8_t *buf, uint64_t len, uint64_t node_off, int64_t index);
 int bfa_seq_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count);

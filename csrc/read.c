@@ -18,6 +18,8 @@ uint64_t bfa_hash_key(uint32_t kind, const char *key, uint64_t key_len) {
 
 uint64_t bfa_dict_nbuckets(uint64_t count) { return bfa_nbuckets_for(count); }
 
+int bfa_build_checked(void) { return !BFA_TRUST; }
+
 int bfa_parse_header(const uint8_t *buf, uint64_t len, bfa_header *out) {
     if (buf == NULL || out == NULL) return BFA_E_ARG;
     if (len < BFA_HEADER_SIZE) return BFA_E_TRUNCATED;
