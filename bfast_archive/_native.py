@@ -120,8 +120,3 @@ def build_dict_index(segment: bytearray, seg_base: int, node_off: int) -> None:
         rc = lib.bfa_dict_build_index(seg, len(segment), seg_base, node_off)
     if rc < 0:
         raise RuntimeError(f"bfast_archive writer bug: dict index build failed: {describe(rc)}")
-
-
-def hash_key(kind: int, key: bytes) -> int:
-    """The format's key hash (docs/FORMAT.md, "Key hash")."""
-    return lib.bfa_hash_key(kind, key, len(key))

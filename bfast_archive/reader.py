@@ -1123,7 +1123,6 @@ def _xbytes(arch: Archive, index: int, n: int, copy: bool) -> Any:
 # column descriptors are checked in C once per archive and cached; a cell read
 # then costs a struct read and a bounds check.
 
-_I64 = F.U64.unpack_from  # reinterpreted below where signed values are needed
 _I64S = __import__("struct").Struct("<q").unpack_from
 _D = __import__("struct").Struct("<d").unpack_from
 _QQ = __import__("struct").Struct("<QQ").unpack_from
