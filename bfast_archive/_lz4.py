@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from cffi import FFI
 
-from ._bfa_core import ffi
+from ._native import ffi
 
 SOURCES = ("package", "system", "python")
 

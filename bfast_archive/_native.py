@@ -1,13 +1,16 @@
 """The one module that touches the compiled C core (``lib``).
 
-It re-exports the raw C functions for the reader's hot path (a wrapper would
-cost a Python call per path step) and turns the core's negative return codes
-into exceptions with a message that says what went wrong and where.
+Every other module gets ``ffi``/``lib`` from here. It re-exports the raw C
+functions for the reader's hot path (a wrapper would cost a Python call per
+path step), turns the core's negative return codes into exceptions with a
+message that says what went wrong and where, and makes the ctypes prototypes
+of the core functions that must run with the GIL held (``gil_function``).
 """
 import os
+from typing import Any
 
 from ._bfa_core import ffi, lib
-from .errors import ArchiveError, BfastError
+from .errors import ArchiveError, BfastError, InternalError
 
 # a core built with BFA_UNCHECKED (validation compiled out, for measuring
 # what the checks cost) reads no file unless the caller opts in
@@ -46,6 +49,14 @@ E_INDEX = lib.BFA_E_INDEX
 def describe(rc: int) -> str:
     """The human-readable meaning of a core return code."""
     return _MESSAGES.get(rc, f"error {rc}")
+
+
+def check_internal(rc: int, what: str) -> int:
+    """``rc`` if it is not an error; else ``InternalError`` naming ``what``
+    (for calls whose arguments the library built itself, never file data)."""
+    if rc < 0:
+        raise InternalError(f"bfast_archive bug: {what} failed: {describe(rc)} ({rc})")
+    return rc
 
 
 def archive_error(rc: int, where: str) -> ArchiveError:
@@ -117,6 +128,31 @@ def parse_header(pointer, length: int):
 def build_dict_index(segment: bytearray, seg_base: int, node_off: int) -> None:
     """Fill the hash index of the dict node at ``node_off`` inside ``segment``."""
     with ffi.from_buffer("uint8_t[]", segment, require_writable=True) as seg:
-        rc = lib.bfa_dict_build_index(seg, len(segment), seg_base, node_off)
-    if rc < 0:
-        raise RuntimeError(f"bfast_archive writer bug: dict index build failed: {describe(rc)}")
+        check_internal(lib.bfa_dict_build_index(seg, len(segment), seg_base, node_off),
+                       "dict index build")
+
+
+# name -> (ctypes function, or False where unavailable); filled on first use
+_FUNCS: dict[str, Any] = {}
+_OBJECTS = ("py_object", "py_object")
+
+
+def gil_function(name: str, args: tuple = _OBJECTS, python_api: bool = False) -> Any:
+    """The C function ``name`` of the core's library (or of the CPython API)
+    returning a new reference, taking ``args`` (ctypes type names)."""
+    fn = _FUNCS.get(name)
+    if fn is None:
+        try:
+            import ctypes
+
+            from . import _bfa_core
+
+            # a prototype of our own (setting restype on ctypes.pythonapi's
+            # shared function objects would change them for every other user)
+            proto = ctypes.PYFUNCTYPE(ctypes.py_object, *[getattr(ctypes, a) for a in args])
+            library = ctypes.pythonapi if python_api else ctypes.PyDLL(_bfa_core.__file__)
+            fn = proto((name, library))
+        except (ImportError, OSError, AttributeError):
+            fn = False
+        _FUNCS[name] = fn
+    return fn

@@ -13,7 +13,7 @@ sole reference, before it is hashed or seen by anyone else.
 """
 from __future__ import annotations
 
-from ._bfa_core import ffi, lib
+from ._native import check_internal, ffi, lib
 from ._parallel import run_parallel, split_range
 from ._pytable import new_bytes
 
@@ -53,6 +53,4 @@ def join_pieces(pieces: list, threads: int) -> bytes:
 def _copy_spans(dst, total: int, spans: list) -> None:
     for piece, start, length, at in spans:
         with ffi.from_buffer("uint8_t[]", piece) as src:
-            rc = lib.bfa_copy(dst, total, at, src + start, length)
-        if rc < 0:
-            raise RuntimeError(f"bfast_archive writer bug: piece copy failed ({rc})")
+            check_internal(lib.bfa_copy(dst, total, at, src + start, length), "piece copy")

@@ -4,8 +4,8 @@ csrc/pytable.c, and one CPython API function (``new_bytes``).
 That C code reads and builds Python objects (the rows' dicts, model
 instances, the strings of a table column), so it must run with the GIL,
 which cffi releases around every call: each function is called through a
-ctypes ``PYFUNCTYPE`` prototype (GIL held, exceptions checked) from the same
-shared library the cffi core lives in. ctypes is imported on first use only
+ctypes prototype (GIL held, exceptions checked) from the same
+shared library the cffi core lives in (``_native.gil_function`` makes them). ctypes is imported on first use only
 (it costs ~2 ms); where it cannot be loaded every function here returns
 None and its caller does the same work in Python, slower.
 """
@@ -13,33 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._native import gil_function as _function
+
 NATIVE_MIN = 64  # tables of this many rows (strings) or more go through the C here
-
-# name -> (ctypes function, or False where unavailable); filled on first use
-_FUNCS: dict[str, Any] = {}
-_OBJECTS = ("py_object", "py_object")
-
-
-def _function(name: str, args: tuple = _OBJECTS, python_api: bool = False) -> Any:
-    """The C function ``name`` of the core's library (or of the CPython API)
-    returning a new reference, taking ``args`` (ctypes type names)."""
-    fn = _FUNCS.get(name)
-    if fn is None:
-        try:
-            import ctypes
-
-            from . import _bfa_core
-
-            # a prototype of our own (setting restype on ctypes.pythonapi's
-            # shared function objects would change them for every other user)
-            proto = ctypes.PYFUNCTYPE(ctypes.py_object, *[getattr(ctypes, a) for a in args])
-            library = ctypes.pythonapi if python_api else ctypes.PyDLL(_bfa_core.__file__)
-            fn = proto((name, library))
-        except (ImportError, OSError, AttributeError):
-            fn = False
-        _FUNCS[name] = fn
-    return fn
-
 
 def new_bytes(n: int) -> bytes:
     """A new ``bytes`` of ``n`` bytes whose contents are not initialised: the

@@ -21,3 +21,9 @@ class UnsupportedTypeError(BfastError, TypeError):
         super().__init__(message)
         self.value = value
         self.path = path
+
+
+class InternalError(BfastError, RuntimeError):
+    """A failure of bfast_archive itself, not of the input or the file: the C
+    core refused arguments the writer built (a bug; please report it). The
+    message names the operation and the core's error."""

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from . import format as F
-from ._bfa_core import ffi, lib
+from ._native import check_internal, ffi, lib
 from ._output import nbytes
 from ._parallel import run_parallel, split_range
 
@@ -163,8 +163,7 @@ def _compress(task: tuple, chunk_size: int, stride: int, compress) -> tuple:
     hashes = ffi.new("uint64_t[]", n)
     codecs = ffi.new("uint32_t[]", n)
     with ffi.from_buffer("uint8_t[]", src) as s:
-        rc = lib.bfa_chunks_encode(s, src.nbytes, chunk_size, a, b, d, stride, compress, 1,
-                                   sizes, hashes, codecs)
-    if rc < 0:
-        raise RuntimeError(f"bfast_archive writer bug: chunk encoding failed ({rc})")
+        check_internal(lib.bfa_chunks_encode(s, src.nbytes, chunk_size, a, b, d, stride,
+                                             compress, 1, sizes, hashes, codecs),
+                       "chunk encoding")
     return memoryview(ffi.buffer(d)), list(sizes), list(hashes), list(codecs)

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from . import format as F
-from ._bfa_core import ffi, lib
+from ._native import ffi, lib
 from ._native import archive_error, release
 from ._parallel import run_parallel, split_range
 from ._pytable import new_bytes

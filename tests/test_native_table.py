@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 
 import bfast_archive as bfa
-from bfast_archive import _pytable
+from bfast_archive import _native, _pytable
 from bfast_archive import writer as W
 from test_table_columns import CASES, tables
 
@@ -175,7 +175,7 @@ def test_other_arguments_are_not_tables(args):
 def test_without_the_c_path_the_bytes_are_the_same(monkeypatch):
     rows = [{"i": i, "s": str(i), "t": [str(i)]} for i in range(300)]
     native = bfa.dumps({"rows": rows})
-    monkeypatch.setitem(_pytable._FUNCS, "bfa_py_table_columns", False)  # as without ctypes
+    monkeypatch.setitem(_native._FUNCS, "bfa_py_table_columns", False)  # as without ctypes
     assert bfa.dumps({"rows": rows}) == native
 
 
@@ -191,7 +191,7 @@ def _loaded_both_ways(monkeypatch) -> tuple[Holder, Holder, Holder]:
     data = bfa.dumps(holder)
     native = bfa.loads(data, model=Holder, trusted=True)
     with monkeypatch.context() as m:
-        m.setitem(_pytable._FUNCS, "bfa_py_model_rows", False)  # the Python row builder
+        m.setitem(_native._FUNCS, "bfa_py_model_rows", False)  # the Python row builder
         python = bfa.loads(data, model=Holder, trusted=True)
     return holder, native, python
 
@@ -314,7 +314,7 @@ def test_loads_reads_tables_like_the_python_path(monkeypatch):
     with bfa.Archive.from_buffer(data) as arch:
         column = arch["rows"].column("name")
     for name in ("bfa_py_strings", "bfa_py_groups", "bfa_py_rows"):
-        monkeypatch.setitem(_pytable._FUNCS, name, False)
+        monkeypatch.setitem(_native._FUNCS, name, False)
     python = bfa.loads(data)
     assert native == python == {"rows": rows}
     assert column == [r["name"] for r in rows]

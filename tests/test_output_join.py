@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bfast_archive as bfa
-from bfast_archive import _output, _pytable
+from bfast_archive import _native, _output, _pytable
 from bfast_archive._bfa_core import ffi, lib
 
 
@@ -60,7 +60,7 @@ def test_each_result_is_a_new_object(always_copy):
 @pytest.mark.parametrize("through_c_api", [True, False])
 def test_new_bytes_gives_a_fresh_object_of_the_size(through_c_api, monkeypatch):
     if not through_c_api:  # as without ctypes: bytes(n)
-        monkeypatch.setitem(_pytable._FUNCS, "PyBytes_FromStringAndSize", False)
+        monkeypatch.setitem(_native._FUNCS, "PyBytes_FromStringAndSize", False)
     for n in (0, 1, 2, 100, 5 << 20):
         a, b = _pytable.new_bytes(n), _pytable.new_bytes(n)
         assert type(a) is bytes and len(a) == n and len(b) == n
