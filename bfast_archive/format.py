@@ -64,6 +64,11 @@ COL_SLOTS = lib.BFA_COL_SLOTS
 COL_STRLIST = lib.BFA_COL_STRLIST
 COL_DATETIME = lib.BFA_COL_DATETIME  # naive datetimes: int64 microseconds since 0001-01-01
 COL_HAS_NULLS = lib.BFA_COL_HAS_NULLS
+# the writer's column classes while it reads rows (shared with csrc/pytable.c)
+WK_GENERAL, WK_INT, WK_FLOAT, WK_BOOL = (lib.BFA_WK_GENERAL, lib.BFA_WK_INT, lib.BFA_WK_FLOAT,
+                                         lib.BFA_WK_BOOL)
+WK_DATETIME, WK_STR, WK_STRLIST, WK_ENUM = (lib.BFA_WK_DATETIME, lib.BFA_WK_STR,
+                                            lib.BFA_WK_STRLIST, lib.BFA_WK_ENUM)
 
 K_INT = lib.BFA_K_INT
 K_BIGINT = lib.BFA_K_BIGINT

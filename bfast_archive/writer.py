@@ -433,7 +433,8 @@ _TZINFO = attrgetter("tzinfo")
 _FOLD = attrgetter("fold")
 _ENUM_VALUE = attrgetter("_value_")
 _MICROSECOND = _dt.timedelta(microseconds=1)
-_K_GENERAL, _K_INT, _K_FLOAT, _K_BOOL, _K_DATETIME, _K_STR, _K_STRLIST, _K_ENUM = range(8)
+_K_GENERAL, _K_INT, _K_FLOAT, _K_BOOL = F.WK_GENERAL, F.WK_INT, F.WK_FLOAT, F.WK_BOOL
+_K_DATETIME, _K_STR, _K_STRLIST, _K_ENUM = F.WK_DATETIME, F.WK_STR, F.WK_STRLIST, F.WK_ENUM
 _KINDS = {int: _K_INT, float: _K_FLOAT, bool: _K_BOOL, _dt.datetime: _K_DATETIME, str: _K_STR,
           list: _K_STRLIST}
 

@@ -62,6 +62,16 @@
 #define BFA_COL_STRLIST 6
 #define BFA_COL_DATETIME 7
 #define BFA_COL_HAS_NULLS 1
+/* How the writer classifies a column while it reads the rows (not stored:
+ * shared by bfast_archive/writer.py and csrc/pytable.c). */
+#define BFA_WK_GENERAL 0
+#define BFA_WK_INT 1
+#define BFA_WK_FLOAT 2
+#define BFA_WK_BOOL 3
+#define BFA_WK_DATETIME 4
+#define BFA_WK_STR 5
+#define BFA_WK_STRLIST 6
+#define BFA_WK_ENUM 7
 #define BFA_TABLE_HEADER 32
 #define BFA_COLUMN_SIZE 56
 

@@ -20,6 +20,19 @@ static uint64_t payload_geometry(const uint8_t *buf, const bfa_directory *dir, u
     return bfa_ld64(e);
 }
 
+/* One chunk entry of the directory (docs/FORMAT.md, "Directory"). */
+typedef struct {
+    uint64_t off, stored, hash;
+    uint32_t codec, reserved;
+} chunk_entry;
+
+static chunk_entry chunk_entry_at(const uint8_t *buf, const bfa_directory *dir, uint64_t k) {
+    const uint8_t *e = buf + dir->chunks_off + k * BFA_CHUNK_ENTRY;
+    chunk_entry c = {bfa_ld64(e), bfa_ld64(e + 8), bfa_ld64(e + 16), bfa_ld32(e + 24),
+                     bfa_ld32(e + 28)};
+    return c;
+}
+
 /* Raw size of chunk k of a payload of `logical` bytes cut in `chunk_size` pieces. */
 static uint64_t chunk_raw(uint64_t logical, uint64_t chunk_size, uint64_t k) {
     if (k > logical / chunk_size) return 0; /* past the end: callers reject it */
@@ -79,11 +92,11 @@ int bfa_directory_check(const uint8_t *buf, uint64_t len, const bfa_header *h,
         next_chunk = first + n;
         if (n != logical / cs + (logical % cs != 0)) return BFA_E_CORRUPT;
         for (uint64_t k = 0; k < n; k++) {
-            const uint8_t *e = buf + out->chunks_off + (first + k) * BFA_CHUNK_ENTRY;
-            uint64_t off = bfa_ld64(e), stored = bfa_ld64(e + 8);
-            uint32_t codec = bfa_ld32(e + 24);
+            chunk_entry c = chunk_entry_at(buf, out, first + k);
+            uint64_t off = c.off, stored = c.stored;
+            uint32_t codec = c.codec;
             uint64_t raw = chunk_raw(logical, cs, k);
-            if (bfa_ld32(e + 28) != 0) return BFA_E_CORRUPT;
+            if (c.reserved != 0) return BFA_E_CORRUPT;
             if (off < stored_end || !bfa_in_range(off, stored, at)) return BFA_E_BOUNDS;
             stored_end = off + stored;
             if (codec == BFA_CODEC_RAW) {
@@ -117,15 +130,15 @@ int bfa_payload_decode(const uint8_t *buf, uint64_t len, const bfa_directory *di
     uint8_t *out = dst;
     uint64_t remaining = dst_len;
     for (uint64_t k = from; k < to; k++) {
-        const uint8_t *e = buf + dir->chunks_off + (first + k) * BFA_CHUNK_ENTRY;
-        uint64_t off = bfa_ld64(e), stored = bfa_ld64(e + 8);
-        uint32_t codec = bfa_ld32(e + 24);
+        chunk_entry c = chunk_entry_at(buf, dir, first + k);
+        uint64_t off = c.off, stored = c.stored;
+        uint32_t codec = c.codec;
         uint64_t raw = chunk_raw(logical, cs, k);
         *bad = first + k;
         /* the buffer may have changed since the directory was checked */
         if (raw == 0 || raw > remaining) return BFA_E_CORRUPT;
         if (!bfa_in_range(off, stored, len)) return BFA_E_BOUNDS;
-        if (verify && bfa_xxh64(buf + off, stored, 0) != bfa_ld64(e + 16)) return BFA_E_CHECKSUM;
+        if (verify && bfa_xxh64(buf + off, stored, 0) != c.hash) return BFA_E_CHECKSUM;
         if (codec == BFA_CODEC_RAW) {
             if (stored != raw) return BFA_E_CORRUPT;
             memcpy(out, buf + off, (size_t)raw);

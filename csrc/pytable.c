@@ -31,22 +31,20 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Column kinds: the writer's _K_* numbers (bfast_archive/writer.py). */
-#define K_INT 1
-#define K_FLOAT 2
-#define K_BOOL 3
-#define K_STR 5
-#define K_STRLIST 6
+#include "bfa_internal.h"
+
+/* Column kinds: the writer's (BFA_WK_*, shared with bfast_archive/writer.py). */
+#define K_INT BFA_WK_INT
+#define K_FLOAT BFA_WK_FLOAT
+#define K_BOOL BFA_WK_BOOL
+#define K_STR BFA_WK_STR
+#define K_STRLIST BFA_WK_STRLIST
 
 #if defined(__GNUC__)
 #define BFA_EXPORT __attribute__((visibility("default")))
 #else
 #define BFA_EXPORT
 #endif
-
-static void st64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* A growable byte buffer (UTF-8 blobs, item offsets). */
 typedef struct {
@@ -172,14 +170,14 @@ static int take(column_state *c, PyObject *x, Py_ssize_t i, Py_ssize_t n) {
             fall_back(c); /* beyond 64 bits */
             return 0;
         }
-        st64(c->fixed + 8 * i, (uint64_t)v);
+        bfa_st64(c->fixed + 8 * i, (uint64_t)v);
         return 0;
     }
     case K_FLOAT: {
         double v = PyFloat_AsDouble(x);
         uint64_t bits;
         memcpy(&bits, &v, sizeof bits);
-        st64(c->fixed + 8 * i, bits);
+        bfa_st64(c->fixed + 8 * i, bits);
         return 0;
     }
     case K_BOOL:
@@ -225,8 +223,8 @@ static PyObject *offsets_of(const uint64_t *ends, size_t count) {
     PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * (count + 1)));
     if (b == NULL) return NULL;
     uint8_t *o = (uint8_t *)PyBytes_AsString(b);
-    st64(o, 0);
-    for (size_t i = 0; i < count; i++) st64(o + 8 * (i + 1), ends[i]);
+    bfa_st64(o, 0);
+    for (size_t i = 0; i < count; i++) bfa_st64(o + 8 * (i + 1), ends[i]);
     return b;
 }
 
@@ -414,12 +412,6 @@ static int offsets_at(PyObject *offsets, Py_ssize_t *count, const uint8_t **o) {
     return 0;
 }
 
-static uint64_t ld64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
 /* One piece of `source`, [a, e), as a new object. */
 typedef PyObject *(*slice_fn)(PyObject *source, uint64_t a, uint64_t e);
 
@@ -441,9 +433,9 @@ static PyObject *slices(PyObject *source, uint64_t limit, PyObject *offsets, sli
     if (offsets_at(offsets, &count, &o) < 0) return NULL;
     PyObject *out = PyList_New(count);
     if (out == NULL) return NULL;
-    uint64_t a = ld64(o);
+    uint64_t a = bfa_ld64(o);
     for (Py_ssize_t i = 0; i < count; i++) {
-        uint64_t e = ld64(o + 8 * (i + 1));
+        uint64_t e = bfa_ld64(o + 8 * (i + 1));
         if (a > e || e > limit) {
             Py_DECREF(out);
             PyErr_Format(PyExc_ValueError, "%s offsets out of order or bounds", what);

@@ -314,6 +314,35 @@ static int key_bytes(const uint8_t *buf, uint64_t pos, uint64_t limit, uint8_t s
     }
 }
 
+/* Probe the hash index of the dict at `node_off` for `key` (of `kind`), from
+ * its home bucket on: the 0-based number of the first entry reached that is
+ * `self` or holds an equal key; BFA_E_NOTFOUND at an empty bucket or after
+ * every bucket; BFA_E_CORRUPT for a bucket naming no entry. Lookups pass
+ * self = UINT64_MAX; the check passes the entry whose key it probes. */
+static int64_t probe_index(const uint8_t *buf, uint64_t node_off, uint64_t count,
+                           uint64_t nbuckets, uint32_t width, uint32_t kind, const uint8_t *key,
+                           uint64_t key_len, uint64_t self) {
+    uint64_t entries = node_off + BFA_DICT_HEADER;
+    uint64_t index = entries + count * BFA_DICT_ENTRY;
+    uint64_t mask = nbuckets - 1u;
+    uint64_t b = bfa_hash_bytes(kind, key, key_len) & mask;
+    for (uint64_t probe = 0; probe < nbuckets; probe++, b = (b + 1u) & mask) {
+        const uint8_t *cell = buf + index + b * width;
+        uint64_t e = width == 4 ? bfa_ld32(cell) : bfa_ld64(cell);
+        if (e == 0) return BFA_E_NOTFOUND;
+        if (!BFA_TRUST && e > count) return BFA_E_CORRUPT;
+        if (e - 1u == self) return (int64_t)self;
+        uint8_t scratch[8];
+        const uint8_t *kb;
+        uint64_t kn;
+        int k = key_bytes(buf, entries + (e - 1u) * BFA_DICT_ENTRY, node_off, scratch, &kb, &kn);
+        if (k < 0) return k;
+        if ((uint32_t)k == kind && kn == key_len && (kn == 0 || memcmp(kb, key, kn) == 0))
+            return (int64_t)(e - 1u);
+    }
+    return BFA_E_NOTFOUND;
+}
+
 int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off, uint32_t kind,
                       const char *key_chars, uint64_t key_len, int64_t int_key) {
     const uint8_t *key = (const uint8_t *)key_chars;
@@ -331,27 +360,12 @@ int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off, uint3
     } else if (kind != BFA_K_STR && kind != BFA_K_BYTES && kind != BFA_K_BIGINT) {
         return BFA_E_ARG;
     }
-    uint64_t entries = node_off + BFA_DICT_HEADER;
-    uint64_t index = entries + count * BFA_DICT_ENTRY;
-    uint64_t mask = nbuckets - 1u;
-    uint64_t b = bfa_hash_bytes(kind, key, key_len) & mask;
-    for (uint64_t probe = 0; probe < nbuckets; probe++, b = (b + 1u) & mask) {
-        const uint8_t *cell = buf + index + b * width;
-        uint64_t e = width == 4 ? bfa_ld32(cell) : bfa_ld64(cell);
-        if (e == 0) return BFA_E_NOTFOUND;
-        if (!BFA_TRUST && e > count) return BFA_E_CORRUPT;
-        uint64_t pos = entries + (e - 1u) * BFA_DICT_ENTRY;
-        uint8_t scratch[8];
-        const uint8_t *kb;
-        uint64_t kn;
-        int k = key_bytes(buf, pos, node_off, scratch, &kb, &kn);
-        if (k < 0) return k;
-        if ((uint32_t)k == kind && kn == key_len && (kn == 0 || memcmp(kb, key, kn) == 0)) {
-            rc = bfa_check_slot(buf, len, pos + BFA_SLOT_SIZE, node_off);
-            return rc < 0 ? rc : (int64_t)(pos + BFA_SLOT_SIZE);
-        }
-    }
-    return BFA_E_NOTFOUND;
+    int64_t found = probe_index(buf, node_off, count, nbuckets, width, kind, key, key_len,
+                                UINT64_MAX);
+    if (found < 0) return found;
+    uint64_t pos = node_off + BFA_DICT_HEADER + (uint64_t)found * BFA_DICT_ENTRY;
+    rc = bfa_check_slot(buf, len, pos + BFA_SLOT_SIZE, node_off);
+    return rc < 0 ? rc : (int64_t)(pos + BFA_SLOT_SIZE);
 }
 
 /* Does probing the index for entry i's key reach entry i, with no other
@@ -360,24 +374,9 @@ int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off, uint3
 static int index_finds(const uint8_t *buf, uint64_t node_off, uint64_t count, uint64_t nbuckets,
                        uint32_t width, uint64_t i, uint32_t kind, const uint8_t *key,
                        uint64_t key_len) {
-    uint64_t entries = node_off + BFA_DICT_HEADER;
-    uint64_t index = entries + count * BFA_DICT_ENTRY;
-    uint64_t mask = nbuckets - 1u;
-    uint64_t b = bfa_hash_bytes(kind, key, key_len) & mask;
-    for (uint64_t probe = 0; probe < nbuckets; probe++, b = (b + 1u) & mask) {
-        const uint8_t *cell = buf + index + b * width;
-        uint64_t e = width == 4 ? bfa_ld32(cell) : bfa_ld64(cell);
-        if (e == 0 || e > count) return BFA_E_CORRUPT;
-        if (e - 1u == i) return BFA_OK;
-        uint8_t scratch[8];
-        const uint8_t *ob;
-        uint64_t on;
-        int k = key_bytes(buf, entries + (e - 1u) * BFA_DICT_ENTRY, node_off, scratch, &ob, &on);
-        if (k < 0) return k;
-        if ((uint32_t)k == kind && on == key_len && (on == 0 || memcmp(ob, key, on) == 0))
-            return BFA_E_CORRUPT; /* duplicate key */
-    }
-    return BFA_E_CORRUPT;
+    int64_t reached = probe_index(buf, node_off, count, nbuckets, width, kind, key, key_len, i);
+    if (reached < 0 && reached != BFA_E_NOTFOUND) return (int)reached;
+    return reached == (int64_t)i ? BFA_OK : BFA_E_CORRUPT; /* missed, or a duplicate key */
 }
 
 int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count) {
