@@ -992,6 +992,8 @@ def _npscalar(arch, n, off, pos, depth):
     dt = descr_to_dtype(descr.encode("utf-8", "surrogatepass"))
     if len(raw) != dt.itemsize or dt.subdtype is not None:
         raise ArchiveError(f"numpy scalar at offset {off} does not match its dtype {dt}")
+    if dt.kind in "SU":  # built from the bytes: an array element would drop trailing NULs
+        return _text_scalar(dt, raw, off)
     try:
         one = _numpy().frombuffer(raw, dt)
         bad = has_text(dt) and bad_code_point(one)
@@ -1003,6 +1005,19 @@ def _npscalar(arch, n, off, pos, depth):
 
 
 _BAD_CODE_POINT = "'U' data holds a code point above U+10FFFF"
+
+
+def _text_scalar(dt: Any, raw: bytes, off: int) -> Any:
+    """The ``np.bytes_`` / ``np.str_`` scalar of dtype ``dt`` whose bytes are
+    ``raw``, trailing NULs and item size kept (``np.bytes_(b"ab\\0")`` is S3)."""
+    np = _numpy()
+    if dt.kind == "S":
+        return np.bytes_(raw)
+    try:
+        return np.str_(raw.decode("utf-32-be" if dt.str[0] == ">" else "utf-32-le",
+                                  "surrogatepass"))
+    except UnicodeDecodeError:
+        raise ArchiveError(f"numpy scalar at offset {off}: {_BAD_CODE_POINT}") from None
 
 
 def has_text(dt: Any) -> bool:
@@ -1041,7 +1056,13 @@ def _decimal(arch, n, off, pos, depth):
     if n > _TRACK_MIN:
         _claim(arch, off)
     text = bytes(_mv_of(arch)[off:off + n])
-    return _checked(F.T_DECIMAL, off, lambda: decimal.Decimal(text.decode("ascii")))
+
+    def build():
+        value = decimal.Decimal(text.decode("ascii"))
+        if str(value) != text.decode("ascii"):  # only str(Decimal)'s own spelling is valid
+            raise ValueError(f"{text[:40]!r} is not in the canonical form {str(value)[:40]!r}")
+        return value
+    return _checked(F.T_DECIMAL, off, build)
 
 
 def _bigint(arch, n, off, pos, depth):
@@ -1115,7 +1136,7 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
     if copy and nbytes > _TRACK_MIN:
         _claim(arch, ("payload", data_off) if external else data_off)
     try:
-        if nbytes == 0:
+        if nbytes == 0 and not external:  # (an external one still names a payload)
             arr = np.empty(shape, dt, order=order)
         elif external:
             buf, fresh = _payloads(arch).payload(data_off, nbytes, arch._threads(),

@@ -143,6 +143,16 @@ def fix_checksums(data: bytes) -> bytes:
     return rewrite_header(bytes(out))
 
 
+def plain_archive(tag: int, aux: int, payload: int, body: bytes = b"") -> bytes:
+    """A hand-built archive without checksums (flags 0): ``body`` at offset
+    64 (zero-padded to a multiple of 8) and the root slot (tag, aux, payload),
+    e.g. a byte-string root ``plain_archive(21, len(text), 64, text)``."""
+    body = body + bytes(-len(body) % 8)
+    end = 64 + len(body)
+    head = HEADER.pack(b"\x89BFA\r\n\x1a\n", 1, 0, 0, end, tag | aux << 8, payload, end, 0, 0)
+    return head + body
+
+
 def rebuild_dict_index(data: bytes, node_off: int) -> bytes:
     """Recompute the hash index of the dict node at ``node_off`` from its key
     slots (after a test changed key bytes), as the format defines it: cell
