@@ -25,24 +25,42 @@ __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveE
            "BfastError", "InternalError", "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
 
 
-def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = False) -> Any:
+def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = False,
+         verify: bool = True) -> Any:
     """Read the whole archive at ``path`` into plain Python objects, independent
     of the file (arrays as owned copies, bytes as ``bytes``). Cost: proportional
     to the archive; for random access use ``Archive.open``.
+
+    The archive's XXH64 checksums are verified first (in C, in parallel: about
+    1% of the load's time), so a damaged file raises ``ArchiveError`` naming
+    it, never returns altered data; ``verify=False`` skips the checksums (the
+    structural checks of every read still run).
 
     With ``model=M`` (a pydantic model class) the result is an ``M`` instance,
     validated with ``model_validate``; ``trusted=True`` builds it without
     validation when the archive was written from the same model (the schema
     fingerprints match), and validates otherwise."""
+    name = os.fspath(path)
     with Archive._open_path(path, False, model=None, verify=False, require_zero_copy=False,
                             threads=None, max_depth=_DEFAULT_MAX_DEPTH) as arch:
-        return arch.to_model(model, trusted=trusted) if model is not None else arch.to_python()
+        try:
+            return _load(arch, model, trusted, verify)
+        except ArchiveError as exc:
+            raise ArchiveError(f"{name}: {exc}") from None
 
 
-def loads(buffer: Any, *, model: type | None = None, trusted: bool = False) -> Any:
-    """Like ``load``, from any buffer-protocol object (bytes, bytearray, mmap...)."""
+def loads(buffer: Any, *, model: type | None = None, trusted: bool = False,
+          verify: bool = True) -> Any:
+    """Like ``load``, from any buffer-protocol object (bytes, bytearray, mmap...),
+    checksums verified unless ``verify=False``."""
     with Archive.from_buffer(buffer) as arch:
-        return arch.to_model(model, trusted=trusted) if model is not None else arch.to_python()
+        return _load(arch, model, trusted, verify)
+
+
+def _load(arch: Archive, model: type | None, trusted: bool, verify: bool) -> Any:
+    if model is not None:
+        return arch.to_model(model, trusted=trusted, verify=verify)
+    return arch.to_python(verify=verify)
 
 
 # Loaded on first use: the cache (bfast_archive/cache.py: `bfa.Cache`, `bfa.memoize`)

@@ -14,26 +14,63 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import ArchiveError
+from .errors import ArchiveError, UnsupportedTypeError
 
 
 def _descr_obj(dt: np.dtype):
+    if dt.metadata is not None:  # arbitrary Python objects: not kept exactly, so refused
+        raise UnsupportedTypeError(f"dtype {dt} carries metadata {dict(dt.metadata)!r}, which "
+                                   f"cannot be archived")
     if dt.fields is not None:
         names = list(dt.names)
-        return {"names": names,
-                "formats": [_descr_obj(dt.fields[n][0]) for n in names],
-                "offsets": [dt.fields[n][1] for n in names],
-                "itemsize": dt.itemsize}
+        obj = {"names": names,
+               "formats": [_descr_obj(dt.fields[n][0]) for n in names],
+               "offsets": [dt.fields[n][1] for n in names],
+               "itemsize": dt.itemsize}
+        titles = [dt.fields[n][2] if len(dt.fields[n]) > 2 else None for n in names]
+        if any(t is not None for t in titles):  # format 1.1
+            if not all(t is None or type(t) is str for t in titles):
+                raise UnsupportedTypeError(f"structured dtype {dt} has a field title that is "
+                                           f"not a str")
+            obj["titles"] = titles
+        if dt.isalignedstruct:  # format 1.1
+            obj["aligned"] = True
+        return obj
     if dt.subdtype is not None:
         base, shape = dt.subdtype
         return {"base": _descr_obj(base), "shape": list(shape)}
+    if dt.char in "qQ" and np.dtype(dt.str).char != dt.char:  # format 1.1
+        return dt.str[0] + dt.char  # C long long where int64 is another C type (Linux: long)
     return dt.str
 
 
 def dtype_to_descr(dt: np.dtype) -> str:
-    """The descriptor string the archive stores for ``dt``."""
+    """The descriptor string the archive stores for ``dt``. UnsupportedTypeError
+    for what a descriptor cannot hold exactly (dtype metadata, non-str titles)."""
     obj = _descr_obj(dt)
     return obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
+
+
+def descr_minor(descr: str) -> int:
+    """The format minor version a descriptor written by ``dtype_to_descr``
+    needs: 1 if it uses a form added in 1.1 (field titles, an aligned
+    struct, the ``q``/``Q`` spelling of C long long), else 0."""
+    if descr.startswith("{"):
+        return int(_uses_1_1(json.loads(descr)))
+    return int(descr[1:] in ("q", "Q"))
+
+
+def _uses_1_1(obj) -> bool:
+    if isinstance(obj, str):
+        return obj[1:] in ("q", "Q")
+    if "base" in obj:
+        return _uses_1_1(obj["base"])
+    return "titles" in obj or "aligned" in obj or any(_uses_1_1(f) for f in obj["formats"])
+
+
+_STRUCT_KEYS = {"names", "formats", "offsets", "itemsize"}
+_STRUCT_FORMS = (_STRUCT_KEYS, _STRUCT_KEYS | {"titles"}, _STRUCT_KEYS | {"aligned"},
+                 _STRUCT_KEYS | {"titles", "aligned"})
 
 
 def _dtype_from_obj(obj) -> np.dtype:
@@ -44,16 +81,24 @@ def _dtype_from_obj(obj) -> np.dtype:
         if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
             raise ValueError("bad subarray shape")
         return np.dtype((_dtype_from_obj(obj["base"]), tuple(shape)))
-    if isinstance(obj, dict) and set(obj) == {"names", "formats", "offsets", "itemsize"}:
+    if isinstance(obj, dict) and set(obj) in _STRUCT_FORMS:
         names, formats, offsets = obj["names"], obj["formats"], obj["offsets"]
+        titles = obj.get("titles", [None] * len(names) if isinstance(names, list) else None)
         if not (isinstance(names, list) and isinstance(formats, list)
-                and isinstance(offsets, list) and len(names) == len(formats) == len(offsets)
+                and isinstance(offsets, list) and isinstance(titles, list)
+                and len(names) == len(formats) == len(offsets) == len(titles)
                 and all(isinstance(n, str) for n in names)
+                and all(t is None or isinstance(t, str) for t in titles)
+                and ("titles" not in obj or any(t is not None for t in titles))
+                and obj.get("aligned", True) is True
                 and all(type(o) is int and o >= 0 for o in offsets)
                 and type(obj["itemsize"]) is int and obj["itemsize"] > 0):
             raise ValueError("bad structured dtype")
-        return np.dtype({"names": names, "formats": [_dtype_from_obj(f) for f in formats],
-                         "offsets": offsets, "itemsize": obj["itemsize"]})
+        spec = {"names": names, "formats": [_dtype_from_obj(f) for f in formats],
+                "offsets": offsets, "itemsize": obj["itemsize"]}
+        if "titles" in obj:
+            spec["titles"] = titles
+        return np.dtype(spec, align="aligned" in obj)
     raise ValueError("unknown descriptor form")
 
 

@@ -167,3 +167,14 @@ def _compress(task: tuple, chunk_size: int, stride: int, compress) -> tuple:
                                              compress, 1, sizes, hashes, codecs),
                        "chunk encoding")
     return memoryview(ffi.buffer(d)), list(sizes), list(hashes), list(codecs)
+
+
+def set_minor(first: Any, minor: int) -> Any:
+    """The first piece of a framed archive (it starts with the header) with
+    version_minor set to ``minor`` and the header checksum recomputed: the
+    writer marks content that uses a form of a later minor version
+    (docs/FORMAT.md, "Header"). A bytearray is changed in place."""
+    head = first if isinstance(first, bytearray) else bytearray(first)
+    head[10:12] = minor.to_bytes(2, "little")
+    head[56:64] = F.U64.pack(lib.bfa_xxh64(bytes(head[:56]), 56, 0))
+    return head

@@ -24,7 +24,7 @@ class FileLayer:
     """Directory, checksums and payloads of one archive file or buffer."""
 
     __slots__ = ("view", "owner", "ptr", "header", "file_size", "compressed", "directory",
-                 "cache", "lock", "_source")
+                 "cache", "lock", "_source", "checked")
 
     def __init__(self, source: Any, view: memoryview, owner, ptr, header) -> None:
         self._source = source
@@ -37,6 +37,7 @@ class FileLayer:
         self.directory = None  # checked on first need: open stays O(1) when uncompressed
         self.cache: dict[int, memoryview] = {}
         self.lock = threading.Lock()
+        self.checked = 0  # uncompressed: sections 0..checked-1 verified (verify_through)
         if self.compressed:
             self._directory()
 
@@ -101,23 +102,29 @@ class FileLayer:
             self._decode_into(0, 0, n, dst + F.HEADER_SIZE, size, threads)
         return image
 
-    def payload(self, index: int, nbytes: int, threads: int, cache: bool = True
-                ) -> tuple[memoryview, bool]:
+    def payload(self, index: int, nbytes: int, threads: int, cache: bool = True,
+                check: bool = False) -> tuple[memoryview, bool]:
         """Payload ``index`` (>= 1) as a memoryview of ``nbytes`` bytes, and
-        whether it was decoded just for this call (an owned, writable buffer)."""
+        whether it was decoded just for this call (an owned, writable buffer).
+        Decoded chunks are always checked against their XXH64; with ``check``
+        so are the chunks of a payload used in place (for a copy-out)."""
         if index == 0:
             raise ArchiveError("payload 0 holds the nodes, not a value")
         hit = self.cache.get(index)
-        if hit is not None:
+        if hit is not None and not check:
             return hit, False
         size, chunk_size, first, n = self._entry(index)
         if size != nbytes:
             raise ArchiveError(f"payload {index} holds {size} bytes, its node says {nbytes}")
         start = self._raw_run(first, n, size)
         if start is not None:
+            if check:
+                self._verify_entries(first, first + n, threads)
             view = self.view[start:start + size]
             self.cache[index] = view
             return view, False
+        if hit is not None:  # decoded earlier, its chunks checked then
+            return hit, False
         if not cache:
             return self._decode_aligned(index, n, size, threads), True
         with self.lock:
@@ -204,6 +211,44 @@ class FileLayer:
             table, entry, count = d.chunks_off, F.CHUNK_ENTRY.size, d.n_chunks
         else:
             table, entry, count = d.checks_off, F.CHECK_ENTRY.size, d.n_checks
+        self._verify_entries(0, count, threads)
+        total = 0
+        for i in range(count):
+            total += F.U64.unpack_from(self.view, table + i * entry + 8)[0]
+        if not self.compressed:
+            self.checked = count
+        return total
+
+    def verify_through(self, end: int, threads: int) -> None:
+        """Uncompressed: check the sections that hold any byte below offset
+        ``end`` and were not checked by an earlier call (each section is
+        hashed at most once per layer). Sections start at 64 and follow one
+        another, so that is a run of them from the first one."""
+        d = self._directory()
+        lo, hi = self.checked, d.n_checks
+        if lo >= hi:
+            return
+        table, entry = d.checks_off, F.CHECK_ENTRY.size
+        stop = lo  # first section starting at or past ``end`` (binary search)
+        while stop < hi:
+            mid = (stop + hi) // 2
+            if F.U64.unpack_from(self.view, table + mid * entry)[0] < end:
+                stop = mid + 1
+            else:
+                hi = mid
+        if stop > lo:
+            self._verify_entries(lo, stop, threads)
+            self.checked = max(self.checked, stop)  # (another thread may have gone further)
+
+    def _verify_entries(self, first: int, stop: int, threads: int) -> None:
+        """Check directory entries [first, stop) (sections, or chunks when
+        compressed) in C on up to ``threads`` threads; ArchiveError names the
+        first bad one."""
+        d = self._directory()
+        if self.compressed:
+            table, entry = d.chunks_off, F.CHUNK_ENTRY.size
+        else:
+            table, entry = d.checks_off, F.CHECK_ENTRY.size
 
         def task(rng: tuple[int, int]) -> None:
             bad = ffi.new("uint64_t *")
@@ -219,8 +264,5 @@ class FileLayer:
                 what = "checksum mismatch" if rc == lib.BFA_E_CHECKSUM else "bad entry"
                 raise ArchiveError(f"{what} in section {i} (bytes {off}..{off + n})")
 
-        run_parallel(task, split_range(count, 4 * threads), threads)
-        total = 0
-        for i in range(count):
-            total += F.U64.unpack_from(self.view, table + i * entry + 8)[0]
-        return total
+        run_parallel(task, [(first + a, first + b) for a, b in
+                            split_range(stop - first, 4 * threads)], threads)

@@ -298,11 +298,13 @@ class Archive:
                 return ArchivedModel(value, self.model)
         return value
 
-    def to_model(self, model: type | None = None, *, trusted: bool = False) -> Any:
+    def to_model(self, model: type | None = None, *, trusted: bool = False,
+                 verify: bool = True) -> Any:
         """The whole archive as instances of pydantic model ``model`` (default:
         the one given to ``open``): validated with ``model_validate``; with
         ``trusted=True`` and an archive written from the same model (the
-        schema fingerprints match) built directly, without validation."""
+        schema fingerprints match) built directly, without validation.
+        Checksums are verified first, as for ``to_python``."""
         from .models import (constructible, model_classes, remember_stored_schema,
                              schema_of, validate)
 
@@ -311,6 +313,8 @@ class Archive:
             raise TypeError("to_model needs a pydantic model class")
         if self._ptr is None:
             raise _closed()
+        if verify:
+            _check_sums(self, self._size)
         schema = _schema(self, self._root_off) if self._root_tag == _T_MODEL else None
         if isinstance(schema, dict):
             remember_stored_schema(model, schema)
@@ -319,10 +323,10 @@ class Archive:
                 and schema.get("fingerprint") == schema_of(model)["fingerprint"]
                 and all(constructible(c) for c in classes.values())):
             with recursion_headroom(self.max_depth), gc_paused():
-                walk = _Walk(self)
+                walk = _Walk(self, check=verify)
                 walk._models = classes
                 return _mat(walk, F.ROOT_SLOT_POS, 0)
-        data = self.to_python()
+        data = self.to_python(verify=False)  # (verified above)
         if isinstance(data, list):
             return [validate(model, item) for item in data]
         return validate(model, data)
@@ -358,13 +362,21 @@ class Archive:
             raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
         return root[key]
 
-    def to_python(self) -> Any:
+    def to_python(self, *, verify: bool = True) -> Any:
         """Copy the whole archive out into plain Python objects (arrays as
-        owned copies, bytes as ``bytes``). Cost: proportional to the archive."""
+        owned copies, bytes as ``bytes``). Cost: proportional to the archive.
+
+        A copy checks what it copies: the XXH64 checksums of the archive are
+        verified first (in C, in parallel, about 1% of the copy's time; once
+        per open archive), so damaged bytes raise ``ArchiveError`` instead of
+        coming back as altered data. ``verify=False`` skips that check (the
+        structural checks of every read still run)."""
         if self._ptr is None:
             raise _closed()
+        if verify:
+            _check_sums(self, self._size)
         with recursion_headroom(self.max_depth), gc_paused():
-            return _mat(_Walk(self), F.ROOT_SLOT_POS, 0)
+            return _mat(_Walk(self, check=verify), F.ROOT_SLOT_POS, 0)
 
     @property
     def nbytes(self) -> int:
@@ -721,11 +733,38 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
 
 
 def _to_python(arch: Archive, tag: int, off: int, n: int) -> Any:
-    """``to_python`` of a view: the node's whole subtree, depth-capped."""
+    """``to_python`` of a view: the node's whole subtree, depth-capped, after
+    the checksums of the bytes it can occupy (``_check_sums``)."""
     if arch._ptr is None:
         raise _closed()
+    _check_sums(arch, _node_end(arch, tag, off, n))
     with recursion_headroom(arch.max_depth), gc_paused():
-        return _mat_node(_Walk(arch), tag, off, n, 0)
+        return _mat_node(_Walk(arch, check=True), tag, off, n, 0)
+
+
+def _check_sums(arch: Archive, end: int) -> None:
+    """Before a copy-out of bytes below offset ``end``: verify the checksums
+    of every section of an uncompressed archive that holds any of them.
+    Children lie before their parents, so a subtree lies below the end of
+    its node: ``end`` is that, or the archive's size for a whole read. Each
+    section is hashed once per open archive, in C on the thread pool. In a
+    compressed archive every chunk is checked as it is decoded."""
+    if isinstance(arch, _Walk):
+        arch = arch._arch
+    layer = arch._layer()
+    if layer is not None and not layer.compressed:
+        layer.verify_through(end, arch._threads())
+
+
+def _node_end(arch: Archive, tag: int, off: int, n: int) -> int:
+    """The end of the (checked) container node at ``off``."""
+    if tag == _T_DICT:
+        _, nbuckets, width, _ = F.DICT_HEADER.unpack_from(_raw_of(arch), off)
+        return off + _DICT_ENTRIES + 32 * n + nbuckets * width
+    if tag == _T_TABLE:
+        return off + F.TABLE_HEADER_SIZE + F.COLUMN.size * F.U64.unpack_from(
+            _raw_of(arch), off + 8)[0]
+    return off + 8 + 16 * n
 
 
 class _Walk:
@@ -735,10 +774,11 @@ class _Walk:
     hostile file cannot expand exponentially ("billion laughs")."""
 
     __slots__ = ("_arch", "_raw", "_mv", "_ptr", "_owner", "_size", "_file", "_tables",
-                 "max_depth", "_seen", "_models")
+                 "max_depth", "_seen", "_models", "_check")
 
-    def __init__(self, arch: Archive) -> None:
+    def __init__(self, arch: Archive, check: bool = False) -> None:
         self._arch = arch
+        self._check = check  # verify the checksums of compressed payloads used in place
         # _file before _ptr: close() drops _ptr first, so a _ptr still set
         # means _file (None for a plain archive) was read before close began
         self._size, self._file, self._tables = arch._size, arch._file, arch._tables
@@ -822,6 +862,7 @@ class _NoTracking:
 
 
 Archive._seen = _NoTracking()
+Archive._check = False  # (a _Walk's flag: an Archive reads lazily, one value at a time)
 
 
 def _claim(arch: Any, key: Any) -> None:
@@ -951,6 +992,8 @@ def _npscalar(arch, n, off, pos, depth):
     dt = descr_to_dtype(descr.encode("utf-8", "surrogatepass"))
     if len(raw) != dt.itemsize or dt.subdtype is not None:
         raise ArchiveError(f"numpy scalar at offset {off} does not match its dtype {dt}")
+    if dt.kind in "SU":  # built from the bytes: an array element would drop trailing NULs
+        return _text_scalar(dt, raw, off)
     try:
         one = _numpy().frombuffer(raw, dt)
         bad = has_text(dt) and bad_code_point(one)
@@ -962,6 +1005,19 @@ def _npscalar(arch, n, off, pos, depth):
 
 
 _BAD_CODE_POINT = "'U' data holds a code point above U+10FFFF"
+
+
+def _text_scalar(dt: Any, raw: bytes, off: int) -> Any:
+    """The ``np.bytes_`` / ``np.str_`` scalar of dtype ``dt`` whose bytes are
+    ``raw``, trailing NULs and item size kept (``np.bytes_(b"ab\\0")`` is S3)."""
+    np = _numpy()
+    if dt.kind == "S":
+        return np.bytes_(raw)
+    try:
+        return np.str_(raw.decode("utf-32-be" if dt.str[0] == ">" else "utf-32-le",
+                                  "surrogatepass"))
+    except UnicodeDecodeError:
+        raise ArchiveError(f"numpy scalar at offset {off}: {_BAD_CODE_POINT}") from None
 
 
 def has_text(dt: Any) -> bool:
@@ -1000,7 +1056,13 @@ def _decimal(arch, n, off, pos, depth):
     if n > _TRACK_MIN:
         _claim(arch, off)
     text = bytes(_mv_of(arch)[off:off + n])
-    return _checked(F.T_DECIMAL, off, lambda: decimal.Decimal(text.decode("ascii")))
+
+    def build():
+        value = decimal.Decimal(text.decode("ascii"))
+        if str(value) != text.decode("ascii"):  # only str(Decimal)'s own spelling is valid
+            raise ValueError(f"{text[:40]!r} is not in the canonical form {str(value)[:40]!r}")
+        return value
+    return _checked(F.T_DECIMAL, off, build)
 
 
 def _bigint(arch, n, off, pos, depth):
@@ -1074,11 +1136,11 @@ def _ndarray(arch: Archive, off: int, copy: bool) -> Any:
     if copy and nbytes > _TRACK_MIN:
         _claim(arch, ("payload", data_off) if external else data_off)
     try:
-        if nbytes == 0:
+        if nbytes == 0 and not external:  # (an external one still names a payload)
             arr = np.empty(shape, dt, order=order)
         elif external:
             buf, fresh = _payloads(arch).payload(data_off, nbytes, arch._threads(),
-                                                 cache=not copy)
+                                                 cache=not copy, check=copy and arch._check)
             arr = _shape_array(np, np.frombuffer(buf, dt, nbytes // dt.itemsize), shape, order)
             if copy and fresh:
                 return arr  # decoded for this call alone: already an owned buffer
@@ -1113,7 +1175,8 @@ def _xbytes(arch: Archive, index: int, n: int, copy: bool) -> Any:
     layer = _payloads(arch)
     if copy:
         _claim(arch, ("payload", index))
-    buf, fresh = layer.payload(index, n, arch._threads(), cache=not copy)
+    buf, fresh = layer.payload(index, n, arch._threads(), cache=not copy,
+                               check=copy and arch._check)
     return bytes(buf) if copy else buf
 
 
@@ -1418,6 +1481,8 @@ class _StringsCell(ArchivedList):
             yield self[i]
 
     def to_python(self) -> list:
+        _check_sums(self._arch, max(self._blob_at + self._blob_len,
+                                    self._items_at + 8 * (self._first + self._n + 1)))
         return [self[i] for i in range(self._n)]
 
 
@@ -1534,7 +1599,8 @@ class ArchivedRow(ArchivedDict):
         arch, info = self._arch, self._info
         if arch._ptr is None:
             raise _closed()
+        _check_sums(arch, _node_end(arch, _T_TABLE, info.off, info.nrows))
         with recursion_headroom(arch.max_depth):
-            walk = _Walk(arch)
+            walk = _Walk(arch, check=True)
             return {name: _cell(walk, info, c, self._row, 1, True)
                     for c, name in enumerate(info.names(arch))}

@@ -45,7 +45,7 @@ class _Failure(Exception):
 
 class _Writer:
     __slots__ = ("seg", "base", "pieces", "active", "max_depth", "external", "payloads",
-                 "schemas", "model_depth")
+                 "schemas", "model_depth", "minor")
 
     def __init__(self, max_depth: int, external: bool = False) -> None:
         self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by framing
@@ -59,6 +59,7 @@ class _Writer:
         self.payloads: list = []
         self.schemas: dict[type, bytes] = {}  # model class -> slot of its schema node
         self.model_depth = 0  # > 0 while writing model fields (enums allowed there)
+        self.minor = 0  # the format minor version the content needs (1: a 1.1 dtype form)
 
     # -- layout primitives -------------------------------------------------
     def _pad(self, align: int) -> int:
@@ -362,13 +363,11 @@ class _Writer:
     def ndarray(self, a) -> bytes:
         import numpy as np
 
-        from .dtypes import dtype_to_descr
-
         if a.dtype.hasobject:
             raise UnsupportedTypeError("object arrays cannot be archived", a)
         if a.dtype.itemsize == 0:
             raise UnsupportedTypeError(f"arrays of zero-size dtype {a.dtype} cannot be archived", a)
-        descr = dtype_to_descr(a.dtype).encode()
+        descr = self._descr(a.dtype, a).encode()
         flags = 0
         if a.flags.c_contiguous:
             flat = a.reshape(-1)
@@ -399,8 +398,6 @@ class _Writer:
         return _SLOT(F.T_NDARRAY, off)
 
     def npscalar(self, v) -> bytes:
-        from .dtypes import dtype_to_descr
-
         if v.dtype.hasobject:
             raise UnsupportedTypeError("numpy object scalars cannot be archived", v)
         if v.dtype.itemsize == 0 and v.dtype.kind not in "US":
@@ -409,7 +406,20 @@ class _Writer:
         raw = v.tobytes() if v.dtype.itemsize else b""  # NumPy pads an empty str_'s bytes
         if _x87_padded(v.dtype):
             raw = b"".join(raw[i:i + 10] + bytes(6) for i in range(0, len(raw), 16))
-        return self.tuple_node(F.T_NPSCALAR, [dtype_to_descr(v.dtype), raw])
+        return self.tuple_node(F.T_NPSCALAR, [self._descr(v.dtype, v), raw])
+
+    def _descr(self, dtype, value: Any) -> str:
+        """The dtype descriptor of ``value``'s ``dtype``; notes a 1.1 form in
+        ``minor``."""
+        from .dtypes import descr_minor, dtype_to_descr
+
+        try:
+            descr = dtype_to_descr(dtype)
+        except UnsupportedTypeError as exc:
+            raise UnsupportedTypeError(str(exc), value) from None
+        if self.minor < 1:
+            self.minor = descr_minor(descr)
+        return descr
 
 
 def _x87_padded(dtype) -> bool:
@@ -874,7 +884,7 @@ def _raise_with_path(exc: _Failure) -> None:
 def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
             threads: int | None) -> list:
     """The pieces of the archive file for ``obj``, in order."""
-    from .framing import check_options, frame
+    from .framing import check_options, frame, set_minor
 
     check_options(compression, chunk_size, threads)
     with recursion_headroom(max_depth):
@@ -884,7 +894,10 @@ def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
         except _Failure as exc:
             _raise_with_path(exc)
         pieces, nodes_end = w.finish(root)
-    return frame(pieces, nodes_end, root, w.payloads, compression, chunk_size, threads)
+    out = frame(pieces, nodes_end, root, w.payloads, compression, chunk_size, threads)
+    if w.minor:
+        out[0] = set_minor(out[0], w.minor)
+    return out
 
 
 def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20,

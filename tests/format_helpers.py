@@ -125,6 +125,34 @@ def without_checksums(data: bytes) -> bytes:
     return plain[:h["nodes_end"]]
 
 
+def fix_checksums(data: bytes) -> bytes:
+    """An uncompressed archive whose bytes a test changed, with its section
+    checksums and header checksum recomputed: the damage then reaches the
+    structural checks, which apply whatever the checksums say."""
+    h = read_header(data)
+    assert not h["flags"] & F_COMPRESSED
+    if not h["flags"] & F_CHECKSUMS:
+        return data
+    out = bytearray(data)
+    d = h["sections_off"]
+    n_checks = struct.unpack_from("<Q", out, d)[0]
+    for i in range(n_checks):
+        at = d + 32 + 24 * i
+        off, length = struct.unpack_from("<QQ", out, at)
+        struct.pack_into("<Q", out, at + 16, xxh64(bytes(out[off:off + length])))
+    return rewrite_header(bytes(out))
+
+
+def plain_archive(tag: int, aux: int, payload: int, body: bytes = b"") -> bytes:
+    """A hand-built archive without checksums (flags 0): ``body`` at offset
+    64 (zero-padded to a multiple of 8) and the root slot (tag, aux, payload),
+    e.g. a byte-string root ``plain_archive(21, len(text), 64, text)``."""
+    body = body + bytes(-len(body) % 8)
+    end = 64 + len(body)
+    head = HEADER.pack(b"\x89BFA\r\n\x1a\n", 1, 0, 0, end, tag | aux << 8, payload, end, 0, 0)
+    return head + body
+
+
 def rebuild_dict_index(data: bytes, node_off: int) -> bytes:
     """Recompute the hash index of the dict node at ``node_off`` from its key
     slots (after a test changed key bytes), as the format defines it: cell
