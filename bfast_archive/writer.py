@@ -795,12 +795,59 @@ def _decimal(w: _Writer, v) -> bytes:
     return _SLOT(F.T_DECIMAL | len(text) << 8, w._append_bytes(text, inline=True))
 
 
+def _memoryview(w: _Writer, v: memoryview) -> bytes:
+    """A memoryview of bytes (what views hand out for ``bytes`` values) is
+    archived as ``bytes``; one of another format or shape would lose them."""
+    if v.format not in ("B", "b", "c") or v.ndim != 1:
+        raise UnsupportedTypeError(
+            f"cannot archive a memoryview of format {v.format!r} and {v.ndim} dimension(s) "
+            f"exactly (only 1-D byte views are archived, as bytes); archive "
+            f"numpy.asarray(view) or bytes(view)", v)
+    return w.bytes(v if v.c_contiguous and v.format == "B" else v.tobytes())
+
+
+_ENCODERS[memoryview] = _memoryview
+
+
+def _view(w: _Writer, v: Any) -> bytes:
+    """A view of an archive (ArchivedDict, ArchivedList and their kinds,
+    ArchivedModel, ArchivedModelList, ArrayHandle) is archived as its value:
+    the same bytes as its ``to_python()`` (an array handle: its array), read
+    through the reader's bulk materialisation (C table paths, one walk)."""
+    arch = getattr(v, "_arch", None)
+    if arch is None:
+        arch = getattr(getattr(v, "_view", None), "_arch", None)
+    if arch is not None and arch._ptr is None:
+        from .errors import ArchiveError
+
+        raise ArchiveError(f"cannot archive a {type(v).__name__}: its archive is closed "
+                           f"(archive its value, .to_python(), before closing)")
+    if type(v).__name__ == "ArrayHandle":
+        return w.ndarray(v._full())
+    return w.value(v.to_python())
+
+
+def _view_types() -> tuple:
+    """The archive view classes loaded so far (models only if imported)."""
+    from .arrays import ArrayHandle
+    from .reader import ArchivedDict, ArchivedList
+
+    kinds: tuple = (ArchivedDict, ArchivedList, ArrayHandle)
+    models = sys.modules.get(f"{__package__}.models")
+    if models is not None:
+        kinds += (models.ArchivedModel, models.ArchivedModelList)
+    return kinds
+
+
 def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
     """Encoders for types not in the table: UUID, Decimal and NumPy's (their
     modules are imported only once such a value exists, so this package does
-    not import them itself), else an UnsupportedTypeError."""
+    not import them itself), views of archives, else an UnsupportedTypeError."""
     t = type(v)
     module = t.__module__
+    if module.startswith(f"{__package__}.") and isinstance(v, _view_types()):
+        _ENCODERS[t] = _view
+        return _view
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(v, pydantic.BaseModel):
         _ENCODERS[t] = _Writer.model
