@@ -969,18 +969,26 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     loss may lose the new file; for caches that can be rebuilt). On any error the temporary file is removed and an existing
     file at ``path`` is untouched. Uncompressed array payloads are written
     straight from the arrays' memory, without an intermediate copy.
+
+    The temporary file (``.NAME.PID.RANDOM.bfa-tmp``) is flock-ed by this
+    writer while it exists; one left by a killed writer is stray because its
+    lock is gone, and the next ``dump`` to ``path`` removes it (see
+    ``_tempfiles``; docs/CONCEPTS.md, "Lifetime"). A new file gets mode 0o666
+    less the umask, a replaced file keeps its mode.
     """
-    import tempfile
+    from . import _tempfiles
 
     pieces = _encode(obj, max_depth, compression, chunk_size, threads)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    _remove_stray_temporaries(directory, os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.",
-                               suffix=_TMP_SUFFIX, dir=directory)
+    name = os.path.basename(path)
+    _tempfiles.remove_stray(directory, f".{name}.")
+    fd, tmp = _tempfiles.create(directory, name)  # locked until renamed or removed
     try:
-        os.fchmod(fd, _file_mode(path))
-        with open(fd, "wb", buffering=0, closefd=True) as f:
+        mode = _existing_mode(path)
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with open(fd, "wb", buffering=0, closefd=False) as f:
             size = 0
             for piece in pieces:
                 view = memoryview(piece)
@@ -989,7 +997,7 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
                     size += written
                     view = view[written:]
             if fsync:
-                os.fsync(f.fileno())
+                os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -997,50 +1005,21 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
         except FileNotFoundError:
             pass
         raise
+    finally:
+        os.close(fd)
     if fsync:
         _fsync_dir(directory)
     return size
 
 
-_TMP_SUFFIX = ".bfa-tmp"
-
-
-def _remove_stray_temporaries(directory: str, name: str) -> None:
-    """Remove the temporary files (``.NAME.PID.RANDOM.bfa-tmp``) that writers
-    to ``name`` left when they were killed: those whose process is gone. A
-    live writer's file, or one whose pid cannot be read, is left alone."""
-    prefix = f".{name}."
-    try:
-        entries = [e.name for e in os.scandir(directory)
-                   if e.name.startswith(prefix) and e.name.endswith(_TMP_SUFFIX)]
-    except OSError:
-        return
-    for entry in entries:
-        pid_text = entry[len(prefix):].split(".", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-            continue  # alive (or pid reused): not ours to remove
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue
-        try:
-            os.unlink(os.path.join(directory, entry))
-        except OSError:
-            pass
-
-
-def _file_mode(path: str) -> int:
-    """The mode ``open(path, "w")`` would give: the replaced file's, or
-    0o666 less the umask (mkstemp's 0o600 would hide the file from others)."""
+def _existing_mode(path: str) -> int | None:
+    """The permission bits of the file ``dump`` replaces (kept, as
+    ``open(path, "w")`` keeps them), None if there is none. A new file gets
+    0o666 less the umask from the kernel (``_tempfiles.create``)."""
     try:
         return os.stat(path).st_mode & 0o7777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return None
 
 
 def _fsync_dir(directory: str) -> None:
