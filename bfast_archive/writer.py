@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import errno
 import os
 import sys
 from array import array
@@ -917,10 +918,11 @@ def _raise_with_path(exc: _Failure) -> None:
 
 # -- public entry points -------------------------------------------------------
 
-def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
-            threads: int | None) -> list:
-    """The pieces of the archive file for ``obj``, in order."""
-    from .framing import check_options, frame
+def _layout(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
+            threads: int | None) -> tuple[list, int, bytes, list]:
+    """The nodes image of ``obj`` (its pieces, the first 64 bytes left for
+    the header), where it ends, the root slot and the external payloads."""
+    from .framing import check_options
 
     check_options(compression, chunk_size, threads)
     with recursion_headroom(max_depth):
@@ -930,7 +932,16 @@ def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
         except _Failure as exc:
             _raise_with_path(exc)
         pieces, nodes_end = w.finish(root)
-    return frame(pieces, nodes_end, root, w.payloads, compression, chunk_size, threads)
+    return pieces, nodes_end, root, w.payloads
+
+
+def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
+            threads: int | None) -> list:
+    """The pieces of the archive file for ``obj``, in order."""
+    from .framing import frame
+
+    return frame(*_layout(obj, max_depth, compression, chunk_size, threads), compression,
+                 chunk_size, threads)
 
 
 def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20,
@@ -961,7 +972,8 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     released; chunks that do not shrink by 1/8 are stored raw (a chunk whose
     two 32 KiB samples do not shrink by 1/32 is not compressed whole). Every archive
     carries XXH64 checksums (of its sections, or of each chunk), checked by
-    ``Archive.verify()``.
+    ``Archive.verify()``; uncompressed, they are taken while the file is
+    written (one pass over the data), compressed, as chunks are compressed.
 
     The archive is written to a temporary file in the same directory, flushed
     and fsynced, then renamed over ``path`` (``os.replace``), and the directory
@@ -978,7 +990,13 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     """
     from . import _tempfiles
 
-    pieces = _encode(obj, max_depth, compression, chunk_size, threads)
+    from .framing import frame, plain_layout
+
+    nodes = _layout(obj, max_depth, compression, chunk_size, threads)
+    if compression is None:  # checksums taken while the file is written
+        pieces, blocks = plain_layout(*nodes[:3])
+    else:  # (chunk checksums are taken as the chunks are compressed)
+        pieces, blocks = frame(*nodes, compression, chunk_size, threads), None
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
@@ -988,16 +1006,9 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
         mode = _existing_mode(path)
         if mode is not None:
             os.fchmod(fd, mode)
-        with open(fd, "wb", buffering=0, closefd=False) as f:
-            size = 0
-            for piece in pieces:
-                view = memoryview(piece)
-                while view.nbytes:
-                    written = f.write(view)
-                    size += written
-                    view = view[written:]
-            if fsync:
-                os.fsync(fd)
+        size = _write_file(fd, pieces, blocks, threads)
+        if fsync:
+            os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -1010,6 +1021,62 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     if fsync:
         _fsync_dir(directory)
     return size
+
+
+_PREALLOCATE_MIN = 1 << 20  # smaller files: one syscall more for nothing
+_FULL = frozenset({getattr(errno, n) for n in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, n)})
+
+
+def _write_file(fd: int, pieces: list, blocks: list | None, threads: int | None) -> int:
+    """Write the archive to ``fd``; return its size. ``blocks`` (an
+    uncompressed archive, ``framing.plain_layout``): the pieces lack the
+    directory of checksums, which is taken in the same pass as the write --
+    on a pool thread while this one writes (large archives, GIL released by
+    both), or block by block right after each block is written (still in the
+    CPU caches) -- and written last. The file's size is reserved first
+    (``bfa_preallocate``): a full disk fails before any byte is written."""
+    from ._bfa_core import lib
+    from ._output import nbytes
+    from ._parallel import run_parallel
+    from .framing import PARALLEL_MIN, default_threads, hash_blocks, plain_directory
+
+    total = sum(map(nbytes, pieces))
+    if blocks is not None:
+        total += F.DIRECTORY_HEADER.size + len(blocks) * F.CHECK_ENTRY.size
+    if total >= _PREALLOCATE_MIN:
+        rc = lib.bfa_preallocate(fd, total)
+        if rc in _FULL:
+            raise OSError(rc, os.strerror(rc))  # else (not supported...): write without
+    with open(fd, "wb", buffering=0, closefd=False) as f:
+        def write(data) -> None:
+            view = memoryview(data)
+            while view.nbytes:
+                view = view[f.write(view):]
+
+        if blocks is None:
+            for piece in pieces:
+                write(piece)
+            return total
+
+        def write_blocks() -> None:
+            for piece, start, length, _ in blocks:
+                write(memoryview(piece)[start:start + length])
+
+        write(memoryview(pieces[0])[:F.HEADER_SIZE])
+        if total >= PARALLEL_MIN and default_threads(threads) > 1:
+            hashes = run_parallel(_call, [write_blocks, lambda: hash_blocks(blocks)], 2)[1]
+        else:
+            hashes = []
+            for block in blocks:
+                piece, start, length, _ = block
+                write(memoryview(piece)[start:start + length])
+                hashes += hash_blocks([block])
+        write(plain_directory(blocks, hashes))
+    return total
+
+
+def _call(job: Callable[[], Any]) -> Any:
+    return job()
 
 
 def _existing_mode(path: str) -> int | None:
