@@ -240,7 +240,11 @@ class _Writer:
                 parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
                 if not self._table_blocks(rows, dicts, keys, parts):
                     return None
-        owner = rows if owner is None else owner
+        return self.table_node(len(rows), keys, parts, rows if owner is None else owner)
+
+    def table_node(self, nrows: int, keys: tuple, parts: list, owner: Any) -> bytes:
+        """Write a table's columns (``parts``: a _ColumnBuilder or _ReadyColumn
+        per key), its key dict and its node; errors name ``owner``'s rows."""
         ident = self._enter(owner)
         try:
             columns = []
@@ -257,10 +261,10 @@ class _Writer:
             self.active.discard(ident)
         off = self._pad(F.NODE_ALIGN)
         seg = self.seg
-        seg += F.TABLE_HEADER.pack(len(rows), len(keys))
+        seg += F.TABLE_HEADER.pack(nrows, len(keys))
         seg += key_slot
         seg += b"".join(columns)
-        return _SLOT(F.T_TABLE | len(rows) << 8, off)
+        return _SLOT(F.T_TABLE | nrows << 8, off)
 
     @staticmethod
     def _native_columns(rows: list, keys: tuple, in_model: bool) -> list | None:
@@ -810,45 +814,18 @@ def _memoryview(w: _Writer, v: memoryview) -> bytes:
 _ENCODERS[memoryview] = _memoryview
 
 
-def _view(w: _Writer, v: Any) -> bytes:
-    """A view of an archive (ArchivedDict, ArchivedList and their kinds,
-    ArchivedModel, ArchivedModelList, ArrayHandle) is archived as its value:
-    the same bytes as its ``to_python()`` (an array handle: its array), read
-    through the reader's bulk materialisation (C table paths, one walk)."""
-    arch = getattr(v, "_arch", None)
-    if arch is None:
-        arch = getattr(getattr(v, "_view", None), "_arch", None)
-    if arch is not None and arch._ptr is None:
-        from .errors import ArchiveError
-
-        raise ArchiveError(f"cannot archive a {type(v).__name__}: its archive is closed "
-                           f"(archive its value, .to_python(), before closing)")
-    if type(v).__name__ == "ArrayHandle":
-        return w.ndarray(v._full())
-    return w.value(v.to_python())
-
-
-def _view_types() -> tuple:
-    """The archive view classes loaded so far (models only if imported)."""
-    from .arrays import ArrayHandle
-    from .reader import ArchivedDict, ArchivedList
-
-    kinds: tuple = (ArchivedDict, ArchivedList, ArrayHandle)
-    models = sys.modules.get(f"{__package__}.models")
-    if models is not None:
-        kinds += (models.ArchivedModel, models.ArchivedModelList)
-    return kinds
-
-
 def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
     """Encoders for types not in the table: UUID, Decimal and NumPy's (their
     modules are imported only once such a value exists, so this package does
     not import them itself), views of archives, else an UnsupportedTypeError."""
     t = type(v)
     module = t.__module__
-    if module.startswith(f"{__package__}.") and isinstance(v, _view_types()):
-        _ENCODERS[t] = _view
-        return _view
+    if module.startswith(f"{__package__}."):
+        from ._views import encode_view, view_types
+
+        if isinstance(v, view_types()):
+            _ENCODERS[t] = encode_view
+            return encode_view
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(v, pydantic.BaseModel):
         _ENCODERS[t] = _Writer.model
