@@ -1514,6 +1514,11 @@ class _StringsCell(ArchivedList):
     def to_python(self) -> list:
         return [self[i] for i in range(self._n)]
 
+    def column(self, name: Any) -> Any:
+        if self._n:
+            raise TypeError("column() needs a list of dicts: item 0 is a str")
+        return []
+
 
 class ArchivedTable(ArchivedList):
     """A lazy view of a list of same-keyed dicts stored column by column.

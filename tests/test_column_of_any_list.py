@@ -142,3 +142,11 @@ def test_numeric_column_is_exact_both_ways(cells):
     data = col.compressed() if isinstance(col, np.ma.MaskedArray) else col
     assert len(data) == len(present)
     assert all(a == b for a, b in zip(data.tolist(), present))  # exact int/float equality
+
+
+def test_column_of_a_list_of_str_cell_is_a_type_error():
+    rows = root([{"tags": ["a", "b"]} for _ in range(70)])
+    cell = rows[0]["tags"]
+    assert isinstance(cell, bfa.ArchivedList)
+    with pytest.raises(TypeError, match="item 0 is a str"):
+        cell.column("x")
