@@ -302,3 +302,14 @@ def test_a_shared_node_is_refused_as_to_python_refuses_it():
         shared.root.to_python()
     with pytest.raises(bfa.ArchiveError, match="referenced twice"):
         bfa.dumps(shared.root)
+
+
+def test_cache_entry_republished_from_its_own_view(tmp_path):
+    """The view maps the file being replaced: the new file is written from
+    the old mapping, which stays intact past the rename."""
+    cache = bfa.Cache(tmp_path)
+    cache["a"] = {"rows": [{"i": i, "s": str(i)} for i in range(100)], "emb": np.arange(50_000)}
+    cache["a"] = {"again": cache.get("a")}
+    got = cache.get("a").to_python()["again"]
+    assert got["rows"][99] == {"i": 99, "s": "99"}
+    np.testing.assert_array_equal(got["emb"], np.arange(50_000))
