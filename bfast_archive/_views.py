@@ -42,12 +42,16 @@ def view_types() -> tuple:
 
 def encode_view(w: Any, v: Any) -> bytes:
     """The writer's encoder for a view ``v``: see the module docstring."""
-    inner = getattr(v, "_view", None)  # ArchivedModel / ArchivedModelList: their plain view
-    if inner is not None and type(v).__module__ == f"{__package__}.models":
+    shown = type(v).__name__
+    if type(v).__module__ == f"{__package__}.models":  # ArchivedModel(List): its plain view
+        inner = v._view
+        if not (type(inner) is R.ArchivedDict and shown == "ArchivedModel"
+                or isinstance(inner, R.ArchivedList) and shown == "ArchivedModelList"):
+            return w.value(v.to_python())  # (SchemaMismatchError for a foreign value)
         v = inner
     arch = getattr(v, "_arch", None)
     if arch is not None and arch._ptr is None:
-        raise ArchiveError(f"cannot archive a {type(v).__name__}: its archive is closed "
+        raise ArchiveError(f"cannot archive a {shown}: its archive is closed "
                            f"(archive its value, .to_python(), before closing)")
     t = type(v)
     if t is R.ArchivedDict or t is R.ArchivedList or t is R.ArchivedTable:
@@ -76,9 +80,7 @@ class _Node:
 
 
 def _encode_node(w: Any, node: _Node) -> bytes:
-    walk = node.walk
-    if walk._ptr is None:  # (a walk holds its buffers: never None once made)
-        raise R._closed()
+    walk = node.walk  # (a walk holds the archive's buffers: a close meanwhile is harmless)
     if node.pos is None:
         tag, off, n = node.tag, node.off, node.n
     else:

@@ -966,7 +966,6 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     less the umask, a replaced file keeps its mode.
     """
     from . import _tempfiles
-
     from .framing import frame, plain_layout
 
     nodes = _layout(obj, max_depth, compression, chunk_size, threads)
