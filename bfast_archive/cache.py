@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any, Callable, Iterator
 
+from ._tempfiles import is_temporary, remove_if_stray
 from .errors import ArchiveError, UnsupportedTypeError
 from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
 from .writer import dump
@@ -42,8 +43,6 @@ log = logging.getLogger("bfast_archive.cache")
 
 _SUFFIX = ".bfa"
 _NAME_LEN = 32 + len(_SUFFIX)           # blake2b-128 in hex, then the suffix
-_TMP_SUFFIX = ".bfa-tmp"                # what bfa.dump names its temporary files
-_STALE_TMP_SECONDS = 3600.0             # an abandoned temporary file older than this goes
 _RESCAN_SECONDS = 1.0                   # with max_bytes, rescan the directory at most this often
 _TOUCH_NS = 1_000_000_000               # refresh an entry's mtime at most once a second
 _MAPPED = 64                            # entries a Cache keeps mapped for repeated hits
@@ -113,6 +112,14 @@ class Cache(MutableMapping):
 
     ``hits`` and ``misses`` in ``stats()`` count this object's lookups;
     ``entries`` and ``bytes`` describe the directory, all processes included.
+
+    Temporary files: a writer killed mid-publish (SIGKILL, OOM) leaves its
+    hidden ``.NAME.PID.RANDOM.bfa-tmp``. It is stray as soon as its writer is
+    gone (the writer's flock on it is released by the kernel; no pid or age
+    is involved, so this holds across hosts sharing the directory, as far as
+    their locks reach each other): every scan of the directory (``stats()``,
+    ``clear()``, eviction) removes the stray ones, and counts the live ones
+    in ``bytes`` and in the ``max_bytes`` budget.
     """
 
     def __init__(self, directory: str | os.PathLike, max_bytes: int | None = None) -> None:
@@ -125,6 +132,7 @@ class Cache(MutableMapping):
         self._hits = self._misses = self._evictions = self._corrupt = 0
         self._estimate: int | None = None   # bytes in the directory, as last seen + own writes
         self._scanned_at = 0.0
+        self._temporaries = (0, 0)          # live writers' temporary files, as last scanned
         self._mapped: OrderedDict[str, _Mapped] = OrderedDict()
 
     # -- paths ---------------------------------------------------------------------
@@ -300,11 +308,13 @@ class Cache(MutableMapping):
             return []
 
     def _scan(self) -> tuple[list[tuple[int, int, str]], int]:
-        """(mtime_ns, size, name) of every entry, and their total size. Also
-        removes temporary files abandoned by crashed writers."""
+        """(mtime_ns, size, name) of every entry, and the bytes of the entries
+        plus the temporary files of live writers. Removes stray temporary
+        files (no writer holds their lock: ``_tempfiles``) on the way, and
+        records the live ones' count and bytes for ``stats()``."""
         entries = []
         total = 0
-        stale_before = time.time() - _STALE_TMP_SECONDS
+        temp_files = temp_bytes = 0
         for e in self._listing():
             name = e.name
             try:
@@ -312,12 +322,13 @@ class Cache(MutableMapping):
                     st = e.stat()
                     entries.append((st.st_mtime_ns, st.st_size, name))
                     total += st.st_size
-                elif name.startswith(".") and name.endswith(_TMP_SUFFIX):
-                    if e.stat().st_mtime < stale_before:
-                        os.unlink(e.path)
+                elif is_temporary(name) and not remove_if_stray(e.path):
+                    temp_bytes += e.stat().st_size
+                    temp_files += 1
             except FileNotFoundError:  # removed by another process meanwhile
                 pass
-        return entries, total
+        self._temporaries = (temp_files, temp_bytes)
+        return entries, total + temp_bytes
 
     def _evict(self, keep: str | None = None) -> None:
         entries, total = self._scan()
@@ -361,13 +372,17 @@ class Cache(MutableMapping):
                 yield key
 
     def clear(self) -> None:
-        """Delete every entry (temporary files of writers in progress are left alone)."""
+        """Delete every entry and every stray temporary file (those of
+        killed writers); the temporary files of writers in progress stay."""
         self._mapped.clear()
-        for name in self._names():
-            try:
-                os.unlink(os.path.join(self.directory, name))
-            except FileNotFoundError:
-                pass
+        for e in self._listing():
+            if _is_entry(e.name):
+                try:
+                    os.unlink(e.path)
+                except FileNotFoundError:
+                    pass
+            elif is_temporary(e.name):
+                remove_if_stray(e.path)
         self._estimate = 0
         self._scanned_at = time.monotonic()
 
@@ -377,11 +392,17 @@ class Cache(MutableMapping):
 
     def stats(self) -> dict:
         """``hits``, ``misses`` (this object's lookups), ``entries`` and
-        ``bytes`` (the directory now), ``max_bytes``, ``evictions`` and
-        ``corrupt`` (entries this object removed)."""
+        ``bytes`` (the directory now: the entries and the temporary files of
+        writers in progress, which ``max_bytes`` counts too),
+        ``temp_files`` and ``temp_bytes`` (those temporary files alone),
+        ``max_bytes``, ``evictions`` and ``corrupt`` (entries this object
+        removed). Cost: a scan of the directory, which also removes stray
+        temporary files (a flock probe of each temporary file)."""
         entries, total = self._scan()
+        temp_files, temp_bytes = self._temporaries
         return {"hits": self._hits, "misses": self._misses, "entries": len(entries),
-                "bytes": total, "max_bytes": self.max_bytes, "evictions": self._evictions,
+                "bytes": total, "temp_files": temp_files, "temp_bytes": temp_bytes,
+                "max_bytes": self.max_bytes, "evictions": self._evictions,
                 "corrupt": self._corrupt}
 
     # -- memoize -----------------------------------------------------------------------------

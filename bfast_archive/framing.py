@@ -65,7 +65,21 @@ def frame(pieces: list, nodes_end: int, root: bytes, payloads: list, compression
 # -- uncompressed: checksums of the nodes ------------------------------------------
 
 def _frame_plain(pieces: list, nodes_end: int, root: bytes, threads: int) -> list:
-    blocks = []  # (piece, start within piece, length, archive offset)
+    pieces, blocks = plain_layout(pieces, nodes_end, root)
+    if nodes_end < PARALLEL_MIN:
+        threads = 1  # starting threads costs more than hashing a few MiB
+    hashes = run_parallel(hash_blocks, [blocks[a:b] for a, b in
+                                         split_range(len(blocks), 4 * threads)], threads)
+    return pieces + [plain_directory(blocks, [h for part in hashes for h in part])]
+
+
+def plain_layout(pieces: list, nodes_end: int, root: bytes) -> tuple[list, list]:
+    """An uncompressed archive but for its directory: the pieces of the
+    nodes image with the header filled in (it does not depend on the
+    checksums), and the checksummed blocks, (piece, start within piece,
+    length, archive offset), which tile the pieces after the header in file
+    order. ``plain_directory(blocks, their XXH64s)`` is the last piece."""
+    blocks = []
     at = 0
     for piece in pieces:
         n = nbytes(piece)
@@ -73,19 +87,20 @@ def _frame_plain(pieces: list, nodes_end: int, root: bytes, threads: int) -> lis
         for s in range(start, n, F.CHECK_BLOCK):
             blocks.append((piece, s, min(F.CHECK_BLOCK, n - s), at + s))
         at += n
-    if nodes_end < PARALLEL_MIN:
-        threads = 1  # starting threads costs more than hashing a few MiB
-    hashes = run_parallel(_hash_blocks, [blocks[a:b] for a, b in
-                                         split_range(len(blocks), 4 * threads)], threads)
-    entries = [F.CHECK_ENTRY.pack(off, length, h)
-               for (_, _, length, off), h in zip(blocks, (h for part in hashes for h in part))]
-    directory = F.DIRECTORY_HEADER.pack(len(entries), 0, 0, 0) + b"".join(entries)
-    file_size = nodes_end + len(directory)
+    file_size = nodes_end + F.DIRECTORY_HEADER.size + len(blocks) * F.CHECK_ENTRY.size
     pieces[0][:F.HEADER_SIZE] = _header(F.F_CHECKSUMS, file_size, root, nodes_end, nodes_end)
-    return pieces + [directory]
+    return pieces, blocks
 
 
-def _hash_blocks(blocks: list) -> list:
+def plain_directory(blocks: list, hashes: list) -> bytes:
+    """The directory of an uncompressed archive: a checksum entry per block."""
+    entries = [F.CHECK_ENTRY.pack(off, length, h)
+               for (_, _, length, off), h in zip(blocks, hashes)]
+    return F.DIRECTORY_HEADER.pack(len(entries), 0, 0, 0) + b"".join(entries)
+
+
+def hash_blocks(blocks: list) -> list:
+    """The XXH64 of each block (see ``plain_layout``): a C call each, GIL released."""
     out = []
     for piece, start, length, _ in blocks:
         with ffi.from_buffer("uint8_t[]", piece) as p:

@@ -235,14 +235,12 @@ class ArchivedModelList(Sequence):
             yield ArchivedModel(v, cls)
 
     def column(self, name: str) -> Any:
-        """One field of every row, as a zero-copy array where it is numeric."""
-        if hasattr(self._view, "column"):
+        """One field of every row, as ``ArchivedList.column`` gives it: an
+        array where the values are numbers (zero-copy for a table's packed
+        column), else a list."""
+        try:
             return self._view.column(name)
-        try:  # a short list is not a table: the field of each item, as a list
-            return [item[name] for item in self._view]
-        except ArchiveError:
-            raise
-        except (KeyError, TypeError, IndexError, ValueError) as exc:  # an item not a mapping
+        except TypeError as exc:  # an item not a mapping of fields
             raise SchemaMismatchError(f"items of this list have no field {name!r}: {exc}") \
                 from None
 

@@ -31,6 +31,7 @@ _F64 = F.SLOT_FLOAT.unpack_from
 _NDH = F.NDARRAY_HEADER.unpack_from
 _DICT_ENTRIES = F.DICT_HEADER.size
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+_NONE_TYPE = type(None)
 _EPOCH = _dt.datetime(1, 1, 1)
 _np = None
 
@@ -574,6 +575,37 @@ class ArchivedList(Sequence):
     def is_tuple(self) -> bool:
         """True if the archived value was a tuple (``to_python`` gives a tuple)."""
         return self._tag == F.T_TUPLE
+
+    def column(self, name: Any) -> Any:
+        """The value of key ``name`` in every item of this list of dicts, as
+        a table's ``column`` gives it (whatever layout the list was stored
+        in): an owned NumPy array when the values are numbers the array holds
+        exactly (a masked array if some are None; see ``_numeric_array``),
+        else a list of plain values. KeyError naming the first item that has
+        no key ``name``; TypeError if an item is not a dict. Cost: one dict
+        probe per item plus each value's copy-out."""
+        arch = self._arch
+        if arch._ptr is None:
+            raise _closed()
+        with recursion_headroom(arch.max_depth), gc_paused():
+            walk = _Walk(arch)
+            values = []
+            for i, pos in enumerate(self._slots()):
+                w0, p = _SLOT(walk._raw, pos)
+                tag = w0 & 0xFF
+                if tag == _T_MODEL:  # (a model instance among plain items: its field dict)
+                    w0, p = _SLOT(walk._raw, _model_body(walk, p))
+                    tag = w0 & 0xFF
+                if tag != _T_DICT:
+                    raise TypeError(f"column() needs a list of dicts: item {i} is a "
+                                    f"{F.TAG_NAMES.get(tag, 'value')}")
+                try:
+                    at = _dict_pos(walk, p, name)
+                except KeyError:
+                    raise KeyError(f"item {i} has no key {name!r}") from None
+                values.append(_mat(walk, at, 1))
+        array = _numeric_array(values)
+        return values if array is None else array
 
     def to_python(self) -> list | tuple:
         """Copy this list out into plain Python objects. Cost: its whole subtree."""
@@ -1413,6 +1445,67 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
     return values
 
 
+_NUMBER_KINDS = frozenset("iuf")
+
+
+def _numeric_array(values: list) -> Any:
+    """``values`` (a column's cells, None for a missing value) as a NumPy
+    array when every other cell is a number and the array holds each one
+    exactly, else None (the caller returns the list):
+
+    - all bool (or ``np.bool_``): a bool array;
+    - int (within int64), float and NumPy integer/float scalars, in any mix
+      without bools: an array of their common dtype (``np.result_type``:
+      int64 for ints, float64 for ints among floats, float32 for float32
+      cells...), provided every int converts to it exactly (``2**60`` among
+      floats does not fit a float64: the list is returned);
+    - None cells: a masked array, masked there.
+
+    The array is a copy (a column stored cell by cell); the cells read one by
+    one keep their own types (the int 0 stays an int in ``row["x"]``)."""
+    types = set(map(type, values))
+    nulls = _NONE_TYPE in types
+    types.discard(_NONE_TYPE)
+    if not types:
+        return None
+    np = _numpy()
+    kinds = set()
+    for t in types:
+        if t is int:
+            kinds.add("i")
+        elif t is float:
+            kinds.add("f")
+        elif t is bool or t is np.bool_:
+            kinds.add("b")
+        elif issubclass(t, np.generic) and np.dtype(t).kind in _NUMBER_KINDS:
+            kinds.add("n")
+        else:
+            return None
+    if "b" in kinds and len(kinds) > 1:
+        return None  # bools among numbers: not one column type
+    cells = [v for v in values if v is not None] if nulls else values
+    if "i" in kinds and not all(_INT_MIN <= v <= _INT_MAX for v in cells if type(v) is int):
+        return None
+    dtypes = [np.dtype(np.int64) if t is int else np.dtype(np.float64) if t is float
+              else np.dtype(t) for t in types]
+    dtype = np.result_type(*dtypes) if "b" not in kinds else np.dtype(bool)
+    array = np.array(cells, dtype=dtype)
+    if dtype.kind == "f" and any(np.dtype(d).kind in "iu" for d in dtypes):
+        # ints in a float array: each must come back equal (exact int/float comparison)
+        int_types = {t for t in types if t is int or
+                     (t is not float and np.dtype(t).kind in "iu")}
+        ints = [(i, v) for i, v in enumerate(cells) if type(v) in int_types]
+        floats = array[[i for i, _ in ints]].tolist()
+        if not all(map(operator.eq, (int(v) for _, v in ints), floats)):
+            return None
+    if not nulls:
+        return array
+    mask = np.fromiter((v is None for v in values), bool, len(values))
+    data = np.zeros(len(values), dtype)
+    data[~mask] = array
+    return np.ma.MaskedArray(data, mask=mask)
+
+
 def _with_nulls(values: list, mask: bytes) -> list:
     """``values`` with None where ``mask`` (bytes 0/1, checked) holds 1: a
     few Nones are set in place (found by bytes.find, in C), many in one pass."""
@@ -1485,6 +1578,11 @@ class _StringsCell(ArchivedList):
                                     self._items_at + 8 * (self._first + self._n + 1)))
         return [self[i] for i in range(self._n)]
 
+    def column(self, name: Any) -> Any:
+        if self._n:
+            raise TypeError("column() needs a list of dicts: item 0 is a str")
+        return []
+
 
 class ArchivedTable(ArchivedList):
     """A lazy view of a list of same-keyed dicts stored column by column.
@@ -1530,14 +1628,19 @@ class ArchivedTable(ArchivedList):
     def column(self, name: Any) -> Any:
         """Column ``name`` as a read-only NumPy array over the buffer (int64,
         float64 or bool), no copy: O(1). With None cells, a masked array whose
-        data and mask are both views. Other columns come back as a list."""
+        data and mask are both views. A column stored cell by cell whose
+        cells are numbers an array holds exactly (ints among floats, NumPy
+        scalars) comes back as an owned array (O(rows); ``_numeric_array``);
+        other columns as a list."""
         info = self._info()
         c = info.column_of(self._arch, name)
         kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
         if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL):
             arch = self._arch
             with recursion_headroom(arch.max_depth), gc_paused():  # a copy-out: its own walk
-                return _column_values(_Walk(arch), info, c, 0)
+                values = _column_values(_Walk(arch), info, c, 0)
+            array = _numeric_array(values) if kind == F.COL_SLOTS else None
+            return values if array is None else array
         np = _numpy()
         dtype = {F.COL_INT64: "<i8", F.COL_FLOAT64: "<f8", F.COL_BOOL: "?"}[kind]
         mv = _mv_of(self._arch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import errno
 import os
 import sys
 from array import array
@@ -240,7 +241,11 @@ class _Writer:
                 parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
                 if not self._table_blocks(rows, dicts, keys, parts):
                     return None
-        owner = rows if owner is None else owner
+        return self.table_node(len(rows), keys, parts, rows if owner is None else owner)
+
+    def table_node(self, nrows: int, keys: tuple, parts: list, owner: Any) -> bytes:
+        """Write a table's columns (``parts``: a _ColumnBuilder or _ReadyColumn
+        per key), its key dict and its node; errors name ``owner``'s rows."""
         ident = self._enter(owner)
         try:
             columns = []
@@ -257,10 +262,10 @@ class _Writer:
             self.active.discard(ident)
         off = self._pad(F.NODE_ALIGN)
         seg = self.seg
-        seg += F.TABLE_HEADER.pack(len(rows), len(keys))
+        seg += F.TABLE_HEADER.pack(nrows, len(keys))
         seg += key_slot
         seg += b"".join(columns)
-        return _SLOT(F.T_TABLE | len(rows) << 8, off)
+        return _SLOT(F.T_TABLE | nrows << 8, off)
 
     @staticmethod
     def _native_columns(rows: list, keys: tuple, in_model: bool) -> list | None:
@@ -806,12 +811,32 @@ def _decimal(w: _Writer, v) -> bytes:
     return _SLOT(F.T_DECIMAL | len(text) << 8, w._append_bytes(text, inline=True))
 
 
+def _memoryview(w: _Writer, v: memoryview) -> bytes:
+    """A memoryview of bytes (what views hand out for ``bytes`` values) is
+    archived as ``bytes``; one of another format or shape would lose them."""
+    if v.format not in ("B", "b", "c") or v.ndim != 1:
+        raise UnsupportedTypeError(
+            f"cannot archive a memoryview of format {v.format!r} and {v.ndim} dimension(s) "
+            f"exactly (only 1-D byte views are archived, as bytes); archive "
+            f"numpy.asarray(view) or bytes(view)", v)
+    return w.bytes(v if v.c_contiguous and v.format == "B" else v.tobytes())
+
+
+_ENCODERS[memoryview] = _memoryview
+
+
 def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
     """Encoders for types not in the table: UUID, Decimal and NumPy's (their
     modules are imported only once such a value exists, so this package does
-    not import them itself), else an UnsupportedTypeError."""
+    not import them itself), views of archives, else an UnsupportedTypeError."""
     t = type(v)
     module = t.__module__
+    if module.startswith(f"{__package__}."):
+        from ._views import encode_view, view_types
+
+        if isinstance(v, view_types()):
+            _ENCODERS[t] = encode_view
+            return encode_view
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(v, pydantic.BaseModel):
         _ENCODERS[t] = _Writer.model
@@ -881,10 +906,12 @@ def _raise_with_path(exc: _Failure) -> None:
 
 # -- public entry points -------------------------------------------------------
 
-def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
-            threads: int | None) -> list:
-    """The pieces of the archive file for ``obj``, in order."""
-    from .framing import check_options, frame, set_minor
+def _layout(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
+            threads: int | None) -> tuple[tuple[list, int, bytes, list], int]:
+    """The nodes image of ``obj`` (its pieces, the first 64 bytes left for
+    the header), where it ends, the root slot and the external payloads; and
+    the format minor version its content needs (0 or 1)."""
+    from .framing import check_options
 
     check_options(compression, chunk_size, threads)
     with recursion_headroom(max_depth):
@@ -894,9 +921,18 @@ def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
         except _Failure as exc:
             _raise_with_path(exc)
         pieces, nodes_end = w.finish(root)
-    out = frame(pieces, nodes_end, root, w.payloads, compression, chunk_size, threads)
-    if w.minor:
-        out[0] = set_minor(out[0], w.minor)
+    return (pieces, nodes_end, root, w.payloads), w.minor
+
+
+def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
+            threads: int | None) -> list:
+    """The pieces of the archive file for ``obj``, in order."""
+    from .framing import frame, set_minor
+
+    nodes, minor = _layout(obj, max_depth, compression, chunk_size, threads)
+    out = frame(*nodes, compression, chunk_size, threads)
+    if minor:
+        out[0] = set_minor(out[0], minor)
     return out
 
 
@@ -928,7 +964,8 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     released; chunks that do not shrink by 1/8 are stored raw (a chunk whose
     two 32 KiB samples do not shrink by 1/32 is not compressed whole). Every archive
     carries XXH64 checksums (of its sections, or of each chunk), checked by
-    ``Archive.verify()``.
+    ``Archive.verify()``; uncompressed, they are taken while the file is
+    written (one pass over the data), compressed, as chunks are compressed.
 
     The archive is written to a temporary file in the same directory, flushed
     and fsynced, then renamed over ``path`` (``os.replace``), and the directory
@@ -936,27 +973,35 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     loss may lose the new file; for caches that can be rebuilt). On any error the temporary file is removed and an existing
     file at ``path`` is untouched. Uncompressed array payloads are written
     straight from the arrays' memory, without an intermediate copy.
-    """
-    import tempfile
 
-    pieces = _encode(obj, max_depth, compression, chunk_size, threads)
+    The temporary file (``.NAME.PID.RANDOM.bfa-tmp``) is flock-ed by this
+    writer while it exists; one left by a killed writer is stray because its
+    lock is gone, and the next ``dump`` to ``path`` removes it (see
+    ``_tempfiles``; docs/CONCEPTS.md, "Lifetime"). A new file gets mode 0o666
+    less the umask, a replaced file keeps its mode.
+    """
+    from . import _tempfiles
+    from .framing import frame, plain_layout, set_minor
+
+    nodes, minor = _layout(obj, max_depth, compression, chunk_size, threads)
+    if compression is None:  # checksums taken while the file is written
+        pieces, blocks = plain_layout(*nodes[:3])
+    else:  # (chunk checksums are taken as the chunks are compressed)
+        pieces, blocks = frame(*nodes, compression, chunk_size, threads), None
+    if minor:  # the header does not depend on the checksums of the blocks
+        pieces[0] = set_minor(pieces[0], minor)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    _remove_stray_temporaries(directory, os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.",
-                               suffix=_TMP_SUFFIX, dir=directory)
+    name = os.path.basename(path)
+    _tempfiles.remove_stray(directory, f".{name}.")
+    fd, tmp = _tempfiles.create(directory, name)  # locked until renamed or removed
     try:
-        os.fchmod(fd, _file_mode(path))
-        with open(fd, "wb", buffering=0, closefd=True) as f:
-            size = 0
-            for piece in pieces:
-                view = memoryview(piece)
-                while view.nbytes:
-                    written = f.write(view)
-                    size += written
-                    view = view[written:]
-            if fsync:
-                os.fsync(f.fileno())
+        mode = _existing_mode(path)
+        if mode is not None:
+            os.fchmod(fd, mode)
+        size = _write_file(fd, pieces, blocks, threads)
+        if fsync:
+            os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -964,50 +1009,77 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
         except FileNotFoundError:
             pass
         raise
+    finally:
+        os.close(fd)
     if fsync:
         _fsync_dir(directory)
     return size
 
 
-_TMP_SUFFIX = ".bfa-tmp"
+_PREALLOCATE_MIN = 1 << 20  # smaller files: one syscall more for nothing
+_FULL = frozenset({getattr(errno, n) for n in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, n)})
 
 
-def _remove_stray_temporaries(directory: str, name: str) -> None:
-    """Remove the temporary files (``.NAME.PID.RANDOM.bfa-tmp``) that writers
-    to ``name`` left when they were killed: those whose process is gone. A
-    live writer's file, or one whose pid cannot be read, is left alone."""
-    prefix = f".{name}."
-    try:
-        entries = [e.name for e in os.scandir(directory)
-                   if e.name.startswith(prefix) and e.name.endswith(_TMP_SUFFIX)]
-    except OSError:
-        return
-    for entry in entries:
-        pid_text = entry[len(prefix):].split(".", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-            continue  # alive (or pid reused): not ours to remove
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue
-        try:
-            os.unlink(os.path.join(directory, entry))
-        except OSError:
-            pass
+def _write_file(fd: int, pieces: list, blocks: list | None, threads: int | None) -> int:
+    """Write the archive to ``fd``; return its size. ``blocks`` (an
+    uncompressed archive, ``framing.plain_layout``): the pieces lack the
+    directory of checksums, which is taken in the same pass as the write --
+    on a pool thread while this one writes (large archives, GIL released by
+    both), or block by block right after each block is written (still in the
+    CPU caches) -- and written last. The file's size is reserved first
+    (``bfa_preallocate``): a full disk fails before any byte is written."""
+    from ._bfa_core import lib
+    from ._output import nbytes
+    from ._parallel import run_parallel
+    from .framing import PARALLEL_MIN, default_threads, hash_blocks, plain_directory
+
+    total = sum(map(nbytes, pieces))
+    if blocks is not None:
+        total += F.DIRECTORY_HEADER.size + len(blocks) * F.CHECK_ENTRY.size
+    if total >= _PREALLOCATE_MIN:
+        rc = lib.bfa_preallocate(fd, total)
+        if rc in _FULL:
+            raise OSError(rc, os.strerror(rc))  # else (not supported...): write without
+    with open(fd, "wb", buffering=0, closefd=False) as f:
+        def write(data) -> None:
+            view = memoryview(data)
+            while view.nbytes:
+                view = view[f.write(view):]
+
+        if blocks is None:
+            for piece in pieces:
+                write(piece)
+            return total
+
+        def write_blocks() -> None:
+            for piece, start, length, _ in blocks:
+                write(memoryview(piece)[start:start + length])
+
+        write(memoryview(pieces[0])[:F.HEADER_SIZE])
+        if total >= PARALLEL_MIN and default_threads(threads) > 1:
+            hashes = run_parallel(_call, [write_blocks, lambda: hash_blocks(blocks)], 2)[1]
+        else:
+            hashes = []
+            for block in blocks:
+                piece, start, length, _ = block
+                write(memoryview(piece)[start:start + length])
+                hashes += hash_blocks([block])
+        write(plain_directory(blocks, hashes))
+    return total
 
 
-def _file_mode(path: str) -> int:
-    """The mode ``open(path, "w")`` would give: the replaced file's, or
-    0o666 less the umask (mkstemp's 0o600 would hide the file from others)."""
+def _call(job: Callable[[], Any]) -> Any:
+    return job()
+
+
+def _existing_mode(path: str) -> int | None:
+    """The permission bits of the file ``dump`` replaces (kept, as
+    ``open(path, "w")`` keeps them), None if there is none. A new file gets
+    0o666 less the umask from the kernel (``_tempfiles.create``)."""
     try:
         return os.stat(path).st_mode & 0o7777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return None
 
 
 def _fsync_dir(directory: str) -> None:

@@ -175,6 +175,10 @@ int bfa_chunks_encode(const uint8_t *src, uint64_t src_len, uint64_t chunk_size,
 void bfa_advise_huge(uint8_t *p, uint64_t len);
 int bfa_copy(uint8_t *dst, uint64_t dst_len, uint64_t at, const uint8_t *src, uint64_t n);
 
+/* Files (files.c): reserve a new file's blocks before writing it; 0 or an
+ * errno value (EOPNOTSUPP where the call does not exist). */
+int bfa_preallocate(int fd, uint64_t len);
+
 /* Writer (layout.c). */
 int bfa_dict_build_index(uint8_t *seg, uint64_t seg_len, uint64_t seg_base, uint64_t node_off);
 uint64_t bfa_dict_nbuckets(uint64_t count);

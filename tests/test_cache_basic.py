@@ -189,21 +189,25 @@ def test_foreign_archive_under_an_entry_name_is_a_miss(tmp_path, caplog):
     assert cache.get("k") is None
 
 
-def test_other_files_are_ignored_and_stale_temporaries_removed(tmp_path):
+def test_other_files_are_ignored_and_stray_temporaries_removed(tmp_path):
+    """A temporary file whose writer holds its flock is live; an unlocked one
+    (its writer is gone) is stray and removed, however recent."""
+    import fcntl
+
     cache = bfa.Cache(tmp_path)
     cache["k"] = 1
     (tmp_path / "README").write_text("not an entry")
-    fresh = tmp_path / ".abc.bfa.x1.bfa-tmp"
-    stale = tmp_path / ".abc.bfa.x2.bfa-tmp"
-    fresh.write_bytes(b"in progress")
-    stale.write_bytes(b"abandoned")
-    old = time.time() - 2 * 3600
-    os.utime(stale, (old, old))
-    assert len(cache) == 1 and list(cache) == ["k"]
-    assert cache.stats()["entries"] == 1
-    assert fresh.exists() and not stale.exists()
-    cache.clear()
-    assert (tmp_path / "README").exists() and fresh.exists()
+    live = tmp_path / ".abc.bfa.x1.bfa-tmp"
+    stray = tmp_path / ".abc.bfa.x2.bfa-tmp"
+    live.write_bytes(b"in progress")
+    stray.write_bytes(b"abandoned")
+    with open(live, "rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        assert len(cache) == 1 and list(cache) == ["k"]
+        assert cache.stats()["entries"] == 1
+        assert live.exists() and not stray.exists()
+        cache.clear()
+        assert (tmp_path / "README").exists() and live.exists()
 
 
 def test_hits_do_not_leak_file_descriptors(tmp_path):

@@ -1,0 +1,302 @@
+"""Archiving views of archives: the writer's side of ``bfa.dumps(view)``.
+
+A view (``ArchivedDict``, ``ArchivedList``, a table, a row, ``ArchivedModel``,
+``ArchivedModelList``, ``ArrayHandle``) is archived as its value: the same
+bytes as ``dumps(view.to_python())``. The subtree is not copied out into
+Python objects first; it is walked node by node (``_Node``), the way
+``to_python`` walks it (the same checks, the same refusal of shared nodes),
+and each node goes to the writer as directly as its layout allows:
+
+- dicts, lists and tuples become shallow containers of child nodes;
+- arrays and ``bytes`` are written from the archive's memory (zero-copy);
+- a table's packed columns (int, float, bool, datetime, str, lists of str)
+  are copied region by region, after the checks that decoding them would
+  make (bool bytes, datetime range, string offsets, UTF-8 at string
+  boundaries, null masks); a column that fails them, or that a writer would
+  lay out otherwise (all None, data under a null), takes the decoding path;
+- everything else (strings, numbers, sets, dates...) is decoded as
+  ``to_python`` decodes it and written again.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from . import format as F
+from . import reader as R
+from .errors import ArchiveError
+
+_ZERO8 = bytes(8)
+
+
+def view_types() -> tuple:
+    """The archive view classes loaded so far (models only if imported)."""
+    from .arrays import ArrayHandle
+
+    kinds: tuple = (R.ArchivedDict, R.ArchivedList, ArrayHandle)
+    models = sys.modules.get(f"{__package__}.models")
+    if models is not None:
+        kinds += (models.ArchivedModel, models.ArchivedModelList)
+    return kinds
+
+
+def encode_view(w: Any, v: Any) -> bytes:
+    """The writer's encoder for a view ``v``: see the module docstring."""
+    shown = type(v).__name__
+    if type(v).__module__ == f"{__package__}.models":  # ArchivedModel(List): its plain view
+        inner = v._view
+        if not (type(inner) is R.ArchivedDict and shown == "ArchivedModel"
+                or isinstance(inner, R.ArchivedList) and shown == "ArchivedModelList"):
+            return w.value(v.to_python())  # (SchemaMismatchError for a foreign value)
+        v = inner
+    arch = getattr(v, "_arch", None)
+    if arch is not None and arch._ptr is None:
+        raise ArchiveError(f"cannot archive a {shown}: its archive is closed "
+                           f"(archive its value, .to_python(), before closing)")
+    t = type(v)
+    if t is R.ArchivedDict or t is R.ArchivedList or t is R.ArchivedTable:
+        tag = R._T_DICT if t is R.ArchivedDict else v._tag
+        return w.value(_Node(R._Walk(arch), None, tag, v._off, v._n))
+    if t.__name__ == "ArrayHandle":
+        return w.ndarray(v._full())
+    if isinstance(v, (R.ArchivedDict, R.ArchivedList)):  # a row, a list-of-str cell: small
+        return w.value(v.to_python())
+    raise ArchiveError(f"the archive holds a {t.__name__} where a view was expected")
+
+
+class _Node:
+    """One node of a view's subtree: the slot at ``pos``, or (``pos`` None)
+    the container ``tag``/``off``/``n`` a view names."""
+
+    __slots__ = ("walk", "pos", "tag", "off", "n")
+
+    def __init__(self, walk: Any, pos: int | None, tag: int = 0, off: int = 0,
+                 n: int = 0) -> None:
+        self.walk = walk
+        self.pos = pos
+        self.tag = tag
+        self.off = off
+        self.n = n
+
+
+def _encode_node(w: Any, node: _Node) -> bytes:
+    walk = node.walk  # (a walk holds the archive's buffers: a close meanwhile is harmless)
+    if node.pos is None:
+        tag, off, n = node.tag, node.off, node.n
+    else:
+        w0, off = R._SLOT(walk._raw, node.pos)
+        tag, n = w0 & 0xFF, w0 >> 8
+        if tag == R._T_MODEL:  # read without its model: its body, as to_python gives it
+            R._claim(walk, off)
+            return _encode_node(w, _Node(walk, R._model_body(walk, off)))
+    if tag == R._T_DICT:
+        return w.value(_dict(walk, off, n))
+    if tag == R._T_LIST or tag == R._T_TUPLE:
+        return w.sequence(_items(walk, tag, off, n), tag)
+    if tag == R._T_TABLE:
+        return _table(w, walk, off, n)
+    if tag == R._T_NDARRAY:
+        _, _, _, data_off, nbytes, external = R._array_meta(walk, off)
+        if not external and nbytes > R._TRACK_MIN:
+            R._claim(walk, data_off)  # (a copy claims it itself)
+        # in the file: written from its memory; compressed: decoded for this write alone
+        return w.ndarray(R._ndarray(walk, off, copy=external))
+    if tag == R._T_BYTES:
+        if n > R._TRACK_MIN:
+            R._claim(walk, off)
+        return w.bytes(walk._mv[off:off + n])
+    return w.value(R._mat(walk, node.pos, 0))
+
+
+def _dict(walk: Any, off: int, n: int) -> dict:
+    """A dict node as a dict of its keys (decoded) and child nodes."""
+    R._claim(walk, off)
+    rc = R.dict_check(walk._ptr, walk._size, off, n)
+    if rc < 0:
+        raise R.archive_error(rc, f"dict node at offset {off}")
+    start = off + R._DICT_ENTRIES
+    return {R._mat(walk, pos, 1): _Node(walk, pos + 16) for pos in range(start, start + 32 * n, 32)}
+
+
+def _items(walk: Any, tag: int, off: int, n: int) -> list:
+    """A list or tuple node's child nodes."""
+    R._claim(walk, off)
+    rc = R.seq_check(walk._ptr, walk._size, off, n)
+    if rc < 0:
+        raise R.archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
+    return [_Node(walk, pos) for pos in range(off + 8, off + 8 + 16 * n, 16)]
+
+
+# -- tables: packed columns copied region by region -------------------------------
+
+def _table(w: Any, walk: Any, off: int, n: int) -> bytes:
+    from .writer import _ColumnBuilder
+
+    R._claim(walk, off)
+    info = R._table_info(walk, off, n)
+    names = tuple(info.names(walk))
+    if n < F.TABLE_MIN_ROWS or not names:  # not what a writer makes a table of: rows
+        rows = R._table_rows(walk, info, 0)
+        return w.value(rows)
+    parts = []
+    for c in range(info.ncols):
+        part = _packed_column(walk, info, c)
+        if part is None:  # decoded cells (nested values as nodes, written lazily too)
+            part = _ColumnBuilder(False)
+            part.add(_cells(walk, info, c))
+        parts.append(part)
+    return w.table_node(n, names, parts, parts)
+
+
+def _cells(walk: Any, info: Any, c: int) -> list:
+    """Column ``c``'s cells: child nodes of a SLOTS column, else decoded values."""
+    kind, _, r0, *_ = info.cols[c]
+    if kind != F.COL_SLOTS:
+        return R._column_values(walk, info, c, 0)
+    n = info.nrows
+    rc = R.slots_check(walk._ptr, walk._size, r0, n, info.off)
+    if rc < 0:
+        raise R.archive_error(rc, f"table column at offset {r0}")
+    return [_Node(walk, pos) for pos in range(r0, r0 + 16 * n, 16)]
+
+
+def _packed_column(walk: Any, info: Any, c: int) -> Any:
+    """A _ReadyColumn of column ``c``'s regions, as they are in the archive
+    (memoryviews: no copy), if they pass the checks decoding would make and
+    are what a writer would write for the decoded cells; else None."""
+    from . import writer as W
+
+    kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
+    if kind == F.COL_SLOTS:
+        return None
+    ready = _packed_regions(walk, info, c)
+    if ready is not None:
+        # the regions decoding claims (regions of no bytes may share an offset)
+        regions = {F.COL_STR: ((r0, r0n), (r1, r1n)),
+                   F.COL_STRLIST: ((r0, r0n), (r1, r1n), (r2, r2n))}.get(kind, ((r0, r0n),))
+        for at, size in regions:
+            if size:
+                R._claim(walk, at)
+        ready = W._ReadyColumn(ready)
+    return ready
+
+
+def _packed_regions(walk: Any, info: Any, c: int) -> tuple | None:
+    """What ``_packed_column`` hands the writer, before any region is claimed."""
+    from . import writer as W
+
+    kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
+    n = info.nrows
+    mv = walk._mv
+    mask = None
+    if flags:
+        nulls_at = r2 if kind == F.COL_STR else r1
+        mask = bytes(mv[nulls_at:nulls_at + n])
+        if mask.translate(None, b"\x00\x01"):
+            raise ArchiveError(f"null mask at offset {nulls_at} holds bytes other than 0 and 1")
+        ones = mask.count(1)
+        if ones == n:
+            return None  # all None: a writer makes that a SLOTS column
+        if ones == 0:
+            return None  # a writer writes no mask then
+    if kind in (F.COL_INT64, F.COL_FLOAT64, F.COL_DATETIME, F.COL_BOOL):
+        width = 1 if kind == F.COL_BOOL else 8
+        data = mv[r0:r0 + width * n]
+        if kind == F.COL_BOOL and bytes(data).translate(None, b"\x00\x01"):
+            raise ArchiveError(f"bool column at offset {r0} holds bytes other than 0 and 1")
+        if kind == F.COL_DATETIME and n and not _micros_in_range(data):
+            raise ArchiveError(f"datetime column at offset {r0}: value out of range")
+        if mask is not None and not _zero_under(data, mask, width):
+            return None  # a writer writes zeros under nulls
+        wkind = {F.COL_INT64: W._K_INT, F.COL_FLOAT64: W._K_FLOAT, F.COL_BOOL: W._K_BOOL,
+                 F.COL_DATETIME: W._K_DATETIME}[kind]
+        return wkind, data, mask
+    if kind == F.COL_STR:
+        offsets = _strings_regions(walk, r0, n, r1, r1n, mask)
+        return None if offsets is None else (W._K_STR, offsets, mv[r1:r1 + r1n], mask)
+    if kind == F.COL_STRLIST:
+        nitems = r1n // 8 - 1
+        rc = R.offsets_check(walk._ptr, walk._size, r0, n + 1, nitems)
+        if rc < 0:
+            raise R.archive_error(rc, f"list offsets at offset {r0}")
+        if _last(mv, r0, n) != nitems:
+            return None  # items no row holds: decoding drops them
+        items = _strings_regions(walk, r1, nitems, r2, r2n, None)
+        return None if items is None else (W._K_STRLIST, mv[r0:r0 + 8 * (n + 1)], items,
+                                           mv[r2:r2 + r2n])
+    return None
+
+
+def _last(mv: memoryview, at: int, count: int) -> int:
+    """The last of ``count + 1`` uint64 at ``at``."""
+    end = at + 8 * (count + 1)
+    return int.from_bytes(mv[end - 8:end], "little")
+
+
+def _strings_regions(walk: Any, offsets_at: int, count: int, blob_at: int, blob_len: int,
+                     mask: bytes | None) -> memoryview | None:
+    """The offsets region of ``count`` strings, checked as ``reader._strings``
+    checks it (ArchiveError if it fails), or None if the strings need
+    decoding to be written as a writer would (a non-empty string under a
+    null; non-ASCII text without NumPy to check its boundaries)."""
+    mv = walk._mv
+    rc = R.offsets_check(walk._ptr, walk._size, offsets_at, count + 1, blob_len)
+    if rc < 0:
+        raise R.archive_error(rc, f"string offsets at offset {offsets_at}")
+    if _last(mv, offsets_at, count) != blob_len:
+        raise ArchiveError(f"string offsets at offset {offsets_at} end at "
+                           f"{_last(mv, offsets_at, count)}, the blob holds {blob_len} bytes")
+    offsets = mv[offsets_at:offsets_at + 8 * (count + 1)]
+    if mask is not None:
+        offs = offsets.cast("Q")
+        i = mask.find(1)
+        while i >= 0:
+            if offs[i] != offs[i + 1]:
+                return None
+            i = mask.find(1, i + 1)
+    blob = mv[blob_at:blob_at + blob_len]
+    if bytes(blob).isascii():
+        return offsets
+    np = sys.modules.get("numpy")
+    if np is None:
+        return None
+    try:  # valid UTF-8 as a whole, and every string starts on a character
+        str(blob, "utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise ArchiveError(f"invalid UTF-8 in string blob at offset {blob_at}: "
+                           f"{exc.reason}") from None
+    starts = np.frombuffer(offsets, "<u8")[:-1]
+    starts = starts[starts < blob_len]
+    if (np.frombuffer(blob, np.uint8)[starts] & 0xC0 == 0x80).any():
+        raise ArchiveError(f"invalid UTF-8 in string blob at offset {blob_at}: "
+                           f"a string starts inside a character")
+    return offsets
+
+
+def _micros_in_range(data: memoryview) -> bool:
+    np = sys.modules.get("numpy")
+    if np is not None:
+        arr = np.frombuffer(data, "<i8")
+        return bool(arr.min() >= 0 and arr.max() <= R._MAX_MICROS)
+    values = data.cast("q")
+    return min(values) >= 0 and max(values) <= R._MAX_MICROS
+
+
+def _zero_under(data: memoryview, mask: bytes, width: int) -> bool:
+    """Are the cells of ``data`` under the nulls of ``mask`` all zero bytes?"""
+    zero = _ZERO8[:width]
+    i = mask.find(1)
+    while i >= 0:
+        if data[i * width:(i + 1) * width] != zero:
+            return False
+        i = mask.find(1, i + 1)
+    return True
+
+
+def _register() -> None:
+    from .writer import _ENCODERS
+
+    _ENCODERS[_Node] = _encode_node
+
+
+_register()
