@@ -620,9 +620,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         indent = 2 if isinstance(value, (ArchivedDict, ArchivedList)) else None
         # lone surrogates come out as \udXXX escapes (main() sets errors=backslashreplace);
         # on a stream that is not UTF-8, everything past ASCII is escaped
-        encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+        encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "_")
         _dump_json(value, sys.stdout, args.file, full_arrays=False, indent=indent,
-                   ensure_ascii=encoding != "utf8")
+                   ensure_ascii=encoding not in ("utf_8", "utf8"))
         sys.stdout.write("\n")
     return 0
 

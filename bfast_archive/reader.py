@@ -391,6 +391,9 @@ class Archive:
     def __iter__(self) -> Iterator[Any]:
         return iter(self._container())
 
+    def __bool__(self) -> bool:
+        return True  # an archive, open or closed, not its root's emptiness (no __len__ call)
+
     def to_python(self) -> Any:
         """Copy the whole archive out into plain Python objects (arrays as
         owned copies, bytes as ``bytes``). Cost: proportional to the archive."""

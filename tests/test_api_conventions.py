@@ -56,6 +56,14 @@ def test_container_protocol_on_a_scalar_root_is_a_clear_type_error(tmp_path):
             len(arch)
 
 
+def test_an_archive_is_true_whatever_its_root(tmp_path):
+    for i, root in enumerate([{}, [], 5]):
+        path = tmp_path / f"{i}.bfa"
+        bfa.dump(root, path)
+        with bfa.Archive.open(path) as arch:
+            assert arch
+
+
 def test_archive_constructor_points_to_open():
     with pytest.raises(TypeError, match=r"Archive\.open\(path\).*from_buffer"):
         bfa.Archive("x.bfa")
