@@ -458,7 +458,7 @@ def _stored_key(path: str) -> str | None:
     return key if isinstance(key, str) else None
 
 
-# -- memoize ---------------------------------------------------------------------------------
+# -- sizes -----------------------------------------------------------------------------------
 
 _UNITS = {"": 1, "b": 1,
           "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
@@ -493,6 +493,8 @@ def parse_size(size: int | str | None) -> int | None:
 
     return int(Decimal(match.group(1)) * unit)
 
+
+# -- memoize ---------------------------------------------------------------------------------
 
 def memoize(directory_or_cache: str | os.PathLike | Cache, *,
             max_bytes: int | str | None = None,
