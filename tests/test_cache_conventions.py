@@ -176,7 +176,7 @@ def test_memoized_method_of_a_pydantic_model_is_keyed_on_its_fields(tmp_path):
     assert calls == [(2, 5), (3, 5)]
 
 
-# -- memoize: functions without source --------------------------------------------------------------
+# -- memoize: functions without source --------------------------------------------------------
 
 def _run_c(code, cache_dir, log, seed):
     env = {**os.environ, "PYTHONHASHSEED": str(seed)}

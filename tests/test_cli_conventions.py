@@ -224,7 +224,7 @@ def test_library_error_past_the_checks_is_one_line(monkeypatch, capsys, tmp_path
     assert "reference cycle" in capsys.readouterr().err
 
 
-# -- get: array rows, keys holding '/' ---------------------------------------------------------------
+# -- get: array rows, keys holding '/' ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def arrays(tmp_path_factory):
