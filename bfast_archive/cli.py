@@ -412,6 +412,7 @@ def _dump_json(value: Any, out: Any, file: str, full_arrays: bool, indent: int |
 _SAMPLE = 1000          # containers bigger than this are sized from a sample
 _MAX_KEYS = 20          # dict keys listed per dict
 _MAX_ITEMS = 3          # list items listed per list (tables: their first row)
+_SIZE_DEPTH = 200       # levels below a value that its size counts (the walk recurses)
 
 
 def _scalar_size(value: Any) -> int:
@@ -478,16 +479,19 @@ class _Inspector:
         return [], None
 
     # -- sizes -------------------------------------------------------------------
-    def size(self, value: Any, sample: int = _SAMPLE) -> tuple[int, bool]:
+    def size(self, value: Any, sample: int = _SAMPLE, depth: int = 0) -> tuple[int, bool]:
         """(data bytes, exact): string, bytes and array payloads, 8 per number.
         Containers past ``sample`` items are estimated from an evenly spread
-        sample (dicts: their first items)."""
+        sample (dicts: their first items); below ``_SIZE_DEPTH`` levels,
+        nothing is counted (and the size is marked inexact)."""
         from .reader import ArchivedDict, ArchivedList
 
         self.budget -= 1
         mapping = isinstance(value, ArchivedDict)
         if not (mapping or isinstance(value, (ArchivedList, set, frozenset, tuple, list))):
             return _scalar_size(value), True
+        if depth >= _SIZE_DEPTH:
+            return 0, False
         n = len(value)
         if self.budget <= 0:
             sample = 1
@@ -499,7 +503,7 @@ class _Inspector:
             for i, (k, v) in enumerate(self.items(value)):
                 if i == count:
                     break
-                size, ok = self.size(v, inner)
+                size, ok = self.size(v, inner, depth + 1)
                 total += _scalar_size(k) + size
                 exact &= ok
         else:
@@ -509,7 +513,7 @@ class _Inspector:
             else:
                 picked = iter(list(value)[:count])
             for v in picked:
-                size, ok = self.size(v, inner)
+                size, ok = self.size(v, inner, depth + 1)
                 total += size
                 exact &= ok
         return (total if n <= sample else int(total * n / max(count, 1))), exact
@@ -585,12 +589,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     with arch:
         size = os.path.getsize(args.file)
         compressed = bool(getattr(arch, "compressed", False))
+        insp = _Inspector(compressed)
+        steps = _steps(args)
+        value = _resolve(arch.root, steps, args.file, args.path_json)  # (a bad path: no output)
         out = sys.stdout
         out.write(f"{args.file}: {_human(size)}, bfast archive format "
                   f"{_file_version(args.file)}, {'compressed' if compressed else 'uncompressed'}")
-        insp = _Inspector(compressed)
-        steps = _steps(args)
-        value = _resolve(arch.root, steps, args.file, args.path_json)
         if compressed and not steps and size:
             data, exact = insp.size(value)
             out.write(f", {'' if exact else '~'}{data / size:.1f}x "

@@ -100,6 +100,20 @@ def test_get_of_a_value_nested_to_max_depth(tmp_path):
     assert "".join(out.split()) == nested_json(DEFAULT_MAX_DEPTH - 1)
 
 
+def test_inspect_of_an_archive_nested_to_max_depth(tmp_path):
+    src = tmp_path / "deep.bfa"
+    bfa.dump(nested(DEFAULT_MAX_DEPTH), src)
+    lines = ok(cli("inspect", src)).splitlines()
+    assert lines[1] == "root: list, 1 item, ~0 B" and len(lines) == 5
+
+
+def test_inspect_of_a_bad_path_prints_nothing_on_stdout(tmp_path):
+    src = tmp_path / "a.bfa"
+    bfa.dump({"a": 1}, src)
+    out = cli("inspect", src, "nope")
+    assert out.stdout == b"" and "no key 'nope'" in one_error_line(out, src)
+
+
 # -- lone surrogates: \udXXX escapes, as json.dumps writes them -----------------------------
 
 SURROGATES = ["\ud800", {"k\udc00": "v\udfff"}]
