@@ -258,7 +258,8 @@ def _json_key(key: Any) -> Any:
 
 
 def _json_default(full_arrays: bool):
-    """A ``json.dump`` default hook for archive values. ``full_arrays``: arrays
+    """Converts values JSON has no form for (``_json_chunks`` asks it for
+    anything but str, numbers, bool, None, dicts and lists). ``full_arrays``: arrays
     as nested lists and bytes as base64 text (convert); otherwise arrays as
     dtype, shape and a short summary and large bytes summarised (get)."""
     def default(value: Any) -> Any:
@@ -404,6 +405,7 @@ def _json_chunks(value: Any, file: str, full_arrays: bool, indent: int | None,
 
 def _dump_json(value: Any, out: Any, file: str, full_arrays: bool, indent: int | None,
                ensure_ascii: bool = False) -> None:
+    """Write ``value`` as JSON to the text stream ``out`` (see ``_json_chunks``)."""
     out.writelines(_json_chunks(value, file, full_arrays, indent, ensure_ascii))
 
 

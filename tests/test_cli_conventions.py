@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import bfast_archive as bfa
 from bfast_archive import cli as cli_module
@@ -322,3 +324,24 @@ def test_progress_line_by_items_shows_counts(monkeypatch, capsys):
     progress.enabled, progress.last, progress.label = True, 0.0, "writing x.jsonl"
     progress.update(500, 1000, "items")
     assert capsys.readouterr().err.endswith("writing x.jsonl  50% (500 / 1,000 items)")
+
+
+# -- the JSON writer agrees with json.dumps ----------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda kids: st.lists(kids, max_size=4)
+    | st.dictionaries(st.text(max_size=5) | st.integers(), kids, max_size=4),
+    max_leaves=30)
+
+
+@given(JSON_VALUES, st.sampled_from([None, 2]))
+def test_json_writer_writes_what_json_dumps_writes(value, indent):
+    expected = json.dumps(value, ensure_ascii=False, indent=indent)
+    assert "".join(cli_module._json_chunks(value, "f", True, indent)) == expected
+
+
+@given(JSON_VALUES)
+def test_json_writer_ascii_mode_writes_what_json_dumps_writes(value):
+    assert "".join(cli_module._json_chunks(value, "f", True, None, ensure_ascii=True)) == \
+        json.dumps(value)
