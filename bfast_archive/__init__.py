@@ -15,14 +15,16 @@ import os
 from typing import Any
 
 from ._mappings import release_mappings
-from .errors import ArchiveError, BfastError, InternalError, UnsupportedTypeError
+from .errors import (ArchiveError, BfastError, InternalError, NestingError,
+                     UnsupportedTypeError)
 from .format import DEFAULT_MAX_DEPTH as _DEFAULT_MAX_DEPTH
 from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
 from .writer import dump, dumps
 
 __version__ = "0.1.0"
 __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveError",
-           "BfastError", "InternalError", "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
+           "BfastError", "InternalError", "NestingError", "UnsupportedTypeError", "dump",
+           "dumps", "load", "loads", "release_mappings"]
 
 
 def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = False,
@@ -64,8 +66,9 @@ def _load(arch: Archive, model: type | None, trusted: bool, verify: bool) -> Any
 
 
 # Loaded on first use: the cache (bfast_archive/cache.py: `bfa.Cache`, `bfa.memoize`)
-# and model support (bfast_archive/models.py, which imports pydantic).
-_LAZY = {"Cache": "cache", "memoize": "cache", "ArchivedModel": "models",
+# model support (bfast_archive/models.py, which imports pydantic) and the
+# array handle ``ArchivedDict.array`` returns (bfast_archive/arrays.py).
+_LAZY = {"Cache": "cache", "memoize": "cache", "ArrayHandle": "arrays", "ArchivedModel": "models",
          "ArchivedModelList": "models", "SchemaMismatchError": "models"}
 __all__ += list(_LAZY)
 

@@ -30,8 +30,10 @@ replaced, until the path is opened again or ``release_mappings()`` runs.
 """
 from __future__ import annotations
 
+import errno
 import mmap
 import os
+import stat
 import threading
 from collections import OrderedDict
 
@@ -70,9 +72,14 @@ def map_file(name: str, min_size: int, keep: bool = True) -> tuple[mmap.mmap, di
     fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)  # the file actually opened: the key is its identity
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
         if st.st_size < min_size:
             raise TooSmall(st.st_size)
-        mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        try:
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        except OSError as exc:  # a special file: the error names it
+            raise OSError(exc.errno, exc.strerror, name) from None
     finally:
         os.close(fd)
     if not keep:

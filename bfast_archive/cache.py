@@ -37,7 +37,7 @@ from .errors import ArchiveError, UnsupportedTypeError
 from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
 from .writer import dump
 
-__all__ = ["Cache", "memoize"]
+__all__ = ["Cache", "memoize", "parse_size"]
 
 log = logging.getLogger("bfast_archive.cache")
 
@@ -120,11 +120,17 @@ class Cache(MutableMapping):
     their locks reach each other): every scan of the directory (``stats()``,
     ``clear()``, eviction) removes the stray ones, and counts the live ones
     in ``bytes`` and in the ``max_bytes`` budget.
+
+    ``max_bytes`` is an int or a size such as ``"10GB"`` (10**9 bytes each),
+    ``"512MiB"`` or ``"1G"`` (2**30 bytes each; see ``parse_size``). A Cache is
+    a context manager: leaving the ``with`` block calls ``close()``.
     """
 
-    def __init__(self, directory: str | os.PathLike, max_bytes: int | None = None) -> None:
-        if max_bytes is not None and max_bytes < 0:
-            raise ValueError(f"max_bytes must be >= 0 or None, not {max_bytes}")
+    def __init__(self, directory: str | os.PathLike, max_bytes: int | str | None = None) -> None:
+        if not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(f"Cache needs a directory (a str or path), "
+                            f"not {type(directory).__name__}")
+        max_bytes = parse_size(max_bytes)
         self.directory = os.path.abspath(os.path.expanduser(os.fspath(directory)))
         os.makedirs(self.directory, exist_ok=True)
         self.max_bytes = max_bytes
@@ -405,13 +411,27 @@ class Cache(MutableMapping):
                 "max_bytes": self.max_bytes, "evictions": self._evictions,
                 "corrupt": self._corrupt}
 
+    # -- lifetime ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Drop the entries this object keeps mapped for repeated hits (the
+        files stay; views already handed out stay valid, each keeping its own
+        mapping). The cache can still be used: the next hit maps again."""
+        self._mapped.clear()
+
+    def __enter__(self) -> "Cache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- memoize -----------------------------------------------------------------------------
-    def memoize(self, func: Callable | None = None) -> Any:
+    def memoize(self, func: Callable | None = None, *, ignore: Any = ()) -> Any:
         """Decorator: cache ``func``'s results in this cache (see ``bfa.memoize``).
-        Use as ``@cache.memoize`` or ``@cache.memoize()``."""
+        Use as ``@cache.memoize``, ``@cache.memoize()`` or
+        ``@cache.memoize(ignore=["verbose"])``."""
         if func is None:
-            return self.memoize
-        return _Memoized(func, self)
+            return lambda f: self.memoize(f, ignore=ignore)
+        return _Memoized(func, self, ignore)
 
     def __repr__(self) -> str:
         limit = "no limit" if self.max_bytes is None else f"max_bytes={self.max_bytes}"
@@ -459,10 +479,47 @@ def _stored_key(path: str) -> str | None:
     return key if isinstance(key, str) else None
 
 
+# -- sizes -----------------------------------------------------------------------------------
+
+_UNITS = {"": 1, "b": 1,
+          "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
+          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+          "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12}
+_SIZES_ACCEPTED = ("an int number of bytes >= 0, None (no limit), or a str such as '10GB', "
+                   "'512MiB', '1G' or '1.5 TB' (KB/MB/GB/TB: powers of 1000; K/M/G/T and "
+                   "KiB/MiB/GiB/TiB: powers of 1024)")
+
+
+def parse_size(size: int | str | None) -> int | None:
+    """A byte count from ``size``: an int (>= 0), None, or a str: a number
+    and a unit, ``"10GB"`` (KB, MB, GB, TB: powers of 1000), ``"512MiB"`` or
+    ``"1G"`` (KiB.., and K, M, G, T as ``ls -h`` and joblib read them: powers
+    of 1024), or bytes (``"4096"``, ``"4096B"``); case and spaces do not
+    matter. ValueError or TypeError, saying what is accepted, otherwise."""
+    if size is None:
+        return None
+    if isinstance(size, int) and not isinstance(size, bool):
+        if size < 0:
+            raise ValueError(f"max_bytes must be {_SIZES_ACCEPTED}; not {size!r}")
+        return size
+    if not isinstance(size, str):
+        raise TypeError(f"max_bytes must be {_SIZES_ACCEPTED}; not a {type(size).__name__}")
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", size)
+    unit = _UNITS.get(match.group(2).lower()) if match else None
+    if unit is None:
+        raise ValueError(f"max_bytes must be {_SIZES_ACCEPTED}; not {size!r}")
+    from decimal import Decimal
+
+    return int(Decimal(match.group(1)) * unit)
+
+
 # -- memoize ---------------------------------------------------------------------------------
 
 def memoize(directory_or_cache: str | os.PathLike | Cache, *,
-            max_bytes: int | None = None) -> Callable[[Callable], Callable]:
+            max_bytes: int | str | None = None,
+            ignore: Any = ()) -> Callable[[Callable], Callable]:
     """Decorator: cache a function's results as archives.
 
         @bfa.memoize("~/.cache/myapp")          # a directory, or a bfa.Cache
@@ -477,7 +534,19 @@ def memoize(directory_or_cache: str | os.PathLike | Cache, *,
     cheap); any other arguments from their archived bytes (``bfa.dumps``),
     with NumPy arrays and large ``bytes`` hashed in place, without a copy.
     Arguments and results must be archivable (else ``UnsupportedTypeError``).
-    Changes to other functions it calls are not part of the key.
+    Changes to other functions it calls are not part of the key. A function
+    without source (defined in ``python -c``, ``exec``, a REPL) is keyed on
+    its code instead: bytecode, constants, names, argument counts and flags,
+    not its file or line, so the same function in two scripts shares entries.
+
+    ``ignore=["verbose", "n_jobs"]`` leaves those arguments out of the key
+    (as joblib.Memory's ``ignore``): calls that differ only in them share an
+    entry. Methods: the instance is an argument like the others, so it must
+    be archivable (a pydantic model: keyed on its fields); any other instance
+    is refused with a TypeError saying so, unless ``ignore=["self"]`` leaves
+    it out of the key (every instance then shares the entries: for results
+    that do not depend on it). Or memoize a function taking what the method
+    needs as arguments.
 
     Every call returns the archived result, lazily, as ``Cache.get`` does:
     a view (``ArchivedDict``, ``ArchivedList``), a read-only NumPy array over
@@ -497,18 +566,21 @@ def memoize(directory_or_cache: str | os.PathLike | Cache, *,
         cache = directory_or_cache
     else:
         cache = Cache(directory_or_cache, max_bytes=max_bytes)
-    return cache.memoize
+    return lambda func: cache.memoize(func, ignore=ignore)
 
 
 class _Memoized:
     """The wrapper ``memoize`` returns."""
 
-    def __init__(self, func: Callable, cache: Cache) -> None:
+    def __init__(self, func: Callable, cache: Cache, ignore: Any = ()) -> None:
         import functools
 
+        if not callable(func):
+            raise TypeError(f"memoize decorates a function, not a {type(func).__name__}")
         functools.update_wrapper(self, func)
         self.cache = cache
         self._func = func
+        self._ignore = _ignored(func, ignore)
         self._prefix: str | None = None
         self._fdigest: bytes | None = None
         self._sig: Any = None
@@ -532,9 +604,7 @@ class _Memoized:
         else:
             code = getattr(func, "__code__", None)
             if code is not None:
-                import marshal
-
-                h.update(b"code\0" + marshal.dumps(code))
+                h.update(b"code\0" + _code_text(code).encode("utf-8", "surrogatepass"))
         try:
             sig = inspect.signature(func)
         except (TypeError, ValueError):
@@ -578,6 +648,8 @@ class _Memoized:
         if self._fdigest is None:
             self._prepare()
         payload = self._payload(args, kwargs)
+        if self._ignore:
+            payload = tuple(item for item in payload if item[0] not in self._ignore)
         h = hashlib.blake2b(self._fdigest, digest_size=20)
         text = _plain_repr(payload)
         if text is not None:
@@ -594,6 +666,10 @@ class _Memoized:
             if isinstance(exc, UnsupportedTypeError):
                 raise
             return self._func(*args, **kwargs)  # the call does not fit: Python says why
+        return self._cached(key, args, kwargs)
+
+    def _cached(self, key: str, args: tuple, kwargs: dict) -> Any:
+        """The entry for ``key``, computed by the call and published on a miss."""
         cache = self.cache
         value = cache._lookup(key, touch=True)
         if value is not _MISS:
@@ -613,7 +689,87 @@ class _Memoized:
             return self
         import functools
 
-        return functools.partial(self, obj)
+        return functools.partial(self._bound_call, obj)
+
+    def _bound_call(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """A call as a method: the instance is part of the key like any
+        argument when it is archivable (a pydantic model), else refused."""
+        try:
+            key = self.key(obj, *args, **kwargs)
+        except UnsupportedTypeError as exc:
+            if exc.value is not obj:
+                raise
+            name = getattr(self._func, "__qualname__", repr(self._func))
+            raise TypeError(
+                f"memoized method {name}: the instance ({type(obj).__name__}) cannot be "
+                f"part of the cache key (it is not archivable); memoize a function taking "
+                f"what the method needs, or pass ignore=[{self._first_parameter()!r}] if "
+                f"the result does not depend on the instance") from None
+        except TypeError:
+            return self._func(obj, *args, **kwargs)  # the call does not fit: Python says why
+        return self._cached(key, (obj, *args), kwargs)
+
+    def _first_parameter(self) -> str:
+        import inspect
+
+        try:
+            params = list(inspect.signature(self._func).parameters)
+        except (TypeError, ValueError):
+            params = []
+        return params[0] if params else "self"
+
+
+def _ignored(func: Callable, ignore: Any) -> frozenset:
+    """The parameter names in ``ignore``, checked against ``func``'s signature."""
+    if isinstance(ignore, str):
+        raise TypeError(f"ignore must be a list of parameter names, e.g. [{ignore!r}], "
+                        f"not a str")
+    try:
+        names = list(ignore)
+    except TypeError:
+        raise TypeError(f"ignore must be a list of parameter names, "
+                        f"not {type(ignore).__name__}") from None
+    if not names:
+        return frozenset()
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError("ignore must be a list of parameter names (str)")
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        raise TypeError(f"ignore needs a function with a signature; "
+                        f"{func!r} has none") from None
+    unknown = [n for n in names if n not in params]
+    if unknown:
+        raise ValueError(f"ignore names {', '.join(map(repr, unknown))}, not parameters of "
+                         f"{getattr(func, '__qualname__', func)!r} "
+                         f"({', '.join(params) or 'none'})")
+    return frozenset(names)
+
+
+def _code_text(code: Any) -> str:
+    """A description of a code object that is the same in every process and
+    every script holding the same function: bytecode, constants (nested code
+    too), names, argument counts and flags; not the file name, line numbers
+    or the function's position (``marshal.dumps`` depends on reference counts
+    and holds the file name)."""
+    parts = [code.co_code.hex(), repr(code.co_names), repr(code.co_varnames),
+             repr(code.co_freevars), repr(code.co_cellvars),
+             repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+                   code.co_flags))]
+    parts.extend(_const_text(c) for c in code.co_consts)
+    return "\0".join(parts)
+
+
+def _const_text(c: Any) -> str:
+    if hasattr(c, "co_code"):
+        return f"code({_code_text(c)})"
+    if isinstance(c, tuple):
+        return "(" + ",".join(map(_const_text, c)) + ")"
+    if isinstance(c, frozenset):  # its iteration order depends on the hash seed
+        return "frozenset(" + ",".join(sorted(map(_const_text, c))) + ")"
+    return f"{type(c).__name__}:{c!r}"
 
 
 _REPR_LEAVES = frozenset({int, float, str, bool, type(None), bytes})

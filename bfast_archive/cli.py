@@ -1,14 +1,16 @@
 """The command line tool: ``bfast-archive <command>`` or ``python -m bfast_archive <command>``.
 
     inspect FILE [PATH] [--depth N]   a tree of the archive, payloads unread
-    get FILE PATH [--raw]             one value as JSON (or its raw bytes)
-    convert IN OUT                    JSON / JSON Lines / MessagePack / .npz / .npy <-> archive
+    get FILE PATH [--raw]             one value as JSON (or its raw bytes); --path-json
+    convert IN OUT                    JSON / JSON Lines / MessagePack / .npz / .npy <-> archive;
+                                      --compression lz4, --allow-nan
     verify FILE...                    full integrity check, exit status 0 or 1
     demo                              the README's demo
 
 Errors in the input (missing file, not an archive, a bad path) print one line,
 ``bfast-archive: FILE: problem``, on stderr and exit with status 1; usage
-errors exit with status 2. No traceback for bad input.
+errors exit with status 2; an internal error (a bug) prints one line too and
+exits with status 3; an interrupt exits with 130. No traceback, ever.
 """
 from __future__ import annotations
 
@@ -101,41 +103,90 @@ def _split_path(path: str) -> list[str]:
     return [part for part in path.split("/") if part != ""]
 
 
-def _resolve(root: Any, path: str, file: str) -> Any:
-    """Follow ``users/3/name``: dict keys (str, else an int key), list indices."""
+def _steps(args: argparse.Namespace) -> list:
+    """The steps of PATH: split on '/', or with --path-json a JSON array of
+    str keys and int keys / indices (for keys holding '/', or str keys that
+    look like ints)."""
+    path = args.path or ""
+    if not getattr(args, "path_json", False):
+        return _split_path(path)
+    try:
+        steps = json.loads(path) if path.strip() else []
+    except ValueError as exc:
+        raise Failure(args.file, f"--path-json: PATH is not JSON: {exc}") from None
+    if not isinstance(steps, list) or not all(
+            isinstance(s, str) or (isinstance(s, int) and not isinstance(s, bool))
+            for s in steps):
+        raise Failure(args.file, "--path-json: PATH must be a JSON array of strings (keys) "
+                                 "and integers (int keys, indices), e.g. '[\"a/b\", 3]'")
+    return steps
+
+
+def _label(steps: list) -> str:
+    return "/".join(map(str, steps))
+
+
+def _index(part: Any, value: Any, where: str, file: str, what: str) -> int:
+    """``part`` as an index into the ``len(value)`` items of ``what`` at ``where``."""
+    n = len(value)
+    try:
+        index = part if isinstance(part, int) else int(part)
+    except ValueError:
+        raise Failure(file, f"{part!r} is not an index into the {what} at {where} "
+                            f"({n:,} items)") from None
+    if not -n <= index < n:
+        raise Failure(file, f"index {index} out of range for the {what} at {where} "
+                            f"({n:,} items)")
+    return index
+
+
+def _resolve(root: Any, steps: list, file: str, exact: bool = False) -> Any:
+    """Follow the steps of ``users/3/name``: dict keys (str, else an int key),
+    list indices, array rows (``emb/5``). ``exact`` (--path-json): str steps
+    are str keys only, int steps int keys or indices."""
     from .reader import ArchivedDict, ArchivedList
 
     value = root
-    done: list[str] = []
-    for part in _split_path(path):
-        where = "/".join(done) or "the root"
+    for i, part in enumerate(steps):
+        where = _label(steps[:i]) or "the root"
         if isinstance(value, ArchivedDict):
-            if part in value:
-                value = value[part]
-            else:
+            key = part
+            if not exact and part not in value:
                 try:
-                    index = int(part)
+                    key = int(part)
                 except ValueError:
-                    index = None
-                if index is None or index not in value:
-                    raise Failure(file, f"no key {part!r} in the dict at {where}")
-                value = value[index]
+                    key = None
+            if key is None or key not in value:
+                raise Failure(file, f"no key {part!r} in the dict at {where}")
+            value = _child(value, key, more=i + 1 < len(steps))
         elif isinstance(value, (ArchivedList, tuple, list)):
-            try:
-                index = int(part)
-            except ValueError:
-                raise Failure(file, f"{part!r} is not an index into the list at {where} "
-                                    f"({len(value):,} items)") from None
-            try:
-                value = value[index]
-            except IndexError:
-                raise Failure(file, f"index {index} out of range for the list at {where} "
-                                    f"({len(value):,} items)") from None
+            if exact and not isinstance(part, int):
+                raise Failure(file, f"{part!r} is not an index into the list at {where}")
+            value = value[_index(part, value, where, file, "list")]
+        elif _is_ndarray(value) or type(value).__name__ == "ArrayHandle":
+            if not value.shape:
+                raise Failure(file, f"cannot look up {part!r}: the array at {where} has no "
+                                    f"axes")
+            if exact and not isinstance(part, int):
+                raise Failure(file, f"{part!r} is not an index into the array at {where}")
+            value = value[_index(part, value, where, file, "array")]
         else:
             raise Failure(file, f"cannot look up {part!r}: the value at {where} is "
-                                f"{_kind(value)}, not a dict or list")
-        done.append(part)
+                                f"{_kind(value)}, not a dict, list or array")
     return value
+
+
+def _child(d: Any, key: Any, more: bool) -> Any:
+    """``d[key]``; an array that more steps index into comes as a lazy handle
+    (a compressed archive then decompresses only the chunks of the rows read)."""
+    from .reader import ArchivedDict
+
+    if more and type(d) is ArchivedDict:
+        try:
+            return d.array(key)
+        except TypeError:  # not an array
+            pass
+    return d[key]
 
 
 def _kind(value: Any) -> str:
@@ -172,14 +223,17 @@ class _Progress:
         self.label = label
         self._show(label)
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: int, total: int, unit: str = "") -> None:
+        """Show ``done`` of ``total`` (bytes, or ``unit`` if given), at most 10 times a second."""
         if not self.enabled:
             return
         now = time.monotonic()
         if now - self.last < 0.1:
             return
         pct = 100.0 * done / total if total else 100.0
-        self._show(f"{self.label} {pct:3.0f}% ({_human(done)} / {_human(total)})")
+        amount = (f"{done:,} / {total:,} {unit}" if unit
+                  else f"{_human(done)} / {_human(total)}")
+        self._show(f"{self.label} {pct:3.0f}% ({amount})")
 
     def _show(self, text: str) -> None:
         if self.enabled:
@@ -204,16 +258,11 @@ def _json_key(key: Any) -> Any:
 
 
 def _json_default(full_arrays: bool):
-    """A ``json.dump`` default hook for archive values. ``full_arrays``: arrays
+    """Converts values JSON has no form for (``_json_chunks`` asks it for
+    anything but str, numbers, bool, None, dicts and lists). ``full_arrays``: arrays
     as nested lists and bytes as base64 text (convert); otherwise arrays as
     dtype, shape and a short summary and large bytes summarised (get)."""
-    from .reader import ArchivedDict, ArchivedList
-
     def default(value: Any) -> Any:
-        if isinstance(value, ArchivedDict):
-            return {_json_key(k): v for k, v in value.items()}
-        if isinstance(value, ArchivedList):
-            return list(value)
         if isinstance(value, (set, frozenset)):
             try:
                 return sorted(value)
@@ -262,9 +311,102 @@ def _array_summary(arr: Any) -> dict:
     return out
 
 
-def _dump_json(value: Any, out: Any, full_arrays: bool, indent: int | None) -> None:
-    json.dump(value, out, default=_json_default(full_arrays), indent=indent,
-              ensure_ascii=False)
+def _float_json(v: float) -> str:
+    if v != v:
+        return "NaN"
+    if v in (_INF, -_INF):
+        return "Infinity" if v > 0 else "-Infinity"
+    return float.__repr__(v)
+
+
+_INF = float("inf")
+_END = object()
+
+
+def _scalar_json(v: Any, quote: Any) -> str | None:
+    """The JSON text of a str, number, bool or None (as ``json.dumps`` writes
+    it), or None for anything else."""
+    if isinstance(v, str):
+        return quote(v)
+    if v is None:
+        return "null"
+    if v is True or v is False:
+        return "true" if v else "false"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return int.__repr__(v)
+    if isinstance(v, float):
+        return _float_json(v)
+    return None
+
+
+def _json_chunks(value: Any, file: str, full_arrays: bool, indent: int | None,
+                 ensure_ascii: bool = False) -> Iterator[str]:
+    """The JSON text of ``value`` in pieces, formatted as ``json.dump`` does
+    (``indent``; without it ``", "`` and ``": "``). Written without recursion,
+    so nesting up to ``max_depth`` is fine; deeper is a Failure naming
+    ``file``. Archive views are read as they are written; other values go
+    through ``_json_default``. Lone surrogates in strings come out as they
+    are (the output stream writes them as ``\\udXXX`` escapes)."""
+    from json.encoder import encode_basestring, encode_basestring_ascii
+
+    from .format import DEFAULT_MAX_DEPTH
+    from .reader import ArchivedDict, ArchivedList
+
+    quote = encode_basestring_ascii if ensure_ascii else encode_basestring
+    convert = _json_default(full_arrays)
+    stack: list[list] = []  # per open container: [children iterator, is a dict, any child yet]
+    while True:
+        text = _scalar_json(value, quote)
+        children = None
+        while text is None:
+            if isinstance(value, (ArchivedDict, dict)):
+                children = iter(value.items()), True
+                break
+            if isinstance(value, (ArchivedList, list, tuple)):
+                children = iter(value), False
+                break
+            value = convert(value)
+            text = _scalar_json(value, quote)
+        if children is None:
+            yield text
+        else:
+            if len(stack) >= DEFAULT_MAX_DEPTH:
+                raise Failure(file, f"nesting deeper than max_depth={DEFAULT_MAX_DEPTH}: "
+                                    f"not written as JSON")
+            stack.append([children[0], children[1], False])
+            yield "{" if children[1] else "["
+        while stack:  # the next value: the next child of the innermost open container
+            top = stack[-1]
+            child = next(top[0], _END)
+            if child is _END:
+                stack.pop()
+                close = "}" if top[1] else "]"
+                if top[2] and indent is not None:
+                    close = "\n" + " " * (indent * len(stack)) + close
+                yield close
+                continue
+            if indent is not None:
+                sep = ("," if top[2] else "") + "\n" + " " * (indent * len(stack))
+            else:
+                sep = ", " if top[2] else ""
+            top[2] = True
+            if top[1]:
+                key, value = child
+                key = _json_key(key)
+                yield sep + quote(key if isinstance(key, str) else int.__repr__(key)) + ": "
+            else:
+                value = child
+                if sep:
+                    yield sep
+            break
+        else:
+            return
+
+
+def _dump_json(value: Any, out: Any, file: str, full_arrays: bool, indent: int | None,
+               ensure_ascii: bool = False) -> None:
+    """Write ``value`` as JSON to the text stream ``out`` (see ``_json_chunks``)."""
+    out.writelines(_json_chunks(value, file, full_arrays, indent, ensure_ascii))
 
 
 # -- inspect -----------------------------------------------------------------------------
@@ -272,6 +414,7 @@ def _dump_json(value: Any, out: Any, full_arrays: bool, indent: int | None) -> N
 _SAMPLE = 1000          # containers bigger than this are sized from a sample
 _MAX_KEYS = 20          # dict keys listed per dict
 _MAX_ITEMS = 3          # list items listed per list (tables: their first row)
+_SIZE_DEPTH = 200       # levels below a value that its size counts (the walk recurses)
 
 
 def _scalar_size(value: Any) -> int:
@@ -338,16 +481,19 @@ class _Inspector:
         return [], None
 
     # -- sizes -------------------------------------------------------------------
-    def size(self, value: Any, sample: int = _SAMPLE) -> tuple[int, bool]:
+    def size(self, value: Any, sample: int = _SAMPLE, depth: int = 0) -> tuple[int, bool]:
         """(data bytes, exact): string, bytes and array payloads, 8 per number.
         Containers past ``sample`` items are estimated from an evenly spread
-        sample (dicts: their first items)."""
+        sample (dicts: their first items); below ``_SIZE_DEPTH`` levels,
+        nothing is counted (and the size is marked inexact)."""
         from .reader import ArchivedDict, ArchivedList
 
         self.budget -= 1
         mapping = isinstance(value, ArchivedDict)
         if not (mapping or isinstance(value, (ArchivedList, set, frozenset, tuple, list))):
             return _scalar_size(value), True
+        if depth >= _SIZE_DEPTH:
+            return 0, False
         n = len(value)
         if self.budget <= 0:
             sample = 1
@@ -359,7 +505,7 @@ class _Inspector:
             for i, (k, v) in enumerate(self.items(value)):
                 if i == count:
                     break
-                size, ok = self.size(v, inner)
+                size, ok = self.size(v, inner, depth + 1)
                 total += _scalar_size(k) + size
                 exact &= ok
         else:
@@ -369,7 +515,7 @@ class _Inspector:
             else:
                 picked = iter(list(value)[:count])
             for v in picked:
-                size, ok = self.size(v, inner)
+                size, ok = self.size(v, inner, depth + 1)
                 total += size
                 exact &= ok
         return (total if n <= sample else int(total * n / max(count, 1))), exact
@@ -445,17 +591,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     with arch:
         size = os.path.getsize(args.file)
         compressed = bool(getattr(arch, "compressed", False))
+        insp = _Inspector(compressed)
+        steps = _steps(args)
+        value = _resolve(arch.root, steps, args.file, args.path_json)  # (a bad path: no output)
         out = sys.stdout
         out.write(f"{args.file}: {_human(size)}, bfast archive format "
                   f"{_file_version(args.file)}, {'compressed' if compressed else 'uncompressed'}")
-        insp = _Inspector(compressed)
-        value = _resolve(arch.root, args.path or "", args.file)
-        if compressed and not _split_path(args.path or "") and size:
+        if compressed and not steps and size:
             data, exact = insp.size(value)
             out.write(f", {'' if exact else '~'}{data / size:.1f}x "
                       f"({_human(data)} of data)")
         out.write("\n")
-        label = "/".join(_split_path(args.path or "")) or "root"
+        label = _label(steps) or "root"
         out.write(f"{label}: {insp.describe(value)}\n")
         kids, note = insp.children(value)
         if args.depth >= 1:
@@ -470,14 +617,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     arch = _open(args.file)
     with arch:
-        value = _resolve(arch.root, args.path, args.file)
+        value = _resolve(arch.root, _steps(args), args.file, args.path_json)
         if args.raw:
             _write_raw(value, args)
             return 0
         from .reader import ArchivedDict, ArchivedList
 
         indent = 2 if isinstance(value, (ArchivedDict, ArchivedList)) else None
-        _dump_json(value, sys.stdout, full_arrays=False, indent=indent)
+        # lone surrogates come out as \udXXX escapes (main() sets errors=backslashreplace);
+        # on a stream that is not UTF-8, everything past ASCII is escaped
+        encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "_")
+        _dump_json(value, sys.stdout, args.file, full_arrays=False, indent=indent,
+                   ensure_ascii=encoding not in ("utf_8", "utf8"))
         sys.stdout.write("\n")
     return 0
 
@@ -515,7 +666,31 @@ def _format_of(path: str, given: str | None, which: str) -> str:
     return fmt
 
 
-def _read_input(path: str, fmt: str, progress: _Progress) -> Any:
+class _JSONProblem(ValueError):
+    """Valid for json.loads, refused here: NaN/Infinity, nesting too deep."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _JSONProblem(f"invalid JSON: {name} is not JSON (RFC 8259); --allow-nan reads "
+                       f"NaN, Infinity and -Infinity as floats")
+
+
+def _json_loads(data: bytes, allow_nan: bool) -> Any:
+    """``json.loads`` with room for nesting up to ``max_depth`` (its C parser
+    counts levels against the recursion limit); deeper input, and NaN or
+    Infinity unless ``allow_nan``, is a _JSONProblem."""
+    from ._limits import recursion_headroom
+    from .format import DEFAULT_MAX_DEPTH
+
+    try:
+        with recursion_headroom(DEFAULT_MAX_DEPTH):
+            return json.loads(data, parse_constant=None if allow_nan else _refuse_constant)
+    except RecursionError:
+        raise _JSONProblem(f"nesting deeper than an archive holds "
+                           f"(max_depth={DEFAULT_MAX_DEPTH})") from None
+
+
+def _read_input(path: str, fmt: str, progress: _Progress, allow_nan: bool = False) -> Any:
     try:
         size = os.path.getsize(path)
         if os.path.isdir(path):
@@ -525,13 +700,15 @@ def _read_input(path: str, fmt: str, progress: _Progress) -> Any:
             with open(path, "rb") as f:
                 data = f.read()
             try:
-                return json.loads(data)
+                return _json_loads(data, allow_nan)
             except json.JSONDecodeError as exc:
                 raise Failure(path, f"invalid JSON: {exc}") from None
             except UnicodeDecodeError as exc:
                 raise Failure(path, f"not UTF-8 text: {exc.reason}") from None
+            except _JSONProblem as exc:
+                raise Failure(path, str(exc)) from None
         if fmt == "jsonl":
-            return _read_jsonl(path, size, progress)
+            return _read_jsonl(path, size, progress, allow_nan)
         if fmt == "msgpack":
             return _read_msgpack(path, size, progress)
         if fmt in ("npz", "npy"):
@@ -541,7 +718,7 @@ def _read_input(path: str, fmt: str, progress: _Progress) -> Any:
         raise Failure(path, _os_problem(exc)) from None
 
 
-def _read_jsonl(path: str, size: int, progress: _Progress) -> list:
+def _read_jsonl(path: str, size: int, progress: _Progress, allow_nan: bool) -> list:
     rows = []
     done = 0
     with open(path, "rb") as f:
@@ -549,11 +726,13 @@ def _read_jsonl(path: str, size: int, progress: _Progress) -> list:
             done += len(line)
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    rows.append(_json_loads(line, allow_nan))
                 except json.JSONDecodeError as exc:
                     raise Failure(path, f"line {lineno}: invalid JSON: {exc}") from None
                 except UnicodeDecodeError as exc:
                     raise Failure(path, f"line {lineno}: not UTF-8 text: {exc.reason}") from None
+                except _JSONProblem as exc:
+                    raise Failure(path, f"line {lineno}: {exc}") from None
             if lineno % 1024 == 0:
                 progress.update(done, size)
     return rows
@@ -602,20 +781,21 @@ def _read_numpy(path: str, fmt: str) -> Any:
 
 
 def _dump_options(args: argparse.Namespace) -> dict:
+    """``dump``'s options from the command line, checked before any input is read."""
     comp = args.compression
     if comp is None or comp.lower() == "none":
         return {}
-    import inspect
+    from .framing import check_options
 
-    from .writer import dump
-
-    if "compression" not in inspect.signature(dump).parameters:
-        raise Failure(args.output, "compression not available in this version")
+    try:
+        check_options(comp, 1 << 20, None)
+    except ValueError as exc:
+        raise Failure(args.output, f"--compression: {exc}") from None
     return {"compression": comp}
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .errors import ArchiveError, UnsupportedTypeError
+    from .errors import ArchiveError, NestingError, UnsupportedTypeError
     from .writer import dump
 
     src, dst = args.input, args.output
@@ -629,9 +809,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise Failure(dst, "--compression applies to archive output only")
     if os.path.abspath(src) == os.path.abspath(dst):
         raise Failure(dst, "input and output are the same file")
+    options = _dump_options(args) if fout == "bfa" else {}
     progress = _Progress()
     if fout == "bfa":
-        options = _dump_options(args)
         if fin == "bfa":
             arch = _open(src)
             progress.phase(f"reading {src}")
@@ -641,11 +821,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
             except ArchiveError as exc:
                 raise Failure(src, _archive_problem(exc, src)) from None
         else:
-            obj = _read_input(src, fin, progress)
+            obj = _read_input(src, fin, progress, args.allow_nan)
         progress.phase(f"writing {dst}")
         try:
             size = dump(obj, dst, **options)
-        except UnsupportedTypeError as exc:
+        except (UnsupportedTypeError, NestingError) as exc:
             raise Failure(src, f"cannot archive: {exc}") from None
         except (ValueError, TypeError) as exc:
             raise Failure(dst, str(exc)) from None
@@ -657,14 +837,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
     with arch:
         progress.phase(f"writing {dst}")
         try:
-            _write_json(arch.root, dst, fout)
+            _write_json(arch.root, src, dst, fout, progress)
         except ArchiveError as exc:
             raise Failure(src, _archive_problem(exc, src)) from None
     progress.finish(f"wrote {dst} ({_human(os.path.getsize(dst))})")
     return 0
 
 
-def _write_json(root: Any, dst: str, fmt: str) -> None:
+def _write_json(root: Any, src: str, dst: str, fmt: str, progress: _Progress) -> None:
+    """Write ``root`` as JSON (or JSON Lines, one line per item of a list
+    root, with progress by items) to ``dst``, atomically. Lone surrogates
+    are written as ``\\udXXX`` escapes, as ``json.dumps`` writes them."""
     from .reader import ArchivedList
 
     if fmt == "jsonl" and not isinstance(root, ArchivedList):
@@ -673,13 +856,16 @@ def _write_json(root: Any, dst: str, fmt: str) -> None:
     directory = os.path.dirname(os.path.abspath(dst))
     tmp = os.path.join(directory, f".{os.path.basename(dst)}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as out:
             if fmt == "jsonl":
-                for item in root:
-                    _dump_json(item, out, full_arrays=True, indent=None)
+                total = len(root)
+                for done, item in enumerate(root, 1):
+                    _dump_json(item, out, src, full_arrays=True, indent=None)
                     out.write("\n")
+                    if done % 256 == 0 or done == total:
+                        progress.update(done, total, "items")
             else:
-                _dump_json(root, out, full_arrays=True, indent=None)
+                _dump_json(root, out, src, full_arrays=True, indent=None)
                 out.write("\n")
         os.replace(tmp, dst)
     except OSError as exc:
@@ -770,7 +956,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         ok, text = _verify_one(path)
-        print(f"OK: {path}: {text}" if ok else f"FAILED: {path}: {text}", flush=True)
+        if ok:
+            print(f"OK: {path}: {text}", flush=True)
+        else:
+            _flush_quietly()
+            print(f"FAILED: {path}: {text}", file=sys.stderr, flush=True)
         if not ok:
             status = 1
     return status
@@ -791,7 +981,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Zero-copy archives for Python: inspect, read, convert and "
                                "verify .bfa files.",
-        epilog="Run '%(prog)s COMMAND --help' for the options of a command.")
+        epilog="Run '%(prog)s COMMAND --help' for the options of a command. Exit status: "
+               "0 done, 1 a problem with an input file or its contents (one line on stderr, "
+               "'bfast-archive: FILE: problem'), 2 a usage error, 3 an internal error (a bug), "
+               "130 interrupted.")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -806,19 +1000,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the value to start from, e.g. users/3 or meta (default: the root)")
     p.add_argument("--depth", type=int, default=3, metavar="N",
                    help="levels of children to show (default: 3; 0: the value alone)")
+    _path_json_option(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser(
         "get", help="print one value, by path, as JSON",
-        description="Print the value at PATH as JSON. PATH steps through dict keys and list "
-                    "indices, separated by '/': users/3/name, meta/lr, emb. Arrays print as "
-                    "dtype, shape and a short summary (small arrays in full); bytes as base64 "
-                    "(large ones as length and first bytes).")
+        description="Print the value at PATH as JSON. PATH steps through dict keys, list "
+                    "indices and array rows, separated by '/': users/3/name, meta/lr, emb, "
+                    "emb/5. A step is a str key, else an int key. For keys holding '/' (or "
+                    "str keys that look like numbers) give PATH as a JSON array with "
+                    "--path-json: '[\"a/b\", 3]'. Arrays print as dtype, shape and a short "
+                    "summary (small arrays in full); bytes as base64 (large ones as length "
+                    "and first bytes); lone surrogates in strings as \\udXXX escapes.")
     p.add_argument("file", metavar="FILE", help="the archive")
     p.add_argument("path", metavar="PATH", help="the value's path; '' or / for the root")
     p.add_argument("--raw", action="store_true",
                    help="write the value's raw bytes to stdout instead (bytes, str as UTF-8, "
                         "arrays in C order)")
+    _path_json_option(p)
     p.set_defaults(func=cmd_get)
 
     p = sub.add_parser(
@@ -836,15 +1035,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="to_format", choices=sorted(set(_FROM_ARCHIVE)),
                    help="the output format, if the extension does not say")
     p.add_argument("--compression", metavar="CODEC",
-                   help="compress the archive written (lz4), if this version supports it")
+                   help="compress the archive written (lz4); checked before the input is read")
+    p.add_argument("--allow-nan", action="store_true",
+                   help="read NaN, Infinity and -Infinity in JSON input as floats (they are "
+                        "not JSON, RFC 8259: refused by default)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser(
         "verify", help="full integrity check; exit status 0 if intact, 1 if not",
         description="Read every byte and every value of each FILE, checking every node, "
                     "every dict index and (when the archive has them) every checksum. Prints "
-                    "one line per file, 'OK: ...' or 'FAILED: ...'; exits 0 if all are intact, "
-                    "1 otherwise.")
+                    "one line per file, 'OK: ...' on stdout or 'FAILED: ...' on stderr; exits "
+                    "0 if all are intact, 1 otherwise.")
     p.add_argument("files", metavar="FILE", nargs="+", help="the archives")
     p.set_defaults(func=cmd_verify)
 
@@ -858,24 +1060,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .errors import ArchiveError
+def _path_json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--path-json", action="store_true",
+                   help="PATH is a JSON array of steps: strings are str keys, integers int "
+                        "keys or indices, e.g. '[\"a/b\", 3]' (for keys holding '/')")
 
+
+def _version() -> str:
+    from . import __version__
+    from .format import VERSION_MAJOR, VERSION_MINOR
+
+    return f"{PROG} {__version__} (archive format {VERSION_MAJOR}.{VERSION_MINOR})"
+
+
+def _escaping_surrogates(stream: Any) -> None:
+    """Write lone surrogates (str values and keys may hold them) as \\udXXX
+    escapes instead of failing with UnicodeEncodeError."""
+    try:
+        stream.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError, OSError):  # not a TextIOWrapper: left as it is
+        pass
+
+
+# Exit statuses (also in --help).
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status: 0 done, 1 a problem with
+    an input file or its contents, 2 a usage error (argparse exits), 3 an
+    internal error, 130 interrupted. Problems print one line on stderr, never
+    a traceback."""
+    from .errors import ArchiveError, BfastError
+
+    _escaping_surrogates(sys.stdout)
+    _escaping_surrogates(sys.stderr)
     args = build_parser().parse_args(argv)
+    file = getattr(args, "file", None) or getattr(args, "input", None) or PROG
     try:
         return args.func(args)
     except Failure as exc:
-        _flush_quietly()
-        print(f"{PROG}: {exc.file}: {exc.problem}", file=sys.stderr)
-        return 1
+        return _report(exc.file, exc.problem)
     except ArchiveError as exc:  # damage met while reading, past the open
-        file = getattr(args, "file", None) or getattr(args, "input", "?")
-        _flush_quietly()
-        print(f"{PROG}: {file}: {_archive_problem(exc, file)}", file=sys.stderr)
-        return 1
+        return _report(file, _archive_problem(exc, file))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader of our output went away (| head): not an error worth a traceback
         try:
@@ -883,7 +1113,23 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         except OSError:
             pass
-        return 1
+        return EXIT_FAILURE
+    except OSError as exc:  # an I/O error met past the checks (disk, NFS, ...)
+        return _report(exc.filename or file, _os_problem(exc))
+    except BfastError as exc:
+        return _report(file, str(exc))
+    except (RecursionError, MemoryError) as exc:
+        return _report(file, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a bug: still one line, but said to be one
+        _report(file, f"internal error, please report it: {type(exc).__name__}: {exc}")
+        return EXIT_INTERNAL
+
+
+def _report(file: Any, problem: str) -> int:
+    """Print ``bfast-archive: FILE: problem`` on stderr; return EXIT_FAILURE."""
+    _flush_quietly()
+    print(f"{PROG}: {file}: {problem}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 def _flush_quietly() -> None:

@@ -27,3 +27,16 @@ class InternalError(BfastError, RuntimeError):
     """A failure of bfast_archive itself, not of the input or the file: the C
     core refused arguments the writer built (a bug; please report it). The
     message names the operation and the core's error."""
+
+class NestingError(BfastError, ValueError):
+    """A value handed to the writer contains itself (a reference cycle) or
+    nests deeper than ``max_depth``.
+
+    ``path`` is where the writer found it, e.g. ``a[0]['b']`` (the container
+    that is its own ancestor, or the first one past ``max_depth``); the
+    message names it too (long paths shortened in the middle)."""
+
+    def __init__(self, message: str, value: object = None, path: str = "") -> None:
+        super().__init__(message)
+        self.value = value
+        self.path = path

@@ -101,6 +101,15 @@ class Archive:
                  "_root_tag", "_root_off", "_root_slots", "max_depth", "threads", "_file",
                  "model", "__weakref__")
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Archive":
+        # The constructor is internal (Archive.open and Archive.from_buffer
+        # call it with a source, its memoryview and a name): a user's
+        # Archive("x.bfa") is told what to call instead.
+        if len(args) < 3 or not isinstance(args[1], memoryview):
+            raise TypeError("Archive objects are made by Archive.open(path) (a file) or "
+                            "Archive.from_buffer(buffer) (bytes in memory), not Archive(...)")
+        return super().__new__(cls)
+
     def __init__(self, source: Any, view: memoryview, name: str,
                  max_depth: int = F.DEFAULT_MAX_DEPTH, *, verify: bool = False,
                  require_zero_copy: bool = False, threads: int | None = None,
@@ -204,7 +213,7 @@ class Archive:
     def _open_path(cls, path: str | os.PathLike, keep_mapping: bool, *, model: type | None,
                    verify: bool, require_zero_copy: bool, threads: int | None,
                    max_depth: int) -> "Archive":
-        name = os.fspath(path)
+        name = os.path.expanduser(os.fspath(path))
         try:
             mm, caches = map_file(name, F.HEADER_SIZE, keep_mapping)
         except TooSmall as small:
@@ -216,6 +225,8 @@ class Archive:
                        caches=caches)
         except ArchiveError as exc:
             forget(name, mm)  # unmapped once the last reference goes
+            if str(exc).startswith(f"{name}: "):  # verify=True: verify() named the file
+                raise
             raise ArchiveError(f"{name}: {exc}") from None
 
     @classmethod
@@ -266,11 +277,16 @@ class Archive:
         checksums is instead checked by walking all of it."""
         if self._ptr is None:
             raise _closed()
-        layer = self._layer()
-        if layer is None:
-            self.to_python()
-            return self._size
-        return layer.verify(self._threads())
+        try:
+            layer = self._layer()
+            if layer is None:
+                self.to_python()
+                return self._size
+            return layer.verify(self._threads())
+        except ArchiveError as exc:
+            if str(exc).startswith(f"{self._name}: "):
+                raise
+            raise ArchiveError(f"{self._name}: {exc}") from None
 
     def array(self, key: Any) -> Any:
         """A lazy handle on the array at ``arch[key]`` (see ``ArchivedDict.array``)."""
@@ -363,6 +379,26 @@ class Archive:
             raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
         return root[key]
 
+    # The container protocol of the root: ``key in arch``, ``len(arch)``,
+    # ``iter(arch)`` (a dict's keys, a list's items), as ``arch.root`` gives them.
+    def _container(self) -> Any:
+        root = self.root
+        if not isinstance(root, (Mapping, Sequence)) or isinstance(root, (str, memoryview)):
+            raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
+        return root
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._container()
+
+    def __len__(self) -> int:
+        return len(self._container())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._container())
+
+    def __bool__(self) -> bool:
+        return True  # an archive, open or closed, not its root's emptiness (no __len__ call)
+
     def to_python(self, *, verify: bool = True) -> Any:
         """Copy the whole archive out into plain Python objects (arrays as
         owned copies, bytes as ``bytes``). Cost: proportional to the archive.
@@ -414,7 +450,7 @@ class Archive:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._ptr is None else f"{self._size} bytes"
+        state = "closed" if self._ptr is None else f"{self.nbytes} bytes"
         return f"<Archive {self._name} {state}>"
 
 
@@ -494,7 +530,7 @@ class ArchivedDict(Mapping):
             if i == 8:
                 shown.append("...")
                 break
-            shown.append(str(key))
+            shown.append(repr(key))
         noun = "key" if self._n == 1 else "keys"
         return f"<ArchivedDict {self._n} {noun}{': ' if shown else ''}{', '.join(shown)}>"
 
@@ -667,14 +703,28 @@ def _key_bytes(key: Any) -> tuple[int, bytes]:
         return F.K_STR, str(key).encode("utf-8", "surrogatepass")
     if isinstance(key, (bytes, bytearray, memoryview)):
         return F.K_BYTES, bytes(key)
-    if not isinstance(key, bool):
-        try:
-            k = operator.index(key)
-        except TypeError:
-            raise KeyError(key) from None
-        if _INT_MIN <= k <= _INT_MAX:
-            return F.K_INT, k.to_bytes(8, "little", signed=True)
-        return F.K_BIGINT, k.to_bytes(k.bit_length() // 8 + 1, "little", signed=True)
+    k = _int_equal(key)
+    if _INT_MIN <= k <= _INT_MAX:
+        return F.K_INT, k.to_bytes(8, "little", signed=True)
+    return F.K_BIGINT, k.to_bytes(k.bit_length() // 8 + 1, "little", signed=True)
+
+
+def _int_equal(key: Any) -> int:
+    """The int a key equals, as a dict lookup would match it (``True`` and
+    ``1.0`` and ``np.int64(1)`` find the key 1); KeyError if it equals none
+    (``1.5``, ``nan``, ``None``, ...)."""
+    try:
+        return operator.index(key)  # int, bool, NumPy integers
+    except TypeError:
+        pass
+    try:
+        if isinstance(key, complex) and key.imag == 0:
+            key = key.real
+        k = int(key)
+        if k == key and not isinstance(key, (str, bytes)):
+            return k
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        pass
     raise KeyError(key)
 
 

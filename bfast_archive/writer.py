@@ -24,7 +24,7 @@ from . import _pytable
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
 from ._native import build_dict_index
-from .errors import UnsupportedTypeError
+from .errors import NestingError, UnsupportedTypeError
 
 _SLOT = F.SLOT.pack
 _SLOT_FLOAT = F.SLOT_FLOAT.pack
@@ -41,7 +41,11 @@ _ZERO = b"\0" * 64
 
 
 class _Failure(Exception):
-    """Internal: carries an UnsupportedTypeError up while the path is rebuilt."""
+    """Internal: carries an UnsupportedTypeError or a NestingError up while the
+    path is rebuilt."""
+
+
+_LOCATED = (UnsupportedTypeError, NestingError, _Failure)  # errors given a path on the way up
 
 
 class _Writer:
@@ -112,9 +116,9 @@ class _Writer:
         key = id(v)
         active = self.active
         if key in active:
-            raise ValueError(f"reference cycle: a {type(v).__name__} contains itself")
+            raise NestingError(f"reference cycle: a {type(v).__name__} contains itself", v)
         if len(active) >= self.max_depth:
-            raise ValueError(f"nesting deeper than max_depth={self.max_depth}")
+            raise NestingError(f"nesting deeper than max_depth={self.max_depth}", v)
         active.add(key)
         return key
 
@@ -144,7 +148,7 @@ class _Writer:
         try:
             enc = self.value
             slots = [enc(x) for x in v]
-        except (UnsupportedTypeError, _Failure) as exc:
+        except _LOCATED as exc:
             raise _located(exc, owner, _index_of(v, exc, owner)) from None
         finally:
             self.active.discard(key)
@@ -156,11 +160,11 @@ class _Writer:
             enc = self.value
             try:
                 vslots = [enc(x) for x in v.values()]
-            except (UnsupportedTypeError, _Failure) as exc:
+            except _LOCATED as exc:
                 raise _located(exc, v, _key_of(v, exc, values=True)) from None
             try:
                 kslots = [self.key(k) for k in v]
-            except (UnsupportedTypeError, _Failure) as exc:
+            except _LOCATED as exc:
                 raise _located(exc, v, _key_of(v, exc, values=False)) from None
         finally:
             self.active.discard(ident)
@@ -197,6 +201,9 @@ class _Writer:
             body = self.dict(model_fields(v))
         except _Failure as exc:
             exc.container = v  # type: ignore[attr-defined]
+            raise
+        except NestingError as exc:  # raised entering the field dict: it stands for ``v``
+            exc.value = v
             raise
         finally:
             self.model_depth -= 1
@@ -252,7 +259,7 @@ class _Writer:
             for name, part in zip(keys, parts):
                 try:
                     columns.append(part.finish(self))
-                except (UnsupportedTypeError, _Failure) as exc:
+                except _LOCATED as exc:
                     cells = part.cells()
                     row = _index_of(cells, exc, cells)
                     inner = _located(exc, None, f"[{name!r}]")
@@ -863,7 +870,7 @@ def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
 
 def _located(exc: Exception, container: Any, step: str) -> Exception:
     """Record one more step of the path to a failing value and pass it up."""
-    if isinstance(exc, UnsupportedTypeError):
+    if isinstance(exc, (UnsupportedTypeError, NestingError)):
         failure = _Failure(exc, [step])
     else:
         failure = exc
@@ -895,13 +902,16 @@ def _key_of(v: dict, exc: Exception, values: bool) -> str:
     return "[?]"
 
 
-def _raise_with_path(exc: _Failure) -> None:
-    original, steps = exc.args
+def _raise_with_path(exc: Exception) -> None:
+    """Raise the UnsupportedTypeError or NestingError carried by ``exc`` (a
+    _Failure, or the error itself when the root failed) with its path."""
+    original, steps = exc.args if isinstance(exc, _Failure) else (exc, [])
     steps = steps[::-1]
-    if steps[0][:2] in ("['", '["'):
+    if steps and steps[0][:2] in ("['", '["'):
         steps[0] = steps[0][2:-2]  # the top-level key reads bare: users[3]['created']
     path = "".join(steps)
-    raise UnsupportedTypeError(f"{original} at {path or 'the root'}", original.value, path) from None
+    shown = path if len(path) <= 200 else f"{path[:90]} ... ({len(steps):,} steps) ... {path[-90:]}"
+    raise type(original)(f"{original} at {shown or 'the root'}", original.value, path) from None
 
 
 # -- public entry points -------------------------------------------------------
@@ -918,7 +928,7 @@ def _layout(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
         w = _Writer(max_depth, external=compression is not None)
         try:
             root = w.value(obj)
-        except _Failure as exc:
+        except (_Failure, NestingError) as exc:
             _raise_with_path(exc)
         pieces, nodes_end = w.finish(root)
     return (pieces, nodes_end, root, w.payloads), w.minor
@@ -943,8 +953,9 @@ def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20
     Cost: one pass over ``obj``; array and large ``bytes`` payloads are
     copied once, into the result (a result of 4 MiB or more is filled by
     ``threads`` threads, GIL released). Raises UnsupportedTypeError (naming the
-    value's path) for a value the format cannot hold, ValueError for a
-    reference cycle or nesting deeper than ``max_depth``.
+    value's path) for a value the format cannot hold, NestingError (a
+    ValueError, naming the path) for a reference cycle or nesting deeper
+    than ``max_depth``.
     """
     from ._output import join_pieces
     from .framing import default_threads
@@ -956,7 +967,8 @@ def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20
 def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
          chunk_size: int = 1 << 20, threads: int | None = None, fsync: bool = True,
          max_depth: int = F.DEFAULT_MAX_DEPTH) -> int:
-    """Archive ``obj`` to the file at ``path``, atomically; return its size in bytes.
+    """Archive ``obj`` to the file at ``path`` (``~`` expanded), atomically;
+    return its size in bytes. An OSError names ``path``, not the temporary file.
 
     ``compression="lz4"`` compresses the nodes and every large payload (array
     data, big ``bytes``) in independent chunks of ``chunk_size`` bytes, on
@@ -990,11 +1002,14 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
         pieces, blocks = frame(*nodes, compression, chunk_size, threads), None
     if minor:  # the header does not depend on the checksums of the blocks
         pieces[0] = set_minor(pieces[0], minor)
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     directory = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
     _tempfiles.remove_stray(directory, f".{name}.")
-    fd, tmp = _tempfiles.create(directory, name)  # locked until renamed or removed
+    try:
+        fd, tmp = _tempfiles.create(directory, name)  # locked until renamed or removed
+    except OSError as exc:
+        raise _named(exc, path) from None
     try:
         mode = _existing_mode(path)
         if mode is not None:
@@ -1003,17 +1018,27 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
         if fsync:
             os.fsync(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise _named(exc, path) from None
         raise
     finally:
         os.close(fd)
     if fsync:
         _fsync_dir(directory)
     return size
+
+
+def _named(exc: OSError, path: str) -> OSError:
+    """``exc`` as the caller sees it: naming ``path``, not the temporary file
+    (the same OSError subclass, picked by its errno)."""
+    if exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror, path)
 
 
 _PREALLOCATE_MIN = 1 << 20  # smaller files: one syscall more for nothing

@@ -23,7 +23,7 @@ def test_readme_example(tmp_path):
         assert np.array_equal(emb, data["emb"])
         assert arch["meta"].to_python() == {"name": "run-7", "lr": 1e-3}
         assert bytes(arch["blob"]) == b"x" * 100
-        assert repr(arch.root) == "<ArchivedDict 4 keys: meta, users, emb, blob>"
+        assert repr(arch.root) == "<ArchivedDict 4 keys: 'meta', 'users', 'emb', 'blob'>"
     loaded = bfa.load(path)
     assert loaded["users"] == data["users"] and loaded["meta"] == data["meta"]
     assert np.array_equal(loaded["emb"], data["emb"]) and loaded["emb"].flags.writeable

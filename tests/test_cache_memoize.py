@@ -178,5 +178,6 @@ def test_memoized_method_needs_archivable_self(tmp_path):
         def predict(self, x):
             return x
 
-    with pytest.raises(bfa.UnsupportedTypeError):
+    with pytest.raises(TypeError, match=r"instance \(Model\) cannot be part of the cache "
+                                        r"key.*ignore=\['self'\]"):
         Model().predict(1)

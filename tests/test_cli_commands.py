@@ -116,7 +116,7 @@ def test_get_raw(archive):
     ("nope", "no key 'nope' in the dict at the root"),
     ("users/2000", "index 2000 out of range for the list at users (2,000 items)"),
     ("users/x", "'x' is not an index into the list at users"),
-    ("meta/lr/deeper", "the value at meta/lr is a float, not a dict or list"),
+    ("meta/lr/deeper", "the value at meta/lr is a float, not a dict, list or array"),
 ])
 def test_get_bad_path(archive, path, problem):
     out, err = text(cli("get", archive, path, check_rc=1))
@@ -154,12 +154,12 @@ def test_verify_ok_and_failed(archive, tmp_path):
     truncated = tmp_path / "truncated.bfa"
     truncated.write_bytes(archive.read_bytes()[:5000])
     out, err = text(cli("verify", bad, check_rc=1))
-    assert out.startswith(f"FAILED: {bad}: ") and out.count("\n") == 1 and not err
-    out, _ = text(cli("verify", archive, truncated, tmp_path / "missing.bfa", check_rc=1))
-    lines = out.splitlines()
-    assert lines[0].startswith("OK: ")
-    assert lines[1].startswith(f"FAILED: {truncated}: ") and "truncated" in lines[1]
-    assert lines[2] == f"FAILED: {tmp_path / 'missing.bfa'}: no such file or directory"
+    assert err.startswith(f"FAILED: {bad}: ") and err.count("\n") == 1 and not out
+    out, err = text(cli("verify", archive, truncated, tmp_path / "missing.bfa", check_rc=1))
+    assert out.startswith("OK: ") and out.count("\n") == 1
+    lines = err.splitlines()
+    assert lines[0].startswith(f"FAILED: {truncated}: ") and "truncated" in lines[0]
+    assert lines[1] == f"FAILED: {tmp_path / 'missing.bfa'}: no such file or directory"
 
 
 def test_verify_detects_a_flipped_payload_byte_when_checksummed(archive, tmp_path):
@@ -171,8 +171,8 @@ def test_verify_detects_a_flipped_payload_byte_when_checksummed(archive, tmp_pat
     raw[at] ^= 0x40                              # a valid float either way: only a checksum sees it
     bad = tmp_path / "flipped.bfa"
     bad.write_bytes(bytes(raw))
-    out, _ = text(cli("verify", bad, check_rc=1))
-    assert out.startswith(f"FAILED: {bad}: ")
+    _, err = text(cli("verify", bad, check_rc=1))
+    assert err.startswith(f"FAILED: {bad}: ")
 
 
 def test_demo_subcommand_is_wired(monkeypatch):

@@ -192,7 +192,7 @@ def test_record_rows_are_dict_views():
         row["nope"]
     assert row == {"id": 2, "name": "u2", "score": 1.0, "ok": True, "misc": [2, "x"]}
     assert row.to_python() == {"id": 2, "name": "u2", "score": 1.0, "ok": True, "misc": [2, "x"]}
-    assert repr(row) == "<ArchivedDict 5 keys: id, name, score, ok, misc>"
+    assert repr(row) == "<ArchivedDict 5 keys: 'id', 'name', 'score', 'ok', 'misc'>"
 
 
 def test_tuples_report_is_tuple_and_come_back_as_tuples():
@@ -210,13 +210,13 @@ def test_tuples_report_is_tuple_and_come_back_as_tuples():
 
 def test_repr_summarises():
     data = {"meta": {"name": "run-7"}, "users": [{"id": 1}], "emb": np.zeros(3), "blob": b"."}
-    assert repr(view_of(data)) == "<ArchivedDict 4 keys: meta, users, emb, blob>"
+    assert repr(view_of(data)) == "<ArchivedDict 4 keys: 'meta', 'users', 'emb', 'blob'>"
     assert repr(view_of([1, 2, 3])) == "<ArchivedList 3 items>"
     assert repr(view_of([1])) == "<ArchivedList 1 item>"
-    assert repr(view_of({"a": 1})) == "<ArchivedDict 1 key: a>"
+    assert repr(view_of({"a": 1})) == "<ArchivedDict 1 key: 'a'>"
     assert repr(view_of({})) == "<ArchivedDict 0 keys>"
     many = repr(view_of({f"k{i}": i for i in range(1000)}))
-    assert many.startswith("<ArchivedDict 1000 keys: k0, k1, ") and len(many) < 200
+    assert many.startswith("<ArchivedDict 1000 keys: 'k0', 'k1', ") and len(many) < 200
 
 
 def _corrupt_strings(data: bytes, marker: bytes) -> bytes:
@@ -230,7 +230,7 @@ def test_repr_does_not_materialise_values():
     value = {"a": marker.decode(), "b": [marker.decode()] * 3, "c": 1}
     data = fix_checksums(_corrupt_strings(bfa.dumps(value), marker))
     root = bfa.Archive.from_buffer(data).root
-    assert repr(root) == "<ArchivedDict 3 keys: a, b, c>"
+    assert repr(root) == "<ArchivedDict 3 keys: 'a', 'b', 'c'>"
     assert repr(root["b"]) == "<ArchivedList 3 items>"
     with pytest.raises(bfa.ArchiveError, match="UTF-8"):
         root["a"]
