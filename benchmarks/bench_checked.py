@@ -20,15 +20,15 @@ Method:
   * The archive: bench_core.py's records workload ({"meta": {...}, "users":
     100,000 user dicts}), written once with bfa.dump.
   * Each sample is a fresh ``python -c`` child importing one build: it opens
-    the archive, then times, in this order, each phase ``--inner`` times
-    (the median is its figure):
+    the archive, then times, in this order, each phase with
+    benchmarks/harness.py's method, ``--inner`` samples (the median is its
+    figure):
       lookups   arch["users"][i]["name"] for 100,000 scattered i
       rows      for row in arch["users"]: row["id"], row["score"] (all rows)
       dict      arch["meta"][k] for each meta key, 20,000 rounds
       to_python arch["users"].to_python() (the whole table, column by column)
     Children alternate between the builds (checked, unchecked, checked, ...)
-    so that load from other processes falls on both alike; gc.collect()
-    before each timing, gc stays enabled.
+    so that load from other processes falls on both alike.
   * Printed: per phase and in total, the median over the children of each
     build, and checked / unchecked - 1 (the slowdown). Also the machine's
     core count and its load average before and after, as the timings are
@@ -70,9 +70,11 @@ BUILD = textwrap.dedent("""
 """)
 
 CHILD = textwrap.dedent("""
-    import gc, json, random, statistics, sys, time
-    path, want, inner = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    import json, random, statistics, sys
+    path, want, inner, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     import bfast_archive as bfa
+    sys.path.append(root)  # after the build under test is imported
+    from benchmarks.harness import Config, measure
     from bfast_archive import _bfa_core
     assert _bfa_core.__file__.startswith(want) and bfa.__file__.startswith(want), \\
         (_bfa_core.__file__, bfa.__file__)
@@ -100,17 +102,10 @@ CHILD = textwrap.dedent("""
     def to_python():
         arch["users"].to_python()
 
-    out = {}
+    out, cfg = {}, Config(repeats=inner, slow_repeats=inner)
     for name, fn in (("lookups", lookups), ("rows", rows), ("dict", dict_loop),
                      ("to_python", to_python)):
-        fn()  # warm-up, discarded
-        times = []
-        for _ in range(inner):
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        out[name] = statistics.median(times)
+        out[name] = statistics.median(measure(fn, cfg))
     # the same answers from both builds (compared by the parent)
     table = arch["users"].to_python()
     out["answer"] = repr((arch["users"][n // 2]["name"], table[n - 1], len(table),
@@ -147,9 +142,10 @@ def build(dest: Path, unchecked: bool) -> str:
 def write_archive(path: Path, users: int) -> None:
     sys.path.insert(0, str(ROOT))
     import bfast_archive as bfa
-    from benchmarks.bench_core import Config, build_workload
+    from benchmarks.bench_core import SETTINGS, build_workload
+    from benchmarks.harness import config
 
-    work = build_workload("records", Config(users=users))
+    work = build_workload("records", config(SETTINGS, False, users=users))
     bfa.dump(work.obj, path)
 
 
@@ -157,7 +153,7 @@ def run_child(pkg: Path, path: Path, inner: int) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(pkg)  # ahead of the editable install's finder
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(pkg), str(inner)],
+    done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(pkg), str(inner), str(ROOT)],
                           env=env, cwd=str(pkg), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"child failed:\n{done.stderr[-3000:]}")
