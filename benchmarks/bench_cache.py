@@ -6,21 +6,18 @@ Run (from the repository root):
     python benchmarks/bench_cache.py            # about a minute on 2 cores
     python benchmarks/bench_cache.py --quick    # 40 MB result, 2,000 entries, a few seconds
 
-What it measures, in one run, each figure a median over repeated calls (min and
-max shown too; benchmarks/harness.py's method, the two caches sampled round-robin):
+What it measures, in one run, each figure a median over repeated calls (min and max shown too;
+benchmarks/harness.py's method, the two caches sampled round-robin):
 
-  hit     a memoized call f(100, 7) returning a 400 MB float32 array, the cache
-          warm (file in the page cache): bfa returns a read-only view of the mapped
-          entry, joblib a np.memmap. Also: the same plus the sum of one row, and a
-          function returning {"emb": <the array>, "meta": {...}} followed by ["emb"].
-  miss    the first call, minus the function's own time (it returns a global array,
-          so its own time is ~0): hashing the arguments and writing the result.
-          bfa.dump fsyncs the file and its directory (atomic publish); joblib
-          does not fsync: the figure for bfa includes two fsyncs.
-  flat    the hit time of a small memoized result with 10 entries in the cache
-          directory, then with 10,000 (entries written directly as valid archives,
-          without fsync, to build the directory quickly); the same for joblib
-          (its entries made by calling the function).
+  hit     a memoized call f(100, 7) returning a 400 MB float32 array, the cache warm (file in the page cache):
+          bfa returns a read-only view of the mapped entry, joblib a np.memmap. Also: the same plus the sum of
+          one row, and a function returning {"emb": <the array>, "meta": {...}} followed by ["emb"].
+  miss    the first call, minus the function's own time (it returns a global array, so its own time is ~0):
+          hashing the arguments and writing the result. bfa.dump fsyncs the file and its directory (atomic
+          publish); joblib does not fsync: the figure for bfa includes two fsyncs.
+  flat    the hit time of a small memoized result with 10 entries in the cache directory, then with 10,000
+          (entries written directly as valid archives, without fsync, to build the directory quickly); the
+          same for joblib (its entries made by calling the function).
 """
 
 from __future__ import annotations
@@ -44,28 +41,16 @@ except ImportError:  # pragma: no cover
     sys.exit("bench_cache.py needs joblib: pip install joblib")
 
 MiB = H.MiB
-SETTINGS = {  # name: (full, quick)
-    "nbytes": (400 * MiB, 40 * MiB),  # the memoized result
-    "many": (10_000, 2_000),  # entries in the "flat" directory
-    "repeats": (50, 30),
-    "slow_repeats": (50, 30),
-    "miss_repeats": (10, 6),
-    "flat_repeats": (200, 200),
-    "scan_repeats": (10, 10),
-    "joblib_flat": (True, True),
+SETTINGS = {  # name: (full, quick); nbytes: the memoized result; many: entries in the "flat" directory
+    "nbytes": (400 * MiB, 40 * MiB), "many": (10_000, 2_000), "repeats": (50, 30), "slow_repeats": (50, 30),
+    "miss_repeats": (10, 6), "flat_repeats": (200, 50), "scan_repeats": (10, 10), "joblib_flat": (True, True),
     "dir": (None, None),
 }
-LABELS = {
-    "hit": "hit",
-    "first_hit": "hit, entry not yet open in the process",
-    "row": "hit + sum of one row",
-    "dict": "hit of a dict, then ['emb']",
-    "own": "the function alone (returns a global)",
-    "miss": "miss (hash + write; bfa: + 2 fsyncs)",
-    "few": "hit, 10 entries",
-    "many": "hit, {many:,} entries",
-    "few_first": "hit, 10 entries, entry not yet open",
-    "many_first": "hit, {many:,} entries, entry not yet open",
+LABELS = {  # metric: label, also the order of the rows
+    "hit": "hit", "first_hit": "hit, entry not yet open in the process", "row": "hit + sum of one row",
+    "dict": "hit of a dict, then ['emb']", "own": "the function alone (returns a global)",
+    "miss": "miss (hash + write; bfa: + 2 fsyncs)", "few": "hit, 10 entries", "many": "hit, {many:,} entries",
+    "few_first": "hit, 10 entries, entry not yet open", "many_first": "hit, {many:,} entries, entry not yet open",
     "scan_miss": "miss + rescan (max_bytes), {many:,} entries",
 }
 

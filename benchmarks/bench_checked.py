@@ -1,37 +1,30 @@
 """What validation costs: the checked reader against an unchecked build of the same path.
 
-Issue 5 asks for "the slowdown of the checked reader against an unchecked
-build of the same path (goal: under 10% on the records workload)". Run from
-the repository root, after ``pip install -e .``:
+Issue 5 asks for "the slowdown of the checked reader against an unchecked build of the same path (goal: under
+10% on the records workload)". Run from the repository root, after ``pip install -e .``:
 
     python benchmarks/bench_checked.py              # about a minute on 2 cores
     python benchmarks/bench_checked.py --repeats 9  # more children per build
 
 Method:
-  * Two copies of the package go to a temporary directory, each with its own
-    build of the C core from the same sources, compiler and flags
-    (build_ffi.py's cdef, sources and ``_compile_args``); one of them with
-    BFA_UNCHECKED=1, which defines the BFA_UNCHECKED macro: every bounds,
-    alignment, tag, order and consistency check of the read path is compiled
-    out (csrc/bfa_internal.h). The Python reader is the same file in both,
-    so only the C core's checks differ (Python-side checks such as UTF-8
-    decoding and null-mask bytes run in both builds). Both builds are made
-    here, so neither is favoured by how it was compiled.
-  * The archive: bench_core.py's records workload ({"meta": {...}, "users":
-    100,000 user dicts}), written once with bfa.dump.
-  * Each sample is a fresh ``python -c`` child importing one build: it opens
-    the archive, then times, in this order, each phase with
-    benchmarks/harness.py's method, ``--inner`` samples (the median is its
-    figure):
+  * Two copies of the package go to a temporary directory, each with its own build of the C core from the same
+    sources, compiler and flags (build_ffi.py's cdef, sources and ``_compile_args``); one of them with
+    BFA_UNCHECKED=1, which defines the BFA_UNCHECKED macro: every bounds, alignment, tag, order and
+    consistency check of the read path is compiled out (csrc/bfa_internal.h). The Python reader is the same
+    file in both, so only the C core's checks differ (Python-side checks such as UTF-8 decoding and null-mask
+    bytes run in both builds). Both builds are made here, so neither is favoured by how it was compiled.
+  * The archive: bench_core.py's records workload ({"meta": {...}, "users": 100,000 user dicts}), written once
+    with bfa.dump.
+  * Each sample is a fresh ``python -c`` child importing one build: it opens the archive, then times, in this
+    order, each phase with benchmarks/harness.py's method, ``--inner`` samples (the median is its figure):
       lookups   arch["users"][i]["name"] for 100,000 scattered i
       rows      for row in arch["users"]: row["id"], row["score"] (all rows)
       dict      arch["meta"][k] for each meta key, 20,000 rounds
       to_python arch["users"].to_python() (the whole table, column by column)
     Children alternate between the builds (checked, unchecked, checked, ...)
     so that load from other processes falls on both alike.
-  * Printed: per phase and in total, the median over the children of each
-    build, and checked / unchecked - 1 (the slowdown). Also the machine's
-    core count and its load average before and after, as the timings are
+  * Printed: per phase and in total, the median over the children of each build, and checked / unchecked - 1
+    (the slowdown). Also the machine's core count and its load average before and after, as the timings are
     only as quiet as the machine.
 Not part of benchmarks/run.py.
 """

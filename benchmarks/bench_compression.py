@@ -7,54 +7,48 @@ Run (from the repository root):
     python benchmarks/bench_compression.py --quick         # small data, fewer repeats, < 30 s
     python benchmarks/bench_compression.py --out res.json  # also write raw samples + medians as JSON
 
-Tables go to stdout, progress to stderr.  Every figure is measured in the run
-that prints it, and the target verdicts at the end are computed from its
-medians.  MB/s and GB/s are 10**6 and 10**9 bytes per second of *raw* (the
-uncompressed archive's) bytes; MiB and GiB are sizes.
+Tables go to stdout, progress to stderr.  Every figure is measured in the run that prints it, and the target
+verdicts at the end are computed from its medians.  MB/s and GB/s are 10**6 and 10**9 bytes per second of
+*raw* (the uncompressed archive's) bytes; MiB and GiB are sizes.
 
 Data (deterministic, seeded):
-  arrays   256 MiB of mixed array bytes in one dict: "emb" float32 (N, 128)
-           embeddings at bfloat16 precision (the low 16 bits of each float are 0,
-           as when a bf16 model's output is stored as float32), "ids" int64
-           sorted ids below 10**9, "counts" int32 (N, 16) Poisson(3) small counts
+  arrays   256 MiB of mixed array bytes in one dict: "emb" float32 (N, 128) embeddings at bfloat16 precision
+           (the low 16 bits of each float are 0, as when a bf16 model's output is stored as float32), "ids"
+           int64 sorted ids below 10**9, "counts" int32 (N, 16) Poisson(3) small counts
   records  bench_core's records workload: {"meta": {...}, "users": 100,000 dicts}
   slice    one 400 MiB float32 (N, 256) array, bfloat16 precision as above
   verify   one 1 GiB uint32 array, uncompressed archive
   random   256 MiB of random bytes (incompressible), one uint8 array
 
 Measurements, each a median of repeated runs (min and max kept):
-  compress    bfa.dumps(obj, compression="lz4", threads=t) for t = 1 .. cores and
-              2 x cores, against lz4.frame.compress of the same raw bytes (the
-              uncompressed archive) in one call; also bfa.dumps(obj) uncompressed
-              (the encoding work every dump does, for the records the larger part);
-              records only: the LZ4 stage alone, i.e. bfa.dumps of the uncompressed
-              archive's bytes as one uint8 array with compression="lz4", threads=t
-  decompress  arrays: arch[key] for every array of a compressed archive file
-              (decompresses into the array's final buffer), a fresh
-              Archive.open(path, threads=t) for every repeat (untimed) so no cache
-              helps; records: Archive.open(path, threads=t), which decompresses the
-              structure section; against lz4.frame.decompress of the frame
-  slice       arch.array("emb")[i:i+100] at random i on a compressed 400 MiB array
-              (decodes the one or two 1 MiB chunks holding the rows) against
-              arch["emb"] (the whole array, all cores, fresh archive each repeat)
-  verify      Archive.verify() of an uncompressed 1 GiB archive, a fresh
-              Archive.open for every repeat (the mapping's pages are faulted in by
-              verify itself, from the warm page cache), t = 1 .. cores; also
-              verify() again on an already faulted-in mapping; reference: np.copyto
-              of 1 GiB into a pre-faulted buffer ("memcpy", one thread)
+  compress    bfa.dumps(obj, compression="lz4", threads=t) for t = 1 .. cores and 2 x cores, against
+              lz4.frame.compress of the same raw bytes (the uncompressed archive) in one call; also
+              bfa.dumps(obj) uncompressed (the encoding work every dump does, for the records the larger
+              part); records only: the LZ4 stage alone, i.e. bfa.dumps of the uncompressed archive's bytes as
+              one uint8 array with compression="lz4", threads=t
+  decompress  arrays: arch[key] for every array of a compressed archive file (decompresses into the array's
+              final buffer), a fresh Archive.open(path, threads=t) for every repeat (untimed) so no cache
+              helps; records: Archive.open(path, threads=t), which decompresses the structure section; against
+              lz4.frame.decompress of the frame
+  slice       arch.array("emb")[i:i+100] at random i on a compressed 400 MiB array (decodes the one or two 1
+              MiB chunks holding the rows) against arch["emb"] (the whole array, all cores, fresh archive each
+              repeat)
+  verify      Archive.verify() of an uncompressed 1 GiB archive, a fresh Archive.open for every repeat (the
+              mapping's pages are faulted in by verify itself, from the warm page cache), t = 1 .. cores; also
+              verify() again on an already faulted-in mapping; reference: np.copyto of 1 GiB into a
+              pre-faulted buffer ("memcpy", one thread)
   incompressible  bfa.dump(obj, path, fsync=False) with and without
               compression="lz4" (all cores) on random bytes; also bfa.dumps
 
-"cores" in the tables is the process's CPU time (all threads) over the wall
-time, the median over the samples: how many cores a call really kept busy.
-On an idle machine threads=2 of perfectly parallel work shows ~2.0; if the
-rest of the machine is busy, the threads wait for cores and the wall-clock
-speed-up is lower than the work's parallelism.
+"cores" in the tables is the process's CPU time (all threads) over the wall time, the median over the samples:
+how many cores a call really kept busy. On an idle machine threads=2 of perfectly parallel work shows ~2.0; if
+the rest of the machine is busy, the threads wait for cores and the wall-clock speed-up is lower than the
+work's parallelism.
 
-Method: benchmarks/harness.py's (every operation gets the same number of samples, fast or slow); the
-archive files live in a temporary directory (page cache warm: they were just written).  The machine's
-other load during the run is measured from /proc/stat and printed: on a shared machine thread scaling is
-only as good as the cores left free.
+Method: benchmarks/harness.py's (every operation gets the same number of samples, fast or slow); the archive
+files live in a temporary directory (page cache warm: they were just written).  The machine's other load
+during the run is measured from /proc/stat and printed: on a shared machine thread scaling is only as good as
+the cores left free.
 """
 
 from __future__ import annotations
@@ -76,22 +70,15 @@ from benchmarks import harness as H  # noqa: E402
 from benchmarks.bench_core import META, make_users  # noqa: E402
 
 MiB, GiB, MB, GB, SEED, CORES = H.MiB, H.GiB, H.MB, H.GB, H.SEED, H.CORES
-SETTINGS = {
-    "array_bytes": (256 * MiB, 32 * MiB),
-    "users": (100_000, 20_000),
-    "slice_bytes": (400 * MiB, 48 * MiB),
-    "slice_rows": (100, 100),
-    "verify_bytes": (1 * GiB, 128 * MiB),
-    "random_bytes": (256 * MiB, 32 * MiB),
-    "repeats": (7, 3),
-    "slow_repeats": (7, 3),
+SETTINGS = {  # name: (full, quick)
+    "array_bytes": (256 * MiB, 32 * MiB), "users": (100_000, 20_000), "slice_bytes": (400 * MiB, 48 * MiB),
+    "slice_rows": (100, 100), "verify_bytes": (1 * GiB, 128 * MiB), "random_bytes": (256 * MiB, 32 * MiB),
+    "repeats": (7, 3), "slow_repeats": (7, 3),
     "threads": (tuple(sorted({*range(1, CORES + 1), 2 * CORES})), (1, CORES)),
 }
 
 
-# ==========================================================================
-# data
-# ==========================================================================
+# --- data -----------------------------------------------------------------------------------------
 
 
 def bf16_floats(shape, rng: np.random.Generator) -> np.ndarray:
@@ -114,9 +101,7 @@ def make_records(users: int) -> dict:
     return {"meta": dict(META), "users": make_users(users, random.Random(SEED))}
 
 
-# ==========================================================================
-# the measurements
-# ==========================================================================
+# --- the measurements -----------------------------------------------------------------------------
 
 
 def add(res: H.Results, dataset: str, metric: str, peer: str, threads: int, nbytes: int, samples, **extra) -> None:
@@ -262,9 +247,7 @@ def bench_incompressible(cfg: H.Config, tmp: str, res: H.Results) -> dict:
     return {"raw_bytes": cfg.random_bytes, "plain_file_bytes": sizes["plain"], "lz4_file_bytes": sizes["lz4"]}
 
 
-# ==========================================================================
-# targets (issue 3), computed from this run's medians
-# ==========================================================================
+# --- targets (issue 3), computed from this run's medians ------------------------------------------
 
 
 def targets(res: H.Results, facts: dict) -> list:
@@ -303,24 +286,15 @@ def targets(res: H.Results, facts: dict) -> list:
     return out
 
 
-# ==========================================================================
-# report
-# ==========================================================================
+# --- report ---------------------------------------------------------------------------------------
 
 LABELS = {
-    "compress": "compress",
-    "encode": "encode only: dumps() uncompressed",
-    "compress_bytes": "LZ4 stage: the raw bytes as one array",
-    "decompress": "decompress",
-    "slice": "arch.array('emb')[i:i+100]",
-    "whole": "arch['emb'], whole array",
-    "verify": "verify(), fresh open",
-    "verify_mapped": "verify(), mapping faulted in",
-    "memcpy": "np.copyto 1 GiB (memcpy reference)",
-    "dump_plain": "dump(fsync=False), uncompressed",
-    "dump_lz4": "dump(fsync=False), lz4",
-    "dumps_plain": "dumps(), uncompressed",
-    "dumps_lz4": "dumps(), lz4",
+    "compress": "compress", "encode": "encode only: dumps() uncompressed",
+    "compress_bytes": "LZ4 stage: the raw bytes as one array", "decompress": "decompress",
+    "slice": "arch.array('emb')[i:i+100]", "whole": "arch['emb'], whole array", "verify": "verify(), fresh open",
+    "verify_mapped": "verify(), mapping faulted in", "memcpy": "np.copyto 1 GiB (memcpy reference)",
+    "dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": "dump(fsync=False), lz4",
+    "dumps_plain": "dumps(), uncompressed", "dumps_lz4": "dumps(), lz4",
 }
 
 

@@ -26,8 +26,8 @@ Metrics per workload and peer (each peer only on the workloads it can hold):
     open+read parts, the child's wall time, the peak RSS growth of the open+read.  "imports" is what the
     peer's reader imports up front, plus NumPy when the probed value is an array row;
   lazy path: arch["users"][i]["name"] over scattered i vs the in-memory dict.
-bfa.dump fsyncs the file and its directory (it writes atomically), so every peer's "write file" is followed
-by the same fsyncs, inside the timing; "serialise to bytes" is the in-memory comparison without any I/O.
+bfa.dump fsyncs the file and its directory (it writes atomically), so every peer's "write file" is followed by
+the same fsyncs, inside the timing; "serialise to bytes" is the in-memory comparison without any I/O.
 """
 
 from __future__ import annotations
@@ -48,53 +48,26 @@ from benchmarks import harness as H  # noqa: E402
 from benchmarks import peers as P  # noqa: E402
 
 MiB, GiB, SEED = H.MiB, H.GiB, H.SEED
-SETTINGS = {  # name: (full, quick)
-    "users": (100_000, 10_000),
-    "array_bytes": (400 * MiB, 40 * MiB),
-    "mixed_users": (10_000, 2_000),
-    "mixed_array_bytes": (40 * MiB, 8 * MiB),
-    "big_array_bytes": (1 * GiB, 32 * MiB),
-    "repeats": (7, 3),
-    "slow_repeats": (3, 2),
-    "cold_repeats": (5, 1),
-    "lazy_accesses": (100_000, 5_000),
-    "nocache_repeats": (0, 0),  # cold children after dropping the page cache (root; --nocache N)
+SETTINGS = {  # name: (full, quick); nocache_repeats: cold children after dropping the page cache (--nocache N)
+    "users": (100_000, 10_000), "array_bytes": (400 * MiB, 40 * MiB), "mixed_users": (10_000, 2_000),
+    "mixed_array_bytes": (40 * MiB, 8 * MiB), "big_array_bytes": (1 * GiB, 32 * MiB), "repeats": (7, 3),
+    "slow_repeats": (3, 2), "cold_repeats": (5, 1), "lazy_accesses": (100_000, 5_000), "nocache_repeats": (0, 0),
 }
 
 
-# ==========================================================================
-# workloads
-# ==========================================================================
+# --- workloads ------------------------------------------------------------------------------------
 
-FIRST_NAMES = (
-    "ada alan barbara claude donald edsger frances grace ivan john ken leslie margaret niklaus radia tim".split()
-)
-LAST_NAMES = (
-    "lovelace turing liskov shannon knuth dijkstra allen hopper sutherland backus thompson lamport hamilton wirth"
-).split()
+FIRST_NAMES = ("ada alan barbara claude donald edsger frances grace ivan john ken leslie margaret niklaus radia "
+               "tim").split()
+LAST_NAMES = ("lovelace turing liskov shannon knuth dijkstra allen hopper sutherland backus thompson lamport hamilton "
+              "wirth").split()
 TAG_WORDS = "admin beta core dev eu gold ios linux mobile new ops paid pro qa staff trial us vip web wiki".split()
-
-META = {
-    "name": "run-7",
-    "lr": 1e-3,
-    "epochs": 30,
-    "batch_size": 256,
-    "seed": SEED,
-    "optimizer": "adamw",
-    "tags": ["baseline", "fp32"],
-}
-
+META = {"name": "run-7", "lr": 1e-3, "epochs": 30, "batch_size": 256, "seed": SEED, "optimizer": "adamw",
+        "tags": ["baseline", "fp32"]}
 # name, dtype, shape of one row; all arrays share the leading dimension
-ARRAY_COLUMNS = (
-    ("emb", "float32", (256,)),
-    ("proj", "float64", (16,)),
-    ("patch", "float32", (4, 4)),
-    ("counts", "uint8", (48,)),
-    ("ids", "int64", ()),
-    ("score", "float64", ()),
-    ("label", "int32", ()),
-    ("pos", "int16", (2,)),
-)
+ARRAY_COLUMNS = (("emb", "float32", (256,)), ("proj", "float64", (16,)), ("patch", "float32", (4, 4)),
+                 ("counts", "uint8", (48,)), ("ids", "int64", ()), ("score", "float64", ()), ("label", "int32", ()),
+                 ("pos", "int16", (2,)))
 
 
 @dataclass
@@ -111,16 +84,9 @@ def make_users(n: int, rng: random.Random) -> list[dict]:
     users = []
     for i in range(n):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        users.append(
-            {
-                "id": 1_000_000 + i,
-                "name": f"{first.title()} {last.title()}",
-                "email": f"{first}.{last}{i}@example.com",
-                "score": rng.random() * 100.0,
-                "active": rng.random() < 0.7,
-                "tags": rng.sample(TAG_WORDS, 3),
-            }
-        )
+        users.append({"id": 1_000_000 + i, "name": f"{first.title()} {last.title()}",
+                      "email": f"{first}.{last}{i}@example.com", "score": rng.random() * 100.0,
+                      "active": rng.random() < 0.7, "tags": rng.sample(TAG_WORDS, 3)})
     return users
 
 
@@ -154,11 +120,8 @@ def build_workload(name: str, cfg: H.Config) -> Workload:
         desc = f"{len(obj)} arrays, {H.fmt_bytes(nbytes(obj))}, {rows:,} rows"
         return Workload(name, "arrays", desc, obj, ("emb", rows // 2), cold_only=(name == "arrays-big"))
     if name == "mixed":
-        obj = {
-            "meta": dict(META),
-            "users": make_users(cfg.mixed_users, rng),
-            **make_arrays(cfg.mixed_array_bytes, nprng),
-        }
+        obj = {"meta": dict(META), "users": make_users(cfg.mixed_users, rng),
+               **make_arrays(cfg.mixed_array_bytes, nprng)}
         desc = f"{cfg.mixed_users:,} user dicts + {len(obj) - 2} arrays, {H.fmt_bytes(nbytes(obj))}"
         return Workload(name, "mixed", desc, obj, ("users", cfg.mixed_users // 2, "name"))
     raise ValueError(name)
@@ -190,31 +153,23 @@ def find_mismatch(a, b, where="obj") -> str | None:
     if isinstance(a, (list, tuple)):
         if len(a) != len(b):
             return f"{where}: length {len(a)} vs {len(b)}"
-        return next((m for i, (x, y) in enumerate(zip(a, b, strict=True)) if (m := find_mismatch(x, y, f"{where}[{i}]"))),
-                    None)
+        pairs = enumerate(zip(a, b, strict=True))
+        return next((m for i, (x, y) in pairs if (m := find_mismatch(x, y, f"{where}[{i}]"))), None)
     return None if a == b else f"{where}: {a!r} vs {b!r}"
 
 
-# ==========================================================================
-# running one workload
-# ==========================================================================
+# --- running one workload -------------------------------------------------------------------------
 
-# metric -> (label, unit); also the order of rows in the tables
+# metric -> (label, unit); also the order of rows in the tables; nocache_*: with nocache_repeats > 0 only
 METRICS = {
-    "write": ("write file + fsync", "s"),
-    "dumps": ("serialise to bytes", "s"),
-    "size": ("file size", "B"),
-    "load": ("full load", "s"),
-    "warm_read": ("open+read one value, warm", "s"),
-    "cold_total": ("cold: spawn -> value read", "s"),
-    "cold_import": ("cold: imports", "s"),
-    "cold_open_read": ("cold: open+read", "s"),
-    "cold_wall": ("cold: child wall time", "s"),
+    "write": ("write file + fsync", "s"), "dumps": ("serialise to bytes", "s"), "size": ("file size", "B"),
+    "load": ("full load", "s"), "warm_read": ("open+read one value, warm", "s"),
+    "cold_total": ("cold: spawn -> value read", "s"), "cold_import": ("cold: imports", "s"),
+    "cold_open_read": ("cold: open+read", "s"), "cold_wall": ("cold: child wall time", "s"),
     "cold_rss_peak": ("cold: peak RSS growth, open+read", "B"),
     "cold_rss_kept": ("cold: RSS growth kept after open+read", "B"),  # JSON only
     "lazy_path": ('users[i]["name"] loop, per access', "s"),
-    "nocache_total": ("cache dropped: spawn -> value read", "s"),  # with nocache_repeats > 0 only
-    "nocache_import": ("cache dropped: imports", "s"),
+    "nocache_total": ("cache dropped: spawn -> value read", "s"), "nocache_import": ("cache dropped: imports", "s"),
     "nocache_open_read": ("cache dropped: open+read", "s"),
 }
 DICT_PEER = "dict"  # the in-memory object, baseline of the lazy-path loop
@@ -297,7 +252,7 @@ def bench_lazy_path(wl: Workload, cfg: H.Config, tmp: str, res: H.Results, with_
                 accesses=len(indices))
 
     def bfa_loop():
-        bfa = P._bfa()
+        bfa = P.lib("bfast_archive")
         bfa.dump(wl.obj, path)
         with bfa.Archive.open(path) as arch:
             record("bfa", arch)
@@ -310,9 +265,7 @@ def bench_lazy_path(wl: Workload, cfg: H.Config, tmp: str, res: H.Results, with_
         P.remove(path)
 
 
-# ==========================================================================
-# targets: ratios the project must meet, computed from this run's medians
-# ==========================================================================
+# --- targets: ratios the project must meet, computed from this run's medians ----------------------
 
 # label, workload, metric, baseline peer (None: an absolute limit, in the metric's unit), op, limit
 TARGETS = (
@@ -348,9 +301,7 @@ def targets(res: H.Results) -> list:
     return out
 
 
-# ==========================================================================
-# main
-# ==========================================================================
+# --- main -----------------------------------------------------------------------------------------
 
 
 def run(cfg: H.Config, names=WORKLOADS) -> dict:

@@ -7,42 +7,36 @@ Run (from the repository root):
     python benchmarks/bench_models.py --quick         # smaller data, fewer repeats, < 30 s
     python benchmarks/bench_models.py --out res.json  # also write raw samples + medians as JSON
 
-Tables go to stdout, progress to stderr.  Every figure is measured in the run
-that prints it; the target verdicts at the end are computed from its medians.
+Tables go to stdout, progress to stderr.  Every figure is measured in the run that prints it; the target
+verdicts at the end are computed from its medians.
 
 Sections (deterministic, seeded):
-  records  bench_core's records workload ({"meta": {...}, "users": [N dicts: id,
-           name, email, score, active, tags]}, built by bench_core.build_workload):
-           bfa.dumps vs pickle.dumps (protocol 5) and msgspec.msgpack.encode;
-           bfa.loads vs pickle.loads (and msgspec decode, for reference), with the
-           collector enabled for both, then disabled for both;
-           arch["users"].column("score") on tables of 1k, 10k, 100k and 1M rows
-           (rows past N repeat the same user dicts).
-  models   Catalog(title, users: list[User]) holding M User models (id: int,
-           name: str, created: naive datetime, role: Enum, score: float | None,
-           10% None), ids/names/scores taken from bench_core.make_users:
-           bfa.dumps(catalog) vs pickle.dumps(catalog.model_dump()),
-           pickle.dumps(catalog) and bfast-py's BFast().encode_packed(catalog)
-           (compress=False, its default; if bfast-py is missing or fails on these
-           models, the output says so and its rows are absent);
-           bfa.loads(b, model=Catalog, trusted=True / False) vs pickle.loads of the
-           pickled catalog (and model_validate(pickle.loads(model_dump pickle)) for
-           reference), gc enabled, then disabled for both;
-           Archive.from_buffer(b, model=Catalog).root.users[i].name per access over
-           scattered i (and with the users view held, and the in-memory models);
-           .column("score") on the model archive (None present: a masked array).
+  records  bench_core's records workload ({"meta": {...}, "users": [N dicts: id, name, email, score, active,
+           tags]}, built by bench_core.build_workload): bfa.dumps vs pickle.dumps (protocol 5) and
+           msgspec.msgpack.encode; bfa.loads vs pickle.loads (and msgspec decode, for reference), with the
+           collector enabled for both, then disabled for both; arch["users"].column("score") on tables of 1k,
+           10k, 100k and 1M rows (rows past N repeat the same user dicts).
+  models   Catalog(title, users: list[User]) holding M User models (id: int, name: str, created: naive
+           datetime, role: Enum, score: float | None, 10% None), ids/names/scores taken from
+           bench_core.make_users: bfa.dumps(catalog) vs pickle.dumps(catalog.model_dump()),
+           pickle.dumps(catalog) and bfast-py's BFast().encode_packed(catalog) (compress=False, its default;
+           if bfast-py is missing or fails on these models, the output says so and its rows are absent);
+           bfa.loads(b, model=Catalog, trusted=True / False) vs pickle.loads of the pickled catalog (and
+           model_validate(pickle.loads(model_dump pickle)) for reference), gc enabled, then disabled for both;
+           Archive.from_buffer(b, model=Catalog).root.users[i].name per access over scattered i (and with the
+           users view held, and the in-memory models); .column("score") on the model archive (None present: a
+           masked array).
 
-Method: benchmarks/harness.py's, the peers of one comparison sampled round-robin (measure_group), so
-that load from other processes on this shared machine falls on all of them alike.  Everything is in
-memory (bytes), no file I/O.  "gc off" rows disable the collector around the whole measurement for both
-peers.  Note: bfa.loads pauses the collector itself while it builds the result
-(bfast_archive._limits.gc_paused), pickle.loads does not, so the "gc off" rows are the like-for-like
-comparison of the two decoders.
+Method: benchmarks/harness.py's, the peers of one comparison sampled round-robin (measure_group), so that load
+from other processes on this shared machine falls on all of them alike.  Everything is in memory (bytes), no
+file I/O.  "gc off" rows disable the collector around the whole measurement for both peers.  Note: bfa.loads
+pauses the collector itself while it builds the result (bfast_archive._limits.gc_paused), pickle.loads does
+not, so the "gc off" rows are the like-for-like comparison of the two decoders.
 
 "ratio" in the tables is the row's median over the first row of its group (bfa).  Targets (issue 4) are
-checked on medians; "in microseconds" is taken as "< 100 µs", and "regardless of row count" as "1M-row
-median <= 2x the 1k-row median".  The targets table also shows each figure computed from the minimums
-("(mins)", no verdict): on a busy machine it is the less disturbed estimate.
+checked on medians; "in microseconds" is taken as "< 100 µs", and "regardless of row count" as "1M-row median
+<= 2x the 1k-row median".  The targets table also shows each figure computed from the minimums ("(mins)", no
+verdict): on a busy machine it is the less disturbed estimate.
 """
 
 from __future__ import annotations
@@ -68,19 +62,13 @@ from benchmarks import bench_core as C  # noqa: E402  (the records workload, mak
 from benchmarks import harness as H  # noqa: E402
 
 SEED, US = H.SEED, H.US
-SETTINGS = {  # name: (full, quick)
-    "users": (100_000, 20_000),  # records workload rows
-    "models": (10_000, 2_000),  # User models in the Catalog
-    "column_rows": ((1_000, 10_000, 100_000, 1_000_000),) * 2,
-    "lazy_accesses": (20_000, 5_000),
-    "repeats": (21, 7),
-    "slow_repeats": (9, 3),
+SETTINGS = {  # name: (full, quick); users: records workload rows; models: User models in the Catalog
+    "users": (100_000, 20_000), "models": (10_000, 2_000), "column_rows": ((1_000, 10_000, 100_000, 1_000_000),) * 2,
+    "lazy_accesses": (20_000, 5_000), "repeats": (21, 7), "slow_repeats": (9, 3),
 }
 
 
-# ==========================================================================
-# the models
-# ==========================================================================
+# --- the models -----------------------------------------------------------------------------------
 
 
 class Role(enum.Enum):
@@ -155,9 +143,7 @@ def expect(ok: bool, what: str) -> None:
         raise AssertionError(what)
 
 
-# ==========================================================================
-# section 1: records (bench_core's workload)
-# ==========================================================================
+# --- section 1: records (bench_core's workload) ---------------------------------------------------
 
 
 def bench_records(cfg: H.Config, res: H.Results) -> None:
@@ -223,9 +209,7 @@ def bench_records(cfg: H.Config, res: H.Results) -> None:
         gc.collect()
 
 
-# ==========================================================================
-# section 2: pydantic models
-# ==========================================================================
+# --- section 2: pydantic models -------------------------------------------------------------------
 
 
 def bfast_py_encoder(catalog: Catalog, res: H.Results) -> Callable | None:
@@ -340,9 +324,7 @@ def bench_models(cfg: H.Config, res: H.Results) -> None:
         arch.close()
 
 
-# ==========================================================================
-# targets (issue 4), from this run's medians
-# ==========================================================================
+# --- targets (issue 4), from this run's medians ---------------------------------------------------
 
 
 def targets(res: H.Results, cfg: H.Config) -> list:
@@ -385,18 +367,11 @@ def targets(res: H.Results, cfg: H.Config) -> list:
     ]
 
 
-# ==========================================================================
-# report
-# ==========================================================================
+# --- report ---------------------------------------------------------------------------------------
 
-METRIC_LABELS = {
-    "size": "serialised size",
-    "dumps": "serialise to bytes",
-    "loads": "loads, gc on",
-    "loads_gc_off": "loads, gc off for both",
-    "column": 'arch["users"].column("score")',
-    "lazy": "lazy read, per access",
-}
+METRIC_LABELS = {"size": "serialised size", "dumps": "serialise to bytes", "loads": "loads, gc on",
+                 "loads_gc_off": "loads, gc off for both", "column": 'arch["users"].column("score")',
+                 "lazy": "lazy read, per access"}
 
 
 def gc_notes(res: H.Results) -> None:

@@ -9,8 +9,8 @@ Run (from the repository root):
     python benchmarks/bench_scaling.py --out res.json  # also write raw samples + medians as JSON
 
 Data: bench_core's arrays workload (8 arrays sharing one leading dimension: float32 embeddings of 256,
-float64, int64 ids, ...) at each size; the probe is one row of "emb" in the middle.  For every size and
-peer the file is written (no fsync: the write is not measured), then:
+float64, int64 ids, ...) at each size; the probe is one row of "emb" in the middle.  For every size and peer
+the file is written (no fsync: the write is not measured), then:
 
   warm   open + read the row in this process, page cache warm, with the peer's reader (benchmarks/peers.py),
          closing included
@@ -37,22 +37,10 @@ from benchmarks import harness as H  # noqa: E402
 from benchmarks import peers as P  # noqa: E402
 
 MiB, GiB = H.MiB, H.GiB
-SETTINGS = {
-    "sizes": ((10 * MiB, 100 * MiB, 1 * GiB, 4 * GiB), (1 * MiB, 10 * MiB, 40 * MiB)),
-    "repeats": (7, 3),
-    "slow_repeats": (3, 2),
-    "cold_repeats": (3, 1),
-}
-KIND = {  # how each peer reaches the row, for the chart's legend and the report
-    "bfa": "mmap",
-    "pickle": "parse all",
-    "msgspec": "parse all",
-    "pyarrow": "mmap",
-    "safetensors": "mmap",
-    "npy": "mmap",
-    "h5py": "reads chunks",
-    "joblib": "mmap arrays",
-}
+SETTINGS = {"sizes": ((10 * MiB, 100 * MiB, 1 * GiB, 4 * GiB), (1 * MiB, 10 * MiB, 40 * MiB)),  # (full, quick)
+            "repeats": (7, 3), "slow_repeats": (3, 2), "cold_repeats": (3, 1)}
+KIND = {"bfa": "mmap", "pickle": "parse all", "msgspec": "parse all", "pyarrow": "mmap", "safetensors": "mmap",
+        "npy": "mmap", "h5py": "reads chunks", "joblib": "mmap arrays"}  # how each peer reaches the row
 
 
 def parse_size(text: str) -> int:
@@ -90,13 +78,16 @@ def bench_size(size: int, peers: list, cfg: H.Config, tmp: str, res: H.Results) 
 
 
 def print_table(res: H.Results, peers: list, sizes: tuple) -> None:
-    for metric, title in (("warm_read", "open + read one row of 'emb', warm (median; in this process, page cache warm)"),
-                          ("cold_total", "cold: spawn -> value in a fresh process (median)")):
-        print(f"== {title}")
-        print(f"{'peer':<12} {'reads by':<13}" + "".join(f"{H.fmt_bytes(s):>12}" for s in sizes) + "  largest/smallest")
+    """Medians per size, each with its ratio to bfa's at that size; and the growth from smallest to largest."""
+    for metric, title in (("warm_read", "open + read one row of 'emb', warm (in this process, page cache warm)"),
+                          ("cold_total", "cold: spawn -> value in a fresh process")):
+        print(f"== {title}; median (ratio to bfa)")
+        print(f"{'peer':<12} {'reads by':<13}" + "".join(f"{H.fmt_bytes(s):>21}" for s in sizes) + "  largest/smallest")
         for peer in peers:
             values = [res.stat(peer=peer.name, size=s, metric=metric) for s in sizes]
-            cells = "".join(f"{'-' if v is None else H.fmt_seconds(v):>12}" for v in values)
+            bfa = [res.stat(peer="bfa", size=s, metric=metric) for s in sizes]
+            cells = "".join(f"{'-' if v is None else H.fmt_seconds(v) + (f' ({v / b:.1f}x)' if b else ''):>21}"
+                            for v, b in zip(values, bfa, strict=True))
             values = [v for v in values if v is not None]
             growth = f"{values[-1] / values[0]:8.1f}x" if len(values) >= 2 else ""
             print(f"{peer.name:<12} {KIND[peer.name]:<13}{cells}  {growth}")

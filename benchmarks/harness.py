@@ -52,9 +52,7 @@ def log(msg: str) -> None:
     print(f"[{time.perf_counter() - START:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-# ==========================================================================
-# config
-# ==========================================================================
+# --- config ---------------------------------------------------------------------------------------
 
 
 class Config(dict):
@@ -74,9 +72,7 @@ def config(settings: dict, quick: bool, **overrides) -> Config:
     return cfg
 
 
-# ==========================================================================
-# timing: the one method (see the module docstring)
-# ==========================================================================
+# --- timing: the one method (see the module docstring) --------------------------------------------
 
 
 class Samples(list):
@@ -209,9 +205,7 @@ def drop_page_cache() -> bool:
         return False
 
 
-# ==========================================================================
-# results and targets
-# ==========================================================================
+# --- results and targets --------------------------------------------------------------------------
 
 
 def median(values: list) -> float:
@@ -314,22 +308,19 @@ def print_rows(title: str, rows: list, label, group=lambda r: r["metric"], ref: 
     print()
 
 
-# ==========================================================================
-# machine facts and formatting
-# ==========================================================================
-
-
-def _lines(path: str) -> list:
-    try:
-        with open(path) as f:
-            return f.readlines()
-    except OSError:
-        return []
+# --- machine facts and formatting -----------------------------------------------------------------
 
 
 def machine_info() -> dict:
     """Cores, CPU model, RAM, OS, Python and the versions of the peers' distributions."""
     from importlib import metadata
+
+    def _lines(path: str) -> list:
+        try:
+            with open(path) as f:
+                return f.readlines()
+        except OSError:
+            return []
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in _lines("/proc/cpuinfo") if ln.startswith("model name")),
                platform.processor())
@@ -402,9 +393,7 @@ def fmt_bytes(n: float) -> str:
     return f"{sign}{n / MiB:.1f} MiB" if n < 1000 * MiB else f"{sign}{n / GiB:.2f} GiB"
 
 
-# ==========================================================================
-# the command line of every bench_*.py
-# ==========================================================================
+# --- the command line of every bench_*.py ---------------------------------------------------------
 
 
 def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
@@ -441,7 +430,8 @@ def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     print(f"load    : {fmt_load(machine_load)}")
     print(f"total time {elapsed:.0f} s")
     report = {"mode": mode, "config": dict(cfg), "machine": machine, "machine_load": machine_load,
-              "method": __doc__.split("\n\n", 1)[1].strip(), **report, "elapsed_seconds": elapsed}
+              "harness": "benchmarks/harness.py", "method": __doc__.split("\n\n", 1)[1].strip(), **report,
+              "elapsed_seconds": elapsed}
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
         log(f"wrote {args.out}")

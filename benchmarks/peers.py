@@ -1,7 +1,7 @@
 """Every peer bfast_archive is compared with: how it writes, serialises, loads and reads one value.
 
-Only the standard library is imported at module level: a cold child (harness.cold_run) imports this
-module before it starts timing a peer's own imports, which happen in its ``reader()`` factory.
+Only the standard library is imported at module level: a cold child (harness.cold_run) imports this module
+before it starts timing a peer's own imports, which happen in its ``reader()`` factory.
 
 A probe is the one value an open+read fetches:
   ("users", i, "name")  -> obj["users"][i]["name"]   (a nested record field)
@@ -11,16 +11,16 @@ Peers, each only on the workload kinds it can hold:
   bfa          bfast_archive: dump/dumps/load, Archive.open + lazy indexing
   pickle       protocol 5, one file
   msgspec      msgpack; arrays as {"__nd__": [dtype, shape], "data": raw bytes}
-  pyarrow      IPC file, one record batch; users as columns, arrays as (FixedSizeList) columns;
-               read lazily via pa.memory_map
+  pyarrow      IPC file, one record batch; users as columns, arrays as (FixedSizeList) columns; read lazily
+               via pa.memory_map
   safetensors  arrays only; safe_open(framework="np") + get_slice
   h5py         users as one dataset per field, arrays as datasets
   npy          arrays only; one .npy per array in a directory, np.load(mmap_mode="r")
   orjson       records only: JSON holds no arrays or bytes
   msgpack      records and mixed: msgpack-python, arrays encoded as for msgspec
   joblib       every kind: joblib.dump (one file); open+read = joblib.load(mmap_mode="r")
-  bfast-py     records only: B-FAST BFast().encode_packed(obj, False); open+read = decode_lazy over the
-               file's bytes (bfast-py 1.10 stores a NumPy array as its lossy, truncated str())
+  bfast-py     records only: B-FAST BFast().encode_packed(obj, False); open+read = decode_lazy over the file's
+               bytes (bfast-py 1.10 stores a NumPy array as its lossy, truncated str())
 """
 
 from __future__ import annotations

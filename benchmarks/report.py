@@ -31,9 +31,7 @@ PEER_LABELS = {"bfa": "bfast_archive", "pickle": "pickle (protocol 5)", "msgspec
 WORKLOADS = ("records", "arrays", "mixed", "arrays-big")
 
 
-# ==========================================================================
-# small helpers
-# ==========================================================================
+# --- small helpers --------------------------------------------------------------------------------
 
 
 def part_report(results: dict, name: str) -> dict | None:
@@ -74,9 +72,7 @@ def code_block(text: str) -> str:
     return "```text\n" + text.rstrip() + "\n```"
 
 
-# ==========================================================================
-# the core part: workloads x peers
-# ==========================================================================
+# --- the core part: workloads x peers -------------------------------------------------------------
 
 WRITE_METRICS = (("write", "write + fsync"), ("dumps", "serialise to bytes"), ("size", "file size"),
                  ("load", "full load"))
@@ -106,11 +102,14 @@ def core_section(core: dict, stdout: str) -> str:
             if metrics:
                 table = [[PEER_LABELS.get(p, p)] + [cell(row_of(wl_rows, metric=m, peer=p)) for m, _ in metrics]
                          for p in present]
-                out += [f"{title} (median; min – max below):\n", md_table(["peer"] + [x for _, x in metrics], table), ""]
-        lazy_b, lazy_d = row_of(wl_rows, metric="lazy_path", peer="bfa"), row_of(wl_rows, metric="lazy_path", peer="dict")
+                header = ["peer"] + [label for _, label in metrics]
+                out += [f"{title} (median; min – max below):\n", md_table(header, table), ""]
+        lazy_b = row_of(wl_rows, metric="lazy_path", peer="bfa")
+        lazy_d = row_of(wl_rows, metric="lazy_path", peer="dict")
         if lazy_b and lazy_d:
-            out.append(f'Per-field access latency, `arch["users"][i]["name"]` over scattered `i`: bfa {cell(lazy_b, False)} '
-                       f"per access (min {fmt(lazy_b['min'], 's')}, max {fmt(lazy_b['max'], 's')}), the in-memory dict "
+            out.append(f'Per-field access latency, `arch["users"][i]["name"]` over scattered `i`: bfa '
+                       f"{cell(lazy_b, False)} per access (min {fmt(lazy_b['min'], 's')}, max "
+                       f"{fmt(lazy_b['max'], 's')}), the in-memory dict "
                        f"{cell(lazy_d, False)}: {lazy_b['median'] / lazy_d['median']:.1f}x.\n")
     return "\n".join(out)
 
@@ -150,9 +149,7 @@ def headline_markdown(results: dict) -> str:
             f"arrays-big = {fmt_bytes(cfg['big_array_bytes'])}; warm = in-process, page cache warm.\n\n" + table)
 
 
-# ==========================================================================
-# targets from every part
-# ==========================================================================
+# --- targets from every part ----------------------------------------------------------------------
 
 TARGET_PARTS = (("core", "core (issue 2)"), ("compression", "compression (issue 3)"), ("models", "models (issue 4)"),
                 ("cache", "cache (issue 6)"))
@@ -195,13 +192,12 @@ def target_rows(results: dict) -> list:
     return out
 
 
-# ==========================================================================
-# scaling and compression
-# ==========================================================================
+# --- scaling and compression ----------------------------------------------------------------------
 
 
 def scaling_section(scaling: dict) -> str:
-    rows, sizes, peers, kinds = scaling["results"], scaling["config"]["sizes"], scaling["peers"], scaling.get("kinds", {})
+    rows, sizes, peers = scaling["results"], scaling["config"]["sizes"], scaling["peers"]
+    kinds = scaling.get("kinds", {})
     out = []
     for metric, title in (("warm_read", "Open + read one row, warm (in process)"),
                           ("cold_total", "Fresh process: spawn → value (imports counted)")):
@@ -211,8 +207,9 @@ def scaling_section(scaling: dict) -> str:
             values = [r["median"] for r in found if r]
             growth = f"{values[-1] / values[0]:.1f}x" if len(values) == len(sizes) and len(values) > 1 else "–"
             table.append([PEER_LABELS.get(p, p), kinds.get(p, "")] + [cell(r) for r in found] + [growth])
-        header = ["peer", "reads by"] + [fmt_bytes(s) for s in sizes] + [f"{fmt_bytes(sizes[-1])} / {fmt_bytes(sizes[0])}"]
-        out += [f"{title} (median; min – max below):\n", md_table(header, table, ["l", "l"] + ["r"] * (len(sizes) + 1)), ""]
+        header = ["peer", "reads by", *map(fmt_bytes, sizes), f"{fmt_bytes(sizes[-1])} / {fmt_bytes(sizes[0])}"]
+        align = ["l", "l"] + ["r"] * (len(sizes) + 1)
+        out += [f"{title} (median; min – max below):\n", md_table(header, table, align), ""]
     largest = [(p, row_of(rows, peer=p, size=sizes[-1], metric="warm_read")) for p in peers]
     if any(r for _, r in largest):
         out.append(f"File sizes at {fmt_bytes(sizes[-1])}: "
@@ -252,9 +249,9 @@ def compression_section(comp: dict, stdout: str) -> str:
     if s_slice and s_whole:
         fs = facts["slice"]
         out.append(f'**Slice**: `arch.array("emb")[i:i+100]` on a compressed {fmt_bytes(fs["raw_bytes"])} float32 '
-                   f"array (LZ4 ratio {fs['ratio']:.2f}x) takes {cell(s_slice, False)} (min {fmt(s_slice['min'], 's')}, "
-                   f"max {fmt(s_slice['max'], 's')}); decompressing the whole array with {cores} threads takes "
-                   f"{cell(s_whole, False)}: **{s_whole['median'] / s_slice['median']:.0f}x**.\n")
+                   f"array (LZ4 ratio {fs['ratio']:.2f}x) takes {cell(s_slice, False)} (min "
+                   f"{fmt(s_slice['min'], 's')}, max {fmt(s_slice['max'], 's')}); decompressing the whole array with "
+                   f"{cores} threads takes {cell(s_whole, False)}: **{s_whole['median'] / s_slice['median']:.0f}x**.\n")
     what = {"verify": "verify(), fresh open", "verify_mapped": "verify(), mapping already faulted in",
             "memcpy": "np.copyto, same size (memcpy reference)"}
     table = [[what[r["metric"]], r["threads"], fmt(r["median"], "s"), mbps(r, 1000, 2)]
@@ -279,9 +276,7 @@ RANDOM_LABELS = {"dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": 'd
                  "dumps_plain": "dumps(), uncompressed", "dumps_lz4": 'dumps(), compression="lz4"'}
 
 
-# ==========================================================================
-# charts
-# ==========================================================================
+# --- charts ---------------------------------------------------------------------------------------
 
 
 def charts(results: dict, img: Path) -> list:
@@ -449,9 +444,7 @@ def chart_threads(plt, comp: dict, machine: str):
     return fig
 
 
-# ==========================================================================
-# the document
-# ==========================================================================
+# --- the document ---------------------------------------------------------------------------------
 
 
 def load_lines(results: dict) -> list:
@@ -517,6 +510,13 @@ METHOD = (
 )
 
 
+EARLIER_METHOD = (
+    "These figures were measured by the scripts that preceded `benchmarks/harness.py`, with the same workloads, "
+    "peers and targets. Core, scaling and models followed the method above; compression and cache discarded one "
+    "warm-up call (not two), and cache timed bfa and joblib one after the other, its misses without a warm-up."
+)
+
+
 def document(results: dict, docs: Path, img: Path, results_path: Path | None) -> str:
     m, parts = results["machine"], results["parts"]
     started, elapsed = dt.datetime.fromisoformat(results["started"]), results["elapsed_seconds"]
@@ -526,13 +526,16 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
            "<!-- generated by `python -m benchmarks` (benchmarks/run.py and benchmarks/report.py): "
            "edit those, not this file -->", "",
            f"One run of the whole suite on one machine, {started:%Y-%m-%d}, in "
-           f"{f'{elapsed:.0f} s' if elapsed < 120 else f'{elapsed / 60:.0f} minutes'} ({results['mode']} mode).{source} "
+           f"{f'{elapsed:.0f} s' if elapsed < 120 else f'{elapsed / 60:.0f} minutes'} ({results['mode']} mode)."
+           f"{source} "
            'Reproduce with `pip install -e ".[bench]" && python -m benchmarks`; `python -m benchmarks --quick` is the '
            "CI smoke run (its figures are not published).", "",
            "**Absolute times differ between machines** (CPU, memory bandwidth, disk, kernel, Python build): read "
            "the ratios between peers, which are measured within one run on one machine, not the absolute numbers. "
            "Every figure is the median of repeated runs; min and max are shown under it, and the raw samples are in "
            "the results file.", "", "## Method", "", METHOD, ""]
+    if any(p.get("status") == "ok" and "harness" not in (p.get("report") or {}) for p in parts.values()):
+        out += [EARLIER_METHOD, ""]
     for u in results.get("updates", []):
         out += [f"Re-run on {u['started'][:16].replace('T', ' ')} (`--update`): {', '.join(u['parts'])}.", ""]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
@@ -576,7 +579,8 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
                 "*imports* and *open + read* are its parts; *peak RSS growth* is the open + read's. Writes are "
                 "followed by fsync of the file and its directory for every peer, as `bfa.dump` does.", ""]
         notes = [f"- {PEER_LABELS.get(p, p)}: {note}." for p, note in core.get("peer_notes", {}).items()]
-        notes += [f"- {PEER_LABELS.get(p, p)}: **not run** ({why})." for p, why in core.get("skipped_peers", {}).items()]
+        skipped = core.get("skipped_peers", {})
+        notes += [f"- {PEER_LABELS.get(p, p)}: **not run** ({why})." for p, why in skipped.items()]
         out += notes + [""] if notes else []
         out.append(core_section(core, parts["core"].get("stdout", "")))
         if core.get("errors"):
@@ -588,7 +592,8 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
     if scaling:
         sizes = scaling["config"]["sizes"]
         out += ["## Open + read against file size", "",
-                f"`benchmarks/bench_scaling.py`: bench_core's arrays workload at {', '.join(fmt_bytes(s) for s in sizes)}; "
+                "`benchmarks/bench_scaling.py`: bench_core's arrays workload at "
+                f"{', '.join(fmt_bytes(s) for s in sizes)}; "
                 "one row of `emb` read by the same reader functions as above. Formats that parse the whole file "
                 "(pickle, msgspec) grow with it; the ones that map it do not."]
         if scaling["mode"] == "full" and max(sizes) < 4 * 1024**3:

@@ -15,27 +15,22 @@ Run (from the repository root):
                                     #   wait (up to 30 minutes in all) for other processes to go quiet
     python -m benchmarks.report benchmarks/results/X.json   # re-render the report
 
-Parts, each run in its own fresh Python process (so one part's memory and
-imports do not affect the next), in this order:
+Parts, each run in its own fresh Python process (so one part's memory and imports do not affect the next), in
+this order:
 
-  core         benchmarks/bench_core.py: records, arrays, mixed, arrays-big with
-               every peer of benchmarks/peers.py that can hold them; in the full
-               run also cold children after dropping the page cache, where that
-               is permitted (root)
+  core         benchmarks/bench_core.py: records, arrays, mixed, arrays-big with every peer of
+               benchmarks/peers.py that can hold them; in the full run also cold children after dropping the
+               page cache, where that is permitted (root)
   scaling      benchmarks/bench_scaling.py: open + read one row against file size
   models       benchmarks/bench_models.py (records tables, pydantic models)
   cache        benchmarks/bench_cache.py (bfa.memoize vs joblib.Memory)
-  compression  benchmarks/bench_compression.py: issue 3's LZ4 / threads / verify figures
-               (last; with --wait-idle, core and compression wait for all cores to be idle,
-               the others for one)
+  compression  benchmarks/bench_compression.py: issue 3's LZ4 / threads / verify figures (last; with
+               --wait-idle, core and compression wait for all cores to be idle, the others for one)
 
-A part that is missing is skipped and the report says so; a part that fails
-(non-zero exit, timeout) is recorded with its output and the suite carries on.
-The results file holds the machine description (cores, CPU model, RAM, OS,
-Python and package versions), each part's JSON report (raw samples, medians,
-min and max, targets; benchmarks/harness.py) and its printed tables, how busy
-the rest of the machine was during each part, and whether the page cache could
-be dropped.
+A part that fails (non-zero exit, timeout) is recorded with its output and the suite carries on. The results
+file holds the machine description (cores, CPU model, RAM, OS, Python and package versions), each part's JSON
+report (raw samples, medians, min and max, targets; benchmarks/harness.py) and its printed tables, how busy
+the rest of the machine was during each part, and whether the page cache could be dropped.
 """
 
 from __future__ import annotations
