@@ -1,7 +1,8 @@
 """Every peer bfast_archive is compared with: how it writes, serialises, loads and reads one value.
 
-Only the standard library is imported at module level: a cold child (harness.cold_run) imports this module
-before it starts timing a peer's own imports, which happen in its ``reader()`` factory.
+Only os, sys and json are imported at module level (the cold child imports json anyway; no dataclasses, which
+would bring inspect): a cold child (harness.cold_run) imports this module inside its spawn -> value time,
+before it times a peer's own imports, which happen in its ``reader()`` factory.
 
 A probe is the one value an open+read fetches:
   ("users", i, "name")  -> obj["users"][i]["name"]   (a nested record field)
@@ -25,19 +26,28 @@ Peers, each only on the workload kinds it can hold:
 
 from __future__ import annotations
 
-import functools
-import importlib
 import json
-import math
 import os
-import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
+import sys
 
 ALL_KINDS = frozenset({"records", "arrays", "mixed"})
 USER_FIELDS = ("id", "name", "email", "score", "active", "tags")
 ND_KEY = "__nd__"
-lib = importlib.import_module  # a peer's library, imported on first use (then a sys.modules lookup)
+_CODECS = {}
+
+
+def lib(name: str):
+    """A peer's library (a module), imported on first use; then a sys.modules lookup."""
+    if name not in sys.modules:
+        __import__(name)
+    return sys.modules[name]
+
+
+def codec(name: str, make):
+    """One encoder/decoder object per peer, made on first use."""
+    if name not in _CODECS:
+        _CODECS[name] = make()
+    return _CODECS[name]
 
 
 def walk(obj, probe):
@@ -71,12 +81,12 @@ def path_size(path: str) -> int:
 
 def remove(path: str) -> None:
     if os.path.isdir(path):
-        shutil.rmtree(path)
+        lib("shutil").rmtree(path)
     elif os.path.exists(path):
         os.remove(path)
 
 
-def write_bytes(dumps: Callable) -> Callable:
+def write_bytes(dumps):
     def write(obj, path):
         with open(path, "wb") as f:
             f.write(dumps(obj))
@@ -84,7 +94,7 @@ def write_bytes(dumps: Callable) -> Callable:
     return write
 
 
-def load_bytes(loads: Callable) -> Callable:
+def load_bytes(loads):
     def load(path):
         with open(path, "rb") as f:
             return loads(f.read())
@@ -92,7 +102,7 @@ def load_bytes(loads: Callable) -> Callable:
     return load
 
 
-def parse_reader(loads: Callable) -> Callable:
+def parse_reader(loads):
     """read(path, probe) for a format parsed whole: read the file, parse it, walk to the value."""
     return lambda path, probe: touch(walk(load_bytes(loads)(path), probe))
 
@@ -117,10 +127,9 @@ def nd_restore(obj):
     return obj
 
 
-@functools.cache
 def msgspec_codec():
-    msgpack = lib("msgspec.msgpack")
-    return msgpack.Encoder(enc_hook=nd_enc_hook), msgpack.Decoder()
+    return codec("msgspec", lambda: (lib("msgspec.msgpack").Encoder(enc_hook=nd_enc_hook),
+                                     lib("msgspec.msgpack").Decoder()))
 
 
 def msgspec_reader():
@@ -128,9 +137,8 @@ def msgspec_reader():
     return parse_reader(lambda data: nd_restore(decoder.decode(data)))
 
 
-@functools.cache
 def bfastpy_codec():
-    return lib("b_fast").BFast()
+    return codec("bfast-py", lambda: lib("b_fast").BFast())
 
 
 def bfastpy_reader():
@@ -188,7 +196,7 @@ def pyarrow_write(obj, path):
         columns, shapes = {}, {}
         for name, arr in obj.items():
             flat = pa.array(arr.reshape(-1))
-            columns[name] = flat if arr.ndim == 1 else pa.FixedSizeListArray.from_arrays(flat, math.prod(arr.shape[1:]))
+            columns[name] = flat if arr.ndim == 1 else pa.FixedSizeListArray.from_arrays(flat, lib("math").prod(arr.shape[1:]))
             shapes[name] = [arr.dtype.str, list(arr.shape)]
         info = {"kind": "arrays", "shapes": shapes}
     batch = pa.RecordBatch.from_pydict(columns, metadata={"bench": json.dumps(info)})
@@ -304,17 +312,14 @@ def h5py_reader():
 # --- the table -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Peer:
-    name: str
-    module: str  # what must import for the peer to run
-    kinds: frozenset  # workload kinds it can hold
-    write: Callable  # write(obj, path)
-    load: Callable  # load(path) -> obj
-    reader: Callable  # reader() -> read(path, probe) -> touch(value); imports the peer's libraries
-    dumps: Callable | None = None  # dumps(obj) -> bytes
-    fsyncs: bool = False  # its write already fsyncs the file and its directory
-    note: str = ""
+    """write(obj, path); load(path) -> obj; reader() -> read(path, probe) -> touch(value), importing the peer's
+    libraries; dumps(obj) -> bytes, or None; module: what must import for the peer to run; kinds: the workload
+    kinds it can hold; fsyncs: its write already fsyncs the file and its directory."""
+
+    def __init__(self, name, module, kinds, write, load, reader, dumps=None, fsyncs=False, note=""):
+        self.name, self.module, self.kinds, self.write, self.load = name, module, kinds, write, load
+        self.reader, self.dumps, self.fsyncs, self.note = reader, dumps, fsyncs, note
 
     def durable_write(self, obj, path) -> None:
         """Write, then fsync as bfa.dump does, so every peer's write is durable."""
