@@ -1,37 +1,30 @@
 """What validation costs: the checked reader against an unchecked build of the same path.
 
-Issue 5 asks for "the slowdown of the checked reader against an unchecked
-build of the same path (goal: under 10% on the records workload)". Run from
-the repository root, after ``pip install -e .``:
+Issue 5 asks for "the slowdown of the checked reader against an unchecked build of the same path (goal: under
+10% on the records workload)". Run from the repository root, after ``pip install -e .``:
 
     python benchmarks/bench_checked.py              # about a minute on 2 cores
     python benchmarks/bench_checked.py --repeats 9  # more children per build
 
 Method:
-  * Two copies of the package go to a temporary directory, each with its own
-    build of the C core from the same sources, compiler and flags
-    (build_ffi.py's cdef, sources and ``_compile_args``); one of them with
-    BFA_UNCHECKED=1, which defines the BFA_UNCHECKED macro: every bounds,
-    alignment, tag, order and consistency check of the read path is compiled
-    out (csrc/bfa_internal.h). The Python reader is the same file in both,
-    so only the C core's checks differ (Python-side checks such as UTF-8
-    decoding and null-mask bytes run in both builds). Both builds are made
-    here, so neither is favoured by how it was compiled.
-  * The archive: bench_core.py's records workload ({"meta": {...}, "users":
-    100,000 user dicts}), written once with bfa.dump.
-  * Each sample is a fresh ``python -c`` child importing one build: it opens
-    the archive, then times, in this order, each phase ``--inner`` times
-    (the median is its figure):
+  * Two copies of the package go to a temporary directory, each with its own build of the C core from the same
+    sources, compiler and flags (build_ffi.py's cdef, sources and ``_compile_args``); one of them with
+    BFA_UNCHECKED=1, which defines the BFA_UNCHECKED macro: every bounds, alignment, tag, order and
+    consistency check of the read path is compiled out (csrc/bfa_internal.h). The Python reader is the same
+    file in both, so only the C core's checks differ (Python-side checks such as UTF-8 decoding and null-mask
+    bytes run in both builds). Both builds are made here, so neither is favoured by how it was compiled.
+  * The archive: bench_core.py's records workload ({"meta": {...}, "users": 100,000 user dicts}), written once
+    with bfa.dump.
+  * Each sample is a fresh ``python -c`` child importing one build: it opens the archive, then times, in this
+    order, each phase with benchmarks/harness.py's method, ``--inner`` samples (the median is its figure):
       lookups   arch["users"][i]["name"] for 100,000 scattered i
       rows      for row in arch["users"]: row["id"], row["score"] (all rows)
       dict      arch["meta"][k] for each meta key, 20,000 rounds
       to_python arch["users"].to_python() (the whole table, column by column)
     Children alternate between the builds (checked, unchecked, checked, ...)
-    so that load from other processes falls on both alike; gc.collect()
-    before each timing, gc stays enabled.
-  * Printed: per phase and in total, the median over the children of each
-    build, and checked / unchecked - 1 (the slowdown). Also the machine's
-    core count and its load average before and after, as the timings are
+    so that load from other processes falls on both alike.
+  * Printed: per phase and in total, the median over the children of each build, and checked / unchecked - 1
+    (the slowdown). Also the machine's core count and its load average before and after, as the timings are
     only as quiet as the machine.
 Not part of benchmarks/run.py.
 """
@@ -70,9 +63,11 @@ BUILD = textwrap.dedent("""
 """)
 
 CHILD = textwrap.dedent("""
-    import gc, json, random, statistics, sys, time
-    path, want, inner = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    import json, random, statistics, sys
+    path, want, inner, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     import bfast_archive as bfa
+    sys.path.append(root)  # after the build under test is imported
+    from benchmarks.harness import Config, measure
     from bfast_archive import _bfa_core
     assert _bfa_core.__file__.startswith(want) and bfa.__file__.startswith(want), \\
         (_bfa_core.__file__, bfa.__file__)
@@ -100,17 +95,10 @@ CHILD = textwrap.dedent("""
     def to_python():
         arch["users"].to_python()
 
-    out = {}
+    out, cfg = {}, Config(repeats=inner, slow_repeats=inner)
     for name, fn in (("lookups", lookups), ("rows", rows), ("dict", dict_loop),
                      ("to_python", to_python)):
-        fn()  # warm-up, discarded
-        times = []
-        for _ in range(inner):
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        out[name] = statistics.median(times)
+        out[name] = statistics.median(measure(fn, cfg))
     # the same answers from both builds (compared by the parent)
     table = arch["users"].to_python()
     out["answer"] = repr((arch["users"][n // 2]["name"], table[n - 1], len(table),
@@ -147,9 +135,10 @@ def build(dest: Path, unchecked: bool) -> str:
 def write_archive(path: Path, users: int) -> None:
     sys.path.insert(0, str(ROOT))
     import bfast_archive as bfa
-    from benchmarks.bench_core import Config, build_workload
+    from benchmarks.bench_core import SETTINGS, build_workload
+    from benchmarks.harness import config
 
-    work = build_workload("records", Config(users=users))
+    work = build_workload("records", config(SETTINGS, False, users=users))
     bfa.dump(work.obj, path)
 
 
@@ -158,7 +147,7 @@ def run_child(pkg: Path, path: Path, inner: int) -> dict:
     env["PYTHONPATH"] = str(pkg)  # ahead of the editable install's finder
     env["BFA_ALLOW_UNCHECKED"] = "1"  # the unchecked core refuses files otherwise
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(pkg), str(inner)],
+    done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(pkg), str(inner), str(ROOT)],
                           env=env, cwd=str(pkg), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"child failed:\n{done.stderr[-3000:]}")

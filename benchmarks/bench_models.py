@@ -7,67 +7,48 @@ Run (from the repository root):
     python benchmarks/bench_models.py --quick         # smaller data, fewer repeats, < 30 s
     python benchmarks/bench_models.py --out res.json  # also write raw samples + medians as JSON
 
-Tables go to stdout, progress to stderr.  Every figure is measured in the run
-that prints it; the target verdicts at the end are computed from its medians.
+Tables go to stdout, progress to stderr.  Every figure is measured in the run that prints it; the target
+verdicts at the end are computed from its medians.
 
 Sections (deterministic, seeded):
-  records  bench_core's records workload ({"meta": {...}, "users": [N dicts: id,
-           name, email, score, active, tags]}, built by bench_core.build_workload):
-           bfa.dumps vs pickle.dumps (protocol 5) and msgspec.msgpack.encode;
-           bfa.loads vs pickle.loads (and msgspec decode, for reference), with the
-           collector enabled for both, then disabled for both;
-           arch["users"].column("score") on tables of 1k, 10k, 100k and 1M rows
-           (rows past N repeat the same user dicts).
-  models   Catalog(title, users: list[User]) holding M User models (id: int,
-           name: str, created: naive datetime, role: Enum, score: float | None,
-           10% None), ids/names/scores taken from bench_core.make_users:
-           bfa.dumps(catalog) vs pickle.dumps(catalog.model_dump()),
-           pickle.dumps(catalog) and bfast-py's BFast().encode_packed(catalog)
-           (compress=False, its default; if bfast-py is missing or fails on these
-           models, the output says so and its rows are absent);
-           bfa.loads(b, model=Catalog, trusted=True / False) vs pickle.loads of the
-           pickled catalog (and model_validate(pickle.loads(model_dump pickle)) for
-           reference), gc enabled, then disabled for both;
-           Archive.from_buffer(b, model=Catalog).root.users[i].name per access over
-           scattered i (and with the users view held, and the in-memory models);
-           .column("score") on the model archive (None present: a masked array).
+  records  bench_core's records workload ({"meta": {...}, "users": [N dicts: id, name, email, score, active,
+           tags]}, built by bench_core.build_workload): bfa.dumps vs pickle.dumps (protocol 5) and
+           msgspec.msgpack.encode; bfa.loads vs pickle.loads (and msgspec decode, for reference), with the
+           collector enabled for both, then disabled for both; arch["users"].column("score") on tables of 1k,
+           10k, 100k and 1M rows (rows past N repeat the same user dicts).
+  models   Catalog(title, users: list[User]) holding M User models (id: int, name: str, created: naive
+           datetime, role: Enum, score: float | None, 10% None), ids/names/scores taken from
+           bench_core.make_users: bfa.dumps(catalog) vs pickle.dumps(catalog.model_dump()),
+           pickle.dumps(catalog) and bfast-py's BFast().encode_packed(catalog) (compress=False, its default;
+           if bfast-py is missing or fails on these models, the output says so and its rows are absent);
+           bfa.loads(b, model=Catalog, trusted=True / False) vs pickle.loads of the pickled catalog (and
+           model_validate(pickle.loads(model_dump pickle)) for reference), gc enabled, then disabled for both;
+           Archive.from_buffer(b, model=Catalog).root.users[i].name per access over scattered i (and with the
+           users view held, and the in-memory models); .column("score") on the model archive (None present: a
+           masked array).
 
-Method (bench_core.measure's, applied by measure_group() to the peers of one
-comparison with their samples interleaved round-robin, so that load from other
-processes on this shared machine falls on all of them alike):
-time.perf_counter; gc enabled with default thresholds unless a row says "gc
-off"; gc.collect() before each sample, outside the timing; two discarded
-warm-up calls; operations faster than 10 ms are timed in batches of >= 10 ms
-and reported per call; operations >= 0.2 s get fewer repeats.  Everything is
-in memory (bytes), no file I/O.
-"gc off" rows disable the collector around the whole measurement for both
-peers.  Note: bfa.loads pauses the collector itself while it builds the
-result (bfast_archive._limits.gc_paused), pickle.loads does not, so the
-"gc off" rows are the like-for-like comparison of the two decoders.
+Method: benchmarks/harness.py's, the peers of one comparison sampled round-robin (measure_group), so that load
+from other processes on this shared machine falls on all of them alike.  Everything is in memory (bytes), no
+file I/O.  "gc off" rows disable the collector around the whole measurement for both peers.  Note: bfa.loads
+pauses the collector itself while it builds the result (bfast_archive._limits.gc_paused), pickle.loads does
+not, so the "gc off" rows are the like-for-like comparison of the two decoders.
 
-"ratio" in the tables is the row's median over the first row of its group
-(bfa).  Targets (issue 4) are checked on medians; "in microseconds" is taken
-as "< 100 µs", and "regardless of row count" as "1M-row median <= 2x the 1k-row
-median".  The targets table also shows each figure computed from the minimums
-("(mins)", no verdict): on a busy machine it is the less disturbed estimate.
-Where benchmarks/_util.py has CpuLoad, the run ends with how many cores other
-processes kept busy meanwhile.
+"ratio" in the tables is the row's median over the first row of its group (bfa).  Targets (issue 4) are
+checked on medians; "in microseconds" is taken as "< 100 µs", and "regardless of row count" as "1M-row median
+<= 2x the 1k-row median".  The targets table also shows each figure computed from the minimums ("(mins)", no
+verdict): on a busy machine it is the less disturbed estimate.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import enum
 import gc
-import json
 import pickle
 import random
 import sys
-import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -75,42 +56,19 @@ import msgspec
 import numpy as np
 from pydantic import BaseModel
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import _util as U  # noqa: E402
-from benchmarks import bench_core as C  # noqa: E402  (workload builder, measure(), machine_info())
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bfast_archive as bfa  # noqa: E402
+from benchmarks import bench_core as C  # noqa: E402  (the records workload, make_users, find_mismatch)
+from benchmarks import harness as H  # noqa: E402
 
-log = C.log
-SEED = C.SEED
-US = 1e-6
-
-
-# ==========================================================================
-# configuration
-# ==========================================================================
-
-
-@dataclass(frozen=True)
-class Config:
-    users: int = 100_000  # records workload rows
-    models: int = 10_000  # User models in the Catalog
-    column_rows: tuple = (1_000, 10_000, 100_000, 1_000_000)
-    lazy_accesses: int = 20_000
-    fast_repeats: int = 21  # samples of an op < SLOW_OP_SECONDS (bench_core's name)
-    slow_repeats: int = 9  # samples of an op >= SLOW_OP_SECONDS
+SEED, US = H.SEED, H.US
+SETTINGS = {  # name: (full, quick); users: records workload rows; models: User models in the Catalog
+    "users": (100_000, 20_000), "models": (10_000, 2_000), "column_rows": ((1_000, 10_000, 100_000, 1_000_000),) * 2,
+    "lazy_accesses": (20_000, 5_000), "repeats": (21, 7), "slow_repeats": (9, 3),
+}
 
 
-FULL = Config()
-QUICK = Config(users=20_000, models=2_000, lazy_accesses=5_000, fast_repeats=7, slow_repeats=3)
-
-
-# ==========================================================================
-# the models
-# ==========================================================================
+# --- the models -----------------------------------------------------------------------------------
 
 
 class Role(enum.Enum):
@@ -155,114 +113,29 @@ def make_catalog(n: int) -> Catalog:
     return Catalog(title=f"catalog of {n:,} users", users=users)
 
 
-# ==========================================================================
-# results
-# ==========================================================================
-
-START = time.perf_counter()
-
-
-@dataclass
-class Results:
-    rows: list = field(default_factory=list)
-    errors: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-
-    def add(self, section: str, metric: str, peer: str, samples: list, unit: str = "s", **extra) -> None:
-        self.rows.append(
-            {"section": section, "metric": metric, "peer": peer, "unit": unit, "samples": samples,
-             **U.summary(samples), **extra}
-        )
-
-    def stat(self, section: str, metric: str, peer: str, which: str = "median") -> float | None:
-        """The median (or "min", "max") of one row; None if it was not measured."""
-        for row in self.rows:
-            if (row["section"], row["metric"], row["peer"]) == (section, metric, peer):
-                return row[which]
-        return None
-
-    def error(self, section: str, step: str, message: str) -> None:
-        self.errors.append({"section": section, "step": step, "error": message})
-        log(f"  !! {section}/{step}: {message.strip().splitlines()[-1]}")
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-        log(f"  note: {text}")
-
-
-def measure_group(fns: dict, cfg: Config) -> tuple[dict, dict]:
-    """bench_core.measure's method for several peers at once, their samples interleaved.
-
-    Per peer, as measure() does: warm-up calls (bench_core._time_once) size its
-    batch (>= MIN_BATCH_SECONDS of calls, or one call for ops >= SLOW_OP_SECONDS,
-    which get slow_repeats samples instead of fast_repeats), gc.collect() before
-    each sample, the result dropped outside the timing.  Unlike measure(), the
-    samples are taken round-robin (peer A, B, C, A, B, C...), so that load from
-    other processes on a shared machine falls on all peers of a comparison alike.
-    Returns ({peer: (seconds per call of each sample, calls per sample)},
-    {peer: traceback} for the peers whose warm-up raised; those are dropped).
-    """
-    plan, failed = {}, {}
-    for name, fn in list(fns.items()):
-        try:
-            once = C._time_once(fn)
-            if once < C.SLOW_OP_SECONDS:
-                once = C._time_once(fn)
-        except Exception:
-            failed[name] = traceback.format_exc()
-            continue
-        if once >= C.SLOW_OP_SECONDS:
-            plan[name] = (cfg.slow_repeats, 1)
-        else:
-            plan[name] = (cfg.fast_repeats, max(1, min(100_000, int(C.MIN_BATCH_SECONDS / max(once, 1e-9)))))
-    fns = {name: fn for name, fn in fns.items() if name in plan}
-    rounds = max((repeats for repeats, _ in plan.values()), default=0)
-    samples = {name: [] for name in fns}
-    for r in range(rounds):
-        for name, fn in fns.items():
-            repeats, inner = plan[name]
-            if r % max(1, rounds // repeats) or len(samples[name]) >= repeats:
-                continue  # a slow peer samples every (rounds // repeats)-th round
-            gc.collect()
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                out = fn()
-            elapsed = time.perf_counter() - t0
-            del out
-            samples[name].append(elapsed / inner)
-    return {name: (samples[name], plan[name][1]) for name in fns}, failed
-
-
-def timed(res: Results, section: str, metric: str, fns: dict, cfg: Config, gc_off: bool = False,
+def timed(res: H.Results, section: str, metric: str, fns: dict, cfg: H.Config, gc_off: bool = False,
           per: int = 1) -> None:
-    """Measure a group of peers ({peer: fn}) interleaved and record seconds per
-    call (or per one of ``per`` operations inside a call). A peer that raises is
-    recorded as an error and dropped from the group."""
+    """Measure a group of peers ({peer: fn}) interleaved and record seconds per call (or per one of ``per``
+    operations inside a call). A peer that raises is recorded as an error and dropped from the group."""
     try:
         if gc_off:
             gc.disable()
         try:
-            measured, failed = measure_group(fns, cfg)
+            measured = H.measure_group(fns, cfg, on_error=lambda name, message: res.error(
+                message, section=section, step=f"{metric} / {name}"))
         finally:
             gc.enable()
     except Exception:
-        res.error(section, metric, traceback.format_exc())
+        res.error(traceback.format_exc(), section=section, step=metric)
         return
-    for name, message in failed.items():
-        res.error(section, f"{metric} / {name}", message)
-    for name, (samples, inner) in measured.items():
-        res.add(section, metric, name, [s / per for s in samples], inner=inner, per=per,
+    for name, samples in measured.items():
+        res.add([s / per for s in samples], section=section, metric=metric, peer=name, inner=samples.inner, per=per,
                 gc="off" if gc_off else "on")
 
 
-def checked(res: Results, section: str, step: str, fn: Callable[[], object]) -> bool:
+def checked(res: H.Results, section: str, step: str, fn: Callable[[], object]) -> bool:
     """Run a correctness check; a failure is recorded and skips the dependent timing."""
-    try:
-        fn()
-        return True
-    except Exception:
-        res.error(section, step, traceback.format_exc())
-        return False
+    return res.step(fn, section=section, step=step)
 
 
 def expect(ok: bool, what: str) -> None:
@@ -270,23 +143,21 @@ def expect(ok: bool, what: str) -> None:
         raise AssertionError(what)
 
 
-# ==========================================================================
-# section 1: records (bench_core's workload)
-# ==========================================================================
+# --- section 1: records (bench_core's workload) ---------------------------------------------------
 
 
-def bench_records(cfg: Config, res: Results) -> None:
+def bench_records(cfg: H.Config, res: H.Results) -> None:
     sec = "records"
-    log(f"{sec}: building {cfg.users:,} user dicts (bench_core.build_workload)")
-    obj = C.build_workload("records", replace(C.FULL, users=cfg.users)).obj
+    H.log(f"{sec}: building {cfg.users:,} user dicts (bench_core.build_workload)")
+    obj = C.build_workload("records", cfg).obj
 
     b = bfa.dumps(obj)
     p = pickle.dumps(obj, protocol=5)
     m = msgspec.msgpack.encode(obj)
     for peer, blob in (("bfa", b), ("pickle", p), ("msgspec", m)):
-        res.add(sec, "size", peer, [len(blob)], unit="B")
+        res.add([len(blob)], "B", section=sec, metric="size", peer=peer)
 
-    log(f"{sec}: dumps")
+    H.log(f"{sec}: dumps")
     timed(res, sec, "dumps", {
         "bfa.dumps": lambda: bfa.dumps(obj),
         "pickle.dumps": lambda: pickle.dumps(obj, protocol=5),
@@ -298,7 +169,7 @@ def bench_records(cfg: Config, res: Results) -> None:
             mismatch = C.find_mismatch(obj, out)
             expect(mismatch is None, f"{name} returned a different object: {mismatch}")
 
-    log(f"{sec}: loads, gc on / gc off")
+    H.log(f"{sec}: loads, gc on / gc off")
     if checked(res, sec, "loads round-trip", check_loads):
         for gc_off in (False, True):
             metric = "loads_gc_off" if gc_off else "loads"
@@ -312,7 +183,7 @@ def bench_records(cfg: Config, res: Results) -> None:
 
     users = obj["users"]
     for rows in cfg.column_rows:
-        log(f"{sec}: column('score') at {rows:,} rows")
+        H.log(f"{sec}: column('score') at {rows:,} rows")
         peer = f"{rows:,} rows"
         try:
             if rows == len(users):
@@ -334,16 +205,14 @@ def bench_records(cfg: Config, res: Results) -> None:
                 arch.close()
             del blob
         except Exception:
-            res.error(sec, f"column at {rows:,} rows", traceback.format_exc())
+            res.error(traceback.format_exc(), section=sec, step=f"column at {rows:,} rows")
         gc.collect()
 
 
-# ==========================================================================
-# section 2: pydantic models
-# ==========================================================================
+# --- section 2: pydantic models -------------------------------------------------------------------
 
 
-def bfast_py_encoder(catalog: Catalog, res: Results) -> Callable | None:
+def bfast_py_encoder(catalog: Catalog, res: H.Results) -> Callable | None:
     """bfast-py's BFast().encode_packed, if it installs and encodes these models."""
     try:
         from b_fast import BFast
@@ -362,23 +231,23 @@ def bfast_py_encoder(catalog: Catalog, res: Results) -> Callable | None:
         res.note(f"bfast-py {metadata.version('bfast-py')} cannot encode these models "
                  f"({type(exc).__name__}: {exc}); its rows are skipped")
         return None
-    res.add("models", "size", "bfast-py encode_packed", [len(blob)], unit="B")
+    res.add([len(blob)], "B", section="models", metric="size", peer="bfast-py encode_packed")
     return lambda: encoder.encode_packed(catalog, compress=False)
 
 
-def bench_models(cfg: Config, res: Results) -> None:
+def bench_models(cfg: H.Config, res: H.Results) -> None:
     sec = "models"
-    log(f"{sec}: building a Catalog of {cfg.models:,} User models")
+    H.log(f"{sec}: building a Catalog of {cfg.models:,} User models")
     catalog = make_catalog(cfg.models)
 
     b = bfa.dumps(catalog)
     p_models = pickle.dumps(catalog, protocol=5)
     p_dicts = pickle.dumps(catalog.model_dump(), protocol=5)
     for peer, blob in (("bfa", b), ("pickle(model_dump)", p_dicts), ("pickle(models)", p_models)):
-        res.add(sec, "size", peer, [len(blob)], unit="B")
+        res.add([len(blob)], "B", section=sec, metric="size", peer=peer)
     encode_packed = bfast_py_encoder(catalog, res)
 
-    log(f"{sec}: dumps")
+    H.log(f"{sec}: dumps")
     dumps = {
         "bfa.dumps(catalog)": lambda: bfa.dumps(catalog),
         "pickle.dumps(catalog.model_dump())": lambda: pickle.dumps(catalog.model_dump(), protocol=5),
@@ -397,7 +266,7 @@ def bench_models(cfg: Config, res: Results) -> None:
         expect(pickle.loads(p_models) == catalog, "pickle.loads differs")
         expect(Catalog.model_validate(pickle.loads(p_dicts)) == catalog, "model_validate(pickle.loads) differs")
 
-    log(f"{sec}: loads, gc on / gc off")
+    H.log(f"{sec}: loads, gc on / gc off")
     if checked(res, sec, "loads round-trip", check_loads):
         for gc_off in (False, True):
             metric = "loads_gc_off" if gc_off else "loads"
@@ -409,7 +278,7 @@ def bench_models(cfg: Config, res: Results) -> None:
             }, cfg, gc_off=gc_off)
     del p_models, p_dicts
 
-    log(f"{sec}: lazy users[i].name")
+    H.log(f"{sec}: lazy users[i].name")
     rng = random.Random(SEED + 3)
     indices = [rng.randrange(cfg.models) for _ in range(cfg.lazy_accesses)]
     arch = bfa.Archive.from_buffer(b, model=Catalog)
@@ -455,258 +324,94 @@ def bench_models(cfg: Config, res: Results) -> None:
         arch.close()
 
 
-# ==========================================================================
-# targets (issue 4), from this run's medians
-# ==========================================================================
+# --- targets (issue 4), from this run's medians ---------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Target:
-    label: str
-    num: tuple  # (section, metric, peer)
-    den: tuple | None  # None: the limit is absolute, in seconds
-    limit: float
-    strict: bool = False  # value < limit rather than value <= limit
-    primary: bool = True  # False: a like-for-like variant, shown for information
-
-
-def column_max(res: Results, cfg: Config, stat: str = "median") -> float | None:
-    values = [res.stat("records", "column", f"{n:,} rows", stat) for n in cfg.column_rows]
-    return None if None in values else max(values)
-
-
-def targets(cfg: Config) -> tuple:
+def targets(res: H.Results, cfg: H.Config) -> list:
     lo, hi = f"{cfg.column_rows[0]:,} rows", f"{cfg.column_rows[-1]:,} rows"
+
+    def figure(num, den, which):
+        if num[2] == "*max*":  # the slowest of the column rows
+            values = [res.stat(which, section="records", metric="column", peer=f"{n:,} rows") for n in cfg.column_rows]
+            return None if None in values else max(values)
+        keys = ("section", "metric", "peer")
+        num = dict(zip(keys, num, strict=True))
+        return res.stat(which, **num) if den is None else res.ratio(num, dict(zip(keys, den, strict=True)), which)
+
+    def target(label, num, den, limit, op="<=", primary=True):
+        return H.check(label, figure(num, den, "median"), limit, op, "x" if den else "s", primary=primary,
+                       value_of_mins=figure(num, den, "min"))
+
     r, m = "records", "models"
-    return (
-        Target("records dump: bfa.dumps / pickle.dumps", (r, "dumps", "bfa.dumps"), (r, "dumps", "pickle.dumps"), 1.0),
-        Target("records dump: bfa.dumps / msgspec encode", (r, "dumps", "bfa.dumps"),
+    trusted, pickled = "bfa.loads(model=Catalog, trusted=True)", "pickle.loads(pickled catalog)"
+    return [
+        target("records dump: bfa.dumps / pickle.dumps", (r, "dumps", "bfa.dumps"), (r, "dumps", "pickle.dumps"), 1.0),
+        target("records dump: bfa.dumps / msgspec encode", (r, "dumps", "bfa.dumps"),
                (r, "dumps", "msgspec.msgpack.encode"), 3.0),
-        Target("records load: bfa.loads / pickle.loads (gc on)", (r, "loads", "bfa.loads"),
+        target("records load: bfa.loads / pickle.loads (gc on)", (r, "loads", "bfa.loads"),
                (r, "loads", "pickle.loads"), 1.0),
-        Target("  same, gc off for both", (r, "loads_gc_off", "bfa.loads"), (r, "loads_gc_off", "pickle.loads"),
+        target("  same, gc off for both", (r, "loads_gc_off", "bfa.loads"), (r, "loads_gc_off", "pickle.loads"),
                1.0, primary=False),
-        Target(f"column('score'), slowest of {cfg.column_rows[0]:,}..{cfg.column_rows[-1]:,} rows",
-               (r, "column", "*max*"), None, 100 * US, strict=True),
-        Target(f"column('score') flat: {hi} / {lo}", (r, "column", hi), (r, "column", lo), 2.0),
-        Target("models dump: bfa / (model_dump + pickle.dumps)", (m, "dumps", "bfa.dumps(catalog)"),
+        target(f"column('score'), slowest of {cfg.column_rows[0]:,}..{cfg.column_rows[-1]:,} rows",
+               (r, "column", "*max*"), None, 100 * US, "<"),
+        target(f"column('score') flat: {hi} / {lo}", (r, "column", hi), (r, "column", lo), 2.0),
+        target("models dump: bfa / (model_dump + pickle.dumps)", (m, "dumps", "bfa.dumps(catalog)"),
                (m, "dumps", "pickle.dumps(catalog.model_dump())"), 0.5),
-        Target("models dump: bfa / bfast-py encode_packed", (m, "dumps", "bfa.dumps(catalog)"),
-               (m, "dumps", "bfast-py encode_packed(catalog)"), 1.0, strict=True),
-        Target("models load: bfa trusted / pickle.loads (gc on)",
-               (m, "loads", "bfa.loads(model=Catalog, trusted=True)"), (m, "loads", "pickle.loads(pickled catalog)"),
-               0.5),
-        Target("  same, gc off for both", (m, "loads_gc_off", "bfa.loads(model=Catalog, trusted=True)"),
-               (m, "loads_gc_off", "pickle.loads(pickled catalog)"), 0.5, primary=False),
-        Target("lazy arch.root.users[i].name, per access", (m, "lazy", "bfa arch.root.users[i].name"), None,
-               100 * US, strict=True),
-    )
+        target("models dump: bfa / bfast-py encode_packed", (m, "dumps", "bfa.dumps(catalog)"),
+               (m, "dumps", "bfast-py encode_packed(catalog)"), 1.0, "<"),
+        target("models load: bfa trusted / pickle.loads (gc on)", (m, "loads", trusted), (m, "loads", pickled), 0.5),
+        target("  same, gc off for both", (m, "loads_gc_off", trusted), (m, "loads_gc_off", pickled), 0.5,
+               primary=False),
+        target("lazy arch.root.users[i].name, per access", (m, "lazy", "bfa arch.root.users[i].name"), None,
+               100 * US, "<"),
+    ]
 
 
-def target_value(target: Target, res: Results, cfg: Config, stat: str) -> float | None:
-    value = column_max(res, cfg, stat) if target.num[2] == "*max*" else res.stat(*target.num, stat)
-    if value is not None and target.den is not None:
-        base = res.stat(*target.den, stat)
-        value = value / base if base else None
-    return value
+# --- report ---------------------------------------------------------------------------------------
+
+METRIC_LABELS = {"size": "serialised size", "dumps": "serialise to bytes", "loads": "loads, gc on",
+                 "loads_gc_off": "loads, gc off for both", "column": 'arch["users"].column("score")',
+                 "lazy": "lazy read, per access"}
 
 
-def evaluate(target: Target, res: Results, cfg: Config) -> dict:
-    """The verdict on medians; the same figure from the minimums is shown alongside
-    (less sensitive to other processes' load), without a verdict."""
-    value = target_value(target, res, cfg, "median")
-    value_of_mins = target_value(target, res, cfg, "min")
-    if value is None:
-        verdict = "n/a"
-    else:
-        ok = value < target.limit if target.strict else value <= target.limit
-        verdict = "PASS" if ok else "FAIL"
-    return {**asdict(target), "value": value, "value_of_mins": value_of_mins, "verdict": verdict}
-
-
-# ==========================================================================
-# report
-# ==========================================================================
-
-METRIC_LABELS = {
-    "size": "serialised size",
-    "dumps": "serialise to bytes",
-    "loads": "loads, gc on",
-    "loads_gc_off": "loads, gc off for both",
-    "column": 'arch["users"].column("score")',
-    "lazy": "lazy read, per access",
-}
-
-
-def machine_info() -> dict:
-    machine = C.machine_info()
-    for dist in ("pydantic", "bfast-py"):
-        try:
-            machine["versions"][dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            machine["versions"][dist] = "not installed"
-    return machine
-
-
-def print_header(machine: dict, cfg: Config, mode: str) -> None:
-    print(f"bfast_archive models benchmark ({mode} mode)")
-    ram = U.fmt_bytes(machine["ram_bytes"])
-    print(f"machine : {machine['cpu_count']} cores, {machine['cpu_model']}, {ram} RAM, {machine['platform']}")
-    print(f"python  : {machine['python_impl']} {machine['python']}")
-    print("packages: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()))
-    print(
-        f"method  : bench_core.measure's, peers of a comparison interleaved round-robin; "
-        f"gc enabled (thresholds {gc.get_threshold()}) unless 'gc off', gc.collect() before each sample; "
-        f"{cfg.fast_repeats} repeats (>= {C.MIN_BATCH_SECONDS * 1e3:.0f} ms "
-        f"batches) for fast ops, {cfg.slow_repeats} for ops >= {C.SLOW_OP_SECONDS} s; warm-up discarded; "
-        "in memory, no file I/O; bfa.loads pauses gc itself (pickle.loads does not): 'gc off' is like-for-like"
-    )
-    print()
-
-
-def fmt_value(value: float, unit: str) -> str:
-    return U.fmt_bytes(value) if unit == "B" else U.fmt_seconds(value)
-
-
-def print_section(section: str, title: str, res: Results) -> None:
-    rows = [r for r in res.rows if r["section"] == section]
-    order = list(METRIC_LABELS)
-    rows.sort(key=lambda r: order.index(r["metric"]))  # stable: peers keep their run order
-    print(f"== {section}: {title}")
-    print(f"{'metric':<30} {'peer':<44} {'median':>10} {'min':>10} {'max':>10} {'n':>3} {'ratio':>8}")
-    previous, ref = None, None
-    for r in rows:
-        first = r["metric"] != previous
-        label = METRIC_LABELS[r["metric"]] if first else ""
-        previous = r["metric"]
-        if first:
-            ref = r["median"]
-        ratio = "" if r["metric"] == "column" or not ref else f"{r['median'] / ref:.2f}x"
-        median = fmt_value(r["median"], r["unit"])
-        low, high = ("", "") if r["n"] == 1 else (fmt_value(r["min"], r["unit"]), fmt_value(r["max"], r["unit"]))
-        print(f"{label:<30} {r['peer']:<44} {median:>10} {low:>10} {high:>10} {r['n']:>3} {ratio:>8}")
-    print("(ratio: median / the group's first row; for column rows see the targets)")
-    print()
-
-
-def print_targets(evaluated: list[dict]) -> None:
-    print("== targets (issue 4; medians of this run)")
-    print(f"{'check':<56} {'medians':>10} {'(mins)':>10} {'target':>10}  verdict")
-    for t in evaluated:
-        op = "<" if t["strict"] else "<="
-        if t["den"] is None:
-            shown = [("-" if v is None else U.fmt_seconds(v)) for v in (t["value"], t["value_of_mins"])]
-            limit = f"{op} {U.fmt_seconds(t['limit'])}"
-        else:
-            shown = [("-" if v is None else f"{v:.3g}x") for v in (t["value"], t["value_of_mins"])]
-            limit = f"{op} {t['limit']:.3g}x"
-        verdict = t["verdict"] if t["primary"] else f"({t['verdict']}, info)"
-        print(f"{t['label']:<56} {shown[0]:>10} {shown[1]:>10} {limit:>10}  {verdict}")
-    primary = [t for t in evaluated if t["primary"]]
-    passed = sum(t["verdict"] == "PASS" for t in primary)
-    print(f"{passed} of {len(primary)} targets pass (verdicts on medians; '(mins)' is the same figure from "
-          "the fastest samples, for reference)")
-    print()
-
-
-def gc_notes(res: Results) -> None:
+def gc_notes(res: H.Results) -> None:
     """How much of each decoder's gc-on time the collector took, from the medians."""
     for section, peer in (("records", "pickle.loads"), ("records", "bfa.loads"),
                           ("models", "pickle.loads(pickled catalog)"),
                           ("models", "bfa.loads(model=Catalog, trusted=True)")):
-        on, off = res.stat(section, "loads", peer), res.stat(section, "loads_gc_off", peer)
+        on = res.stat(section=section, metric="loads", peer=peer)
+        off = res.stat(section=section, metric="loads_gc_off", peer=peer)
         if on and off:
             delta = on - off
-            res.notes.append(f"{section}: {peer}: gc on {U.fmt_seconds(on)}, gc off {U.fmt_seconds(off)}; "
-                             f"difference {'-' if delta < 0 else ''}{U.fmt_seconds(abs(delta))} "
+            res.notes.append(f"{section}: {peer}: gc on {H.fmt_seconds(on)}, gc off {H.fmt_seconds(off)}; "
+                             f"difference {'-' if delta < 0 else ''}{H.fmt_seconds(abs(delta))} "
                              f"({delta / on:.0%} of gc on; negative = noise)")
 
 
-def print_notes(res: Results) -> None:
-    if res.notes:
-        print("== notes")
-        for text in res.notes:
-            print(f"- {text}")
-        print()
-    if res.errors:
-        print(f"== errors ({len(res.errors)})")
-        for e in res.errors:
-            print(f"-- {e['section']} / {e['step']}")
-            print(e["error"].rstrip())
-        print()
-
-
-# ==========================================================================
-# main
-# ==========================================================================
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller workloads and fewer repeats (< 30 s)")
-    parser.add_argument(
-        "--out", metavar="FILE.json", help="write machine, config, raw samples, medians and targets as JSON"
-    )
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    cfg, mode = (QUICK, "quick") if args.quick else (FULL, "full")
-    machine = machine_info()
-    print_header(machine, cfg, mode)
-    res = Results()
-    # how busy other processes kept the machine (benchmarks/_util.py's CpuLoad, where it has one)
-    load = U.CpuLoad().start() if hasattr(U, "CpuLoad") else None
-
-    for section, title, run in (
+def run(cfg: H.Config) -> dict:
+    print("note    : bfa.loads pauses gc itself (pickle.loads does not): 'gc off' is like-for-like; in memory, "
+          "no file I/O; peers of a comparison interleaved round-robin\n")
+    res = H.Results()
+    for section, title, bench in (
         ("records", f"bench_core records workload, {cfg.users:,} user dicts + meta", bench_records),
         ("models", f"Catalog of {cfg.models:,} pydantic User models "
                    f"(int, str, datetime, Enum, float | None with {NONE_SCORE_FRACTION:.0%} None)", bench_models),
     ):
-        try:
-            run(cfg, res)
-        except Exception:
-            res.error(section, "setup", traceback.format_exc())
-        print_section(section, title, res)
+        res.step(lambda bench=bench: bench(cfg, res), section=section, step="setup")
+        rows = sorted((r for r in res.rows if r["section"] == section), key=lambda r: list(METRIC_LABELS).index(
+            r["metric"]))  # stable: peers keep their run order
+        H.print_rows(f"== {section}: {title}", rows, lambda r: METRIC_LABELS[r["metric"]])
         sys.stdout.flush()
         gc.collect()
-
-    evaluated = [evaluate(t, res, cfg) for t in targets(cfg)]
+    evaluated = targets(res, cfg)
     gc_notes(res)
-    print_targets(evaluated)
-    print_notes(res)
-    machine_load = load.stop() if load is not None else None
-    if load is not None:
-        print(f"machine load during the run: {U.fmt_load(machine_load)}")
-    elapsed = time.perf_counter() - START
-    print(f"total time {elapsed:.0f} s")
-
-    if args.out:
-        report = {
-            "mode": mode,
-            "config": asdict(cfg),
-            "machine": machine,
-            "method": {
-                "timing": "bench_core.measure conventions, peers of one comparison interleaved (measure_group)",
-                "gc": "enabled, default thresholds, gc.collect() before each sample; "
-                      "'gc off' metrics disable it around the whole measurement",
-                "gc_threshold": gc.get_threshold(),
-                "slow_op_seconds": C.SLOW_OP_SECONDS,
-                "min_batch_seconds": C.MIN_BATCH_SECONDS,
-                "ratio": "median / median of the first (bfa) row of the metric",
-            },
-            "results": res.rows,
-            "targets": evaluated,
-            "notes": res.notes,
-            "errors": res.errors,
-            "machine_load": machine_load,
-            "elapsed_seconds": elapsed,
-        }
-        Path(args.out).write_text(json.dumps(report, indent=1))
-        log(f"wrote {args.out}")
-    return 0
+    H.print_targets("issue 4", evaluated)
+    if res.notes:
+        print("== notes\n" + "".join(f"- {text}\n" for text in res.notes))
+    for e in res.errors:
+        print(f"-- error: {e['section']} / {e['step']}\n{e['error'].rstrip()}")
+    return {"results": res.rows, "targets": evaluated, "notes": res.notes, "errors": res.errors}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(H.main(__doc__, SETTINGS, run))

@@ -8,194 +8,108 @@ Run (from the repository root):
     python benchmarks/bench_scaling.py --sizes 10M,1G  # pick the sizes
     python benchmarks/bench_scaling.py --out res.json  # also write raw samples + medians as JSON
 
-Data: bench_core's arrays workload (8 arrays sharing one leading dimension:
-float32 embeddings of 256, float64, int64 ids, ...) at each size; the probe
-is one row of "emb" in the middle.  For every size and peer the file is
-written (no fsync: the write is not measured), then:
+Data: bench_core's arrays workload (8 arrays sharing one leading dimension: float32 embeddings of 256,
+float64, int64 ids, ...) at each size; the probe is one row of "emb" in the middle.  For every size and peer
+the file is written (no fsync: the write is not measured), then:
 
-  warm   open + read the row in this process, page cache warm, with the same
-         reader functions as bench_core (_util.READERS), closing included;
-         bench_core.measure (median of repeats, warm-up discarded)
-  cold   the same in a fresh `python -c` child (bench_core.cold_run): spawn ->
-         value, imports counted, page cache still warm
+  warm   open + read the row in this process, page cache warm, with the peer's reader (benchmarks/peers.py),
+         closing included
+  cold   the same in a fresh child (harness.cold_run): spawn -> value, imports counted, page cache warm
 
-Parse-everything peers (pickle, msgspec) read the whole file to reach one row,
-so their cost grows with the file; mapping peers (bfa, pyarrow IPC mmap,
-safetensors, np.load(mmap_mode="r"), joblib.load(mmap_mode="r"), h5py's
-chunk reads) should stay flat.  One peer's file exists at a time.
+Parse-everything peers (pickle, msgspec) read the whole file to reach one row, so their cost grows with the
+file; mapping peers (bfa, pyarrow IPC mmap, safetensors, np.load(mmap_mode="r"), joblib.load(mmap_mode="r"),
+h5py's chunk reads) should stay flat.  One peer's file exists at a time.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import os
 import sys
 import tempfile
-import time
-import traceback
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import _util as U  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import bench_core as C  # noqa: E402
-from benchmarks import suite_core  # noqa: E402
+from benchmarks import harness as H  # noqa: E402
+from benchmarks import peers as P  # noqa: E402
 
-MiB, GiB = C.MiB, C.GiB
-PEERS = ("bfa", "pickle", "msgspec", "pyarrow", "safetensors", "npy", "h5py", "joblib")
-KIND = {  # how each peer reaches the row, for the chart's legend and the report
-    "bfa": "mmap",
-    "pickle": "parse all",
-    "msgspec": "parse all",
-    "pyarrow": "mmap",
-    "safetensors": "mmap",
-    "npy": "mmap",
-    "h5py": "reads chunks",
-    "joblib": "mmap arrays",
-}
-
-
-@dataclass(frozen=True)
-class Config:
-    sizes: tuple = (10 * MiB, 100 * MiB, 1 * GiB, 4 * GiB)
-    fast_repeats: int = 7
-    slow_repeats: int = 3
-    cold_repeats: int = 3
-
-
-FULL = Config()
-QUICK = Config(sizes=(1 * MiB, 10 * MiB, 40 * MiB), fast_repeats=3, slow_repeats=2, cold_repeats=1)
+MiB, GiB = H.MiB, H.GiB
+SETTINGS = {"sizes": ((10 * MiB, 100 * MiB, 1 * GiB, 4 * GiB), (1 * MiB, 10 * MiB, 40 * MiB)),  # (full, quick)
+            "repeats": (7, 3), "slow_repeats": (3, 2), "cold_repeats": (3, 1)}
+KIND = {"bfa": "mmap", "pickle": "parse all", "msgspec": "parse all", "pyarrow": "mmap", "safetensors": "mmap",
+        "npy": "mmap", "h5py": "reads chunks", "joblib": "mmap arrays"}  # how each peer reaches the row
 
 
 def parse_size(text: str) -> int:
     text = text.strip().upper().rstrip("B").rstrip("I")
-    factor = {"K": 1024, "M": MiB, "G": GiB}.get(text[-1:], 1)
-    return int(float(text.rstrip("KMG")) * factor)
+    return int(float(text.rstrip("KMG")) * {"K": 1024, "M": MiB, "G": GiB}.get(text[-1:], 1))
 
 
-def writers() -> dict:
-    out = {p.name: p.write for p in C.PEERS}
-    out["joblib"] = suite_core.write_joblib
-    return out
-
-
-def bench_size(size: int, cfg: Config, tmp: str, rows: list, errors: list) -> None:
-    C.log(f"scaling: building {U.fmt_bytes(size)} of arrays")
-    obj = C.make_arrays(size, np.random.default_rng(C.SEED))
+def bench_size(size: int, peers: list, cfg: H.Config, tmp: str, res: H.Results) -> None:
+    H.log(f"scaling: building {H.fmt_bytes(size)} of arrays")
+    obj = C.make_arrays(size, np.random.default_rng(H.SEED))
     probe = ("emb", len(obj["emb"]) // 2)
-    expected = U.touch(U.walk(obj, probe))
-    core_cfg = replace(C.FULL, fast_repeats=cfg.fast_repeats, slow_repeats=cfg.slow_repeats)
-    write = writers()
-    for peer in PEERS:
-        path = os.path.join(tmp, f"scaling.{peer}")
-        C.log(f"scaling: {U.fmt_bytes(size)} {peer}")
-        try:
-            write[peer](obj, path)
-            file_size = C.path_size(path)
-            read = U.READERS[peer]()
+    expected = P.touch(P.walk(obj, probe))
+    for peer in peers:
+        path = os.path.join(tmp, f"scaling.{peer.name}")
+        H.log(f"scaling: {H.fmt_bytes(size)} {peer.name}")
+
+        def one():
+            peer.write(obj, path)
+            keys = {"size": size, "peer": peer.name, "kind": KIND[peer.name], "file_bytes": P.path_size(path)}
+            read = peer.reader()
             if read(path, probe) != expected:
-                raise AssertionError(f"{peer}: wrong row read")
-            samples, inner = C.measure(lambda read=read, path=path: read(path, probe), core_cfg)
-            base = {"size": size, "peer": peer, "kind": KIND[peer], "file_bytes": file_size, "unit": "s"}
-            rows.append({**base, "metric": "warm_read", "samples": samples, **U.summary(samples), "inner": inner})
+                raise AssertionError(f"{peer.name}: wrong row read")
+            res.add(H.measure(lambda: read(path, probe), cfg), **keys, metric="warm_read")
             gc.collect()
-            cold = []
-            C.cold_run(peer, path, probe, True, tmp)  # warm-up child
-            for _ in range(cfg.cold_repeats):
-                metrics, value = C.cold_run(peer, path, probe, True, tmp)
-                if value != repr(expected):
-                    raise AssertionError(f"{peer}: cold child read a wrong row")
-                cold.append(metrics)
+            H.cold_run(peer.name, path, probe, True, tmp)  # warm-up child
+            cold = [H.cold_run(peer.name, path, probe, True, tmp) for _ in range(cfg.cold_repeats)]
+            if any(value != repr(expected) for _, value in cold):
+                raise AssertionError(f"{peer.name}: cold child read a wrong row")
             for metric in ("cold_total", "cold_open_read", "cold_rss_peak"):
-                samples = [m[metric] for m in cold]
-                unit = "B" if metric == "cold_rss_peak" else "s"
-                rows.append({**base, "metric": metric, "unit": unit, "samples": samples, **U.summary(samples)})
-        except Exception:
-            errors.append({"size": size, "peer": peer, "error": traceback.format_exc()})
-            C.log(f"  !! {peer}: {traceback.format_exc().strip().splitlines()[-1]}")
-        finally:
-            C.remove(path)
-            gc.collect()
-    del obj
-    gc.collect()
+                res.add([m[metric] for m, _ in cold], "B" if metric == "cold_rss_peak" else "s", **keys, metric=metric)
+
+        res.step(one, size=size, peer=peer.name)
+        P.remove(path)
+        gc.collect()
 
 
-def print_table(rows: list, cfg: Config) -> None:
-    print("== open + read one row of 'emb', warm (median; in this process, page cache warm)")
-    header = (
-        f"{'peer':<12} {'reads by':<13}" + "".join(f"{U.fmt_bytes(s):>12}" for s in cfg.sizes) + "  largest/smallest"
-    )
-    print(header)
-    for metric, title in (("warm_read", None), ("cold_total", "== cold: spawn -> value in a fresh process (median)")):
-        if title:
-            print()
-            print(title)
-            print(header)
-        for peer in PEERS:
-            cells, values = [], []
-            for size in cfg.sizes:
-                r = next((r for r in rows if (r["peer"], r["size"], r["metric"]) == (peer, size, metric)), None)
-                cells.append(f"{U.fmt_seconds(r['median']):>12}" if r else f"{'-':>12}")
-                if r:
-                    values.append(r["median"])
+def print_table(res: H.Results, peers: list, sizes: tuple) -> None:
+    """Medians per size, each with its ratio to bfa's at that size; and the growth from smallest to largest."""
+    for metric, title in (("warm_read", "open + read one row of 'emb', warm (in this process, page cache warm)"),
+                          ("cold_total", "cold: spawn -> value in a fresh process")):
+        print(f"== {title}; median (ratio to bfa)")
+        print(f"{'peer':<12} {'reads by':<13}" + "".join(f"{H.fmt_bytes(s):>21}" for s in sizes) + "  largest/smallest")
+        for peer in peers:
+            values = [res.stat(peer=peer.name, size=s, metric=metric) for s in sizes]
+            bfa = [res.stat(peer="bfa", size=s, metric=metric) for s in sizes]
+            cells = "".join(f"{'-' if v is None else H.fmt_seconds(v) + (f' ({v / b:.1f}x)' if b else ''):>21}"
+                            for v, b in zip(values, bfa, strict=True))
+            values = [v for v in values if v is not None]
             growth = f"{values[-1] / values[0]:8.1f}x" if len(values) >= 2 else ""
-            print(f"{peer:<12} {KIND[peer]:<13}" + "".join(cells) + f"  {growth}")
-    print()
+            print(f"{peer.name:<12} {KIND[peer.name]:<13}{cells}  {growth}")
+        print()
 
 
-def run(quick: bool = False, sizes: tuple | None = None) -> dict:
-    cfg, mode = (QUICK, "quick") if quick else (FULL, "full")
-    if sizes:
-        cfg = replace(cfg, sizes=tuple(sizes))
-    machine = U.machine_info(("bfast-archive", "numpy", "msgspec", "pyarrow", "safetensors", "h5py", "joblib"))
-    print(f"bfast_archive scaling benchmark ({mode} mode): sizes " + ", ".join(U.fmt_bytes(s) for s in cfg.sizes))
-    print(f"machine : {machine['cpu_count']} cores, {machine['cpu_model']}, {U.fmt_bytes(machine['ram_bytes'])} RAM")
-    print()
-    load = U.CpuLoad().start()
-    rows, errors = [], []
+def run(cfg: H.Config) -> dict:
+    cfg["sizes"] = tuple(cfg.sizes)
+    print("sizes   : " + ", ".join(H.fmt_bytes(s) for s in cfg.sizes) + "\n")
+    peers, skipped = P.available(KIND)
+    res = H.Results()
     with tempfile.TemporaryDirectory(prefix="bfa-bench-scaling-") as tmp:
         for size in cfg.sizes:
-            bench_size(size, cfg, tmp, rows, errors)
-    machine_load = load.stop()
-    print_table(rows, cfg)
-    for e in errors:
-        print(f"-- error: {U.fmt_bytes(e['size'])} / {e['peer']}\n{e['error'].rstrip()}")
-    print(f"load    : {U.fmt_load(machine_load)}")
-    elapsed = time.perf_counter() - C.START
-    print(f"total time {elapsed:.0f} s")
-    return {
-        "mode": mode,
-        "config": asdict(cfg),
-        "machine": machine,
-        "machine_load": machine_load,
-        "peers": list(PEERS),
-        "kinds": KIND,
-        "results": rows,
-        "errors": errors,
-        "elapsed_seconds": elapsed,
-    }
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1, 10 and 40 MiB, fewer repeats")
-    parser.add_argument("--sizes", help="comma-separated sizes, e.g. 10M,100M,1G,4G")
-    parser.add_argument("--out", metavar="FILE.json", help="write raw samples and medians as JSON")
-    args = parser.parse_args(argv)
-    sizes = [parse_size(s) for s in args.sizes.split(",")] if args.sizes else None
-    report = run(args.quick, sizes)
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1))
-        C.log(f"wrote {args.out}")
-    return 0
+            bench_size(size, peers, cfg, tmp, res)
+    print_table(res, peers, cfg.sizes)
+    for e in res.errors:
+        print(f"-- error: {H.fmt_bytes(e['size'])} / {e['peer']}\n{e['error'].rstrip()}")
+    return {"peers": [p.name for p in peers], "skipped_peers": skipped, "kinds": KIND, "results": res.rows,
+            "errors": res.errors}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(H.main(__doc__, SETTINGS, run, options=[
+        ("--sizes", {"help": "comma-separated sizes, e.g. 10M,100M,1G,4G"},
+         lambda text: {"sizes": tuple(parse_size(s) for s in text.split(","))})]))

@@ -1,11 +1,11 @@
 """docs/BENCHMARKS.md and its charts, from one results file of benchmarks/run.py.
 
-    python -m benchmarks.report benchmarks/results/2026-11-24-amd-epyc-2core-24gb.json
+    python -m benchmarks.report benchmarks/results/2026-11-25-amd-epyc-2core-24gb.json
     python -m benchmarks.report RESULTS.json --docs /tmp/docs   # somewhere else
 
-Everything here is rendering: the figures, ratios and verdicts come from the
-results file (computed in the run that measured them), except bench_cache's
-verdicts, read from the ratios and targets it prints.
+Everything here is rendering: the figures, ratios and verdicts come from the results file (computed in
+the run that measured them).  Results files of the earlier scripts (before benchmarks/harness.py) render
+too: their targets are formatted here, and bench_cache's verdicts are read from the lines it printed.
 """
 
 from __future__ import annotations
@@ -18,50 +18,20 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.harness import ROOT, fmt_bytes, fmt_seconds  # noqa: E402
 
-from benchmarks import _util as U  # noqa: E402
-
-COLORS = {
-    "bfa": "#d62728",
-    "pickle": "#1f77b4",
-    "msgspec": "#ff7f0e",
-    "pyarrow": "#2ca02c",
-    "safetensors": "#9467bd",
-    "h5py": "#8c564b",
-    "npy": "#e377c2",
-    "orjson": "#7f7f7f",
-    "msgpack": "#bcbd22",
-    "joblib": "#17becf",
-    "bfast-py": "#393b79",
-}
-PEER_LABELS = {
-    "bfa": "bfast_archive",
-    "pickle": "pickle (protocol 5)",
-    "msgspec": "msgspec (msgpack)",
-    "pyarrow": "pyarrow IPC, memory-mapped",
-    "safetensors": "safetensors",
-    "h5py": "h5py",
-    "npy": 'np.load(mmap_mode="r")',
-    "orjson": "orjson",
-    "msgpack": "msgpack",
-    "joblib": "joblib",
-    "bfast-py": "bfast-py (B-FAST)",
-    "dict": "in-memory dict",
-}
-WORKLOAD_TITLES = {
-    "records": "records",
-    "arrays": "arrays",
-    "mixed": "mixed",
-    "arrays-big": "arrays-big",
-}
+COLORS = {"bfa": "#d62728", "pickle": "#1f77b4", "msgspec": "#ff7f0e", "pyarrow": "#2ca02c", "safetensors": "#9467bd",
+          "h5py": "#8c564b", "npy": "#e377c2", "orjson": "#7f7f7f", "msgpack": "#bcbd22", "joblib": "#17becf",
+          "bfast-py": "#393b79"}
+PEER_LABELS = {"bfa": "bfast_archive", "pickle": "pickle (protocol 5)", "msgspec": "msgspec (msgpack)",
+               "pyarrow": "pyarrow IPC, memory-mapped", "safetensors": "safetensors", "h5py": "h5py",
+               "npy": 'np.load(mmap_mode="r")', "orjson": "orjson", "msgpack": "msgpack", "joblib": "joblib",
+               "bfast-py": "bfast-py (B-FAST)", "dict": "in-memory dict"}
+WORKLOADS = ("records", "arrays", "mixed", "arrays-big")
 
 
-# ==========================================================================
-# small helpers
-# ==========================================================================
+# --- small helpers --------------------------------------------------------------------------------
 
 
 def part_report(results: dict, name: str) -> dict | None:
@@ -70,20 +40,11 @@ def part_report(results: dict, name: str) -> dict | None:
 
 
 def row_of(rows: list, **keys) -> dict | None:
-    for r in rows:
-        if all(r.get(k) == v for k, v in keys.items()):
-            return r
-    return None
+    return next((r for r in rows if all(r.get(k) == v for k, v in keys.items())), None)
 
 
 def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "–"
-    return U.fmt_bytes(value) if unit == "B" else U.fmt_seconds(value)
-
-
-def fmt_duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+    return "–" if value is None else fmt_bytes(value) if unit == "B" else fmt_seconds(value)
 
 
 def fmt_ratio(v: float) -> str:
@@ -104,50 +65,33 @@ def md_table(header: list, rows: list, align: list | None = None) -> str:
     align = align or ["l"] + ["r"] * (len(header) - 1)
     sep = ["---:" if a == "r" else ":---:" if a == "c" else "---" for a in align]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def code_block(text: str) -> str:
     return "```text\n" + text.rstrip() + "\n```"
 
 
-# ==========================================================================
-# the core part: workloads x peers
-# ==========================================================================
+# --- the core part: workloads x peers -------------------------------------------------------------
 
-WRITE_METRICS = (
-    ("write", "write + fsync"),
-    ("dumps", "serialise to bytes"),
-    ("size", "file size"),
-    ("load", "full load"),
-)
-READ_METRICS = (
-    ("warm_read", "open + read, warm"),
-    ("cold_total", "cold: spawn → value"),
-    ("cold_import", "cold: imports"),
-    ("cold_open_read", "cold: open + read"),
-    ("cold_rss_peak", "cold: peak RSS growth"),
-    ("nocache_total", "cache dropped: spawn → value"),
-    ("nocache_open_read", "cache dropped: open + read"),
-)
+WRITE_METRICS = (("write", "write + fsync"), ("dumps", "serialise to bytes"), ("size", "file size"),
+                 ("load", "full load"))
+READ_METRICS = (("warm_read", "open + read, warm"), ("cold_total", "cold: spawn → value"),
+                ("cold_import", "cold: imports"), ("cold_open_read", "cold: open + read"),
+                ("cold_rss_peak", "cold: peak RSS growth"), ("nocache_total", "cache dropped: spawn → value"),
+                ("nocache_open_read", "cache dropped: open + read"))
 
 
-def workload_descriptions(core: dict) -> dict:
+def workload_descriptions(stdout: str) -> dict:
     """The '== name: description; probe ...' lines bench_core printed."""
-    out = {}
-    for line in core.get("_stdout", "").splitlines():
-        m = re.match(r"== ([\w-]+): (.*)$", line)
-        if m and m.group(1) in WORKLOAD_TITLES:
-            out[m.group(1)] = m.group(2)
-    return out
+    found = (re.match(r"== ([\w-]+): (.*)$", line) for line in stdout.splitlines())
+    return {m.group(1): m.group(2) for m in found if m and m.group(1) in WORKLOADS}
 
 
-def core_section(core: dict, results: dict) -> str:
+def core_section(core: dict, stdout: str) -> str:
     rows, peers = core["results"], core.get("peers") or sorted({r["peer"] for r in core["results"]})
-    desc = workload_descriptions(core)
-    out = []
-    for wl in core.get("workloads") or WORKLOAD_TITLES:
+    desc, out = workload_descriptions(stdout), []
+    for wl in core.get("workloads") or WORKLOADS:
         wl_rows = [r for r in rows if r["workload"] == wl]
         if not wl_rows:
             continue
@@ -155,290 +99,184 @@ def core_section(core: dict, results: dict) -> str:
         present = [p for p in peers if any(r["peer"] == p for r in wl_rows)]
         for metrics, title in ((WRITE_METRICS, "Write and full load"), (READ_METRICS, "Open + read one value")):
             metrics = [(m, label) for m, label in metrics if any(r["metric"] == m for r in wl_rows)]
-            if not metrics:
-                continue
-            table = [
-                [PEER_LABELS.get(p, p)] + [cell(row_of(wl_rows, metric=m, peer=p)) for m, _ in metrics] for p in present
-            ]
-            out.append(f"{title} (median; min – max below):\n")
-            out.append(md_table(["peer"] + [label for _, label in metrics], table))
-            out.append("")
-        lazy_b, lazy_d = (
-            row_of(wl_rows, metric="lazy_path", peer="bfa"),
-            row_of(wl_rows, metric="lazy_path", peer="dict"),
-        )
+            if metrics:
+                table = [[PEER_LABELS.get(p, p)] + [cell(row_of(wl_rows, metric=m, peer=p)) for m, _ in metrics]
+                         for p in present]
+                header = ["peer"] + [label for _, label in metrics]
+                out += [f"{title} (median; min – max below):\n", md_table(header, table), ""]
+        lazy_b = row_of(wl_rows, metric="lazy_path", peer="bfa")
+        lazy_d = row_of(wl_rows, metric="lazy_path", peer="dict")
         if lazy_b and lazy_d:
-            out.append(
-                f'Per-field access latency, `arch["users"][i]["name"]` over scattered `i`: bfa {cell(lazy_b, False)} '
-                f"per access (min {fmt(lazy_b['min'], 's')}, max {fmt(lazy_b['max'], 's')}), the in-memory dict "
-                f"{cell(lazy_d, False)}: {lazy_b['median'] / lazy_d['median']:.1f}x.\n"
-            )
+            out.append(f'Per-field access latency, `arch["users"][i]["name"]` over scattered `i`: bfa '
+                       f"{cell(lazy_b, False)} per access (min {fmt(lazy_b['min'], 's')}, max "
+                       f"{fmt(lazy_b['max'], 's')}), the in-memory dict "
+                       f"{cell(lazy_d, False)}: {lazy_b['median'] / lazy_d['median']:.1f}x.\n")
     return "\n".join(out)
 
 
-HEADLINE = (
-    ("records", "warm_read", "records: open + read one field"),
-    ("arrays", "warm_read", "arrays: open + read one row"),
-    ("mixed", "warm_read", "mixed: open + read one field"),
-    ("arrays-big", "cold_total", "arrays-big: fresh process → one row"),
-    ("records", "load", "records: full load"),
-    ("records", "write", "records: write + fsync"),
-)
+HEADLINE = (("records", "warm_read", "records: open + read one field"),
+            ("arrays", "warm_read", "arrays: open + read one row"),
+            ("mixed", "warm_read", "mixed: open + read one field"),
+            ("arrays-big", "cold_total", "arrays-big: fresh process → one row"),
+            ("records", "load", "records: full load"), ("records", "write", "records: write + fsync"))
 
 
 def headline_table(results: dict) -> str | None:
     core = part_report(results, "core")
     if not core:
         return None
-    rows, peers = core["results"], core.get("peers", [])
-    header = ["peer"] + [label for _, _, label in HEADLINE]
     table = []
-    for p in peers:
+    for p in core.get("peers", []):
         line = [PEER_LABELS.get(p, p)]
         for wl, metric, _ in HEADLINE:
-            r, b = (
-                row_of(rows, workload=wl, metric=metric, peer=p),
-                row_of(rows, workload=wl, metric=metric, peer="bfa"),
-            )
-            if r is None:
-                line.append("–")
-            elif p == "bfa" or not b:
-                line.append(fmt(r["median"], r["unit"]))
-            else:
-                line.append(f"{fmt(r['median'], r['unit'])} ({fmt_ratio(r['median'] / b['median'])})")
+            r = row_of(core["results"], workload=wl, metric=metric, peer=p)
+            b = row_of(core["results"], workload=wl, metric=metric, peer="bfa")
+            ratio = "" if r is None or p == "bfa" or not b else f" ({fmt_ratio(r['median'] / b['median'])})"
+            line.append("–" if r is None else fmt(r["median"], r["unit"]) + ratio)
         table.append(line)
-    return md_table(header, table)
+    return md_table(["peer"] + [label for _, _, label in HEADLINE], table)
 
 
 def headline_markdown(results: dict) -> str:
     table = headline_table(results)
     if table is None:
         return "(no headline table: the core part did not run)"
-    core = part_report(results, "core")
-    cfg = core["config"]
-    m = results["machine"]
-    return (
-        f"Medians of one `python -m benchmarks` run ({results['mode']}) on {m['cpu_count']} cores "
-        f"({m['cpu_model']}), {results['started'][:10]}; in parentheses: times bfast_archive's. "
-        f"records = {cfg['users']:,} user dicts, arrays = {U.fmt_bytes(cfg['array_bytes'])} in 8 arrays, "
-        f"mixed = {cfg['mixed_users']:,} dicts + {U.fmt_bytes(cfg['mixed_array_bytes'])} of arrays, "
-        f"arrays-big = {U.fmt_bytes(cfg['big_array_bytes'])}; warm = in-process, page cache warm.\n\n" + table
-    )
+    cfg, m = part_report(results, "core")["config"], results["machine"]
+    return (f"Medians of one `python -m benchmarks` run ({results['mode']}) on {m['cpu_count']} cores "
+            f"({m['cpu_model']}), {results['started'][:10]}; in parentheses: times bfast_archive's. "
+            f"records = {cfg['users']:,} user dicts, arrays = {fmt_bytes(cfg['array_bytes'])} in 8 arrays, "
+            f"mixed = {cfg['mixed_users']:,} dicts + {fmt_bytes(cfg['mixed_array_bytes'])} of arrays, "
+            f"arrays-big = {fmt_bytes(cfg['big_array_bytes'])}; warm = in-process, page cache warm.\n\n" + table)
 
 
-# ==========================================================================
-# targets from every part
-# ==========================================================================
+# --- targets from every part ----------------------------------------------------------------------
+
+TARGET_PARTS = (("core", "core (issue 2)"), ("compression", "compression (issue 3)"), ("models", "models (issue 4)"),
+                ("cache", "cache (issue 6)"))
+CACHE_TARGET = re.compile(r"^\s+(.+?)\s+([\d.]+)x\s+\(target: (>=|<=) ([\d.]+)x\)")
+
+
+def target_texts(t: dict) -> tuple[str, str]:
+    """(value, limit) as printed; results files of the earlier scripts did not carry the texts."""
+    if "value_text" in t:
+        return t["value_text"].replace("-", "–") if t["value"] is None else t["value_text"], t["limit_text"]
+    op = "<" if t.get("strict") else "<="
+    if t.get("baseline", t.get("den", "")) is None:  # an absolute limit: bytes (core) or seconds (models)
+        show = fmt_bytes if "baseline" in t else fmt_seconds
+        return fmt(t["value"], "B" if "baseline" in t else "s"), f"{op} {show(t['limit'])}"
+    return "–" if t["value"] is None else f"{t['value']:.3g}x", f"{op} {t['limit']:.3g}x"
+
+
+def old_cache_targets(part: dict) -> list:
+    """Earlier bench_cache printed '  hit: joblib / bfa   37.8x   (target: >= 20x)' and no JSON."""
+    out = []
+    for m in filter(None, (CACHE_TARGET.match(line) for line in part.get("stdout", "").splitlines())):
+        value, op, limit = float(m.group(2)), m.group(3), float(m.group(4))
+        ok = value >= limit if op == ">=" else value <= limit
+        out.append({"label": m.group(1), "value": value, "value_text": f"{value:g}x", "limit_text": f"{op} {limit:g}x",
+                    "verdict": "PASS" if ok else "FAIL"})
+    return out
 
 
 def target_rows(results: dict) -> list:
     out = []
-    core = part_report(results, "core")
-    for t in (core or {}).get("targets", []):
-        op = "<" if t.get("strict") else "<="
-        if t.get("baseline") is None:
-            value, limit = fmt(t["value"], "B"), f"{op} {U.fmt_bytes(t['limit'])}"
-        else:
-            value = "–" if t["value"] is None else f"{t['value']:.3g}x"
-            limit = f"{op} {t['limit']:.3g}x"
-        out.append(("core (issue 2)", t["label"], t.get("workload", ""), value, limit, t["verdict"]))
-    comp = part_report(results, "compression")
-    for t in (comp or {}).get("targets", []):
-        out.append(("compression (issue 3)", t["label"], t["workload"], t["value_text"], t["limit_text"], t["verdict"]))
-    models = part_report(results, "models")
-    for t in (models or {}).get("targets", []):
-        op = "<" if t.get("strict") else "<="
-        if t.get("den") is None:
-            value, limit = fmt(t["value"], "s"), f"{op} {U.fmt_seconds(t['limit'])}"
-        else:
-            value = "–" if t["value"] is None else f"{t['value']:.3g}x"
-            limit = f"{op} {t['limit']:.3g}x"
-        verdict = t["verdict"] if t.get("primary", True) else f"({t['verdict']}, info)"
-        out.append(("models (issue 4)", t["label"], "", value, limit, verdict))
-    for t in cache_targets(results):
-        out.append(("cache (issue 6)", *t))
+    for name, title in TARGET_PARTS:
+        part = results["parts"].get(name) or {}
+        report = part_report(results, name)
+        if report is None and name == "cache" and part.get("status") == "ok":
+            report = {"targets": old_cache_targets(part)}
+        for t in (report or {}).get("targets", []):
+            verdict = t["verdict"] if t.get("primary", True) else f"({t['verdict']}, info)"
+            workload = "" if name in ("models", "cache") else t.get("workload", "")
+            out.append((title, t["label"], workload, *target_texts(t), verdict))
     return out
 
 
-CACHE_TARGET = re.compile(r"^\s+(.+?)\s+([\d.]+)x\s+\(target: (>=|<=) ([\d.]+)x\)")
-
-
-def cache_targets(results: dict) -> list:
-    """bench_cache prints '  hit: joblib / bfa   37.8x   (target: >= 20x)': verdicts from those lines."""
-    part = results["parts"].get("cache")
-    if not part or part.get("status") != "ok":
-        return []
-    out = []
-    for line in part.get("stdout", "").splitlines():
-        m = CACHE_TARGET.match(line)
-        if m:
-            label, value, op, limit = m.group(1), float(m.group(2)), m.group(3), float(m.group(4))
-            ok = value >= limit if op == ">=" else value <= limit
-            out.append((label, "", f"{value:g}x", f"{op} {limit:g}x", "PASS" if ok else "FAIL"))
-    return out
-
-
-# ==========================================================================
-# scaling and compression
-# ==========================================================================
+# --- scaling and compression ----------------------------------------------------------------------
 
 
 def scaling_section(scaling: dict) -> str:
     rows, sizes, peers = scaling["results"], scaling["config"]["sizes"], scaling["peers"]
     kinds = scaling.get("kinds", {})
     out = []
-    for metric, title in (
-        ("warm_read", "Open + read one row, warm (in process)"),
-        ("cold_total", "Fresh process: spawn → value (imports counted)"),
-    ):
+    for metric, title in (("warm_read", "Open + read one row, warm (in process)"),
+                          ("cold_total", "Fresh process: spawn → value (imports counted)")):
         table = []
         for p in peers:
-            line = [PEER_LABELS.get(p, p), kinds.get(p, "")]
-            values = []
-            for s in sizes:
-                r = row_of(rows, peer=p, size=s, metric=metric)
-                line.append(cell(r))
-                if r:
-                    values.append(r["median"])
-            line.append(f"{values[-1] / values[0]:.1f}x" if len(values) == len(sizes) and len(values) > 1 else "–")
-            table.append(line)
-        out.append(f"{title} (median; min – max below):\n")
-        out.append(
-            md_table(
-                ["peer", "reads by"]
-                + [U.fmt_bytes(s) for s in sizes]
-                + [f"{U.fmt_bytes(sizes[-1])} / {U.fmt_bytes(sizes[0])}"],
-                table,
-                ["l", "l"] + ["r"] * (len(sizes) + 1),
-            )
-        )
-        out.append("")
-    sizes_row = []
-    for p in peers:
-        r = row_of(rows, peer=p, size=sizes[-1], metric="warm_read")
-        if r:
-            sizes_row.append(f"{p} {U.fmt_bytes(r['file_bytes'])}")
-    if sizes_row:
-        out.append(f"File sizes at {U.fmt_bytes(sizes[-1])}: " + ", ".join(sizes_row) + ".\n")
-    for e in scaling.get("errors", []):
-        out.append(f"- error at {U.fmt_bytes(e['size'])}, {e['peer']}: `{e['error'].strip().splitlines()[-1]}`")
+            found = [row_of(rows, peer=p, size=s, metric=metric) for s in sizes]
+            values = [r["median"] for r in found if r]
+            growth = f"{values[-1] / values[0]:.1f}x" if len(values) == len(sizes) and len(values) > 1 else "–"
+            table.append([PEER_LABELS.get(p, p), kinds.get(p, "")] + [cell(r) for r in found] + [growth])
+        header = ["peer", "reads by", *map(fmt_bytes, sizes), f"{fmt_bytes(sizes[-1])} / {fmt_bytes(sizes[0])}"]
+        align = ["l", "l"] + ["r"] * (len(sizes) + 1)
+        out += [f"{title} (median; min – max below):\n", md_table(header, table, align), ""]
+    largest = [(p, row_of(rows, peer=p, size=sizes[-1], metric="warm_read")) for p in peers]
+    if any(r for _, r in largest):
+        out.append(f"File sizes at {fmt_bytes(sizes[-1])}: "
+                   + ", ".join(f"{p} {fmt_bytes(r['file_bytes'])}" for p, r in largest if r) + ".\n")
+    out += [f"- error at {fmt_bytes(e['size'])}, {e['peer']}: `{e['error'].strip().splitlines()[-1]}`"
+            for e in scaling.get("errors", [])]
     return "\n".join(out)
 
 
-def compression_section(comp: dict) -> str:
-    rows, facts = comp["results"], comp["facts"]
-    cores = comp["machine"]["cpu_count"]
-    out = []
-    f = facts["arrays"]
+def mbps(r: dict, scale: float = 1, digits: int = 0) -> str:
+    return (f"{r['mbps']['median'] / scale:.{digits}f}<br><sub>{r['mbps']['min'] / scale:.{digits}f} – "
+            f"{r['mbps']['max'] / scale:.{digits}f}</sub>")
+
+
+def compression_section(comp: dict, stdout: str) -> str:
+    rows, facts, cores = comp["results"], comp["facts"], comp["machine"]["cpu_count"]
+    f, fr = facts["arrays"], facts["records"]
     per = ", ".join(f"{k} {r:.2f}x" for k, r in (f.get("array_ratios") or {}).items())
-    out.append(
-        f"Data: **arrays** = {U.fmt_bytes(f['raw_bytes'])} of float32 embeddings at bfloat16 precision (N, 128), "
-        f"sorted int64 ids and int32 Poisson(3) counts (N, 16); LZ4 ratio {f['ratio']:.2f}x ({per}; "
-        f"lz4.frame {f['lz4_frame_ratio']:.2f}x). **records** = {facts['users']:,} user dicts, "
-        f"{U.fmt_bytes(facts['records']['raw_bytes'])} uncompressed archive, LZ4 ratio "
-        f"{facts['records']['ratio']:.2f}x (lz4.frame {facts['records']['lz4_frame_ratio']:.2f}x). "
-        "MB/s = 10⁶ raw (uncompressed archive) bytes per second; min – max below the median come from the "
-        "slowest and fastest samples. *cores busy* is the process's CPU time over wall time (median): on an idle "
-        "2-core machine, perfectly parallel work on 2 threads shows about 2.\n"
-    )
-    labels = {
-        "compress": "compress",
-        "compress_bytes": "LZ4 stage only",
-        "encode": "encode only (uncompressed dumps)",
-        "decompress": "decompress",
-    }
+    out = [f"Data: **arrays** = {fmt_bytes(f['raw_bytes'])} of float32 embeddings at bfloat16 precision (N, 128), "
+           f"sorted int64 ids and int32 Poisson(3) counts (N, 16); LZ4 ratio {f['ratio']:.2f}x ({per}; "
+           f"lz4.frame {f['lz4_frame_ratio']:.2f}x). **records** = {facts['users']:,} user dicts, "
+           f"{fmt_bytes(fr['raw_bytes'])} uncompressed archive, LZ4 ratio {fr['ratio']:.2f}x (lz4.frame "
+           f"{fr['lz4_frame_ratio']:.2f}x). MB/s = 10⁶ raw (uncompressed archive) bytes per second; min – max below "
+           "the median come from the slowest and fastest samples. *cores busy* is the process's CPU time over wall "
+           "time (median): on an idle 2-core machine, perfectly parallel work on 2 threads shows about 2.\n"]
+    labels = {"compress": "compress", "compress_bytes": "LZ4 stage only", "encode": "encode only (uncompressed dumps)",
+              "decompress": "decompress"}
     for ds in ("arrays", "records"):
-        table = []
-        for r in (r for r in rows if r["dataset"] == ds):
-            who = (
-                "bfa"
-                if r["peer"] == "bfa"
-                else f"`{r['peer']}.{'compress' if r['metric'].startswith('compress') else 'decompress'}`"
-            )
-            table.append(
-                [
-                    labels.get(r["metric"], r["metric"]),
-                    who,
-                    r["threads"],
-                    fmt(r["median"], "s"),
-                    f"{r['mbps']['median']:.0f}<br><sub>{r['mbps']['min']:.0f} – {r['mbps']['max']:.0f}</sub>",
-                    f"{r['cores_used']:.2f}" if "cores_used" in r else "–",
-                ]
-            )
-        out.append(f"**{ds}**:\n")
-        out.append(
-            md_table(
-                ["operation", "by", "threads", "median time", "MB/s", "cores busy"],
-                table,
-                ["l", "l", "r", "r", "r", "r"],
-            )
-        )
-        out.append("")
+        table = [[labels.get(r["metric"], r["metric"]),
+                  "bfa" if r["peer"] == "bfa" else
+                  f"`{r['peer']}.{'compress' if r['metric'].startswith('compress') else 'decompress'}`",
+                  r["threads"], fmt(r["median"], "s"), mbps(r),
+                  f"{r['cores_used']:.2f}" if "cores_used" in r else "–"] for r in rows if r["dataset"] == ds]
+        out += [f"**{ds}**:\n", md_table(["operation", "by", "threads", "median time", "MB/s", "cores busy"], table,
+                                         ["l", "l", "r", "r", "r", "r"]), ""]
     s_slice, s_whole = row_of(rows, dataset="slice", metric="slice"), row_of(rows, dataset="slice", metric="whole")
     if s_slice and s_whole:
         fs = facts["slice"]
-        out.append(
-            f'**Slice**: `arch.array("emb")[i:i+100]` on a compressed {U.fmt_bytes(fs["raw_bytes"])} float32 '
-            f"array (LZ4 ratio {fs['ratio']:.2f}x) takes {cell(s_slice, False)} (min {fmt(s_slice['min'], 's')}, "
-            f"max {fmt(s_slice['max'], 's')}); decompressing the whole array with {cores} threads takes "
-            f"{cell(s_whole, False)}: **{s_whole['median'] / s_slice['median']:.0f}x**.\n"
-        )
-    table = []
-    for r in (r for r in rows if r["dataset"] == "verify"):
-        what = {
-            "verify": "verify(), fresh open",
-            "verify_mapped": "verify(), mapping already faulted in",
-            "memcpy": "np.copyto, same size (memcpy reference)",
-        }[r["metric"]]
-        gbps = r["mbps"]["median"] / 1000
-        table.append(
-            [
-                what,
-                r["threads"],
-                fmt(r["median"], "s"),
-                f"{gbps:.2f}<br><sub>{r['mbps']['min'] / 1000:.2f} – {r['mbps']['max'] / 1000:.2f}</sub>",
-            ]
-        )
+        out.append(f'**Slice**: `arch.array("emb")[i:i+100]` on a compressed {fmt_bytes(fs["raw_bytes"])} float32 '
+                   f"array (LZ4 ratio {fs['ratio']:.2f}x) takes {cell(s_slice, False)} (min "
+                   f"{fmt(s_slice['min'], 's')}, max {fmt(s_slice['max'], 's')}); decompressing the whole array with "
+                   f"{cores} threads takes {cell(s_whole, False)}: **{s_whole['median'] / s_slice['median']:.0f}x**.\n")
+    what = {"verify": "verify(), fresh open", "verify_mapped": "verify(), mapping already faulted in",
+            "memcpy": "np.copyto, same size (memcpy reference)"}
+    table = [[what[r["metric"]], r["threads"], fmt(r["median"], "s"), mbps(r, 1000, 2)]
+             for r in rows if r["dataset"] == "verify"]
     if table:
-        out.append(
-            f"**verify()** of an uncompressed {U.fmt_bytes(facts['verify']['file_bytes'])} archive "
-            "(XXH64 of every section, in C, GIL released):\n"
-        )
-        out.append(md_table(["operation", "threads", "median time", "GB/s"], table, ["l", "r", "r", "r"]))
-        out.append("")
-    table = []
-    for r in (r for r in rows if r["dataset"] == "random"):
-        table.append([RANDOM_LABELS[r["metric"]], r["threads"], cell(r), f"{r['mbps']['median']:.0f}"])
+        out.append(f"**verify()** of an uncompressed {fmt_bytes(facts['verify']['file_bytes'])} archive "
+                   "(XXH64 of every section, in C, GIL released):\n")
+        out += [md_table(["operation", "threads", "median time", "GB/s"], table, ["l", "r", "r", "r"]), ""]
+    table = [[RANDOM_LABELS[r["metric"]], r["threads"], cell(r), f"{r['mbps']['median']:.0f}"]
+             for r in rows if r["dataset"] == "random"]
     if table:
         fr = facts["random"]
-        out.append(
-            f"**Incompressible data** ({U.fmt_bytes(fr['raw_bytes'])} of random bytes; files: "
-            f"{U.fmt_bytes(fr['plain_file_bytes'])} uncompressed, {U.fmt_bytes(fr['lz4_file_bytes'])} lz4):\n"
-        )
-        out.append(md_table(["operation", "threads", "median", "MB/s"], table, ["l", "r", "r", "r"]))
-        out.append("")
-    out.append(code_block(scaling_lines(comp)))
+        out.append(f"**Incompressible data** ({fmt_bytes(fr['raw_bytes'])} of random bytes; files: "
+                   f"{fmt_bytes(fr['plain_file_bytes'])} uncompressed, {fmt_bytes(fr['lz4_file_bytes'])} lz4):\n")
+        out += [md_table(["operation", "threads", "median", "MB/s"], table, ["l", "r", "r", "r"]), ""]
+    m = re.search(r"== throughput per thread count.*?(?=\n\n)", stdout, re.S)  # the block bench_compression printed
+    out.append(code_block(m.group(0) if m else ""))
     return "\n".join(out)
 
 
-RANDOM_LABELS = {
-    "dump_plain": "dump(fsync=False), uncompressed",
-    "dump_lz4": 'dump(fsync=False), compression="lz4"',
-    "dumps_plain": "dumps(), uncompressed",
-    "dumps_lz4": 'dumps(), compression="lz4"',
-}
+RANDOM_LABELS = {"dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": 'dump(fsync=False), compression="lz4"',
+                 "dumps_plain": "dumps(), uncompressed", "dumps_lz4": 'dumps(), compression="lz4"'}
 
 
-def scaling_lines(comp: dict) -> str:
-    """The 'throughput per thread count' block bench_compression printed."""
-    text = comp.get("_stdout", "")
-    m = re.search(r"== throughput per thread count.*?(?=\n\n)", text, re.S)
-    return m.group(0) if m else ""
-
-
-# ==========================================================================
-# charts
-# ==========================================================================
+# --- charts ---------------------------------------------------------------------------------------
 
 
 def charts(results: dict, img: Path) -> list:
@@ -449,71 +287,18 @@ def charts(results: dict, img: Path) -> list:
 
     plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "figure.dpi": 110})
     img.mkdir(parents=True, exist_ok=True)
-    written = []
-    core, scaling, comp = (
-        part_report(results, "core"),
-        part_report(results, "scaling"),
-        part_report(results, "compression"),
-    )
     m = results["machine"]
     machine = f"{m['cpu_count']} cores, {m['cpu_model']}, {results['started'][:10]}"
-    if core:
-        written.append(chart_open_read(plt, core, img / "open_read.png", machine))
-    if scaling:
-        written.append(chart_scaling(plt, scaling, img / "scaling.png", machine))
-    if comp:
-        written.append(chart_threads(plt, comp, img / "compression_threads.png", machine))
+    written = []
+    for name, chart, file in (("core", chart_open_read, "open_read.png"), ("scaling", chart_scaling, "scaling.png"),
+                              ("compression", chart_threads, "compression_threads.png")):
+        report = part_report(results, name)
+        if report:
+            fig = chart(plt, report, machine)
+            fig.savefig(img / file)
+            plt.close(fig)
+            written.append(img / file)
     return written
-
-
-def _bars(ax, rows, workloads, metric, peers, title):
-    """Grouped bars, one group per workload holding only the peers that ran it."""
-    import numpy as np
-
-    present = {wl: [p for p in peers if row_of(rows, workload=wl, metric=metric, peer=p)] for wl in workloads}
-    width = 0.84 / max(1, max(len(v) for v in present.values()))
-    for p in peers:
-        xs, ys, lo, hi, tops = [], [], [], [], []
-        for j, wl in enumerate(workloads):
-            r = row_of(rows, workload=wl, metric=metric, peer=p)
-            if r:
-                i, k = present[wl].index(p), len(present[wl])
-                xs.append(j + (i - (k - 1) / 2) * width)
-                ys.append(r["median"])
-                lo.append(r["median"] - r["min"])
-                hi.append(r["max"] - r["median"])
-                tops.append(r["max"])
-        if xs:
-            ax.bar(
-                xs,
-                ys,
-                width * 0.95,
-                color=COLORS.get(p, "#444"),
-                label=PEER_LABELS.get(p, p),
-                yerr=[lo, hi],
-                error_kw={"elinewidth": 0.7, "capsize": 1.5, "ecolor": "#333"},
-                edgecolor="black" if p == "bfa" else "none",
-                linewidth=0.8,
-            )
-            if p == "bfa":
-                for x, y, top in zip(xs, ys, tops, strict=True):
-                    ax.annotate(
-                        U.fmt_seconds(y),
-                        (x, top),
-                        xytext=(0, 3),
-                        textcoords="offset points",
-                        ha="center",
-                        va="bottom",
-                        fontsize=7.5,
-                        color=COLORS["bfa"],
-                        fontweight="bold",
-                        rotation=90,
-                    )
-    ax.set_xticks(np.arange(len(workloads)))
-    ax.set_xticklabels(workloads)
-    ax.set_title(title)
-    _log_seconds(ax.yaxis)
-    ax.grid(axis="y", which="major", alpha=0.35)
 
 
 def _log_seconds(axis) -> None:
@@ -522,215 +307,144 @@ def _log_seconds(axis) -> None:
 
     axis.axes.set_yscale("log")
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: U.fmt_seconds(v).replace(".0 ", " ") if v > 0 else ""))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: fmt_seconds(v).replace(".0 ", " ") if v > 0 else ""))
     axis.set_minor_formatter(NullFormatter())
 
 
-def chart_open_read(plt, core: dict, path: Path, machine: str) -> Path:
+def _bars(ax, rows, workloads, metric, peers, title):
+    """Grouped bars, one group per workload holding only the peers that ran it."""
+    present = {wl: [p for p in peers if row_of(rows, workload=wl, metric=metric, peer=p)] for wl in workloads}
+    width = 0.84 / max(1, max(len(v) for v in present.values()))
+    for p in peers:
+        found = [(j, wl, row_of(rows, workload=wl, metric=metric, peer=p)) for j, wl in enumerate(workloads)]
+        found = [(j + (present[wl].index(p) - (len(present[wl]) - 1) / 2) * width, r) for j, wl, r in found if r]
+        if not found:
+            continue
+        xs, ys = [x for x, _ in found], [r["median"] for _, r in found]
+        ax.bar(xs, ys, width * 0.95, color=COLORS.get(p, "#444"), label=PEER_LABELS.get(p, p),
+               yerr=[[r["median"] - r["min"] for _, r in found], [r["max"] - r["median"] for _, r in found]],
+               error_kw={"elinewidth": 0.7, "capsize": 1.5, "ecolor": "#333"},
+               edgecolor="black" if p == "bfa" else "none", linewidth=0.8)
+        if p == "bfa":
+            for x, r in found:
+                ax.annotate(fmt_seconds(r["median"]), (x, r["max"]), xytext=(0, 3), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=7.5, color=COLORS["bfa"], fontweight="bold", rotation=90)
+    ax.set_xticks(range(len(workloads)))
+    ax.set_xticklabels(workloads)
+    ax.set_title(title)
+    _log_seconds(ax.yaxis)
+    ax.grid(axis="y", which="major", alpha=0.35)
+
+
+def chart_open_read(plt, core: dict, machine: str):
     rows, peers = core["results"], core.get("peers", [])
-    warm_wl = [w for w in ("records", "arrays", "mixed") if row_of(rows, workload=w, metric="warm_read")]
-    cold_wl = [w for w in ("records", "arrays", "mixed", "arrays-big") if row_of(rows, workload=w, metric="cold_total")]
+    warm_wl = [w for w in WORKLOADS[:3] if row_of(rows, workload=w, metric="warm_read")]
+    cold_wl = [w for w in WORKLOADS if row_of(rows, workload=w, metric="cold_total")]
     fig, axes = plt.subplots(1, 2, figsize=(14, 6.2), gridspec_kw={"width_ratios": [len(warm_wl), len(cold_wl)]})
     _bars(axes[0], rows, warm_wl, "warm_read", peers, "open + read one value, warm (in process)")
     _bars(axes[1], rows, cold_wl, "cold_total", peers, "fresh process: spawn → value (imports counted)")
     axes[0].set_ylabel("time (log scale; lower is better)")
     handles, labels = axes[0].get_legend_handles_labels()
-    seen = set(labels)
     for h, lab in zip(*axes[1].get_legend_handles_labels(), strict=True):
-        if lab not in seen:
+        if lab not in labels:
             handles.append(h)
             labels.append(lab)
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), frameon=False, fontsize=9)
     fig.suptitle(f"Open a file and read one value — median of repeats, bars min–max ({machine})", fontsize=11)
     fig.tight_layout(rect=(0, 0.09, 1, 0.96))
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def chart_scaling(plt, scaling: dict, path: Path, machine: str) -> Path:
-    rows, sizes, peers, kinds = (
-        scaling["results"],
-        scaling["config"]["sizes"],
-        scaling["peers"],
-        scaling.get("kinds", {}),
-    )
+def chart_scaling(plt, scaling: dict, machine: str):
+    from matplotlib.ticker import NullLocator
+
+    rows, sizes, kinds = scaling["results"], scaling["config"]["sizes"], scaling.get("kinds", {})
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.6))
-    for ax, metric, title in (
-        (axes[0], "warm_read", "open + read one row, warm (in process)"),
-        (axes[1], "cold_total", "fresh process: spawn → value"),
-    ):
-        for p in peers:
-            pts = [(s, row_of(rows, peer=p, size=s, metric=metric)) for s in sizes]
-            pts = [(s, r) for s, r in pts if r]
+    for ax, metric, title in ((axes[0], "warm_read", "open + read one row, warm (in process)"),
+                              (axes[1], "cold_total", "fresh process: spawn → value")):
+        for p in scaling["peers"]:
+            pts = [(s, r) for s in sizes if (r := row_of(rows, peer=p, size=s, metric=metric))]
             if not pts:
                 continue
-            parse_all = kinds.get(p) == "parse all"
-            ax.plot(
-                [s for s, _ in pts],
-                [r["median"] for _, r in pts],
-                marker="o",
-                linestyle="--" if parse_all else "-",
-                linewidth=2.6 if p == "bfa" else 1.6,
-                color=COLORS.get(p, "#444"),
-                label=f"{PEER_LABELS.get(p, p)} ({kinds.get(p, '')})",
-                zorder=3 if p == "bfa" else 2,
-            )
-            ax.fill_between(
-                [s for s, _ in pts],
-                [r["min"] for _, r in pts],
-                [r["max"] for _, r in pts],
-                color=COLORS.get(p, "#444"),
-                alpha=0.12,
-                linewidth=0,
-            )
+            xs, color = [s for s, _ in pts], COLORS.get(p, "#444")
+            ax.plot(xs, [r["median"] for _, r in pts], marker="o", color=color, zorder=3 if p == "bfa" else 2,
+                    linestyle="--" if kinds.get(p) == "parse all" else "-", linewidth=2.6 if p == "bfa" else 1.6,
+                    label=f"{PEER_LABELS.get(p, p)} ({kinds.get(p, '')})")
+            ax.fill_between(xs, [r["min"] for _, r in pts], [r["max"] for _, r in pts], color=color, alpha=0.12,
+                            linewidth=0)
         ax.set_xscale("log")
         ax.set_xticks(sizes)
-        ax.set_xticklabels([U.fmt_bytes(s).replace(".0 ", " ") for s in sizes])
-        ax.xaxis.set_minor_locator(matplotlib_null_locator())
+        ax.set_xticklabels([fmt_bytes(s).replace(".0 ", " ") for s in sizes])
+        ax.xaxis.set_minor_locator(NullLocator())
         _log_seconds(ax.yaxis)
         ax.set_xlabel("file size (data in the archive)")
         ax.set_title(title)
         ax.grid(alpha=0.35)
     axes[0].set_ylabel("time (log scale; lower is better)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=9)
-    fig.suptitle(
-        f"Cost of reading one row against file size — dashed: formats that parse the whole file ({machine})",
-        fontsize=11,
-    )
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=9)
+    fig.suptitle(f"Cost of reading one row against file size — dashed: formats that parse the whole file ({machine})",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def matplotlib_null_locator():
-    from matplotlib.ticker import NullLocator
+def _throughput(ax, pts, scale=1.0, **style):
+    ax.errorbar([t for t, _ in pts], [r["mbps"]["median"] / scale for _, r in pts],
+                yerr=[[(r["mbps"]["median"] - r["mbps"]["min"]) / scale for _, r in pts],
+                      [(r["mbps"]["max"] - r["mbps"]["median"]) / scale for _, r in pts]],
+                marker="o", capsize=3, linewidth=2, **style)
 
-    return NullLocator()
 
-
-def chart_threads(plt, comp: dict, path: Path, machine: str) -> Path:
-    rows = comp["results"]
-    threads = comp["config"]["threads"]
-    cores = comp["machine"]["cpu_count"]
+def chart_threads(plt, comp: dict, machine: str):
+    rows, threads, cores = comp["results"], comp["config"]["threads"], comp["machine"]["cpu_count"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 6.4))
-    series = (
-        (
-            axes[0],
-            "compress",
-            (
-                ("arrays", "compress", "arrays: dumps(lz4)", "#d62728"),
-                ("records", "compress", "records: dumps(lz4), end to end", "#1f77b4"),
-                ("records", "compress_bytes", "records: LZ4 stage only", "#17becf"),
-            ),
-            "lz4.frame.compress",
-            "compress (MB/s of raw input)",
-        ),
-        (
-            axes[1],
-            "decompress",
-            (
-                ("arrays", "decompress", "arrays: arch[key], whole arrays", "#d62728"),
-                ("records", "decompress", "records: Archive.open (nodes)", "#1f77b4"),
-            ),
-            "lz4.frame.decompress",
-            "decompress (MB/s of raw output)",
-        ),
-    )
+    series = ((axes[0], "compress", (("arrays", "compress", "arrays: dumps(lz4)", "#d62728"),
+                                     ("records", "compress", "records: dumps(lz4), end to end", "#1f77b4"),
+                                     ("records", "compress_bytes", "records: LZ4 stage only", "#17becf")),
+               "lz4.frame.compress", "compress (MB/s of raw input)"),
+              (axes[1], "decompress", (("arrays", "decompress", "arrays: arch[key], whole arrays", "#d62728"),
+                                       ("records", "decompress", "records: Archive.open (nodes)", "#1f77b4")),
+               "lz4.frame.decompress", "decompress (MB/s of raw output)"))
     for ax, metric, lines, ref_name, title in series:
         for k, (ds, m, label, color) in enumerate(lines):
-            pts = [row_of(rows, dataset=ds, metric=m, peer="bfa", threads=t) for t in threads]
-            pts = [(t, r) for t, r in zip(threads, pts, strict=True) if r]
             shift = (k - (len(lines) - 1) / 2) * 0.04  # keep the error bars apart
+            pts = [(t + shift, r) for t in threads if (r := row_of(rows, dataset=ds, metric=m, peer="bfa", threads=t))]
             if pts:
-                ax.errorbar(
-                    [t + shift for t, _ in pts],
-                    [r["mbps"]["median"] for _, r in pts],
-                    yerr=[
-                        [r["mbps"]["median"] - r["mbps"]["min"] for _, r in pts],
-                        [r["mbps"]["max"] - r["mbps"]["median"] for _, r in pts],
-                    ],
-                    marker="o",
-                    color=color,
-                    label=label,
-                    capsize=3,
-                    linewidth=2,
-                )
+                _throughput(ax, pts, color=color, label=label)
         for ds, color in (("arrays", "#d62728"), ("records", "#1f77b4")):
             ref = row_of(rows, dataset=ds, metric=metric, peer="lz4.frame")
             if ref:
-                ax.axhline(
-                    ref["mbps"]["median"],
-                    color=color,
-                    linestyle=":",
-                    linewidth=1.5,
-                    label=f"{ds}: {ref_name} (one call)",
-                )
+                ax.axhline(ref["mbps"]["median"], color=color, linestyle=":", linewidth=1.5,
+                           label=f"{ds}: {ref_name} (one call)")
         ax.set_title(title)
-    verify = [(t, row_of(rows, dataset="verify", metric="verify", threads=t)) for t in threads]
-    verify = [(t, r) for t, r in verify if r]
+    verify = [(t, r) for t in threads if (r := row_of(rows, dataset="verify", metric="verify", threads=t))]
     if verify:
-        axes[2].errorbar(
-            [t for t, _ in verify],
-            [r["mbps"]["median"] / 1000 for _, r in verify],
-            yerr=[
-                [(r["mbps"]["median"] - r["mbps"]["min"]) / 1000 for _, r in verify],
-                [(r["mbps"]["max"] - r["mbps"]["median"]) / 1000 for _, r in verify],
-            ],
-            marker="o",
-            color="#2ca02c",
-            label="verify(), fresh open",
-            capsize=3,
-            linewidth=2,
-        )
+        _throughput(axes[2], verify, 1000, color="#2ca02c", label="verify(), fresh open")
         mapped = row_of(rows, dataset="verify", metric="verify_mapped")
         if mapped:
-            axes[2].plot(
-                [mapped["threads"]],
-                [mapped["mbps"]["median"] / 1000],
-                marker="D",
-                color="#9467bd",
-                linestyle="none",
-                label="verify(), mapping already faulted in",
-            )
+            axes[2].plot([mapped["threads"]], [mapped["mbps"]["median"] / 1000], marker="D", color="#9467bd",
+                         linestyle="none", label="verify(), mapping already faulted in")
         memcpy = row_of(rows, dataset="verify", metric="memcpy")
         if memcpy:
-            axes[2].axhline(
-                memcpy["mbps"]["median"] / 1000,
-                color="#7f7f7f",
-                linestyle=":",
-                label="np.copyto, one thread (memcpy reference)",
-            )
-        axes[2].set_title(f"verify() of {U.fmt_bytes(comp['facts']['verify']['file_bytes'])} (GB/s)")
+            axes[2].axhline(memcpy["mbps"]["median"] / 1000, color="#7f7f7f", linestyle=":",
+                            label="np.copyto, one thread (memcpy reference)")
+        axes[2].set_title(f"verify() of {fmt_bytes(comp['facts']['verify']['file_bytes'])} (GB/s)")
     for ax in axes:
         ax.set_xticks(threads)
         ax.set_xlabel("threads")
         ax.axvline(cores, color="#999", linewidth=0.8, linestyle="-.")
-        ax.annotate(
-            f"{cores} cores",
-            (cores, 0),
-            xycoords=("data", "axes fraction"),
-            xytext=(3, 4),
-            textcoords="offset points",
-            fontsize=8,
-            color="#666",
-        )
+        ax.annotate(f"{cores} cores", (cores, 0), xycoords=("data", "axes fraction"), xytext=(3, 4),
+                    textcoords="offset points", fontsize=8, color="#666")
         ax.set_xlim(min(threads) - 0.3, max(threads) + 0.3)
         ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.08)
         ax.grid(alpha=0.35)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
     fig.suptitle(f"Compression, decompression and verify throughput per thread count ({machine})", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
-# ==========================================================================
-# the document
-# ==========================================================================
+# --- the document ---------------------------------------------------------------------------------
 
 
 def load_lines(results: dict) -> list:
@@ -738,264 +452,171 @@ def load_lines(results: dict) -> list:
     for name, part in results["parts"].items():
         load = part.get("machine_load")
         if load:
-            out.append(
-                [
-                    name,
-                    part.get("started", "")[:16].replace("T", " "),
-                    part["status"],
-                    f"{part['elapsed_seconds']:.0f} s",
-                    f"{load['others_cores']:.2f} of {load['cores']}",
-                    f"{load['steal_cores']:.2f}",
-                ]
-            )
+            out.append([name, part.get("started", "")[:16].replace("T", " "), part["status"],
+                        f"{part['elapsed_seconds']:.0f} s", f"{load['others_cores']:.2f} of {load['cores']}",
+                        f"{load['steal_cores']:.2f}"])
         else:
             reason = f" ({part.get('reason')})" if part.get("reason") else ""
             out.append([name, "", part["status"] + reason, "–", "–", "–"])
     return out
 
 
-def average_load(results: dict) -> tuple | None:
-    """(other processes' cores busy, averaged over the parts' time; cores)."""
+def average_load(results: dict) -> str:
+    """Other processes' cores busy, averaged over the parts' time."""
     loads = [(p["elapsed_seconds"], p["machine_load"]) for p in results["parts"].values() if p.get("machine_load")]
     total = sum(t for t, _ in loads)
     if not total:
-        return None
-    return sum(t * load["others_cores"] for t, load in loads) / total, loads[0][1]["cores"]
+        return "(not measured)"
+    busy = sum(t * load["others_cores"] for t, load in loads) / total
+    return f"{busy:.2f} of {loads[0][1]['cores']} cores busy on average during the run"
 
 
 def cache_drop_text(results: dict) -> str:
     cd = results.get("cache_drop", {})
     if cd.get("worked"):
-        return (
-            f"Dropping the OS page cache (`{cd['command']}`, as root) **worked** on this machine, so the core "
-            "tables have *cache dropped* columns: before each of those fresh-process runs the page cache was "
-            "emptied, so the data file, the interpreter's modules and each peer's libraries were read from "
-            "disk (the imports dominate that figure; *cache dropped: open + read* is the file's share)."
-        )
+        return (f"Dropping the OS page cache (`{cd['command']}`, as root) **worked** on this machine, so the core "
+                "tables have *cache dropped* columns: before each of those fresh-process runs the page cache was "
+                "emptied, so the data file, the interpreter's modules and each peer's libraries were read from "
+                "disk (the imports dominate that figure; *cache dropped: open + read* is the file's share).")
     if cd.get("worked") is False:
-        return (
-            f"Dropping the OS page cache (`{cd['command']}`) was **not permitted** here (it needs root), so "
-            "there is no cache-dropped run: every *cold* figure is a fresh process with the file in the page "
-            "cache."
-        )
+        return (f"Dropping the OS page cache (`{cd['command']}`) was **not permitted** here (it needs root), so "
+                "there is no cache-dropped run: every *cold* figure is a fresh process with the file in the page "
+                "cache.")
     return "No cache-dropped run was attempted (quick mode); *cold* means a fresh process, page cache warm."
 
 
 def write(results: dict, docs: Path, results_path: Path | None = None) -> list:
     docs = Path(docs)
-    img = docs / "img"
-    written = charts(results, img)
-    for name in ("core", "compression"):
-        rep = part_report(results, name)
-        if rep is not None:
-            rep["_stdout"] = results["parts"][name].get("stdout", "")
-    md = document(results, docs, img, results_path)
+    written = charts(results, docs / "img")
     docs.mkdir(parents=True, exist_ok=True)
-    (docs / "BENCHMARKS.md").write_text(md)
+    (docs / "BENCHMARKS.md").write_text(document(results, docs, docs / "img", results_path))
     return [docs / "BENCHMARKS.md", *written]
 
 
+METHOD = (
+    "- Timing (`benchmarks/harness.py`, one method for every part): `time.perf_counter`; the garbage "
+    "collector stays enabled with default thresholds, and `gc.collect()` runs before each sample, outside the "
+    "timing. The first call of every operation is a discarded warm-up (two for calls under 0.2 s). Operations "
+    "faster than 10 ms are timed in batches of at least 10 ms and reported per call; calls of 0.2 s or more get "
+    "fewer repeats (the *n* in the results file). The peers of one comparison are sampled round-robin.\n"
+    "- Every figure is a median with its min and max; ratios and verdicts are computed from the medians "
+    "of the same run.\n"
+    "- *Cold* runs are fresh `python -c` processes (imports counted), after one discarded warm-up child so "
+    "that `.pyc` files exist, as in normal use; the page cache is warm unless a row says *cache dropped*.\n"
+    "- Each part runs in its own process (`benchmarks/run.py`), one after another, never in parallel; each "
+    "peer's file is written, measured and deleted before the next.\n"
+    "- *Other load*: from `/proc/stat`, the CPU time all processes used minus the suite's own, per second "
+    "of wall time; on a machine shared with other work, thread scaling is bounded by the idle cores."
+)
+
+
+EARLIER_METHOD = (
+    "These figures were measured by the scripts that preceded `benchmarks/harness.py`, with the same workloads, "
+    "peers and targets. Core, scaling and models followed the method above; compression and cache discarded one "
+    "warm-up call (not two), and cache timed bfa and joblib one after the other, its misses without a warm-up."
+)
+
+
 def document(results: dict, docs: Path, img: Path, results_path: Path | None) -> str:
-    m = results["machine"]
-    started = dt.datetime.fromisoformat(results["started"])
-    rel = (lambda p: os.path.relpath(p, docs)) if results_path else None
-    out = ["# Benchmarks", ""]
-    out.append(
-        "<!-- generated by `python -m benchmarks` (benchmarks/run.py and benchmarks/report.py): "
-        "edit those, not this file -->"
-    )
-    out.append("")
-    source = f" Raw samples, medians, min and max: [{results_path.name}]({rel(results_path)})." if results_path else ""
-    out.append(
-        f"One run of the whole suite on one machine, {started:%Y-%m-%d}, in {fmt_duration(results['elapsed_seconds'])} "
-        f"({results['mode']} mode).{source} Reproduce with "
-        '`pip install -e ".[bench]" && python -m benchmarks`; `python -m benchmarks --quick` is the CI smoke '
-        "run (its figures are not published)."
-    )
-    out.append("")
-    out.append(
-        "**Absolute times differ between machines** (CPU, memory bandwidth, disk, kernel, Python build): read "
-        "the ratios between peers, which are measured within one run on one machine, not the absolute numbers. "
-        "Every figure is the median of repeated runs; min and max are shown under it, and the raw samples are "
-        "in the results file."
-    )
-    out.append("")
+    m, parts = results["machine"], results["parts"]
+    started, elapsed = dt.datetime.fromisoformat(results["started"]), results["elapsed_seconds"]
+    source = (f" Raw samples, medians, min and max: [{results_path.name}]({os.path.relpath(results_path, docs)})."
+              if results_path else "")
+    out = ["# Benchmarks", "",
+           "<!-- generated by `python -m benchmarks` (benchmarks/run.py and benchmarks/report.py): "
+           "edit those, not this file -->", "",
+           f"One run of the whole suite on one machine, {started:%Y-%m-%d}, in "
+           f"{f'{elapsed:.0f} s' if elapsed < 120 else f'{elapsed / 60:.0f} minutes'} ({results['mode']} mode)."
+           f"{source} "
+           'Reproduce with `pip install -e ".[bench]" && python -m benchmarks`; `python -m benchmarks --quick` is the '
+           "CI smoke run (its figures are not published).", "",
+           "**Absolute times differ between machines** (CPU, memory bandwidth, disk, kernel, Python build): read "
+           "the ratios between peers, which are measured within one run on one machine, not the absolute numbers. "
+           "Every figure is the median of repeated runs; min and max are shown under it, and the raw samples are in "
+           "the results file.", "", "## Method", "", METHOD, ""]
+    if any(p.get("status") == "ok" and "harness" not in (p.get("report") or {}) for p in parts.values()):
+        out += [EARLIER_METHOD, ""]
     for u in results.get("updates", []):
-        out.append(f"Re-run on {u['started'][:16].replace('T', ' ')} (`--update`): {', '.join(u['parts'])}.")
-        out.append("")
-    out.append("## The machine")
-    out.append("")
+        out += [f"Re-run on {u['started'][:16].replace('T', ' ')} (`--update`): {', '.join(u['parts'])}.", ""]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-    load = average_load(results)
-    out.append(
-        md_table(
-            ["", ""],
-            [
-                ["CPU", f"{m['cpu_model']}, {m['cpu_count']} cores (`os.cpu_count()`)"],
-                ["RAM", U.fmt_bytes(m["ram_bytes"])],
-                ["OS", m["platform"]],
-                ["Python", f"{m['python_impl']} {m['python']}"],
-                ["packages", versions],
-                [
-                    "other load",
-                    "other processes kept "
-                    + (
-                        f"{load[0]:.2f} of {load[1]} cores busy on average during the run" if load else "(not measured)"
-                    ),
-                ],
-            ],
-            ["l", "l"],
-        )
-    )
-    out.append("")
-    out.append(cache_drop_text(results))
-    out.append("")
-    busy = [n for n, p in results["parts"].items() if (p.get("machine_load") or {}).get("others_cores", 0) > 0.25]
+    out += ["## The machine", "",
+            md_table(["", ""], [["CPU", f"{m['cpu_model']}, {m['cpu_count']} cores (`os.cpu_count()`)"],
+                                ["RAM", fmt_bytes(m["ram_bytes"])], ["OS", m["platform"]],
+                                ["Python", f"{m['python_impl']} {m['python']}"], ["packages", versions],
+                                ["other load", "other processes kept " + average_load(results)]], ["l", "l"]),
+            "", cache_drop_text(results), ""]
+    busy = [n for n, p in parts.items() if (p.get("machine_load") or {}).get("others_cores", 0) > 0.25]
     if busy:
-        out.append(
-            f"> **Note:** other processes were using this machine's CPU during: {', '.join(busy)} "
-            "(table below). Thread scaling and the figures of those parts are lower than on an idle "
-            "machine."
-        )
-        out.append("")
-    out.append(
-        md_table(
-            ["part", "started", "status", "time", "cores busy with other processes", "hypervisor steal"],
-            load_lines(results),
-            ["l", "l", "l", "r", "r", "r"],
-        )
-    )
-    out.append("")
-
-    headline = headline_table(results)
-    if headline:
-        out.append("## Headline")
-        out.append("")
-        out.append(headline_markdown(results))
-        out.append("")
-
+        out += [f"> **Note:** other processes were using this machine's CPU during: {', '.join(busy)} (table below). "
+                "Thread scaling and the figures of those parts are lower than on an idle machine.", ""]
+    out += [md_table(["part", "started", "status", "time", "cores busy with other processes", "hypervisor steal"],
+                     load_lines(results), ["l", "l", "l", "r", "r", "r"]), ""]
+    if headline_table(results):
+        out += ["## Headline", "", headline_markdown(results), ""]
     targets = target_rows(results)
     if targets:
-        passed = sum(1 for t in targets if t[-1] == "PASS")
-        counted = sum(1 for t in targets if t[-1] in ("PASS", "FAIL"))
-        out.append("## Targets")
-        out.append("")
-        out.append(f"The issues' targets, each checked in the run from its medians: {passed} of {counted} pass.")
-        out.append("")
-        out.append(
-            md_table(
-                ["part", "check", "workload", "value", "target", "verdict"],
-                [[a, b, c, d, e, f"**{v}**" if v == "FAIL" else v] for a, b, c, d, e, v in targets],
-                ["l", "l", "l", "r", "r", "l"],
-            )
-        )
-        out.append("")
-
-    out.append("## Charts")
-    out.append("")
-    for name, alt in (
-        ("open_read.png", "open + read one value per peer and workload, log scale"),
-        ("scaling.png", "open + read one row against file size"),
-        ("compression_threads.png", "compression throughput per thread count"),
-    ):
+        passed = sum(t[-1] == "PASS" for t in targets)
+        counted = sum(t[-1] in ("PASS", "FAIL") for t in targets)
+        out += ["## Targets", "", f"The issues' targets, each checked in the run from its medians: {passed} of "
+                f"{counted} pass.", "",
+                md_table(["part", "check", "workload", "value", "target", "verdict"],
+                         [[*t[:5], f"**{t[5]}**" if t[5] == "FAIL" else t[5]] for t in targets],
+                         ["l", "l", "l", "r", "r", "l"]), ""]
+    out += ["## Charts", ""]
+    for name, alt in (("open_read.png", "open + read one value per peer and workload, log scale"),
+                      ("scaling.png", "open + read one row against file size"),
+                      ("compression_threads.png", "compression throughput per thread count")):
         if (img / name).exists():
-            out.append(f"![{alt}]({os.path.relpath(img / name, docs)})")
-            out.append("")
+            out += [f"![{alt}]({os.path.relpath(img / name, docs)})", ""]
 
     core = part_report(results, "core")
     if core:
-        cfg = core["config"]
-        out.append("## Workloads against the peers")
-        out.append("")
-        out.append(
-            f"`benchmarks/suite_core.py` (bench_core.py's workloads and method, with more peers). Probes: "
-            f'`users[{cfg["users"] // 2}]["name"]` on records, one row of `emb` on arrays, a nested user name on '
-            "mixed. *warm*: in-process, page cache warm, `close` included. *cold*: a fresh `python -c` child, "
-            "from spawn to the value (interpreter start + the peer's imports + open + read); *imports* and "
-            "*open + read* are its parts; *peak RSS growth* is the open + read's. Writes are followed by fsync of "
-            "the file and its directory for every peer, as `bfa.dump` does."
-        )
-        out.append("")
-        notes = core.get("peer_notes", {})
+        out += ["## Workloads against the peers", "",
+                f"`benchmarks/bench_core.py`, with every peer of `benchmarks/peers.py`. Probes: "
+                f'`users[{core["config"]["users"] // 2}]["name"]` on records, one row of `emb` on arrays, a nested '
+                "user name on mixed. *warm*: in-process, page cache warm, `close` included. *cold*: a fresh "
+                "`python -c` child, from spawn to the value (interpreter start + the peer's imports + open + read); "
+                "*imports* and *open + read* are its parts; *peak RSS growth* is the open + read's. Writes are "
+                "followed by fsync of the file and its directory for every peer, as `bfa.dump` does.", ""]
+        notes = [f"- {PEER_LABELS.get(p, p)}: {note}." for p, note in core.get("peer_notes", {}).items()]
         skipped = core.get("skipped_peers", {})
-        if notes or skipped:
-            for p, note in notes.items():
-                out.append(f"- {PEER_LABELS.get(p, p)}: {note}.")
-            for p, why in skipped.items():
-                out.append(f"- {PEER_LABELS.get(p, p)}: **not run** ({why}).")
-            out.append("")
-        out.append(core_section(core, results))
+        notes += [f"- {PEER_LABELS.get(p, p)}: **not run** ({why})." for p, why in skipped.items()]
+        out += notes + [""] if notes else []
+        out.append(core_section(core, parts["core"].get("stdout", "")))
         if core.get("errors"):
             out.append("<details><summary>Errors during the core part</summary>\n")
-            for e in core["errors"]:
-                out.append(f"- {e['workload']} / {e['peer']} / {e['step']}: `{e['error'].strip().splitlines()[-1]}`")
+            out += [f"- {e['workload']} / {e['peer']} / {e['step']}: `{e['error'].strip().splitlines()[-1]}`"
+                    for e in core["errors"]]
             out.append("\n</details>\n")
-
     scaling = part_report(results, "scaling")
     if scaling:
-        out.append("## Open + read against file size")
-        out.append("")
         sizes = scaling["config"]["sizes"]
-        out.append(
-            f"`benchmarks/bench_scaling.py`: bench_core's arrays workload at "
-            f"{', '.join(U.fmt_bytes(s) for s in sizes)}; one row of `emb` read by the same reader functions "
-            "as above. Formats that parse the whole file (pickle, msgspec) grow with it; the ones that map it "
-            "do not."
-        )
+        out += ["## Open + read against file size", "",
+                "`benchmarks/bench_scaling.py`: bench_core's arrays workload at "
+                f"{', '.join(fmt_bytes(s) for s in sizes)}; "
+                "one row of `emb` read by the same reader functions as above. Formats that parse the whole file "
+                "(pickle, msgspec) grow with it; the ones that map it do not."]
         if scaling["mode"] == "full" and max(sizes) < 4 * 1024**3:
-            out.append(f"The largest size here is {U.fmt_bytes(max(sizes))} (the suite's default is 4 GiB).")
-        out.append("")
-        out.append(scaling_section(scaling))
-
+            out.append(f"The largest size here is {fmt_bytes(max(sizes))} (the suite's default is 4 GiB).")
+        out += ["", scaling_section(scaling)]
     comp = part_report(results, "compression")
     if comp:
-        out.append("## Compression, threads and checksums")
-        out.append("")
-        out.append("`benchmarks/bench_compression.py` (issue 3). " + compression_section(comp))
-        out.append("")
-
-    for name, title, intro in (
-        ("models", "Record tables and pydantic models", "`benchmarks/bench_models.py` (issue 4), as it printed:"),
-        ("cache", "Cache: bfa.memoize against joblib.Memory", "`benchmarks/bench_cache.py` (issue 6), as it printed:"),
-    ):
-        part = results["parts"].get(name)
-        if part is None:
-            continue
-        out.append(f"## {title}")
-        out.append("")
-        if part["status"] == "ok":
-            out.append(intro)
+        out += ["## Compression, threads and checksums", "", "`benchmarks/bench_compression.py` (issue 3). "
+                + compression_section(comp, parts["compression"].get("stdout", "")), ""]
+    for name, title, script in (("models", "Record tables and pydantic models", "bench_models.py` (issue 4"),
+                                ("cache", "Cache: bfa.memoize against joblib.Memory", "bench_cache.py` (issue 6")):
+        part = parts.get(name)
+        if part is not None:
+            out += [f"## {title}", ""]
+            if part["status"] == "ok":
+                out += [f"`benchmarks/{script}), as it printed:", "", code_block(part["stdout"])]
+            else:
+                out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
             out.append("")
-            out.append(code_block(part["stdout"]))
-        else:
-            out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
-        out.append("")
-
-    failed = {n: p for n, p in results["parts"].items() if p["status"] != "ok"}
+    failed = {n: p for n, p in parts.items() if p["status"] != "ok"}
     if failed:
-        out.append("## Parts that did not run")
-        out.append("")
-        for n, p in failed.items():
-            out.append(f"- {n}: {p['status']} ({p.get('reason')})")
-        out.append("")
-
-    out.append("## Method")
-    out.append("")
-    out.append(
-        "- Timing: `time.perf_counter`; the garbage collector stays enabled with default thresholds, and "
-        "`gc.collect()` runs before each sample, outside the timing. The first call of every operation is a "
-        "discarded warm-up. Operations faster than 10 ms are timed in batches of at least 10 ms and reported "
-        "per call; slow ones get fewer repeats (the *n* in the results file).\n"
-        "- Every figure is a median with its min and max; ratios and verdicts are computed from the medians "
-        "of the same run.\n"
-        "- *Cold* runs are fresh `python -c` processes (imports counted), after one discarded warm-up child so "
-        "that `.pyc` files exist, as in normal use; the page cache is warm unless a row says *cache dropped*.\n"
-        "- Each part runs in its own process (`benchmarks/run.py`), one after another, never in parallel; each "
-        "peer's file is written, measured and deleted before the next.\n"
-        "- *Other load*: from `/proc/stat`, the CPU time all processes used minus the suite's own, per second "
-        "of wall time; on a machine shared with other work, thread scaling is bounded by the idle cores."
-    )
-    out.append("")
+        out += ["## Parts that did not run", ""] + [f"- {n}: {p['status']} ({p.get('reason')})"
+                                                   for n, p in failed.items()] + [""]
     return "\n".join(out)
 
 
