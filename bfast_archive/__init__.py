@@ -15,14 +15,14 @@ import os
 from typing import Any
 
 from ._mappings import release_mappings
-from .errors import ArchiveError, BfastError, UnsupportedTypeError
+from .errors import ArchiveError, BfastError, SchemaMismatchError, UnsupportedTypeError
 from .format import DEFAULT_MAX_DEPTH as _DEFAULT_MAX_DEPTH
 from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
 from .writer import dump, dumps
 
 __version__ = "0.1.0"
 __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveError",
-           "BfastError", "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
+           "BfastError", "SchemaMismatchError", "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
 
 
 def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = False) -> Any:
@@ -48,7 +48,7 @@ def loads(buffer: Any, *, model: type | None = None, trusted: bool = False) -> A
 # Loaded on first use: the cache (bfast_archive/cache.py: `bfa.Cache`, `bfa.memoize`)
 # and model support (bfast_archive/models.py, which imports pydantic).
 _LAZY = {"Cache": "cache", "memoize": "cache", "ArchivedModel": "models",
-         "ArchivedModelList": "models", "SchemaMismatchError": "models"}
+         "ArchivedModelList": "models"}
 __all__ += list(_LAZY)
 
 

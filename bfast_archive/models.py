@@ -25,14 +25,9 @@ from typing import Any
 
 import pydantic
 
-from .errors import ArchiveError, BfastError
+from .errors import ArchiveError, BfastError, SchemaMismatchError
 
 BaseModel = pydantic.BaseModel
-
-
-class SchemaMismatchError(ArchiveError):
-    """The archive's data does not fit the model asked for: a field changed
-    to an incompatible type. The message names the field and both types."""
 
 
 def is_model(value: Any) -> bool:
