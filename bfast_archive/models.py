@@ -130,7 +130,7 @@ def convert_field(cls: type, name: str, raw: Any) -> Any:
             return _enum_member(arg, raw)
         if how == "bytes":
             return bytes(raw)
-        return arg.validate_python(_to_plain(raw))
+        return validate_as(arg, _to_plain(raw))
     except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         now = _type_name(cls.model_fields[name].annotation)
         was = _STORED_TYPES.get(cls, {}).get(name, "unknown (not recorded)")
@@ -259,16 +259,103 @@ def pydantic_core_undefined() -> Any:
 
 # -- building models ---------------------------------------------------------------
 
+def _version() -> tuple:
+    return tuple(int(p) for p in pydantic.VERSION.split(".")[:2] if p.isdigit())
+
+
+#: pydantic 2.11+ validates by attribute name on request (``by_name=True``);
+#: older versions get the data translated to the fields' validation aliases.
+BY_NAME = _version() >= (2, 11)
+
+
 def validate(cls: type, data: Any) -> Any:
-    """``cls.model_validate(data)``, with fields the model dropped removed
-    first, and a type change the data cannot satisfy reported by name."""
+    """``cls.model_validate(data)`` by field name (the archive stores field
+    names, whatever the model's aliases), with fields the model dropped
+    removed first, and a type change the data cannot satisfy reported by name."""
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k in cls.model_fields} \
             if cls.model_config.get("extra") == "forbid" else data
     try:
-        return cls.model_validate(data)
+        if BY_NAME:
+            return cls.model_validate(data, by_name=True, by_alias=False)
+        return cls.model_validate(to_aliases(cls, data))
     except pydantic.ValidationError as exc:
         raise _mismatch(cls, exc) from exc
+
+
+def validate_as(adapter: Any, raw: Any, strict: bool | None = None) -> Any:
+    """``adapter.validate_python(raw)`` by field name for the models inside."""
+    if BY_NAME:
+        return adapter.validate_python(raw, strict=strict, by_name=True, by_alias=False)
+    return adapter.validate_python(_aliased_any(adapter_type(adapter), raw), strict=strict)
+
+
+def adapter_type(adapter: Any) -> Any:
+    return getattr(adapter, "_type", None)
+
+
+def _alias_key(info: Any, name: str) -> Any:
+    """Where pydantic < 2.11 looks for field ``name``: its validation alias
+    (the first of AliasChoices), a str or an AliasPath, or the name."""
+    alias = info.validation_alias if info.validation_alias is not None else info.alias
+    if isinstance(alias, pydantic.AliasChoices):
+        alias = alias.choices[0]
+    return name if alias is None else alias
+
+
+def to_aliases(cls: type, data: Any) -> Any:
+    """``data`` (field values by name, nested models too) keyed the way
+    ``cls`` validates without ``by_name``: for pydantic < 2.11."""
+    if not isinstance(data, Mapping):
+        return data
+    fields = cls.model_fields
+    out: dict = {}
+    for key, value in data.items():
+        info = fields.get(key)
+        if info is None:
+            out.setdefault(key, value)
+            continue
+        value = _aliased_any(info.annotation, value)
+        where = _alias_key(info, key)
+        if isinstance(where, pydantic.AliasPath):
+            _put_path(out, where.path, value)
+        else:
+            out[where] = value
+    return out
+
+
+def _put_path(out: dict, path: list, value: Any) -> None:
+    """Store ``value`` at ``path`` (str keys, int indexes) inside ``out``."""
+    node: Any = out
+    for step, nxt in zip(path, path[1:]):
+        child = {} if isinstance(nxt, str) else []
+        if isinstance(node, dict):
+            node = node.setdefault(step, child)
+        else:
+            node.extend([None] * (step + 1 - len(node)))
+            node[step] = node[step] if node[step] is not None else child
+            node = node[step]
+    last = path[-1]
+    if isinstance(node, dict):
+        node[last] = value
+    else:
+        node.extend([None] * (last + 1 - len(node)))
+        node[last] = value
+
+
+def _aliased_any(annotation: Any, value: Any) -> Any:
+    """``to_aliases`` through models, lists/tuples/sets of them and dict values."""
+    ann, _ = _strip_optional(annotation)
+    sub = _model_class(ann)
+    if sub is not None:
+        return to_aliases(sub, value)
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin in (list, tuple, set, frozenset, Sequence) and args and \
+            isinstance(value, (list, tuple)):
+        return [_aliased_any(args[0], v) for v in value]
+    if origin in (dict, Mapping) and len(args) == 2 and isinstance(value, Mapping):
+        return {k: _aliased_any(args[1], v) for k, v in value.items()}
+    return value
 
 
 _STORED_TYPES: dict[type, dict] = {}
