@@ -287,45 +287,46 @@ class Archive:
             raise _closed()
         value = _decode(self, F.ROOT_SLOT_POS)
         if self.model is not None:
-            from .models import ArchivedModel, ArchivedModelList, remember_stored_schema
+            from .models import typed_view
 
-            if self._root_tag == _T_MODEL and ("remembered", self.model) not in self._tables:
-                remember_stored_schema(self.model, _schema(self, self._root_off))
-                self._tables[("remembered", self.model)] = True
-            if isinstance(value, ArchivedList):
-                return ArchivedModelList(value, self.model)
-            if isinstance(value, Mapping):
-                return ArchivedModel(value, self.model)
+            return typed_view(value, self.model, self._root_schema())
         return value
 
-    def to_model(self, model: type | None = None, *, trusted: bool = False) -> Any:
+    def _root_schema(self) -> Any:
+        """The stored schema of the root, when it is a model node; else None."""
+        return _schema(self, self._root_off) if self._root_tag == _T_MODEL else None
+
+    def to_model(self, model: Any = None, *, trusted: bool = False) -> Any:
         """The whole archive as instances of pydantic model ``model`` (default:
-        the one given to ``open``): validated with ``model_validate``; with
-        ``trusted=True`` and an archive written from the same model (the
-        schema fingerprints match) built directly, without validation."""
-        from .models import (constructible, model_classes, remember_stored_schema,
-                             schema_of, validate)
+        the one given to ``open``; also ``list[M]``, ``tuple[M, ...]``,
+        ``dict[str, M]``): validated by field name, every field's stored type
+        checked against the model's (models.py); with ``trusted=True`` and an
+        archive written from the same models (every schema fingerprint
+        matches) built directly, without validation. Cost: the whole archive."""
+        from .models import build, trusted_classes, trusted_result
 
         model = model or self.model
         if model is None:
             raise TypeError("to_model needs a pydantic model class")
         if self._ptr is None:
             raise _closed()
-        schema = _schema(self, self._root_off) if self._root_tag == _T_MODEL else None
-        if isinstance(schema, dict):
-            remember_stored_schema(model, schema)
-        classes = model_classes(model)
-        if (trusted and isinstance(schema, dict)
-                and schema.get("fingerprint") == schema_of(model)["fingerprint"]
-                and all(constructible(c) for c in classes.values())):
-            with recursion_headroom(self.max_depth), gc_paused():
+        classes = trusted_classes(model) if trusted else None
+        with recursion_headroom(self.max_depth), gc_paused():
+            if classes:
                 walk = _Walk(self)
                 walk._models = classes
-                return _mat(walk, F.ROOT_SLOT_POS, 0)
-        data = self.to_python()
-        if isinstance(data, list):
-            return [validate(model, item) for item in data]
-        return validate(model, data)
+                try:
+                    done = trusted_result(model, _mat(walk, F.ROOT_SLOT_POS, 0))
+                except _NotTrusted:  # a model node of a class that changed
+                    done = None
+                if done is not None:
+                    return done[0]
+            walk = _Walk(self)
+            walk._models = {}  # copy out plainly, noting every model node's schema
+            data = _mat(walk, F.ROOT_SLOT_POS, 0)
+        stored = [v for k, v in list(self._tables.items())
+                  if type(k) is tuple and k[0] == "schema"]
+        return build(model, data, self._root_schema(), stored)
 
     def __getitem__(self, key: Any) -> Any:
         if self.model is not None:
@@ -790,9 +791,12 @@ def _mat_model(arch: Any, off: int, pos: int, depth: int) -> Any:
     body_pos = _model_body(arch, off)
     models = getattr(arch, "_models", None)
     cls = None
-    if models:
+    if models is not None:  # a model load: schemas noted (arch._tables), classes looked up
         schema = _schema(arch, off)
-        cls = models.get(schema.get("fingerprint")) if isinstance(schema, dict) else None
+        if models:
+            cls = models.get(schema.get("fingerprint")) if isinstance(schema, dict) else None
+            if cls is None:
+                raise _NotTrusted
     if cls is not None:
         from .models import construct, construct_columns
 
@@ -807,6 +811,30 @@ def _mat_model(arch: Any, off: int, pos: int, depth: int) -> Any:
             return [construct(cls, row) for row in body]
         return construct(cls, body) if isinstance(body, dict) else body
     return _mat(arch, body_pos, depth + 1)
+
+
+def model_schema_at(view: Any, key: Any) -> Any:
+    """The stored schema of the model node at ``view[key]`` (a key of an
+    ``ArchivedDict``, an index of an ``ArchivedList``), or None when that
+    value is not a model node. For typed views (models.py): one probe."""
+    arch = getattr(view, "_arch", None)
+    if arch is None or arch._ptr is None:
+        return None
+    if type(view) is ArchivedDict:
+        pos = _dict_pos(arch, view._off, key)
+    elif type(view) is ArchivedList and type(key) is int:
+        pos = seq_get(arch._ptr, arch._size, view._off, key)
+        if pos < 0:
+            return None
+    else:
+        return None
+    w0, p = _SLOT(_raw_of(arch), pos)
+    return _schema(arch, p) if w0 & 0xFF == _T_MODEL else None
+
+
+class _NotTrusted(Exception):
+    """A trusted model load met a model node of a class it does not have
+    (one that changed since writing): the load validates instead."""
 
 
 class _NoTracking:

@@ -118,3 +118,203 @@ def test_nested_aliased_models_come_back_through_views(name_validation):
     view = bfa.Archive.from_buffer(bfa.dumps(value), model=HoldsAliased).root
     assert view.many[4].user_id == 4 and view.many[4].to_model() == value.many[4]
     assert view.by_key == value.by_key
+
+
+# -- field types pydantic can serialise come back as the same type --------------------------
+
+import dataclasses  # noqa: E402
+import datetime as dt  # noqa: E402
+import enum  # noqa: E402
+import ipaddress  # noqa: E402
+import pathlib  # noqa: E402
+from typing import Annotated, Generic, Literal, Optional, TypeVar, Union  # noqa: E402
+
+from pydantic import (AnyUrl, HttpUrl, Json, RootModel, SecretBytes,  # noqa: E402
+                      SecretStr)
+from typing_extensions import TypedDict  # noqa: E402
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 20
+    MID = 3
+
+
+class Tag(str, enum.Enum):
+    A = "alpha"
+    B = "beta"
+    C = "gamma"
+
+
+class Movie(TypedDict):
+    title: str
+    year: int
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    when: dt.date
+
+
+class Cat(BaseModel):
+    kind: Literal["cat"] = "cat"
+    lives: int
+
+
+class Dog(BaseModel):
+    kind: Literal["dog"] = "dog"
+    bark: str
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+
+
+class Tree(BaseModel):
+    name: str
+    children: list["Tree"] = []
+
+
+class Address(BaseModel):
+    city: str
+    zip: str
+
+
+Ints = RootModel[list[int]]
+
+
+def _field_model(name, annotation):
+    from pydantic import create_model
+
+    return create_model(name, x=(annotation, ...))
+
+
+_TYPES = [
+    ("SecretStr", SecretStr, SecretStr("hunter2")),
+    ("SecretBytes", SecretBytes, SecretBytes(b"\x00key")),
+    ("HttpUrl", HttpUrl, HttpUrl("https://example.com/a?b=1")),
+    ("AnyUrl", AnyUrl, AnyUrl("ftp://user@host:21/x")),
+    ("IPv4Address", ipaddress.IPv4Address, ipaddress.IPv4Address("10.1.2.3")),
+    ("IPv6Address", ipaddress.IPv6Address, ipaddress.IPv6Address("::1")),
+    ("IPv4Network", ipaddress.IPv4Network, ipaddress.IPv4Network("10.0.0.0/8")),
+    ("IPv6Network", ipaddress.IPv6Network, ipaddress.IPv6Network("2001:db8::/32")),
+    ("IPv4Interface", ipaddress.IPv4Interface, ipaddress.IPv4Interface("10.1.2.3/24")),
+    ("IPv6Interface", ipaddress.IPv6Interface, ipaddress.IPv6Interface("::1/64")),
+    ("Path", pathlib.Path, pathlib.Path("/tmp/a b/c.txt")),
+    ("Enum", Color, Color.BLUE),
+    ("IntEnum", Level, Level.HIGH),
+    ("StrEnum", Tag, Tag.B),
+    ("dict[Enum, int]", dict[Color, int], {Color.RED: 1, Color.BLUE: 2}),
+    ("dict[IntEnum, str]", dict[Level, str], {Level.MID: "m", Level.LOW: "l"}),
+    ("set[StrEnum]", set[Tag], {Tag.A, Tag.C}),
+    ("frozenset[IntEnum]", frozenset[Level], frozenset({Level.HIGH, Level.LOW})),
+    ("list[Enum]", list[Color], [Color.RED, Color.RED, Color.BLUE]),
+    ("Literal", Literal["a", "b"], "b"),
+    ("Annotated constraint", Annotated[int, Field(gt=0, le=100)], 42),
+    ("Json", Json[list[int]], "[1, 2, 3]"),
+    ("TypedDict", Movie, {"title": "Alien", "year": 1979}),
+    ("dataclass", Point, Point(x=3, when=dt.date(2024, 2, 29))),
+    ("discriminated union", Annotated[Union[Cat, Dog], Field(discriminator="kind")],
+     Dog(bark="woof")),
+    ("list of discriminated union", list[Annotated[Union[Cat, Dog], Field(discriminator="kind")]],
+     [Cat(lives=9), Dog(bark="a"), Cat(lives=1), Dog(bark="b"), Cat(lives=3)]),
+    ("generic model", Page[int], Page[int](items=[1, 2], total=2)),
+    ("RootModel", Ints, Ints([4, 5])),
+    ("nested model", Address, Address(city="Oslo", zip="0150")),
+    ("Optional nested", Optional[Address], None),
+    ("recursive model", Tree, Tree(name="r", children=[Tree(name="a", children=[Tree(name="b")])])),
+    ("tuple", tuple[int, str, Color], (1, "x", Color.RED)),
+    ("datetime aware", dt.datetime, dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc)),
+]
+
+
+def _same(a, b):
+    """Equal, and of the same types all the way down."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, BaseModel):
+        return a == b and all(_same(getattr(a, k), getattr(b, k)) for k in type(a).model_fields)
+    if isinstance(a, dict):
+        return a == b and all(_same(k1, k2) and _same(a[k1], b[k2])
+                              for k1, k2 in zip(sorted(a, key=repr), sorted(b, key=repr)))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, (set, frozenset)):
+        return a == b and {type(x) for x in a} == {type(x) for x in b}
+    if dataclasses.is_dataclass(a):
+        return a == b and all(_same(getattr(a, f.name), getattr(b, f.name))
+                              for f in dataclasses.fields(a))
+    if isinstance(a, (SecretStr, SecretBytes)):
+        return a.get_secret_value() == b.get_secret_value()
+    return a == b
+
+
+_CASES = [pytest.param(_field_model(f"F{i}", ann), value, id=name)
+          for i, (name, ann, value) in enumerate(_TYPES)]
+
+
+@pytest.mark.parametrize("cls, value", _CASES)
+@pytest.mark.parametrize("trusted", [False, True])
+def test_field_type_round_trips_as_the_same_type(cls, value, trusted):
+    original = cls(x=value)
+    back = bfa.loads(bfa.dumps(original), model=cls, trusted=trusted)
+    assert _same(back, original), (back, original)
+
+
+@pytest.mark.parametrize("cls, value", _CASES)
+def test_field_type_reads_as_the_same_type_from_a_typed_view(cls, value):
+    original = cls(x=value)
+    got = bfa.Archive.from_buffer(bfa.dumps(original), model=cls).root.x
+    if isinstance(got, bfa.ArchivedModel):
+        got = got.to_model()
+    elif isinstance(got, bfa.ArchivedModelList):
+        got = got.to_models()
+    assert _same(got, original.x), (got, original.x)
+
+
+@pytest.mark.parametrize("cls, value", _CASES)
+def test_field_type_round_trips_in_a_table_of_instances(cls, value):
+    originals = [cls(x=value) for _ in range(6)]
+    back = bfa.Archive.from_buffer(bfa.dumps(originals), model=cls).root.to_models()
+    assert all(_same(b, o) for b, o in zip(back, originals)) and len(back) == 6
+
+
+def test_a_type_pydantic_cannot_serialise_either_names_its_field_path():
+    class Opaque:
+        pass
+
+    from pydantic import ConfigDict as CD
+
+    class Holder(BaseModel):
+        model_config = CD(arbitrary_types_allowed=True)
+        inner: dict[str, Opaque]
+
+    with pytest.raises(bfa.UnsupportedTypeError) as info:
+        bfa.dumps({"top": [Holder(inner={"k": Opaque()})]})
+    assert info.value.path == "top[0]['inner']['k']"
+
+
+def test_a_path_outside_a_model_is_still_unsupported():
+    with pytest.raises(bfa.UnsupportedTypeError, match="outside a pydantic model"):
+        bfa.dumps({"p": pathlib.Path("/x")})
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_root_model_at_the_root_is_archived_as_its_root_value(trusted):
+    value = Ints([3, 1, 2])
+    raw = bfa.dumps(value)
+    assert bfa.loads(raw) == [3, 1, 2]
+    back = bfa.loads(raw, model=Ints, trusted=trusted)
+    assert type(back) is Ints and back.root == [3, 1, 2]
+    view = bfa.Archive.from_buffer(raw, model=Ints).root
+    assert view.root == [3, 1, 2] and view.to_model() == value
