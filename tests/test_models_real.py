@@ -318,3 +318,110 @@ def test_a_root_model_at_the_root_is_archived_as_its_root_value(trusted):
     assert type(back) is Ints and back.root == [3, 1, 2]
     view = bfa.Archive.from_buffer(raw, model=Ints).root
     assert view.root == [3, 1, 2] and view.to_model() == value
+
+
+# -- sets and enum keys ----------------------------------------------------------------------
+
+class Tagged(BaseModel):
+    tags: set[Tag]
+    levels: set[Level]
+    counts: dict[Color, int]
+
+
+class Pt(BaseModel, frozen=True):
+    x: int
+    y: int
+
+
+class Shape(BaseModel):
+    points: set[Pt]
+
+
+_SEEDED = ("import sys, enum, bfast_archive as bfa; sys.path.insert(0, {here!r}); "
+           "from test_models_real import Tagged, Tag, Level, Color; "
+           "v = Tagged(tags={{Tag.A, Tag.B, Tag.C}}, levels={{Level.HIGH, Level.LOW, Level.MID}}, "
+           "counts={{Color.RED: 1}}); sys.stdout.write(bfa.dumps(v).hex())")
+
+
+def test_sets_of_enums_in_a_model_give_the_same_bytes_under_any_hash_seed():
+    import os
+
+    here = os.path.dirname(__file__)
+    outs = set()
+    for seed in ("0", "1", "2", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        outs.add(subprocess.run([sys.executable, "-c", _SEEDED.format(here=here)], env=env,
+                                capture_output=True, text=True, check=True).stdout)
+    assert len(outs) == 1
+
+
+def test_an_int_enum_set_is_ordered_as_the_set_of_its_values():
+    value = Tagged(tags=set(), levels={Level.HIGH, Level.LOW, Level.MID}, counts={})
+    stored = bfa.Archive.from_buffer(bfa.dumps(value)).root["levels"]
+    assert list(bfa.Archive.from_buffer(bfa.dumps({"s": {1, 3, 20}})).root["s"]) == list(stored)
+
+
+def test_a_set_of_frozen_models_is_readable_with_and_without_the_model():
+    value = Shape(points={Pt(x=1, y=2), Pt(x=3, y=4)})
+    raw = bfa.dumps(value)
+    plain = bfa.loads(raw)["points"]
+    assert sorted(p["x"] for p in plain) == [1, 3]
+    for trusted in (False, True):
+        assert bfa.loads(raw, model=Shape, trusted=trusted) == value
+    assert bfa.Archive.from_buffer(raw, model=Shape).root.points == value.points
+
+
+def test_enum_dict_keys_are_stored_as_their_values():
+    value = Tagged(tags={Tag.A}, levels=set(), counts={Color.RED: 1, Color.BLUE: 2})
+    raw = bfa.dumps(value)
+    assert bfa.loads(raw)["counts"] == {"red": 1, "blue": 2}
+    back = bfa.loads(raw, model=Tagged)
+    assert back == value and all(type(k) is Color for k in back.counts)
+
+
+# -- container models -------------------------------------------------------------------------
+
+class Member(BaseModel):
+    id: int
+    name: str
+    color: Color = Color.RED
+
+
+def _members(n):
+    return [Member(id=i, name=f"m{i}", color=Color.BLUE if i % 2 else Color.RED)
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [2, 10])
+@pytest.mark.parametrize("trusted", [False, True])
+@pytest.mark.parametrize("shape", ["list", "tuple", "dict"])
+def test_container_of_models_loads_as_that_container(n, trusted, shape):
+    members = _members(n)
+    if shape == "dict":
+        value, model = {m.name: m for m in members}, dict[str, Member]
+    elif shape == "tuple":
+        value, model = members, tuple[Member, ...]
+    else:
+        value, model = members, list[Member]
+    raw = bfa.dumps(value)
+    back = bfa.loads(raw, model=model, trusted=trusted)
+    expected = tuple(members) if shape == "tuple" else value
+    assert back == expected and type(back) is type(expected)
+    root = bfa.Archive.from_buffer(raw, model=model).root
+    first = root["m0"] if shape == "dict" else root[0]
+    assert isinstance(first, bfa.ArchivedModel) and first.color is Color.RED
+    assert first.to_model() == members[0]
+
+
+def test_cache_get_with_a_container_model(tmp_path):
+    cache = bfa.Cache(tmp_path / "c")
+    cache["k"] = _members(6)
+    got = cache.get("k", model=list[Member])
+    assert isinstance(got, bfa.ArchivedModelList) and got[5].color is Color.BLUE
+    assert got.to_models() == _members(6)
+    assert cache.get("missing", model=list[Member]) is None
+
+
+def test_a_model_that_is_not_a_class_or_container_of_one_is_a_type_error():
+    with pytest.raises(TypeError, match="model must be"):
+        bfa.loads(bfa.dumps([1]), model=list[int])
