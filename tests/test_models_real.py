@@ -425,3 +425,82 @@ def test_cache_get_with_a_container_model(tmp_path):
 def test_a_model_that_is_not_a_class_or_container_of_one_is_a_type_error():
     with pytest.raises(TypeError, match="model must be"):
         bfa.loads(bfa.dumps([1]), model=list[int])
+
+
+# -- serializers: the archive stores what model_dump(mode="python", round_trip=True) gives ----
+
+from pydantic import (PlainSerializer, WrapSerializer, computed_field,  # noqa: E402
+                      field_serializer, model_serializer)
+
+
+class Masked(BaseModel):
+    user: str
+    password: str
+
+    @field_serializer("password")
+    def _mask(self, v: str) -> str:
+        return "*" * len(v)
+
+
+class WholeModel(BaseModel):
+    a: int
+    b: int = 0
+
+    @model_serializer
+    def _ser(self) -> dict:
+        return {"a": self.a * 10, "b": self.b}
+
+
+class Annotated2(BaseModel):
+    plain: Annotated[int, PlainSerializer(lambda v: v + 1)]
+    wrapped: Annotated[str, WrapSerializer(lambda v, h: h(v).upper())]
+
+
+class Computed(BaseModel):
+    first: str
+    last: str
+
+    @computed_field
+    @property
+    def full(self) -> str:
+        return f"{self.first} {self.last}"
+
+
+_SERIALISED = [
+    pytest.param(Masked(user="u", password="hunter2"), {"user": "u", "password": "*******"},
+                 id="field_serializer"),
+    pytest.param(WholeModel(a=2, b=3), {"a": 20, "b": 3}, id="model_serializer"),
+    pytest.param(Annotated2(plain=1, wrapped="x"), {"plain": 2, "wrapped": "X"},
+                 id="Plain/WrapSerializer"),
+    pytest.param(Computed(first="a", last="b"), {"first": "a", "last": "b"}, id="computed_field"),
+]
+
+
+@pytest.mark.parametrize("value, stored", _SERIALISED)
+def test_the_archive_stores_what_model_dump_gives(value, stored):
+    assert stored == value.model_dump(mode="python", round_trip=True)
+    assert bfa.loads(bfa.dumps(value)) == stored
+    assert bfa.loads(bfa.dumps([value] * 5)) == [stored] * 5  # a table of instances too
+
+
+@pytest.mark.parametrize("value, stored", _SERIALISED)
+@pytest.mark.parametrize("trusted", [False, True])
+def test_loading_validates_what_was_stored(value, stored, trusted):
+    expected = type(value).model_validate(stored)
+    assert bfa.loads(bfa.dumps(value), model=type(value), trusted=trusted) == expected
+    assert bfa.Archive.from_buffer(bfa.dumps(value), model=type(value)).root.to_model() == expected
+
+
+def test_a_computed_field_is_recomputed_on_load_and_from_a_view():
+    value = Computed(first="ada", last="lovelace")
+    assert bfa.loads(bfa.dumps(value), model=Computed).full == "ada lovelace"
+    assert bfa.Archive.from_buffer(bfa.dumps(value), model=Computed).root.full == "ada lovelace"
+
+
+def test_extra_allowed_fields_are_kept():
+    class Open(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        a: int
+
+    value = Open(a=1, b="extra")
+    assert bfa.loads(bfa.dumps(value), model=Open, trusted=True).model_extra == {"b": "extra"}
