@@ -228,6 +228,15 @@ def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
                                   f"({exc})") from None
 
 
+def _copy(view: Any) -> tuple:
+    """A view's data copied out, and the schemas the archive recorded."""
+    from .reader import ArchivedDict, ArchivedList, copy_noting_schemas
+
+    if isinstance(view, (ArchivedDict, ArchivedList)):
+        return copy_noting_schemas(view)
+    return _to_plain(view) if not isinstance(view, _RootFields) else view.to_python(), []
+
+
 def slot_schema(view: Any, key: Any) -> Any:
     """The stored schema of the model node at ``view[key]``, or None."""
     from .reader import model_schema_at
@@ -245,9 +254,10 @@ class ArchivedModel:
     models as ``ArchivedModelList``. ``to_model()`` builds (and validates)
     the model."""
 
-    __slots__ = ("_view", "_cls", "_plan", "_path")
+    __slots__ = ("_view", "_cls", "_schema", "_plan", "_path")
 
     def __init__(self, view: Any, cls: type, schema: Any = None, path: str = "") -> None:
+        object.__setattr__(self, "_schema", schema)
         # a view over a value that is not a mapping (a hostile or unrelated
         # file) is made all the same, as items of a list are: each read of it
         # raises SchemaMismatchError (an ArchiveError), see _fields()
@@ -303,13 +313,11 @@ class ArchivedModel:
         return self._fields().to_python()
 
     def to_model(self) -> Any:
-        """Build and validate this instance as the model class (a copy)."""
+        """Build and validate this instance as the model class (a copy),
+        checked as ``load`` checks it. Cost: the instance's subtree."""
         cls = self._cls
-        data = _to_plain(self._view) if is_root_model(cls) else self._fields().to_python()
-        plans = {cls: self._plan}
-        if self._plan and any(v == "strict" for v, _ in self._plan.values()):
-            _check_tree(cls, data, plans, self._path, {cls})
-        return validate(cls, data, plans)
+        data, stored = _copy(self._view if is_root_model(cls) else self._fields())
+        return build(cls, data, self._schema, stored, path=self._path)
 
     def __dir__(self) -> list:
         return list(self._cls.model_fields)
@@ -340,7 +348,7 @@ class _RootFields(dict):
 class ArchivedModelList(Sequence):
     """A lazy list of archived model instances: items are ``ArchivedModel``."""
 
-    __slots__ = ("_view", "_cls", "_plan", "_path")
+    __slots__ = ("_view", "_cls", "_schema", "_plan", "_path")
 
     def __init__(self, view: Any, cls: type, schema: Any = None, path: str = "") -> None:
         if not isinstance(view, Sequence) or isinstance(view, (str, bytes, memoryview)):
@@ -350,11 +358,13 @@ class ArchivedModelList(Sequence):
         self._cls = cls
         if schema is None and len(view) and not hasattr(view, "column"):
             schema = slot_schema(view, 0)  # a list of model nodes: each names the schema
+        self._schema = schema
         self._plan = field_plan(cls, stored_key(schema))
         self._path = path or f"{cls.__name__}[]"
 
     def _item(self, value: Any) -> ArchivedModel:
         item = ArchivedModel(value, self._cls, None, self._path)
+        object.__setattr__(item, "_schema", self._schema)
         object.__setattr__(item, "_plan", self._plan)
         return item
 
@@ -387,13 +397,10 @@ class ArchivedModelList(Sequence):
         return self._view.to_python()
 
     def to_models(self) -> list:
-        cls = self._cls
-        data = self._view.to_python()
-        plans = {cls: self._plan}
-        if self._plan and any(v == "strict" for v, _ in self._plan.values()):
-            for item in data:
-                _check_tree(cls, item, plans, self._path, {cls})
-        return [validate(cls, d, plans) for d in data]
+        """Build and validate every instance (copies), checked as ``load``
+        checks them. Cost: the whole list."""
+        data, stored = _copy(self._view)
+        return build(list[self._cls], data, self._schema, stored, path=self._path)
 
     def __repr__(self) -> str:
         return f"<ArchivedModelList {len(self)} {self._cls.__name__}>"
@@ -489,11 +496,17 @@ def trusted_result(model: Any, built: Any) -> tuple | None:
     return None
 
 
-def build(model: Any, data: Any, root_schema: Any, stored: list) -> Any:
+def build(model: Any, data: Any, root_schema: Any, stored: list, items_only: bool = False,
+          path: str | None = None) -> Any:
     """Validate copied-out ``data`` as ``model`` (a class or container of
-    one), every field checked against the types the archive recorded: the
-    root's schema is the class asked for; the others are matched by name."""
+    one), every field checked against the types the archive recorded:
+    ``root_schema`` is that of the class asked for (``items_only``: only if
+    ``data`` holds several instances), the others are matched by name
+    among ``stored``. ``path`` names the data in messages."""
     kind, cls = _container(model)
+    many = kind != "one" or (isinstance(data, list) and not is_root_model(cls))
+    if items_only and not many:
+        root_schema = None
     by_name = {}
     for schema in stored:
         if isinstance(schema, dict) and isinstance(schema.get("model"), str):
@@ -504,24 +517,23 @@ def build(model: Any, data: Any, root_schema: Any, stored: list) -> Any:
     if root_schema is not None:
         plans[cls] = field_plan(cls, stored_key(root_schema))
     todo = _classes_to_check(plans, [cls])
-    many = kind != "one" or (isinstance(data, list) and not is_root_model(cls))
     items = (data.values() if kind == "values" and isinstance(data, Mapping) else data) \
         if many else [data]
     if todo and isinstance(items, (list, tuple, type({}.values()))):
-        path = f"{cls.__name__}[]" if many else cls.__name__
+        path = path or (f"{cls.__name__}[]" if many else cls.__name__)
         for item in items:
             _check_tree(cls, item, plans, path, todo)
     if not many:
-        return validate(cls, data, plans)
+        return validate(cls, data, plans, path)
     if kind == "values":
         if not isinstance(data, Mapping):
             raise SchemaMismatchError(f"the archive holds a {type(data).__name__} where a "
                                       f"dict of {cls.__name__} is expected")
-        return {k: validate(cls, v, plans) for k, v in data.items()}
+        return {k: validate(cls, v, plans, path) for k, v in data.items()}
     if not isinstance(data, (list, tuple)):
         raise SchemaMismatchError(f"the archive holds a {type(data).__name__} where a "
                                   f"list of {cls.__name__} is expected")
-    out = [validate(cls, d, plans) for d in data]
+    out = [validate(cls, d, plans, path or f"{cls.__name__}[]") for d in data]
     origin = typing.get_origin(model) if kind == "items" else list
     return out if origin in (list, Sequence) else origin(out)
 
@@ -543,7 +555,7 @@ def _version() -> tuple:
 BY_NAME = _version() >= (2, 11)
 
 
-def validate(cls: type, data: Any, plans: dict | None = None) -> Any:
+def validate(cls: type, data: Any, plans: dict | None = None, path: str | None = None) -> Any:
     """``cls.model_validate(data)`` by field name (the archive stores field
     names, whatever the model's aliases), with fields the model dropped
     removed first, and a type change the data cannot satisfy reported by name."""
@@ -555,7 +567,7 @@ def validate(cls: type, data: Any, plans: dict | None = None) -> Any:
             return cls.model_validate(data, by_name=True, by_alias=False)
         return cls.model_validate(to_aliases(cls, data))
     except pydantic.ValidationError as exc:
-        raise _mismatch(cls, exc, plans) from exc
+        raise _mismatch(cls, exc, plans, path) from exc
 
 
 def validate_as(adapter: Any, raw: Any, strict: bool | None = None) -> Any:

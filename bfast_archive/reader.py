@@ -293,8 +293,18 @@ class Archive:
         return value
 
     def _root_schema(self) -> Any:
-        """The stored schema of the root, when it is a model node; else None."""
+        """The stored schema of the root when it is a model node; else None."""
         return _schema(self, self._root_off) if self._root_tag == _T_MODEL else None
+
+    def _item_schema(self) -> Any:
+        """The stored schema of the root's first item or value when that is
+        a model node (a list or dict of model instances); else None."""
+        tag = self._root_tag
+        if tag in (_T_LIST, _T_TUPLE, _T_DICT):
+            value = _decode(self, F.ROOT_SLOT_POS)
+            if len(value):
+                return model_schema_at(value, 0 if tag != _T_DICT else next(iter(value)))
+        return None
 
     def to_model(self, model: Any = None, *, trusted: bool = False) -> Any:
         """The whole archive as instances of pydantic model ``model`` (default:
@@ -324,9 +334,8 @@ class Archive:
             walk = _Walk(self)
             walk._models = {}  # copy out plainly, noting every model node's schema
             data = _mat(walk, F.ROOT_SLOT_POS, 0)
-        stored = [v for k, v in list(self._tables.items())
-                  if type(k) is tuple and k[0] == "schema"]
-        return build(model, data, self._root_schema(), stored)
+        return build(model, data, self._root_schema() or self._item_schema(), noted_schemas(self),
+                     items_only=self._root_tag != _T_MODEL)
 
     def __getitem__(self, key: Any) -> Any:
         if self.model is not None:
@@ -830,6 +839,32 @@ def model_schema_at(view: Any, key: Any) -> Any:
         return None
     w0, p = _SLOT(_raw_of(arch), pos)
     return _schema(arch, p) if w0 & 0xFF == _T_MODEL else None
+
+
+def copy_noting_schemas(view: Any) -> tuple:
+    """``(view.to_python(), schemas)`` for an ``ArchivedDict``,
+    ``ArchivedList`` (a table too) or table row: the copy notes the schema
+    of every model node it passes; ``schemas`` are all the schemas the
+    archive has noted so far. For ``to_model`` of typed views (models.py)."""
+    arch = view._arch
+    if arch._ptr is None:
+        raise _closed()
+    with recursion_headroom(arch.max_depth), gc_paused():
+        walk = _Walk(arch)
+        walk._models = {}  # no classes: a plain copy that notes schemas (_mat_model)
+        if type(view) is ArchivedRow:
+            info = view._info
+            data = {name: _cell(walk, info, c, view._row, 1, True)
+                    for c, name in enumerate(info.names(arch))}
+        else:
+            tag = _T_DICT if type(view) is ArchivedDict else view._tag
+            data = _mat_node(walk, tag, view._off, view._n, 0)
+    return data, noted_schemas(arch)
+
+
+def noted_schemas(arch: Any) -> list:
+    """The model schemas decoded from this archive so far (``_schema``)."""
+    return [v for k, v in list(arch._tables.items()) if type(k) is tuple and k[0] == "schema"]
 
 
 class _NotTrusted(Exception):

@@ -504,3 +504,166 @@ def test_extra_allowed_fields_are_kept():
 
     value = Open(a=1, b="extra")
     assert bfa.loads(bfa.dumps(value), model=Open, trusted=True).model_extra == {"b": "extra"}
+
+
+# -- types checked on every path ------------------------------------------------------------
+
+class Item(BaseModel):
+    id: int
+    name: str
+    color: Color = Color.RED
+
+
+class ItemIdStr(BaseModel):
+    id: str
+    name: str
+
+
+class ItemIdFloat(BaseModel):
+    id: float
+    name: str
+
+
+class ItemNewRequired(BaseModel):
+    id: int
+    name: str
+    owner: str
+
+
+class ItemIdDate(BaseModel):
+    id: dt.date
+    name: str
+
+
+class ItemOptional(BaseModel):
+    name: str
+    id: Optional[int] = None
+    color: Optional[Color] = None
+    added: str = "default"
+
+
+def _items(n):
+    return [Item(id=i, name=f"i{i}", color=Color.BLUE if i % 3 == 0 else Color.RED)
+            for i in range(n)]
+
+
+_PATHS = ["load", "trusted", "view", "to_model"]
+
+
+def _read(raw, model, path, index=0, field="id"):
+    if path in ("load", "trusted"):
+        return getattr(bfa.loads(raw, model=list[model], trusted=path == "trusted")[index], field)
+    row = bfa.Archive.from_buffer(raw, model=model).root[index]
+    return getattr(row.to_model() if path == "to_model" else row, field)
+
+
+@pytest.mark.parametrize("n", [2, 10], ids=["list", "table"])
+@pytest.mark.parametrize("path", _PATHS)
+def test_int_retyped_to_str_is_a_mismatch_on_every_path(n, path):
+    raw = bfa.dumps(_items(n))
+    with pytest.raises(bfa.SchemaMismatchError, match=r"ItemIdStr\[?\]?\.id.*holds int.*expects str"):
+        _read(raw, ItemIdStr, path, 1)
+
+
+@pytest.mark.parametrize("n", [2, 10], ids=["list", "table"])
+@pytest.mark.parametrize("path", _PATHS)
+def test_int_retyped_to_float_reads_as_float_on_every_path(n, path):
+    got = _read(bfa.dumps(_items(n)), ItemIdFloat, path, 0)
+    assert got == 0.0 and type(got) is float
+
+
+@pytest.mark.parametrize("n", [2, 10], ids=["list", "table"])
+@pytest.mark.parametrize("path", _PATHS)
+def test_a_new_required_field_is_a_mismatch_on_every_path(n, path):
+    with pytest.raises(bfa.SchemaMismatchError, match=r"owner.*requires"):
+        _read(bfa.dumps(_items(n)), ItemNewRequired, path, 0, "owner")
+
+
+@pytest.mark.parametrize("n", [2, 10], ids=["list", "table"])
+@pytest.mark.parametrize("path", _PATHS)
+def test_an_int_is_never_converted_to_a_date(n, path):
+    with pytest.raises(bfa.SchemaMismatchError, match=r"\.id.*holds int.*expects datetime\.date"):
+        _read(bfa.dumps(_items(n)), ItemIdDate, path, 1)
+
+
+@pytest.mark.parametrize("n", [2, 10], ids=["list", "table"])
+@pytest.mark.parametrize("path", _PATHS)
+def test_compatible_changes_keep_working_on_every_path(n, path):
+    raw = bfa.dumps(_items(n))
+    assert _read(raw, ItemOptional, path, 0, "id") == 0
+    assert _read(raw, ItemOptional, path, 0, "color") is Color.BLUE
+    assert _read(raw, ItemOptional, path, 1, "added") == "default"
+    assert _read(raw, ItemOptional, path, 1, "name") == "i1"
+
+
+class TeamOld(BaseModel):
+    name: str
+    users: list[Item]
+
+
+def _team_with_changed_items():
+    """A Team archive whose Item.id was int, read with Item.id now a date:
+    the class names match (the nested schema is found by name)."""
+    raw = bfa.dumps(TeamOld(name="t", users=_items(6)))
+    ns: dict = {}
+    exec("from pydantic import BaseModel\nimport datetime as dt\n"
+         "class Item(BaseModel):\n    id: dt.date\n    name: str\n"
+         "class TeamOld(BaseModel):\n    name: str\n    users: list[Item]\n", ns)
+    new_item, new_team = ns["Item"], ns["TeamOld"]
+    for c in (new_item, new_team):
+        c.__module__ = __name__
+    return raw, new_team
+
+
+@pytest.mark.parametrize("path", _PATHS)
+def test_the_error_names_the_innermost_field_and_both_types(path):
+    raw, team = _team_with_changed_items()
+    with pytest.raises(bfa.SchemaMismatchError) as info:
+        if path in ("load", "trusted"):
+            bfa.loads(raw, model=team, trusted=path == "trusted")
+        elif path == "view":
+            bfa.Archive.from_buffer(raw, model=team).root.users[2].id
+        else:
+            bfa.Archive.from_buffer(raw, model=team).root.to_model()
+    msg = str(info.value)
+    assert "TeamOld.users[].id" in msg and "holds int" in msg and "datetime.date" in msg
+
+
+def test_a_lax_validation_error_names_the_innermost_field():
+    raw = bfa.dumps({"name": "t", "users": [{"id": "x", "name": "n"}] * 5})
+    with pytest.raises(bfa.SchemaMismatchError, match=r"TeamOld\.users\[\]\.id"):
+        bfa.loads(raw, model=TeamOld)
+
+
+# -- column and repr ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [2, 10], ids=["list", "table"])
+def test_column_gives_the_types_a_row_gives(n):
+    items = bfa.Archive.from_buffer(bfa.dumps(_items(n)), model=Item).root
+    colors = items.column("color")
+    assert list(colors) == [row.color for row in items]
+    assert all(type(c) is Color for c in colors)
+    assert list(items.column("id")) == list(range(n))
+
+
+def test_a_numeric_column_of_a_table_stays_a_zero_copy_array():
+    import numpy as np
+
+    items = bfa.Archive.from_buffer(bfa.dumps(_items(10)), model=Item).root
+    assert isinstance(items.column("id"), np.ndarray)
+
+
+def test_column_of_a_retyped_field_converts_or_refuses_as_a_row_does():
+    raw = bfa.dumps(_items(10))
+    floats = bfa.Archive.from_buffer(raw, model=ItemIdFloat).root.column("id")
+    assert floats[3] == 3.0 and type(floats[3]) is float
+    with pytest.raises(bfa.SchemaMismatchError):
+        bfa.Archive.from_buffer(raw, model=ItemIdStr).root.column("id")
+
+
+def test_repr_shows_field_values_like_pydantic():
+    item = Item(id=3, name="x" * 200, color=Color.BLUE)
+    view = bfa.Archive.from_buffer(bfa.dumps(item), model=Item).root
+    text = repr(view)
+    assert text.startswith("Item(id=3, name='xxx") and "color=<Color.BLUE: 'blue'>" in text
+    assert "..." in text and len(text) < 150
