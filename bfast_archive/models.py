@@ -26,6 +26,7 @@ from typing import Any
 
 import pydantic
 
+from . import reader as _reader
 from .errors import ArchiveError, BfastError, SchemaMismatchError, UnsupportedTypeError
 
 BaseModel = pydantic.BaseModel
@@ -183,7 +184,7 @@ def _converters(cls: type) -> dict:
         elif getattr(ann, "__module__", "") == "numpy" and getattr(ann, "__name__", "") == "ndarray":
             out[name] = ("same", None)
         else:
-            out[name] = ("adapt", pydantic.TypeAdapter(_full_annotation(info)))
+            out[name] = ("adapt", None)  # validated as the field (validate_field)
     return out
 
 
@@ -220,7 +221,7 @@ def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
             return _enum_member(arg, raw)
         if how == "bytes":
             return bytes(raw)
-        return validate_as(_adapters(cls)[name], _to_plain(raw))
+        return validate_field(cls, name, _to_plain(raw))
     except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         now = _type_name(cls.model_fields[name].annotation)
         raise SchemaMismatchError(f"field {path}.{name}: the archive holds "
@@ -230,18 +231,14 @@ def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
 
 def _copy(view: Any) -> tuple:
     """A view's data copied out, and the schemas the archive recorded."""
-    from .reader import ArchivedDict, ArchivedList, copy_noting_schemas
-
-    if isinstance(view, (ArchivedDict, ArchivedList)):
-        return copy_noting_schemas(view)
+    if isinstance(view, (_reader.ArchivedDict, _reader.ArchivedList)):
+        return _reader.copy_noting_schemas(view)
     return _to_plain(view) if not isinstance(view, _RootFields) else view.to_python(), []
 
 
 def slot_schema(view: Any, key: Any) -> Any:
     """The stored schema of the model node at ``view[key]``, or None."""
-    from .reader import model_schema_at
-
-    return model_schema_at(view, key)
+    return _reader.model_schema_at(view, key)
 
 
 class ArchivedModel:
@@ -263,13 +260,13 @@ class ArchivedModel:
         # raises SchemaMismatchError (an ArchiveError), see _fields()
         object.__setattr__(self, "_view", view)
         object.__setattr__(self, "_cls", cls)
-        object.__setattr__(self, "_plan", field_plan(cls, stored_key(schema)))
+        object.__setattr__(self, "_plan", plan_of(cls, schema))
         object.__setattr__(self, "_path", path or cls.__name__)
 
     def _fields(self) -> Any:
         """The mapping of field values this view reads."""
         view = self._view
-        if is_root_model(self._cls):  # archived as its root value
+        if getattr(self._cls, "__pydantic_root_model__", False):  # archived as its root value
             return _RootFields(view)
         if not isinstance(view, Mapping):
             raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where the "
@@ -296,8 +293,8 @@ class ArchivedModel:
                     f"({_type_name(cls.model_fields[name].annotation)}, no default) and the "
                     f"archive has no value for it") from None
             return default
-        schema = slot_schema(view, name) if _converters(cls)[name][0] in ("model", "models") \
-            else None
+        schema = _reader.model_schema_at(view, name) \
+            if _converters(cls)[name][0] in ("model", "models") else None
         return convert_field(cls, name, raw, self._plan, self._path, schema)
 
     def __getitem__(self, name: str) -> Any:
@@ -345,6 +342,9 @@ class _RootFields(dict):
         return {"root": _to_plain(self["root"])}
 
 
+_new_view = object.__new__
+
+
 class ArchivedModelList(Sequence):
     """A lazy list of archived model instances: items are ``ArchivedModel``."""
 
@@ -359,13 +359,16 @@ class ArchivedModelList(Sequence):
         if schema is None and len(view) and not hasattr(view, "column"):
             schema = slot_schema(view, 0)  # a list of model nodes: each names the schema
         self._schema = schema
-        self._plan = field_plan(cls, stored_key(schema))
+        self._plan = plan_of(cls, schema)
         self._path = path or f"{cls.__name__}[]"
 
     def _item(self, value: Any) -> ArchivedModel:
-        item = ArchivedModel(value, self._cls, None, self._path)
-        object.__setattr__(item, "_schema", self._schema)
-        object.__setattr__(item, "_plan", self._plan)
+        item = _new_view(ArchivedModel)  # __init__'s work, with this list's plan
+        _object_setattr(item, "_view", value)
+        _object_setattr(item, "_cls", self._cls)
+        _object_setattr(item, "_schema", self._schema)
+        _object_setattr(item, "_plan", self._plan)
+        _object_setattr(item, "_path", self._path)
         return item
 
     def __len__(self) -> int:
@@ -433,6 +436,7 @@ class ArchivedModelDict(Mapping):
         return f"<ArchivedModelDict {len(self)} {self._cls.__name__}>"
 
 
+@lru_cache(maxsize=None)
 def _container(model: Any) -> tuple:
     """``model`` as (kind, model class): ``one`` for a class, ``items`` for
     list/tuple/set/Sequence of one (``tuple[M, ...]``), ``values`` for a
@@ -570,15 +574,20 @@ def validate(cls: type, data: Any, plans: dict | None = None, path: str | None =
         raise _mismatch(cls, exc, plans, path) from exc
 
 
-def validate_as(adapter: Any, raw: Any, strict: bool | None = None) -> Any:
-    """``adapter.validate_python(raw)`` by field name for the models inside."""
+@lru_cache(maxsize=None)
+def _adapter(cls: type, name: str) -> Any:
+    """A TypeAdapter of field ``name`` (built on first use: about a millisecond)."""
+    return pydantic.TypeAdapter(_full_annotation(cls.model_fields[name]))
+
+
+def validate_field(cls: type, name: str, raw: Any, strict: bool | None = None) -> Any:
+    """``raw`` validated as field ``name`` of ``cls`` (models inside it by
+    field name), laxly or, with ``strict=True``, without any conversion."""
+    adapter = _adapter(cls, name)
     if BY_NAME:
         return adapter.validate_python(raw, strict=strict, by_name=True, by_alias=False)
-    return adapter.validate_python(_aliased_any(adapter_type(adapter), raw), strict=strict)
-
-
-def adapter_type(adapter: Any) -> Any:
-    return getattr(adapter, "_type", None)
+    return adapter.validate_python(_aliased_any(cls.model_fields[name].annotation, raw),
+                                   strict=strict)
 
 
 def _alias_key(info: Any, name: str) -> Any:
@@ -660,6 +669,25 @@ def stored_key(schema: Any) -> tuple | None:
     return None
 
 
+_PLANS: dict = {}
+
+
+def plan_of(cls: type, schema: Any) -> Plan | None:
+    """``field_plan`` for a stored schema dict (the reader decodes each once
+    per archive: remembered by identity, the dict kept alive with it)."""
+    if schema is None:
+        return None
+    key = (cls, id(schema))
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    plan = field_plan(cls, stored_key(schema))
+    if len(_PLANS) >= 1024:
+        _PLANS.clear()
+    _PLANS[key] = (schema, plan)
+    return plan
+
+
 @lru_cache(maxsize=4096)
 def field_plan(cls: type, stored: tuple | None) -> Plan | None:
     """How each field of ``cls`` reads values an archive stored with the
@@ -703,21 +731,11 @@ def _accepted_texts(annotation: Any) -> set:
     return texts
 
 
-def _strict_adapter(cls: type, name: str) -> Any:
-    return _adapters(cls)[name]
-
-
-@lru_cache(maxsize=None)
-def _adapters(cls: type) -> dict:
-    return {name: pydantic.TypeAdapter(_full_annotation(info))
-            for name, info in cls.model_fields.items()}
-
-
 def check_strict(cls: type, name: str, value: Any, was: str, path: str) -> Any:
     """``value`` validated strictly as field ``name``: the archive recorded
     another type (``was``), so nothing may be converted."""
     try:
-        return validate_as(_strict_adapter(cls, name), value, strict=True)
+        return validate_field(cls, name, value, strict=True)
     except (ValueError, TypeError) as exc:
         raise SchemaMismatchError(
             f"field {path}: the archive holds {was}, the model expects "

@@ -294,7 +294,12 @@ class Archive:
 
     def _root_schema(self) -> Any:
         """The stored schema of the root when it is a model node; else None."""
-        return _schema(self, self._root_off) if self._root_tag == _T_MODEL else None
+        if self._root_tag != _T_MODEL:
+            return None
+        schema = self._tables.get("root schema")
+        if schema is None:
+            schema = self._tables["root schema"] = _schema(self, self._root_off)
+        return schema
 
     def _item_schema(self) -> Any:
         """The stored schema of the root's first item or value when that is
@@ -829,6 +834,10 @@ def model_schema_at(view: Any, key: Any) -> Any:
     arch = getattr(view, "_arch", None)
     if arch is None or arch._ptr is None:
         return None
+    memo = ("slot schema", view._off, key)  # a node's offset names it in its archive
+    hit = arch._tables.get(memo, memo)
+    if hit is not memo:
+        return hit
     if type(view) is ArchivedDict:
         pos = _dict_pos(arch, view._off, key)
     elif type(view) is ArchivedList and type(key) is int:
@@ -838,7 +847,9 @@ def model_schema_at(view: Any, key: Any) -> Any:
     else:
         return None
     w0, p = _SLOT(_raw_of(arch), pos)
-    return _schema(arch, p) if w0 & 0xFF == _T_MODEL else None
+    schema = _schema(arch, p) if w0 & 0xFF == _T_MODEL else None
+    arch._tables[memo] = schema
+    return schema
 
 
 def copy_noting_schemas(view: Any) -> tuple:
