@@ -171,7 +171,9 @@ def _converters(cls: type) -> dict:
         ann, _ = _strip_optional(info.annotation)
         sub = _model_class(ann)
         item = _list_item_model(ann)
-        if sub is not None:
+        if _custom_serialization(_full_annotation(info)):  # stored as serialised (Json...)
+            out[name] = ("adapt", None)
+        elif sub is not None:
             out[name] = ("model", sub)
         elif item is not None:
             out[name] = ("models", item)
@@ -179,6 +181,8 @@ def _converters(cls: type) -> dict:
             out[name] = ("enum", ann)
         elif ann in _SIMPLE or ann is Any:
             out[name] = ("same", None)
+        elif _plain(ann):
+            out[name] = ("plain", None)
         elif ann is bytes:
             out[name] = ("bytes", None)
         elif getattr(ann, "__module__", "") == "numpy" and getattr(ann, "__name__", "") == "ndarray":
@@ -186,6 +190,30 @@ def _converters(cls: type) -> dict:
         else:
             out[name] = ("adapt", None)  # validated as the field (validate_field)
     return out
+
+
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def _plain(annotation: Any, depth: int = 0) -> bool:
+    """Does a copy-out give exactly this type's values: a Literal of str,
+    int or bool values, or a list/tuple/set/frozenset/dict (str or int
+    keys) of such or of str, int, float, bool, dates and times, UUID,
+    Decimal (each possibly Optional)? Typed views copy such a field out;
+    trusted loads keep it as copied."""
+    ann, _ = _strip_optional(annotation)
+    if ann in _SIMPLE:
+        return True
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Literal:
+        return all(type(a) in (str, int, bool) for a in args)
+    if depth > 8 or origin not in _CONTAINERS or not args:
+        return False
+    if origin is dict:
+        return len(args) == 2 and args[0] in (str, int) and _plain(args[1], depth + 1)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _plain(args[0], depth + 1)
+    return all(_plain(a, depth + 1) for a in args) and (origin is tuple or len(args) == 1)
 
 
 def _to_plain(value: Any) -> Any:
@@ -214,8 +242,8 @@ def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
         return ArchivedModel(raw, arg, schema, f"{path}.{name}")
     if how == "models":
         return ArchivedModelList(raw, arg, schema, f"{path}.{name}[]")
-    if how == "same" and verdict == "same":
-        return raw
+    if verdict == "same" and how in ("same", "plain"):
+        return raw if how == "same" else _to_plain(raw)
     try:
         if how == "enum":
             return _enum_member(arg, raw)
@@ -872,7 +900,8 @@ def _describe(cls: type, loc: tuple, path: str) -> tuple:
 
 def constructible(cls: type) -> bool:
     """Can instances be built without validation from archived values?"""
-    return not dumped(cls) and not is_root_model(cls) and all(how in ("same", "enum", "model", "models") for how, _ in _converters(cls).values())
+    return not dumped(cls) and not is_root_model(cls) and all(
+        how in ("same", "plain", "enum", "model", "models") for how, _ in _converters(cls).values())
 
 
 _object_setattr = object.__setattr__
@@ -884,7 +913,7 @@ def _plan(cls: type) -> tuple:
     conversion, and whether the fast path (no private attributes, no
     post-init hook, not a root model, no extra="allow") applies."""
     conversions = tuple((name, how, arg) for name, (how, arg) in _converters(cls).items()
-                        if how != "same")
+                        if how not in ("same", "plain"))
     fast = not (cls.__private_attributes__ or cls.__pydantic_post_init__
                 or getattr(cls, "__pydantic_root_model__", False)
                 or cls.model_config.get("extra") == "allow")  # its instances hold {} extra

@@ -667,3 +667,35 @@ def test_repr_shows_field_values_like_pydantic():
     text = repr(view)
     assert text.startswith("Item(id=3, name='xxx") and "color=<Color.BLUE: 'blue'>" in text
     assert "..." in text and len(text) < 150
+
+
+# -- trusted loads of the fields applications have ----------------------------------------------
+
+from pydantic import model_validator  # noqa: E402
+
+_VALIDATIONS: list = []
+
+
+class Plainish(BaseModel):
+    tags: list[str]
+    kind: Literal["a", "b"]
+    pairs: dict[str, tuple[int, ...]]
+    seen: Optional[set[dt.date]] = None
+
+    @model_validator(mode="after")
+    def _count(self):
+        _VALIDATIONS.append(1)
+        return self
+
+
+@pytest.mark.parametrize("n", [2, 10], ids=["list", "table"])
+def test_containers_of_plain_values_and_literals_load_trusted_without_validation(n):
+    values = [Plainish(tags=["x", str(i)], kind="a", pairs={"p": (i, 2)},
+                       seen={dt.date(2024, 1, i + 1)}) for i in range(n)]
+    raw = bfa.dumps(values)
+    _VALIDATIONS.clear()
+    back = bfa.loads(raw, model=list[Plainish], trusted=True)
+    assert _VALIDATIONS == [] and all(_same(b, v) for b, v in zip(back, values))
+    view = bfa.Archive.from_buffer(raw, model=Plainish).root[1]
+    assert type(view.tags) is list and view.tags == ["x", "1"]
+    assert view.pairs == {"p": (1, 2)} and type(view.pairs["p"]) is tuple
