@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import decimal
 import enum
 import gc
 import json
@@ -66,10 +67,12 @@ import random
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
+from typing import Literal, Optional
 
 import msgspec
 import numpy as np
@@ -455,6 +458,104 @@ def bench_models(cfg: Config, res: Results) -> None:
         arch.close()
 
 
+class Address(BaseModel):
+    street: str
+    city: str
+
+
+class RUser(BaseModel):
+    """Issue 12's User: the field types applications have."""
+
+    id: int
+    name: str
+    created: dt.datetime
+    role: Role
+    score: Optional[float]
+    uid: uuid.UUID
+    price: decimal.Decimal
+    kind: Literal["a", "b"]
+    address: Address
+    tags: list[str]
+
+
+class Team(BaseModel):
+    users: list[RUser]
+
+
+def bench_realistic(cfg: Config, res: Results) -> None:
+    """Issue 12's workload: Team(users: list[RUser]) of cfg.users models as
+    applications write them (aware datetime, Enum, Optional[float], UUID,
+    Decimal, Literal, a nested Address model, list[str]): checks, timings
+    and the issue's target ratios (as notes, from this run's medians)."""
+    sec = "realistic"
+    n = cfg.users
+    log(f"{sec}: building a Team of {n:,} models")
+    rng = random.Random(SEED + 12)
+    utc = dt.timezone.utc
+    users = [RUser(id=i, name=f"user {i}",
+                   created=dt.datetime(2020, 1, 1, tzinfo=utc) + dt.timedelta(seconds=rng.randrange(10**8)),
+                   role=rng.choice(ROLES), score=None if rng.random() < NONE_SCORE_FRACTION else rng.random(),
+                   uid=uuid.UUID(int=rng.getrandbits(128)), price=decimal.Decimal(rng.randrange(10**6)) / 100,
+                   kind=rng.choice("ab"), address=Address(street=f"{i} Main St", city=rng.choice(("Oslo", "Lima"))),
+                   tags=[rng.choice(("x", "y", "z")) for _ in range(rng.randrange(4))])
+             for i in range(n)]
+    team = Team(users=users)
+    b = bfa.dumps(team)
+    dicts = [u.model_dump() for u in users]
+    p_dicts = pickle.dumps(dicts, protocol=5)
+    p_models = pickle.dumps(users, protocol=5)
+    res.add(sec, "size", "bfa", [len(b)], unit="B")
+
+    def check():
+        for trusted in (True, False):
+            expect(bfa.loads(b, model=Team, trusted=trusted) == team, f"bfa.loads(trusted={trusted}) differs")
+        view = bfa.Archive.from_buffer(b, model=Team).root.users[n // 2]
+        expect(view.created == users[n // 2].created, "lazy users[i].created differs")
+
+    if not checked(res, sec, "round-trip", check):
+        return
+    log(f"{sec}: dumps")
+    timed(res, sec, "dumps", {
+        "bfa.dumps(team)": lambda: bfa.dumps(team),
+        "pickle.dumps([u.model_dump() for u in users])": lambda: pickle.dumps([u.model_dump() for u in users],
+                                                                               protocol=5),
+    }, cfg)
+    log(f"{sec}: loads")
+    timed(res, sec, "loads", {
+        "bfa.loads(model=Team, trusted=True)": lambda: bfa.loads(b, model=Team, trusted=True),
+        "bfa.loads(model=Team)": lambda: bfa.loads(b, model=Team),
+        "pickle.loads(pickled instances)": lambda: pickle.loads(p_models),
+        "Team.model_validate(pickle.loads(dicts))": lambda: Team.model_validate({"users": pickle.loads(p_dicts)}),
+    }, cfg)
+    log(f"{sec}: lazy users[i].created")
+    indices = [rng.randrange(n) for _ in range(cfg.lazy_accesses)]
+    arch = bfa.Archive.from_buffer(b, model=Team)
+    try:
+        def lazy():
+            for i in indices:
+                arch.root.users[i].created
+
+        timed(res, sec, "lazy", {"bfa arch.root.users[i].created": lazy}, cfg, per=len(indices))
+    finally:
+        arch.close()
+    ratios = (
+        ("bfa.dumps(team) / pickle.dumps(model_dump dicts)", "dumps", "bfa.dumps(team)",
+         "pickle.dumps([u.model_dump() for u in users])", 0.5),
+        ("bfa.loads(trusted) / pickle.loads(instances)", "loads", "bfa.loads(model=Team, trusted=True)",
+         "pickle.loads(pickled instances)", 0.5),
+        ("bfa.loads(validated) / model_validate(pickle.loads(dicts))", "loads", "bfa.loads(model=Team)",
+         "Team.model_validate(pickle.loads(dicts))", 1.0),
+    )
+    for label, metric, num, den, limit in ratios:
+        a, d = res.stat(sec, metric, num), res.stat(sec, metric, den)
+        if a is not None and d:
+            res.note(f"issue 12 target {label} <= {limit}: {a / d:.2f} ({'met' if a / d <= limit else 'NOT met'})")
+    lazy_us = res.stat(sec, "lazy", "bfa arch.root.users[i].created")
+    if lazy_us is not None:
+        res.note(f"issue 12 target lazy users[i].created < 10 us: {lazy_us / US:.1f} us "
+                 f"({'met' if lazy_us < 10 * US else 'NOT met'})")
+
+
 # ==========================================================================
 # targets (issue 4), from this run's medians
 # ==========================================================================
@@ -663,6 +764,7 @@ def main(argv=None) -> int:
         ("records", f"bench_core records workload, {cfg.users:,} user dicts + meta", bench_records),
         ("models", f"Catalog of {cfg.models:,} pydantic User models "
                    f"(int, str, datetime, Enum, float | None with {NONE_SCORE_FRACTION:.0%} None)", bench_models),
+        ("realistic", f"Team of {cfg.users:,} realistic pydantic models (issue 12)", bench_realistic),
     ):
         try:
             run(cfg, res)

@@ -27,7 +27,7 @@ from typing import Any
 import pydantic
 
 from . import reader as _reader
-from .errors import ArchiveError, BfastError, SchemaMismatchError, UnsupportedTypeError
+from .errors import BfastError, SchemaMismatchError, UnsupportedTypeError
 
 BaseModel = pydantic.BaseModel
 
@@ -492,12 +492,12 @@ def typed_view(value: Any, model: Any, root_schema: Any) -> Any:
     kind, cls = _container(model)
     if kind == "values":
         return ArchivedModelDict(value, cls)
-    if is_root_model(cls) and kind == "one":
+    if kind == "one" and getattr(cls, "__pydantic_root_model__", False):
         return ArchivedModel(value, cls)
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, memoryview)):
-        return ArchivedModelList(value, cls, root_schema)
     if isinstance(value, Mapping):
         return ArchivedModel(value, cls, root_schema)
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, memoryview)):
+        return ArchivedModelList(value, cls, root_schema)
     return value
 
 
@@ -764,7 +764,7 @@ def check_strict(cls: type, name: str, value: Any, was: str, path: str) -> Any:
     another type (``was``), so nothing may be converted."""
     try:
         return validate_field(cls, name, value, strict=True)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError):
         raise SchemaMismatchError(
             f"field {path}: the archive holds {was}, the model expects "
             f"{_type_name(cls.model_fields[name].annotation)} (an incompatible change: the "

@@ -289,7 +289,9 @@ class Archive:
         if self.model is not None:
             from .models import typed_view
 
-            return typed_view(value, self.model, self._root_schema())
+            schema = self._tables.get("root schema") if self._root_tag == _T_MODEL else None
+            return typed_view(value, self.model, schema if schema is not None
+                              else self._root_schema())
         return value
 
     def _root_schema(self) -> Any:
