@@ -419,10 +419,15 @@ class ArchivedModelList(Sequence):
         if name not in cls.model_fields:
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
         verdict = self._plan[name][0] if self._plan else "unknown"
-        how = _converters(cls)[name][0]
-        if hasattr(self._view, "column") and how == "same" and verdict == "same":
-            return self._view.column(name)
-        return [getattr(row, name) for row in self]
+        how, arg = _converters(cls)[name]
+        if not hasattr(self._view, "column") or verdict != "same" or \
+                how not in ("same", "plain", "enum"):
+            return [getattr(row, name) for row in self]
+        values = self._view.column(name)  # a table: the column in bulk
+        if how != "enum":
+            return values
+        values = values.tolist() if hasattr(values, "tolist") else values
+        return [None if v is None else _enum_member(arg, v) for v in values]
 
     def to_python(self) -> list:
         return self._view.to_python()

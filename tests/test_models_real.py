@@ -743,3 +743,16 @@ def test_mixed_models_round_trip_on_every_path(values):
     views = bfa.Archive.from_buffer(raw, model=list[Mixed]).root
     assert all(_same(v.to_model(), o) for v, o in zip(views, values))
     assert all(v.tags == o.tags and v.home == o.home for v, o in zip(views, values))
+
+
+class Leveled(BaseModel):
+    level: Optional[Level]
+    tags: list[str]
+
+
+def test_an_int_enum_column_with_none_cells_gives_members_and_none():
+    values = [Leveled(level=None if i % 3 == 0 else Level.HIGH, tags=[str(i)]) for i in range(9)]
+    rows = bfa.Archive.from_buffer(bfa.dumps(values), model=Leveled).root
+    assert rows.column("level") == [v.level for v in values]
+    assert all(type(x) is Level for x in rows.column("level") if x is not None)
+    assert rows.column("tags") == [v.tags for v in values]
