@@ -756,3 +756,22 @@ def test_an_int_enum_column_with_none_cells_gives_members_and_none():
     assert rows.column("level") == [v.level for v in values]
     assert all(type(x) is Level for x in rows.column("level") if x is not None)
     assert rows.column("tags") == [v.tags for v in values]
+
+
+class SerializedByAlias(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True)
+    user_id: int = Field(alias="uid")
+    note: str
+
+    @field_serializer("note")
+    def _upper(self, v: str) -> str:
+        return v.upper()
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_serialised_model_is_stored_by_field_name_whatever_its_alias_settings(trusted):
+    value = SerializedByAlias(uid=3, note="hi")
+    raw = bfa.dumps(value)
+    assert bfa.loads(raw) == {"user_id": 3, "note": "HI"}
+    assert bfa.loads(raw, model=SerializedByAlias, trusted=trusted) == \
+        SerializedByAlias(uid=3, note="HI")
