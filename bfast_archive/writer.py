@@ -773,18 +773,24 @@ def _canonical_key(x: Any) -> bytes:
 
 def _canonical_key_in_model(x: Any) -> bytes:
     """The order key of a set member inside a model, where an enum member is
-    written as its value: the key of that value."""
-    return dumps(_enum_values(x))
+    written as its value and a path, URL... as its stored form: the key of
+    what is written."""
+    return dumps(_as_written_in_model(x))
 
 
-def _enum_values(x: Any) -> Any:
+def _as_written_in_model(x: Any) -> Any:
+    t = type(x)
     if isinstance(x, enum.Enum):
-        return _enum_values(x.value)
-    if type(x) is tuple:
-        return tuple(map(_enum_values, x))
-    if type(x) is frozenset:
-        return frozenset(map(_enum_values, x))
-    return x
+        return _as_written_in_model(x.value)
+    if t is tuple:
+        return tuple(map(_as_written_in_model, x))
+    if t is frozenset:
+        return frozenset(map(_as_written_in_model, x))
+    if t in _ENCODERS or _is_model_class(t) or t.__module__ in ("uuid", "decimal", "numpy"):
+        return x
+    from .models import stored_form
+
+    return stored_form(x)
 
 
 _ENCODERS: dict[type, Callable[[_Writer, Any], bytes]] = {
@@ -866,8 +872,7 @@ def _model_leaf(w: _Writer, v: Any) -> bytes:
     its field type validates back from (``models.stored_form``)."""
     if not w.model_depth:
         t = type(v)
-        raise UnsupportedTypeError(f"cannot archive a value of type {t.__module__}.{t.__qualname__} "
-                                   f"outside a pydantic model", v)
+        raise UnsupportedTypeError(f"cannot archive a value of type {t.__module__}.{t.__qualname__}", v)
     from .models import stored_form
 
     return w.value(stored_form(v))
