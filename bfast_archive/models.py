@@ -113,6 +113,15 @@ def _custom_serialization(annotation: Any, depth: int = 0) -> bool:
                if not isinstance(a, (str, int, float, bool, bytes)) and a is not None)
 
 
+_SECRETS = tuple(t for t in (pydantic.SecretStr, pydantic.SecretBytes,
+                             getattr(pydantic, "Secret", None)) if t is not None)
+
+
+@lru_cache(maxsize=256)
+def _type_adapter(t: type) -> Any:
+    return pydantic.TypeAdapter(t)
+
+
 def stored_form(value: Any) -> Any:
     """A value of a type the format has no node for, inside a model, as the
     value its field type validates back from: a secret as its secret (the
@@ -122,11 +131,11 @@ def stored_form(value: Any) -> Any:
     UnsupportedTypeError if pydantic cannot serialise it either."""
     from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-    if isinstance(value, pydantic.types._SecretBase):
+    if isinstance(value, _SECRETS):
         return value.get_secret_value()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return pydantic.TypeAdapter(type(value)).dump_python(value, mode="python",
-                                                             round_trip=True, by_alias=False)
+        return _type_adapter(type(value)).dump_python(value, mode="python", round_trip=True,
+                                                      by_alias=False)
     try:
         return to_jsonable_python(value, round_trip=True)
     except (PydanticSerializationError, TypeError, ValueError):

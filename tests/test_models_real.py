@@ -129,8 +129,8 @@ import ipaddress  # noqa: E402
 import pathlib  # noqa: E402
 from typing import Annotated, Generic, Literal, Optional, TypeVar, Union  # noqa: E402
 
-from pydantic import (AnyUrl, HttpUrl, Json, RootModel, SecretBytes,  # noqa: E402
-                      SecretStr)
+from pydantic import (AnyUrl, HttpUrl, Json, RootModel, Secret,  # noqa: E402
+                      SecretBytes, SecretStr)
 from typing_extensions import TypedDict  # noqa: E402
 
 
@@ -202,6 +202,7 @@ def _field_model(name, annotation):
 _TYPES = [
     ("SecretStr", SecretStr, SecretStr("hunter2")),
     ("SecretBytes", SecretBytes, SecretBytes(b"\x00key")),
+    ("Secret[int]", Secret[int], Secret[int](1234)),
     ("HttpUrl", HttpUrl, HttpUrl("https://example.com/a?b=1")),
     ("AnyUrl", AnyUrl, AnyUrl("ftp://user@host:21/x")),
     ("IPv4Address", ipaddress.IPv4Address, ipaddress.IPv4Address("10.1.2.3")),
@@ -254,8 +255,8 @@ def _same(a, b):
     if dataclasses.is_dataclass(a):
         return a == b and all(_same(getattr(a, f.name), getattr(b, f.name))
                               for f in dataclasses.fields(a))
-    if isinstance(a, (SecretStr, SecretBytes)):
-        return a.get_secret_value() == b.get_secret_value()
+    if hasattr(a, "get_secret_value"):
+        return _same(a.get_secret_value(), b.get_secret_value())
     return a == b
 
 
