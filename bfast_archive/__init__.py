@@ -25,21 +25,24 @@ __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveE
            "BfastError", "SchemaMismatchError", "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
 
 
-def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = False) -> Any:
+def load(path: str | os.PathLike, *, model: Any = None, trusted: bool = False) -> Any:
     """Read the whole archive at ``path`` into plain Python objects, independent
     of the file (arrays as owned copies, bytes as ``bytes``). Cost: proportional
     to the archive; for random access use ``Archive.open``.
 
-    With ``model=M`` (a pydantic model class) the result is an ``M`` instance,
-    validated with ``model_validate``; ``trusted=True`` builds it without
-    validation when the archive was written from the same model (the schema
-    fingerprints match), and validates otherwise."""
+    With ``model=M`` (a pydantic model class; or ``list[M]``, ``tuple[M, ...]``,
+    ``dict[str, M]``) the result is an ``M`` instance (or that container of
+    them), validated by field name, each field's stored type checked against
+    the model's (an incompatible change raises SchemaMismatchError naming the
+    field); ``trusted=True`` builds it without validation when the archive was
+    written from the same models (every schema fingerprint matches), and
+    validates otherwise."""
     with Archive._open_path(path, False, model=None, verify=False, require_zero_copy=False,
                             threads=None, max_depth=_DEFAULT_MAX_DEPTH) as arch:
         return arch.to_model(model, trusted=trusted) if model is not None else arch.to_python()
 
 
-def loads(buffer: Any, *, model: type | None = None, trusted: bool = False) -> Any:
+def loads(buffer: Any, *, model: Any = None, trusted: bool = False) -> Any:
     """Like ``load``, from any buffer-protocol object (bytes, bytearray, mmap...)."""
     with Archive.from_buffer(buffer) as arch:
         return arch.to_model(model, trusted=trusted) if model is not None else arch.to_python()

@@ -193,8 +193,9 @@ class Archive:
         payloads) here. ``verify=True`` checks every checksum
         first (reads the whole file, in parallel on ``threads`` threads);
         ``require_zero_copy=True`` refuses a compressed archive. With
-        ``model=M`` (a pydantic model class), ``root`` is a typed
-        ``ArchivedModel`` view (``arch.root.users[3].name``)."""
+        ``model=M`` (a pydantic model class, or ``list[M]``, ``tuple[M, ...]``,
+        ``dict[str, M]``), ``root`` is a typed ``ArchivedModel`` view
+        (``arch.root.users[3].name``), or a list or dict of them."""
         return cls._open_path(path, True, model=model, verify=verify,
                               require_zero_copy=require_zero_copy, threads=threads,
                               max_depth=max_depth)
