@@ -706,7 +706,8 @@ def stored_key(schema: Any) -> tuple | None:
     a schema (not written from a model, or damaged)."""
     if isinstance(schema, dict):
         fields, names = schema.get("fields"), schema.get("types")
-        if isinstance(fields, list) and isinstance(names, list) and len(fields) == len(names):
+        if isinstance(fields, list) and isinstance(names, list) and len(fields) == len(names) \
+                and all(type(x) is str for x in fields + names):
             return tuple(zip(fields, names))
     return None
 

@@ -778,3 +778,12 @@ def test_a_serialised_model_is_stored_by_field_name_whatever_its_alias_settings(
     assert bfa.loads(raw) == {"user_id": 3, "note": "HI"}
     assert bfa.loads(raw, model=SerializedByAlias, trusted=trusted) == \
         SerializedByAlias(uid=3, note="HI")
+
+
+def test_a_damaged_schema_is_ignored_not_trusted_or_crashed_on():
+    from bfast_archive import models
+
+    assert models.stored_key({"fields": [["x"]], "types": ["int"]}) is None
+    assert models.stored_key({"fields": ["id"], "types": [1]}) is None
+    assert models.stored_key({"fields": ["id"], "types": ["int"]}) == (("id", "int"),)
+    assert models.stored_key("not a schema") is None
