@@ -42,15 +42,18 @@ verdict): on a busy machine it is the less disturbed estimate.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import enum
 import gc
 import pickle
 import random
 import sys
 import traceback
+import uuid
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Literal, Optional
 
 import msgspec
 import numpy as np
@@ -324,6 +327,88 @@ def bench_models(cfg: H.Config, res: H.Results) -> None:
         arch.close()
 
 
+class Address(BaseModel):
+    street: str
+    city: str
+
+
+class RUser(BaseModel):
+    """Issue 12's User: the field types applications have."""
+
+    id: int
+    name: str
+    created: dt.datetime
+    role: Role
+    score: Optional[float]
+    uid: uuid.UUID
+    price: decimal.Decimal
+    kind: Literal["a", "b"]
+    address: Address
+    tags: list[str]
+
+
+class Team(BaseModel):
+    users: list[RUser]
+
+
+def bench_realistic(cfg: H.Config, res: H.Results) -> None:
+    """Issue 12's workload: Team(users: list[RUser]) of cfg.users models as
+    applications write them (aware datetime, Enum, Optional[float], UUID,
+    Decimal, Literal, a nested Address model, list[str]): checks, timings
+    its targets are in ``targets``."""
+    sec = "realistic"
+    n = cfg.users
+    H.log(f"{sec}: building a Team of {n:,} models")
+    rng = random.Random(SEED + 12)
+    utc = dt.timezone.utc
+    users = [RUser(id=i, name=f"user {i}",
+                   created=dt.datetime(2020, 1, 1, tzinfo=utc) + dt.timedelta(seconds=rng.randrange(10**8)),
+                   role=rng.choice(ROLES), score=None if rng.random() < NONE_SCORE_FRACTION else rng.random(),
+                   uid=uuid.UUID(int=rng.getrandbits(128)), price=decimal.Decimal(rng.randrange(10**6)) / 100,
+                   kind=rng.choice("ab"), address=Address(street=f"{i} Main St", city=rng.choice(("Oslo", "Lima"))),
+                   tags=[rng.choice(("x", "y", "z")) for _ in range(rng.randrange(4))])
+             for i in range(n)]
+    team = Team(users=users)
+    b = bfa.dumps(team)
+    dicts = [u.model_dump() for u in users]
+    p_dicts = pickle.dumps(dicts, protocol=5)
+    p_models = pickle.dumps(users, protocol=5)
+    res.add([len(b)], "B", section=sec, metric="size", peer="bfa")
+
+    def check():
+        for trusted in (True, False):
+            expect(bfa.loads(b, model=Team, trusted=trusted) == team, f"bfa.loads(trusted={trusted}) differs")
+        view = bfa.Archive.from_buffer(b, model=Team).root.users[n // 2]
+        expect(view.created == users[n // 2].created, "lazy users[i].created differs")
+
+    if not checked(res, sec, "round-trip", check):
+        return
+    H.log(f"{sec}: dumps")
+    timed(res, sec, "dumps", {
+        "bfa.dumps(team)": lambda: bfa.dumps(team),
+        "pickle.dumps([u.model_dump() for u in users])": lambda: pickle.dumps([u.model_dump() for u in users],
+                                                                               protocol=5),
+    }, cfg)
+    H.log(f"{sec}: loads")
+    timed(res, sec, "loads", {
+        "bfa.loads(model=Team, trusted=True)": lambda: bfa.loads(b, model=Team, trusted=True),
+        "bfa.loads(model=Team)": lambda: bfa.loads(b, model=Team),
+        "pickle.loads(pickled instances)": lambda: pickle.loads(p_models),
+        "Team.model_validate(pickle.loads(dicts))": lambda: Team.model_validate({"users": pickle.loads(p_dicts)}),
+    }, cfg)
+    H.log(f"{sec}: lazy users[i].created")
+    indices = [rng.randrange(n) for _ in range(cfg.lazy_accesses)]
+    arch = bfa.Archive.from_buffer(b, model=Team)
+    try:
+        def lazy():
+            for i in indices:
+                arch.root.users[i].created
+
+        timed(res, sec, "lazy", {"bfa arch.root.users[i].created": lazy}, cfg, per=len(indices))
+    finally:
+        arch.close()
+
+
 # --- targets (issue 4), from this run's medians ---------------------------------------------------
 
 
@@ -342,7 +427,7 @@ def targets(res: H.Results, cfg: H.Config) -> list:
         return H.check(label, figure(num, den, "median"), limit, op, "x" if den else "s", primary=primary,
                        value_of_mins=figure(num, den, "min"))
 
-    r, m = "records", "models"
+    r, m, x = "records", "models", "realistic"
     trusted, pickled = "bfa.loads(model=Catalog, trusted=True)", "pickle.loads(pickled catalog)"
     return [
         target("records dump: bfa.dumps / pickle.dumps", (r, "dumps", "bfa.dumps"), (r, "dumps", "pickle.dumps"), 1.0),
@@ -364,6 +449,16 @@ def targets(res: H.Results, cfg: H.Config) -> list:
                primary=False),
         target("lazy arch.root.users[i].name, per access", (m, "lazy", "bfa arch.root.users[i].name"), None,
                100 * US, "<"),
+        target("realistic dump: bfa.dumps(team) / pickle.dumps(model_dump dicts)",
+               (x, "dumps", "bfa.dumps(team)"), (x, "dumps", "pickle.dumps([u.model_dump() for u in users])"),
+               0.5),
+        target("realistic load: bfa trusted / pickle.loads(instances)",
+               (x, "loads", "bfa.loads(model=Team, trusted=True)"), (x, "loads", "pickle.loads(pickled instances)"),
+               0.5),
+        target("realistic load: bfa validated / model_validate(pickle.loads(dicts))",
+               (x, "loads", "bfa.loads(model=Team)"), (x, "loads", "Team.model_validate(pickle.loads(dicts))"), 1.0),
+        target("realistic lazy arch.root.users[i].created, per access",
+               (x, "lazy", "bfa arch.root.users[i].created"), None, 10 * US, "<"),
     ]
 
 
@@ -396,6 +491,7 @@ def run(cfg: H.Config) -> dict:
         ("records", f"bench_core records workload, {cfg.users:,} user dicts + meta", bench_records),
         ("models", f"Catalog of {cfg.models:,} pydantic User models "
                    f"(int, str, datetime, Enum, float | None with {NONE_SCORE_FRACTION:.0%} None)", bench_models),
+        ("realistic", f"Team of {cfg.users:,} realistic pydantic models (issue 12)", bench_realistic),
     ):
         res.step(lambda bench=bench: bench(cfg, res), section=section, step="setup")
         rows = sorted((r for r in res.rows if r["section"] == section), key=lambda r: list(METRIC_LABELS).index(
@@ -405,7 +501,7 @@ def run(cfg: H.Config) -> dict:
         gc.collect()
     evaluated = targets(res, cfg)
     gc_notes(res)
-    H.print_targets("issue 4", evaluated)
+    H.print_targets("models", evaluated)
     if res.notes:
         print("== notes\n" + "".join(f"- {text}\n" for text in res.notes))
     for e in res.errors:

@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from ._mappings import release_mappings
-from .errors import (ArchiveError, BfastError, InternalError, NestingError,
+from .errors import (ArchiveError, BfastError, InternalError, NestingError, SchemaMismatchError,
                      UnsupportedTypeError)
 from .format import DEFAULT_MAX_DEPTH as _DEFAULT_MAX_DEPTH
 from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
@@ -23,11 +23,11 @@ from .writer import dump, dumps
 
 __version__ = "0.1.0"
 __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveError",
-           "BfastError", "InternalError", "NestingError", "UnsupportedTypeError", "dump",
-           "dumps", "load", "loads", "release_mappings"]
+           "BfastError", "InternalError", "NestingError", "SchemaMismatchError",
+           "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
 
 
-def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = False,
+def load(path: str | os.PathLike, *, model: Any = None, trusted: bool = False,
          verify: bool = True) -> Any:
     """Read the whole archive at ``path`` into plain Python objects, independent
     of the file (arrays as owned copies, bytes as ``bytes``). Cost: proportional
@@ -38,10 +38,13 @@ def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = 
     it, never returns altered data; ``verify=False`` skips the checksums (the
     structural checks of every read still run).
 
-    With ``model=M`` (a pydantic model class) the result is an ``M`` instance,
-    validated with ``model_validate``; ``trusted=True`` builds it without
-    validation when the archive was written from the same model (the schema
-    fingerprints match), and validates otherwise."""
+    With ``model=M`` (a pydantic model class; or ``list[M]``, ``tuple[M, ...]``,
+    ``dict[str, M]``) the result is an ``M`` instance (or that container of
+    them), validated by field name, each field's stored type checked against
+    the model's (an incompatible change raises SchemaMismatchError naming the
+    field); ``trusted=True`` builds it without validation when the archive was
+    written from the same models (every schema fingerprint matches), and
+    validates otherwise."""
     name = os.fspath(path)
     with Archive._open_path(path, False, model=None, verify=False, require_zero_copy=False,
                             threads=None, max_depth=_DEFAULT_MAX_DEPTH) as arch:
@@ -51,7 +54,7 @@ def load(path: str | os.PathLike, *, model: type | None = None, trusted: bool = 
             raise ArchiveError(f"{name}: {exc}") from None
 
 
-def loads(buffer: Any, *, model: type | None = None, trusted: bool = False,
+def loads(buffer: Any, *, model: Any = None, trusted: bool = False,
           verify: bool = True) -> Any:
     """Like ``load``, from any buffer-protocol object (bytes, bytearray, mmap...),
     checksums verified unless ``verify=False``."""
@@ -59,7 +62,7 @@ def loads(buffer: Any, *, model: type | None = None, trusted: bool = False,
         return _load(arch, model, trusted, verify)
 
 
-def _load(arch: Archive, model: type | None, trusted: bool, verify: bool) -> Any:
+def _load(arch: Archive, model: Any, trusted: bool, verify: bool) -> Any:
     if model is not None:
         return arch.to_model(model, trusted=trusted, verify=verify)
     return arch.to_python(verify=verify)
@@ -69,7 +72,7 @@ def _load(arch: Archive, model: type | None, trusted: bool, verify: bool) -> Any
 # model support (bfast_archive/models.py, which imports pydantic) and the
 # array handle ``ArchivedDict.array`` returns (bfast_archive/arrays.py).
 _LAZY = {"Cache": "cache", "memoize": "cache", "ArrayHandle": "arrays", "ArchivedModel": "models",
-         "ArchivedModelList": "models", "SchemaMismatchError": "models"}
+         "ArchivedModelList": "models"}
 __all__ += list(_LAZY)
 
 

@@ -151,16 +151,25 @@ class Cache(MutableMapping):
         return self._prefix + _digest(key) + _SUFFIX
 
     # -- lookups -------------------------------------------------------------------
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: Any = None, *, model: Any = None) -> Any:
         """The archived value for ``key`` (a lazy view), or ``default`` on a miss.
         Cost: one stat for an entry this process has open, else one open +
         mmap + header check; never a directory scan, whatever the size of the
-        entry or the number of entries. The payload is paged in as it is read."""
+        entry or the number of entries. The payload is paged in as it is read.
+        With ``model=M`` (a pydantic model class, or ``list[M]``,
+        ``tuple[M, ...]``, ``dict[str, M]``): typed views, as
+        ``Archive.open(path, model=M).root`` gives."""
         value = self._lookup(key, touch=True)
         if value is _MISS:
             self._misses += 1
             return default
         self._hits += 1
+        if model is not None:
+            from .models import slot_schema, typed_view
+
+            ent = self._mapped.get(key)
+            schema = slot_schema(ent.arch.root, "value") if ent is not None else None
+            value = typed_view(value, model, schema)
         return value
 
     def __getitem__(self, key: str) -> Any:

@@ -12,6 +12,13 @@ class ArchiveError(BfastError, ValueError):
     archive is used."""
 
 
+class SchemaMismatchError(ArchiveError):
+    """The archive's data does not fit the model asked for: a field changed
+    to an incompatible type, or a field the model requires has no value.
+    The message names the field (its innermost path) and both types. Defined
+    here, so that catching it does not import pydantic."""
+
+
 class UnsupportedTypeError(BfastError, TypeError):
     """A value handed to the writer has a type the format cannot hold.
 

@@ -11,6 +11,7 @@ models directly. Imported only when a model is written or asked for.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import decimal
 import enum
@@ -25,14 +26,10 @@ from typing import Any
 
 import pydantic
 
-from .errors import ArchiveError, BfastError
+from . import reader as _reader
+from .errors import BfastError, SchemaMismatchError, UnsupportedTypeError
 
 BaseModel = pydantic.BaseModel
-
-
-class SchemaMismatchError(ArchiveError):
-    """The archive's data does not fit the model asked for: a field changed
-    to an incompatible type. The message names the field and both types."""
 
 
 def is_model(value: Any) -> bool:
@@ -59,10 +56,93 @@ def schema_of(cls: type) -> dict:
 
 
 def model_fields(value: Any) -> dict:
-    """The field values of a model instance, in field order."""
+    """What the archive stores for a model instance: the dict
+    ``model_dump(mode="python", round_trip=True, by_alias=False)`` gives
+    (serializers applied, computed fields left out, extras kept), taken
+    straight from the field values, in field order, when the class has
+    nothing that would change them (``dumped``). Cost: a dict of the fields;
+    for a dumped class, pydantic's serialisation of the instance."""
     cls = type(value)
+    if dumped(cls):
+        out = value.model_dump(mode="python", round_trip=True, by_alias=False)
+        if is_root_model(cls):
+            return {"root": out}
+        if not isinstance(out, dict):
+            raise UnsupportedTypeError(
+                f"the model serializer of {cls.__qualname__} gives a {type(out).__name__}, "
+                f"not a dict of fields: such a model cannot be archived as a model", value)
+        return out
     d = value.__dict__
     return {name: d[name] for name in cls.model_fields}
+
+
+_SERIALIZERS = (pydantic.PlainSerializer, pydantic.WrapSerializer)
+
+
+@lru_cache(maxsize=None)
+def dumped(cls: type) -> bool:
+    """Is an instance stored as ``model_dump`` gives it rather than as its
+    field values? Yes when something changes what ``model_dump(mode=
+    "python", round_trip=True)`` returns: a field or model serializer, a
+    ``PlainSerializer``/``WrapSerializer`` or ``Json`` anywhere in a field's
+    type, an excluded field, or ``extra="allow"`` (the extras are kept)."""
+    decorators = cls.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers \
+            or cls.model_config.get("extra") == "allow":
+        return True
+    return any(info.exclude or _custom_serialization(_full_annotation(info))
+               for info in cls.model_fields.values())
+
+
+def _full_annotation(info: Any) -> Any:
+    """A field's annotation with its constraints and markers (``Json``,
+    ``Gt``, serializers), as pydantic validates it."""
+    return typing.Annotated[(info.annotation, *info.metadata)] if info.metadata \
+        else info.annotation
+
+
+def _custom_serialization(annotation: Any, depth: int = 0) -> bool:
+    if depth > 20:
+        return False
+    if typing.get_origin(annotation) is typing.Annotated:
+        for marker in annotation.__metadata__:
+            if isinstance(marker, _SERIALIZERS) or marker is pydantic.Json \
+                    or isinstance(marker, pydantic.Json):
+                return True
+    return any(_custom_serialization(a, depth + 1) for a in typing.get_args(annotation)
+               if not isinstance(a, (str, int, float, bool, bytes)) and a is not None)
+
+
+_SECRETS = tuple(t for t in (pydantic.SecretStr, pydantic.SecretBytes,
+                             getattr(pydantic, "Secret", None)) if t is not None)
+
+
+@lru_cache(maxsize=256)
+def _type_adapter(t: type) -> Any:
+    return pydantic.TypeAdapter(t)
+
+
+def stored_form(value: Any) -> Any:
+    """A value of a type the format has no node for, inside a model, as the
+    value its field type validates back from: a secret as its secret (the
+    archive is not where secrets are hidden: mask with a serializer), a
+    dataclass as pydantic's dict of it, a URL, IP address, path (and other
+    types pydantic serialises) as pydantic's JSON form of it.
+    UnsupportedTypeError if pydantic cannot serialise it either."""
+    from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+    if isinstance(value, _SECRETS):
+        return value.get_secret_value()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _type_adapter(type(value)).dump_python(value, mode="python", round_trip=True,
+                                                      by_alias=False)
+    try:
+        return to_jsonable_python(value, round_trip=True)
+    except (PydanticSerializationError, TypeError, ValueError):
+        t = type(value)
+        raise UnsupportedTypeError(f"cannot archive a value of type {t.__module__}."
+                                   f"{t.__qualname__} (pydantic cannot serialise it either)",
+                                   value) from None
 
 
 # -- typed reading ---------------------------------------------------------------
@@ -100,7 +180,9 @@ def _converters(cls: type) -> dict:
         ann, _ = _strip_optional(info.annotation)
         sub = _model_class(ann)
         item = _list_item_model(ann)
-        if sub is not None:
+        if _custom_serialization(_full_annotation(info)):  # stored as serialised (Json...)
+            out[name] = ("adapt", None)
+        elif sub is not None:
             out[name] = ("model", sub)
         elif item is not None:
             out[name] = ("models", item)
@@ -108,61 +190,121 @@ def _converters(cls: type) -> dict:
             out[name] = ("enum", ann)
         elif ann in _SIMPLE or ann is Any:
             out[name] = ("same", None)
+        elif _plain(ann):
+            out[name] = ("plain", None)
         elif ann is bytes:
             out[name] = ("bytes", None)
         elif getattr(ann, "__module__", "") == "numpy" and getattr(ann, "__name__", "") == "ndarray":
             out[name] = ("same", None)
         else:
-            out[name] = ("adapt", pydantic.TypeAdapter(info.annotation))
+            out[name] = ("adapt", None)  # validated as the field (validate_field)
     return out
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def _plain(annotation: Any, depth: int = 0) -> bool:
+    """Does a copy-out give exactly this type's values: a Literal of str,
+    int or bool values, or a list/tuple/set/frozenset/dict (str or int
+    keys) of such or of str, int, float, bool, dates and times, UUID,
+    Decimal (each possibly Optional)? Typed views copy such a field out;
+    trusted loads keep it as copied."""
+    ann, _ = _strip_optional(annotation)
+    if ann in _SIMPLE:
+        return True
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Literal:
+        return all(type(a) in (str, int, bool) for a in args)
+    if depth > 8 or origin not in _CONTAINERS or not args:
+        return False
+    if origin is dict:
+        return len(args) == 2 and args[0] in (str, int) and _plain(args[1], depth + 1)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _plain(args[0], depth + 1)
+    return all(_plain(a, depth + 1) for a in args) and (origin is tuple or len(args) == 1)
+
+
 def _to_plain(value: Any) -> Any:
+    if isinstance(value, memoryview):
+        return bytes(value)
     return value.to_python() if hasattr(value, "to_python") else value
 
 
-def convert_field(cls: type, name: str, raw: Any) -> Any:
-    """The raw lazy value of field ``name`` as its annotated type."""
+def is_root_model(cls: type) -> bool:
+    """A ``RootModel``: archived as its root value (what ``model_dump`` gives)."""
+    return getattr(cls, "__pydantic_root_model__", False)
+
+
+def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
+                  path: str = "", schema: Any = None) -> Any:
+    """The raw lazy value of field ``name`` as its annotated type, checked
+    against the type the archive recorded (``plan``) as a load checks it."""
     how, arg = _converters(cls)[name]
-    if raw is None or how == "same":
+    verdict, was = plan[name] if plan is not None else ("unknown", None)
+    path = path or cls.__name__
+    if verdict == "strict":
+        return check_strict(cls, name, _to_plain(raw), was, f"{path}.{name}")
+    if raw is None:
         return raw
     if how == "model":
-        return ArchivedModel(raw, arg)
+        return ArchivedModel(raw, arg, schema, f"{path}.{name}")
     if how == "models":
-        return ArchivedModelList(raw, arg)
+        return ArchivedModelList(raw, arg, schema, f"{path}.{name}[]")
+    if verdict == "same" and how in ("same", "plain"):
+        return raw if how == "same" else _to_plain(raw)
     try:
         if how == "enum":
             return _enum_member(arg, raw)
         if how == "bytes":
             return bytes(raw)
-        return arg.validate_python(_to_plain(raw))
+        return validate_field(cls, name, _to_plain(raw))
     except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         now = _type_name(cls.model_fields[name].annotation)
-        was = _STORED_TYPES.get(cls, {}).get(name, "unknown (not recorded)")
-        raise SchemaMismatchError(f"field {cls.__name__}.{name}: the archive holds {was}, "
-                                  f"the model expects {now} ({exc})") from None
+        raise SchemaMismatchError(f"field {path}.{name}: the archive holds "
+                                  f"{was or 'unknown (not recorded)'}, the model expects {now} "
+                                  f"({exc})") from None
+
+
+def _copy(view: Any) -> tuple:
+    """A view's data copied out, and the schemas the archive recorded."""
+    if isinstance(view, (_reader.ArchivedDict, _reader.ArchivedList)):
+        return _reader.copy_noting_schemas(view)
+    return _to_plain(view) if not isinstance(view, _RootFields) else view.to_python(), []
+
+
+def slot_schema(view: Any, key: Any) -> Any:
+    """The stored schema of the model node at ``view[key]``, or None."""
+    return _reader.model_schema_at(view, key)
 
 
 class ArchivedModel:
     """A lazy, typed view of one archived model instance.
 
     ``view.name`` (or ``view["name"]``) reads one field and converts it to
-    the field's annotated type: O(1) plus that field's conversion. Nested
-    models come back as ``ArchivedModel``, lists of models as
-    ``ArchivedModelList``. ``to_model()`` builds (and validates) the model."""
+    the field's annotated type, checked against the type the archive
+    recorded exactly as ``load`` checks it: O(1) plus that field's
+    conversion. Nested models come back as ``ArchivedModel``, lists of
+    models as ``ArchivedModelList``. ``to_model()`` builds (and validates)
+    the model."""
 
-    __slots__ = ("_view", "_cls")
+    __slots__ = ("_view", "_cls", "_schema", "_plan", "_path")
 
-    def __init__(self, view: Any, cls: type) -> None:
+    def __init__(self, view: Any, cls: type, schema: Any = None, path: str = "") -> None:
+        object.__setattr__(self, "_schema", schema)
         # a view over a value that is not a mapping (a hostile or unrelated
         # file) is made all the same, as items of a list are: each read of it
         # raises SchemaMismatchError (an ArchiveError), see _fields()
         object.__setattr__(self, "_view", view)
         object.__setattr__(self, "_cls", cls)
+        object.__setattr__(self, "_plan", plan_of(cls, schema))
+        object.__setattr__(self, "_path", path or cls.__name__)
 
     def _fields(self) -> Any:
         """The mapping of field values this view reads."""
         view = self._view
+        if getattr(self._cls, "__pydantic_root_model__", False):  # archived as its root value
+            return _RootFields(view)
         if not isinstance(view, Mapping):
             raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where the "
                                       f"model {self._cls.__name__} expects a mapping of its "
@@ -174,6 +316,8 @@ class ArchivedModel:
             raise AttributeError(name)
         cls = self._cls
         if name not in _converters(cls):
+            if name in cls.model_computed_fields:  # computed from the fields, by the model
+                return getattr(self.to_model(), name)
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
         view = self._fields()
         try:
@@ -181,10 +325,14 @@ class ArchivedModel:
         except KeyError:
             default = cls.model_fields[name].get_default(call_default_factory=True)
             if default is pydantic_core_undefined():
-                raise AttributeError(f"the archive has no value for {cls.__name__}.{name} "
-                                     f"and the field has no default") from None
+                raise SchemaMismatchError(
+                    f"field {self._path}.{name}: the model requires it "
+                    f"({_type_name(cls.model_fields[name].annotation)}, no default) and the "
+                    f"archive has no value for it") from None
             return default
-        return convert_field(cls, name, raw)
+        schema = _reader.model_schema_at(view, name) \
+            if _converters(cls)[name][0] in ("model", "models") else None
+        return convert_field(cls, name, raw, self._plan, self._path, schema)
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -199,59 +347,245 @@ class ArchivedModel:
         return self._fields().to_python()
 
     def to_model(self) -> Any:
-        """Build and validate this instance as the model class (a copy)."""
-        return validate(self._cls, self._fields().to_python())
+        """Build and validate this instance as the model class (a copy),
+        checked as ``load`` checks it. Cost: the instance's subtree."""
+        cls = self._cls
+        data, stored = _copy(self._view if is_root_model(cls) else self._fields())
+        return build(cls, data, self._schema, stored, path=self._path)
 
     def __dir__(self) -> list:
         return list(self._cls.model_fields)
 
     def __repr__(self) -> str:
-        return f"<ArchivedModel {self._cls.__name__}>"
+        """Like pydantic's repr: ``User(id=3, name='ada', ...)``, each value
+        read (and converted) as an attribute read would, long ones cut."""
+        cls = self._cls
+        try:
+            present = self._fields()
+            shown = [f"{name}={_short(getattr(self, name))}" for name in cls.model_fields
+                     if name in present]
+        except BfastError as exc:
+            return f"<ArchivedModel {cls.__name__}: {exc}>"
+        return f"{cls.__name__}({', '.join(shown)})"
+
+
+class _RootFields(dict):
+    """The fields of an archived ``RootModel``: its one field, ``root``."""
+
+    def __init__(self, root: Any) -> None:
+        super().__init__(root=root)
+
+    def to_python(self) -> dict:
+        return {"root": _to_plain(self["root"])}
+
+
+_new_view = object.__new__
 
 
 class ArchivedModelList(Sequence):
     """A lazy list of archived model instances: items are ``ArchivedModel``."""
 
-    __slots__ = ("_view", "_cls")
+    __slots__ = ("_view", "_cls", "_schema", "_plan", "_path")
 
-    def __init__(self, view: Any, cls: type) -> None:
+    def __init__(self, view: Any, cls: type, schema: Any = None, path: str = "") -> None:
         if not isinstance(view, Sequence) or isinstance(view, (str, bytes, memoryview)):
             raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where a "
                                       f"list of {cls.__name__} is expected")
         self._view = view
         self._cls = cls
+        if schema is None and len(view) and not hasattr(view, "column"):
+            schema = slot_schema(view, 0)  # a list of model nodes: each names the schema
+        self._schema = schema
+        self._plan = plan_of(cls, schema)
+        self._path = path or f"{cls.__name__}[]"
+
+    def _item(self, value: Any) -> ArchivedModel:
+        item = _new_view(ArchivedModel)  # __init__'s work, with this list's plan
+        _object_setattr(item, "_view", value)
+        _object_setattr(item, "_cls", self._cls)
+        _object_setattr(item, "_schema", self._schema)
+        _object_setattr(item, "_plan", self._plan)
+        _object_setattr(item, "_path", self._path)
+        return item
 
     def __len__(self) -> int:
         return len(self._view)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return [ArchivedModel(v, self._cls) for v in self._view[index]]
-        return ArchivedModel(self._view[index], self._cls)
+            return [self._item(v) for v in self._view[index]]
+        return self._item(self._view[index])
 
     def __iter__(self):
-        cls = self._cls
         for v in self._view:
-            yield ArchivedModel(v, cls)
+            yield self._item(v)
 
     def column(self, name: str) -> Any:
-        """One field of every row, as ``ArchivedList.column`` gives it: an
-        array where the values are numbers (zero-copy for a table's packed
-        column), else a list."""
+        """One field of every row, of the types ``row.name`` gives: numeric
+        fields the model keeps as stored (int, float, bool) as a zero-copy
+        array from a table, the others as a list of converted values."""
+        cls = self._cls
+        if name not in cls.model_fields:
+            raise AttributeError(f"{cls.__name__} has no field {name!r}")
+        verdict = self._plan[name][0] if self._plan else "unknown"
+        how, arg = _converters(cls)[name]
+        if not hasattr(self._view, "column") or verdict != "same" or \
+                how not in ("same", "plain", "enum"):
+            return [getattr(row, name) for row in self]
         try:
-            return self._view.column(name)
+            values = self._view.column(name)  # in bulk (zero-copy from a table)
         except TypeError as exc:  # an item not a mapping of fields
             raise SchemaMismatchError(f"items of this list have no field {name!r}: {exc}") \
                 from None
+        if how != "enum":
+            return values
+        values = values.tolist() if hasattr(values, "tolist") else values
+        return [None if v is None else _enum_member(arg, v) for v in values]
 
     def to_python(self) -> list:
         return self._view.to_python()
 
     def to_models(self) -> list:
-        return [validate(self._cls, d) for d in self._view.to_python()]
+        """Build and validate every instance (copies), checked as ``load``
+        checks them. Cost: the whole list."""
+        data, stored = _copy(self._view)
+        return build(list[self._cls], data, self._schema, stored, path=self._path)
 
     def __repr__(self) -> str:
         return f"<ArchivedModelList {len(self)} {self._cls.__name__}>"
+
+
+class ArchivedModelDict(Mapping):
+    """A lazy dict of archived model instances (``model=dict[str, M]``):
+    values are ``ArchivedModel``."""
+
+    __slots__ = ("_view", "_cls")
+
+    def __init__(self, view: Any, cls: type) -> None:
+        if not isinstance(view, Mapping):
+            raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where a "
+                                      f"dict of {cls.__name__} is expected")
+        self._view = view
+        self._cls = cls
+
+    def __getitem__(self, key: Any) -> ArchivedModel:
+        value = self._view[key]
+        return ArchivedModel(value, self._cls, slot_schema(self._view, key))
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def __iter__(self):
+        return iter(self._view)
+
+    def __repr__(self) -> str:
+        return f"<ArchivedModelDict {len(self)} {self._cls.__name__}>"
+
+
+@lru_cache(maxsize=None)
+def _container(model: Any) -> tuple:
+    """``model`` as (kind, model class): ``one`` for a class, ``items`` for
+    list/tuple/set/Sequence of one (``tuple[M, ...]``), ``values`` for a
+    dict of one; TypeError for anything else."""
+    cls = _model_class(model)
+    if cls is not None:
+        return "one", cls
+    origin, args = typing.get_origin(model), typing.get_args(model)
+    if origin in (list, set, frozenset, Sequence) and len(args) == 1:
+        cls = _model_class(args[0])
+    elif origin is tuple and (len(args) == 1 or len(args) == 2 and args[1] is Ellipsis):
+        cls = _model_class(args[0])
+    elif origin in (dict, Mapping) and len(args) == 2 and args[0] in (str, int):
+        cls = _model_class(args[1])
+        if cls is not None:
+            return "values", cls
+    if cls is None:
+        raise TypeError(f"model must be a pydantic model class, or a list, tuple, set or "
+                        f"dict of one, not {model!r}")
+    return "items", cls
+
+
+def typed_view(value: Any, model: Any, root_schema: Any) -> Any:
+    """The root of an archive opened with ``model=``: typed views."""
+    kind, cls = _container(model)
+    if kind == "values":
+        return ArchivedModelDict(value, cls)
+    if kind == "one" and getattr(cls, "__pydantic_root_model__", False):
+        return ArchivedModel(value, cls)
+    if isinstance(value, Mapping):
+        return ArchivedModel(value, cls, root_schema)
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, memoryview)):
+        return ArchivedModelList(value, cls, root_schema)
+    return value
+
+
+def trusted_classes(model: Any) -> dict | None:
+    """Fingerprint -> class for a trusted load as ``model``, or None when
+    some class it reaches must be validated."""
+    _, cls = _container(model)
+    classes = model_classes(cls)
+    return classes if all(constructible(c) for c in classes.values()) else None
+
+
+def trusted_result(model: Any, built: Any) -> tuple | None:
+    """``(value,)``: the result of a trusted copy-out when it is what
+    ``model`` asks for; None when it is not (it then validates)."""
+    kind, cls = _container(model)
+    if kind == "one":
+        if type(built) is cls:
+            return (built,)
+        if type(built) is list and all(type(x) is cls for x in built):
+            return (built,)  # an archive of a list of instances, loaded with model=M
+        return None
+    if kind == "values":
+        ok = isinstance(built, dict) and all(type(x) is cls for x in built.values())
+        return (built,) if ok else None
+    if type(built) is list and all(type(x) is cls for x in built):
+        origin = typing.get_origin(model)
+        return (built if origin in (list, Sequence) else origin(built),)
+    return None
+
+
+def build(model: Any, data: Any, root_schema: Any, stored: list, items_only: bool = False,
+          path: str | None = None) -> Any:
+    """Validate copied-out ``data`` as ``model`` (a class or container of
+    one), every field checked against the types the archive recorded:
+    ``root_schema`` is that of the class asked for (``items_only``: only if
+    ``data`` holds several instances), the others are matched by name
+    among ``stored``. ``path`` names the data in messages."""
+    kind, cls = _container(model)
+    many = kind != "one" or (isinstance(data, list) and not is_root_model(cls))
+    if items_only and not many:
+        root_schema = None
+    by_name = {}
+    for schema in stored:
+        if isinstance(schema, dict) and isinstance(schema.get("model"), str):
+            by_name[schema["model"]] = schema
+    plans = {}
+    for c in model_classes(cls).values():
+        plans[c] = field_plan(c, stored_key(by_name.get(_qualname(c))))
+    if root_schema is not None:
+        plans[cls] = field_plan(cls, stored_key(root_schema))
+    todo = _classes_to_check(plans, [cls])
+    items = (data.values() if kind == "values" and isinstance(data, Mapping) else data) \
+        if many else [data]
+    if todo and isinstance(items, (list, tuple, type({}.values()))):
+        path = path or (f"{cls.__name__}[]" if many else cls.__name__)
+        for item in items:
+            _check_tree(cls, item, plans, path, todo)
+    if not many:
+        return validate(cls, data, plans, path)
+    if kind == "values":
+        if not isinstance(data, Mapping):
+            raise SchemaMismatchError(f"the archive holds a {type(data).__name__} where a "
+                                      f"dict of {cls.__name__} is expected")
+        return {k: validate(cls, v, plans, path) for k, v in data.items()}
+    if not isinstance(data, (list, tuple)):
+        raise SchemaMismatchError(f"the archive holds a {type(data).__name__} where a "
+                                  f"list of {cls.__name__} is expected")
+    out = [validate(cls, d, plans, path or f"{cls.__name__}[]") for d in data]
+    origin = typing.get_origin(model) if kind == "items" else list
+    return out if origin in (list, Sequence) else origin(out)
 
 
 def pydantic_core_undefined() -> Any:
@@ -262,53 +596,331 @@ def pydantic_core_undefined() -> Any:
 
 # -- building models ---------------------------------------------------------------
 
-def validate(cls: type, data: Any) -> Any:
-    """``cls.model_validate(data)``, with fields the model dropped removed
-    first, and a type change the data cannot satisfy reported by name."""
+def _version() -> tuple:
+    return tuple(int(p) for p in pydantic.VERSION.split(".")[:2] if p.isdigit())
+
+
+#: pydantic 2.11+ validates by attribute name on request (``by_name=True``);
+#: older versions get the data translated to the fields' validation aliases.
+BY_NAME = _version() >= (2, 11)
+
+
+def validate(cls: type, data: Any, plans: dict | None = None, path: str | None = None) -> Any:
+    """``cls.model_validate(data)`` by field name (the archive stores field
+    names, whatever the model's aliases), with fields the model dropped
+    removed first, and a type change the data cannot satisfy reported by name."""
     if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k in cls.model_fields} \
-            if cls.model_config.get("extra") == "forbid" else data
+        if cls.model_config.get("extra") == "forbid" and not is_root_model(cls):
+            data = {k: v for k, v in data.items() if k in cls.model_fields}
     try:
-        return cls.model_validate(data)
+        if BY_NAME:
+            return cls.model_validate(data, by_name=True, by_alias=False)
+        return cls.model_validate(to_aliases(cls, data))
     except pydantic.ValidationError as exc:
-        raise _mismatch(cls, exc) from exc
+        raise _mismatch(cls, exc, plans, path) from exc
 
 
-_STORED_TYPES: dict[type, dict] = {}
+@lru_cache(maxsize=None)
+def _adapter(cls: type, name: str) -> Any:
+    """A TypeAdapter of field ``name`` (built on first use: about a millisecond)."""
+    return pydantic.TypeAdapter(_full_annotation(cls.model_fields[name]))
 
 
-def _mismatch(cls: type, exc: pydantic.ValidationError) -> BfastError:
-    stored = _STORED_TYPES.get(cls, {})
+def validate_field(cls: type, name: str, raw: Any, strict: bool | None = None) -> Any:
+    """``raw`` validated as field ``name`` of ``cls`` (models inside it by
+    field name), laxly or, with ``strict=True``, without any conversion."""
+    adapter = _adapter(cls, name)
+    if BY_NAME:
+        return adapter.validate_python(raw, strict=strict, by_name=True, by_alias=False)
+    return adapter.validate_python(_aliased_any(cls.model_fields[name].annotation, raw),
+                                   strict=strict)
+
+
+def _alias_key(info: Any, name: str) -> Any:
+    """Where pydantic < 2.11 looks for field ``name``: its validation alias
+    (the first of AliasChoices), a str or an AliasPath, or the name."""
+    alias = info.validation_alias if info.validation_alias is not None else info.alias
+    if isinstance(alias, pydantic.AliasChoices):
+        alias = alias.choices[0]
+    return name if alias is None else alias
+
+
+def to_aliases(cls: type, data: Any) -> Any:
+    """``data`` (field values by name, nested models too) keyed the way
+    ``cls`` validates without ``by_name``: for pydantic < 2.11."""
+    if not isinstance(data, Mapping):
+        return data
+    fields = cls.model_fields
+    out: dict = {}
+    for key, value in data.items():
+        info = fields.get(key)
+        if info is None:
+            out.setdefault(key, value)
+            continue
+        value = _aliased_any(info.annotation, value)
+        where = _alias_key(info, key)
+        if isinstance(where, pydantic.AliasPath):
+            _put_path(out, where.path, value)
+        else:
+            out[where] = value
+    return out
+
+
+def _put_path(out: dict, path: list, value: Any) -> None:
+    """Store ``value`` at ``path`` (str keys, int indexes) inside ``out``."""
+    node: Any = out
+    for step, nxt in zip(path, path[1:]):
+        child = {} if isinstance(nxt, str) else []
+        if isinstance(node, dict):
+            node = node.setdefault(step, child)
+        else:
+            node.extend([None] * (step + 1 - len(node)))
+            node[step] = node[step] if node[step] is not None else child
+            node = node[step]
+    last = path[-1]
+    if isinstance(node, dict):
+        node[last] = value
+    else:
+        node.extend([None] * (last + 1 - len(node)))
+        node[last] = value
+
+
+def _aliased_any(annotation: Any, value: Any) -> Any:
+    """``to_aliases`` through models, lists/tuples/sets of them and dict values."""
+    ann, _ = _strip_optional(annotation)
+    sub = _model_class(ann)
+    if sub is not None:
+        return to_aliases(sub, value)
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin in (list, tuple, set, frozenset, Sequence) and args and \
+            isinstance(value, (list, tuple)):
+        return [_aliased_any(args[0], v) for v in value]
+    if origin in (dict, Mapping) and len(args) == 2 and isinstance(value, Mapping):
+        return {k: _aliased_any(args[1], v) for k, v in value.items()}
+    return value
+
+
+# -- stored types against the model's -----------------------------------------------
+
+Plan = dict  # field name -> (verdict, stored type text); see field_plan
+
+
+def stored_key(schema: Any) -> tuple | None:
+    """(field, type text) pairs a stored schema records; None if it is not
+    a schema (not written from a model, or damaged)."""
+    if isinstance(schema, dict):
+        fields, names = schema.get("fields"), schema.get("types")
+        if isinstance(fields, list) and isinstance(names, list) and len(fields) == len(names) \
+                and all(type(x) is str for x in fields + names):
+            return tuple(zip(fields, names))
+    return None
+
+
+_PLANS: dict = {}
+
+
+def plan_of(cls: type, schema: Any) -> Plan | None:
+    """``field_plan`` for a stored schema dict (the reader decodes each once
+    per archive: remembered by identity, the dict kept alive with it)."""
+    if schema is None:
+        return None
+    key = (cls, id(schema))
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    plan = field_plan(cls, stored_key(schema))
+    if len(_PLANS) >= 1024:
+        _PLANS.clear()
+    _PLANS[key] = (schema, plan)
+    return plan
+
+
+@lru_cache(maxsize=4096)
+def field_plan(cls: type, stored: tuple | None) -> Plan | None:
+    """How each field of ``cls`` reads values an archive stored with the
+    field types ``stored`` records: ``same`` (the archive recorded this very
+    type), ``widened`` (a change validation only widens: int -> float,
+    X -> Optional[X] or a union holding X), ``strict`` (another type: a value
+    must validate strictly, never be converted), ``missing`` (the archive
+    has no such field). None when the archive recorded nothing."""
+    if stored is None:
+        return None
+    was = dict(stored)
+    plan = {}
+    for name, info in cls.model_fields.items():
+        old = was.get(name)
+        if old is None:
+            plan[name] = ("missing", None)
+        elif old == _type_name(info.annotation):
+            plan[name] = ("same", old)
+        elif old in _accepted_texts(info.annotation):
+            plan[name] = ("widened", old)
+        else:
+            plan[name] = ("strict", old)
+    return plan
+
+
+def _accepted_texts(annotation: Any) -> set:
+    """Type texts whose values ``annotation`` takes without conversion."""
+    texts = {_type_name(annotation)}
+    if annotation is float:
+        texts.add("int")
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = set()
+        for a in typing.get_args(annotation):
+            if a is type(None):
+                texts.add("NoneType")
+            else:
+                members |= _accepted_texts(a)
+        texts |= members
+        texts |= {form.format(t) for t in members
+                  for form in ("Optional[{}]", "{} | None", "Union[{}, NoneType]")}
+    return texts
+
+
+def check_strict(cls: type, name: str, value: Any, was: str, path: str) -> Any:
+    """``value`` validated strictly as field ``name``: the archive recorded
+    another type (``was``), so nothing may be converted."""
+    try:
+        return validate_field(cls, name, value, strict=True)
+    except (ValueError, TypeError):
+        raise SchemaMismatchError(
+            f"field {path}: the archive holds {was}, the model expects "
+            f"{_type_name(cls.model_fields[name].annotation)} (an incompatible change: the "
+            f"stored value {_short(value)} is not converted)") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@lru_cache(maxsize=None)
+def _descents(cls: type) -> tuple:
+    """The fields of ``cls`` that hold models: (name, how, class), how one
+    of ``one``, ``items`` (a list, tuple or set of them), ``values`` (a dict's)."""
+    out = []
+    for name, info in cls.model_fields.items():
+        ann, _ = _strip_optional(info.annotation)
+        sub = _model_class(ann)
+        if sub is not None:
+            out.append((name, "one", sub))
+            continue
+        origin, args = typing.get_origin(ann), typing.get_args(ann)
+        if origin in (list, tuple, set, frozenset, Sequence) and args:
+            sub = _model_class(_strip_optional(args[0])[0])
+            if sub is not None:
+                out.append((name, "items", sub))
+        elif origin in (dict, Mapping) and len(args) == 2:
+            sub = _model_class(_strip_optional(args[1])[0])
+            if sub is not None:
+                out.append((name, "values", sub))
+    return tuple(out)
+
+
+def _check_tree(cls: type, data: Any, plans: dict, path: str, todo: set) -> None:
+    """Check strictly, in the copied-out ``data`` of a ``cls`` instance, the
+    fields whose type changed (``plans``), descending into nested models;
+    ``todo``: the classes with such fields or nesting one."""
+    if not isinstance(data, Mapping):
+        return
+    plan = plans.get(cls)
+    if plan:
+        for name, (verdict, was) in plan.items():
+            if verdict == "strict" and name in data:
+                check_strict(cls, name, data[name], was, f"{path}.{name}")
+    for name, how, sub in _descents(cls):
+        value = data.get(name)
+        if sub not in todo or value is None:
+            continue
+        if how == "one":
+            _check_tree(sub, value, plans, f"{path}.{name}", todo)
+        else:
+            items = value.values() if how == "values" and isinstance(value, Mapping) else value
+            if isinstance(items, (list, tuple, set, frozenset, type({}.values()))):
+                for item in items:
+                    _check_tree(sub, item, plans, f"{path}.{name}[]", todo)
+
+
+def _classes_to_check(plans: dict, roots: list) -> set:
+    """The classes under ``roots`` whose data must be walked: with a field
+    checked strictly, or nesting such a class."""
+    memo: dict = {}
+
+    def needs(cls: type) -> bool:
+        if cls in memo:
+            return memo[cls]
+        memo[cls] = False  # recursive models: no cycle
+        plan = plans.get(cls) or {}
+        memo[cls] = any(v == "strict" for v, _ in plan.values()) or \
+            any(needs(sub) for _, _, sub in _descents(cls))
+        return memo[cls]
+
+    for cls in roots:
+        needs(cls)
+    return {c for c, yes in memo.items() if yes}
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _mismatch(cls: type, exc: pydantic.ValidationError, plans: dict | None = None,
+              path: str | None = None) -> BfastError:
+    """A SchemaMismatchError for a failed validation: the innermost field
+    of the first error, the type the archive recorded and the model's."""
+    plans = plans or {}
     for err in exc.errors():
-        loc = err.get("loc") or ()
-        if loc and loc[0] in cls.model_fields:
-            field = loc[0]
-            now = _type_name(cls.model_fields[field].annotation)
-            was = stored.get(field, "unknown (not recorded)")
+        where, owner, field = _describe(cls, err.get("loc") or (), path or cls.__name__)
+        if owner is None:
+            continue
+        now = _type_name(owner.model_fields[field].annotation)
+        plan = plans.get(owner) or {}
+        verdict, was = plan.get(field, (None, None))
+        if verdict == "missing" or err.get("type") == "missing":
             return SchemaMismatchError(
-                f"field {cls.__name__}.{field}: the archive holds {was}, the model expects "
-                f"{now} ({err.get('msg')})")
+                f"field {where}: the model requires it ({now}, no default) and the archive "
+                f"has no value for it")
+        return SchemaMismatchError(
+            f"field {where}: the archive holds {was or 'unknown (not recorded)'}, the model "
+            f"expects {now} ({err.get('msg')})")
     return SchemaMismatchError(f"archive data does not validate as {cls.__name__}: {exc}")
 
 
-def remember_stored_schema(cls: type, schema: dict) -> None:
-    """Note the field types an archive recorded for ``cls`` (for messages)."""
-    if isinstance(schema, dict):
-        fields, typenames = schema.get("fields"), schema.get("types")
-        if isinstance(fields, list) and isinstance(typenames, list):
-            _STORED_TYPES[cls] = dict(zip(fields, typenames))
-
-
-def check_compatible(cls: type, schema: Any) -> None:
-    """Raise SchemaMismatchError for a field whose type changed between the
-    archive's schema and ``cls`` in a way that cannot validate. Added fields
-    (with defaults), dropped fields and reordering are fine."""
-    remember_stored_schema(cls, schema)
+def _describe(cls: type, loc: tuple, path: str) -> tuple:
+    """Follow a pydantic error location through ``cls``'s annotations: the
+    innermost field's path (``Team.users[].id``), its class and name."""
+    owner = field = None
+    cur: Any = cls
+    i = 0
+    while cur is not None and i < len(loc):
+        name = loc[i]
+        if is_root_model(cur) or name not in cur.model_fields:
+            break
+        owner, field = cur, name
+        path += f".{name}"
+        i += 1
+        ann, cur = cur.model_fields[name].annotation, None
+        while i <= len(loc):
+            ann, _ = _strip_optional(ann)
+            if _model_class(ann) is not None:
+                cur = ann
+                break
+            origin, args = typing.get_origin(ann), typing.get_args(ann)
+            if i < len(loc) and origin in (list, tuple, set, frozenset, Sequence) and args \
+                    and isinstance(loc[i], int):
+                path, ann, i = path + "[]", args[0], i + 1
+            elif i < len(loc) and origin in (dict, Mapping) and len(args) == 2:
+                path, ann, i = path + "[]", args[1], i + 1
+            else:
+                break
+    return path, owner, field
 
 
 def constructible(cls: type) -> bool:
     """Can instances be built without validation from archived values?"""
-    return all(how in ("same", "enum", "model", "models") for how, _ in _converters(cls).values())
+    return not dumped(cls) and not is_root_model(cls) and all(
+        how in ("same", "plain", "enum", "model", "models") for how, _ in _converters(cls).values())
 
 
 _object_setattr = object.__setattr__
@@ -320,7 +932,7 @@ def _plan(cls: type) -> tuple:
     conversion, and whether the fast path (no private attributes, no
     post-init hook, not a root model, no extra="allow") applies."""
     conversions = tuple((name, how, arg) for name, (how, arg) in _converters(cls).items()
-                        if how != "same")
+                        if how not in ("same", "plain"))
     fast = not (cls.__private_attributes__ or cls.__pydantic_post_init__
                 or getattr(cls, "__pydantic_root_model__", False)
                 or cls.model_config.get("extra") == "allow")  # its instances hold {} extra

@@ -203,8 +203,9 @@ class Archive:
         payloads) here. ``verify=True`` checks every checksum
         first (reads the whole file, in parallel on ``threads`` threads);
         ``require_zero_copy=True`` refuses a compressed archive. With
-        ``model=M`` (a pydantic model class), ``root`` is a typed
-        ``ArchivedModel`` view (``arch.root.users[3].name``)."""
+        ``model=M`` (a pydantic model class, or ``list[M]``, ``tuple[M, ...]``,
+        ``dict[str, M]``), ``root`` is a typed ``ArchivedModel`` view
+        (``arch.root.users[3].name``), or a list or dict of them."""
         return cls._open_path(path, True, model=model, verify=verify,
                               require_zero_copy=require_zero_copy, threads=threads,
                               max_depth=max_depth)
@@ -304,26 +305,42 @@ class Archive:
             raise _closed()
         value = _decode(self, F.ROOT_SLOT_POS)
         if self.model is not None:
-            from .models import ArchivedModel, ArchivedModelList, remember_stored_schema
+            from .models import typed_view
 
-            if self._root_tag == _T_MODEL and ("remembered", self.model) not in self._tables:
-                remember_stored_schema(self.model, _schema(self, self._root_off))
-                self._tables[("remembered", self.model)] = True
-            if isinstance(value, ArchivedList):
-                return ArchivedModelList(value, self.model)
-            if isinstance(value, Mapping):
-                return ArchivedModel(value, self.model)
+            schema = self._tables.get("root schema") if self._root_tag == _T_MODEL else None
+            return typed_view(value, self.model, schema if schema is not None
+                              else self._root_schema())
         return value
 
-    def to_model(self, model: type | None = None, *, trusted: bool = False,
+    def _root_schema(self) -> Any:
+        """The stored schema of the root when it is a model node; else None."""
+        if self._root_tag != _T_MODEL:
+            return None
+        schema = self._tables.get("root schema")
+        if schema is None:
+            schema = self._tables["root schema"] = _schema(self, self._root_off)
+        return schema
+
+    def _item_schema(self) -> Any:
+        """The stored schema of the root's first item or value when that is
+        a model node (a list or dict of model instances); else None."""
+        tag = self._root_tag
+        if tag in (_T_LIST, _T_TUPLE, _T_DICT):
+            value = _decode(self, F.ROOT_SLOT_POS)
+            if len(value):
+                return model_schema_at(value, 0 if tag != _T_DICT else next(iter(value)))
+        return None
+
+    def to_model(self, model: Any = None, *, trusted: bool = False,
                  verify: bool = True) -> Any:
         """The whole archive as instances of pydantic model ``model`` (default:
-        the one given to ``open``): validated with ``model_validate``; with
-        ``trusted=True`` and an archive written from the same model (the
-        schema fingerprints match) built directly, without validation.
-        Checksums are verified first, as for ``to_python``."""
-        from .models import (constructible, model_classes, remember_stored_schema,
-                             schema_of, validate)
+        the one given to ``open``; also ``list[M]``, ``tuple[M, ...]``,
+        ``dict[str, M]``): validated by field name, every field's stored type
+        checked against the model's (models.py); with ``trusted=True`` and an
+        archive written from the same models (every schema fingerprint
+        matches) built directly, without validation. Checksums are verified first, as for
+        ``to_python``. Cost: the whole archive."""
+        from .models import build, trusted_classes, trusted_result
 
         model = model or self.model
         if model is None:
@@ -332,21 +349,22 @@ class Archive:
             raise _closed()
         if verify:
             _check_sums(self, self._size)
-        schema = _schema(self, self._root_off) if self._root_tag == _T_MODEL else None
-        if isinstance(schema, dict):
-            remember_stored_schema(model, schema)
-        classes = model_classes(model)
-        if (trusted and isinstance(schema, dict)
-                and schema.get("fingerprint") == schema_of(model)["fingerprint"]
-                and all(constructible(c) for c in classes.values())):
-            with recursion_headroom(self.max_depth), gc_paused():
+        classes = trusted_classes(model) if trusted else None
+        with recursion_headroom(self.max_depth), gc_paused():
+            if classes:
                 walk = _Walk(self, check=verify)
                 walk._models = classes
-                return _mat(walk, F.ROOT_SLOT_POS, 0)
-        data = self.to_python(verify=False)  # (verified above)
-        if isinstance(data, list):
-            return [validate(model, item) for item in data]
-        return validate(model, data)
+                try:
+                    done = trusted_result(model, _mat(walk, F.ROOT_SLOT_POS, 0))
+                except _NotTrusted:  # a model node of a class that changed
+                    done = None
+                if done is not None:
+                    return done[0]
+            walk = _Walk(self, check=verify)
+            walk._models = {}  # copy out plainly, noting every model node's schema
+            data = _mat(walk, F.ROOT_SLOT_POS, 0)
+        return build(model, data, self._root_schema() or self._item_schema(), noted_schemas(self),
+                     items_only=self._root_tag != _T_MODEL)
 
     def __getitem__(self, key: Any) -> Any:
         if self.model is not None:
@@ -912,9 +930,12 @@ def _mat_model(arch: Any, off: int, pos: int, depth: int) -> Any:
     body_pos = _model_body(arch, off)
     models = getattr(arch, "_models", None)
     cls = None
-    if models:
+    if models is not None:  # a model load: schemas noted (arch._tables), classes looked up
         schema = _schema(arch, off)
-        cls = models.get(schema.get("fingerprint")) if isinstance(schema, dict) else None
+        if models:
+            cls = models.get(schema.get("fingerprint")) if isinstance(schema, dict) else None
+            if cls is None:
+                raise _NotTrusted
     if cls is not None:
         from .models import construct, construct_columns
 
@@ -929,6 +950,62 @@ def _mat_model(arch: Any, off: int, pos: int, depth: int) -> Any:
             return [construct(cls, row) for row in body]
         return construct(cls, body) if isinstance(body, dict) else body
     return _mat(arch, body_pos, depth + 1)
+
+
+def model_schema_at(view: Any, key: Any) -> Any:
+    """The stored schema of the model node at ``view[key]`` (a key of an
+    ``ArchivedDict``, an index of an ``ArchivedList``), or None when that
+    value is not a model node. For typed views (models.py): one probe."""
+    arch = getattr(view, "_arch", None)
+    if arch is None or arch._ptr is None:
+        return None
+    memo = ("slot schema", view._off, key)  # a node's offset names it in its archive
+    hit = arch._tables.get(memo, memo)
+    if hit is not memo:
+        return hit
+    if type(view) is ArchivedDict:
+        pos = _dict_pos(arch, view._off, key)
+    elif type(view) is ArchivedList and type(key) is int:
+        pos = seq_get(arch._ptr, arch._size, view._off, key)
+        if pos < 0:
+            return None
+    else:
+        return None
+    w0, p = _SLOT(_raw_of(arch), pos)
+    schema = _schema(arch, p) if w0 & 0xFF == _T_MODEL else None
+    arch._tables[memo] = schema
+    return schema
+
+
+def copy_noting_schemas(view: Any) -> tuple:
+    """``(view.to_python(), schemas)`` for an ``ArchivedDict``,
+    ``ArchivedList`` (a table too) or table row: the copy notes the schema
+    of every model node it passes; ``schemas`` are all the schemas the
+    archive has noted so far. For ``to_model`` of typed views (models.py)."""
+    arch = view._arch
+    if arch._ptr is None:
+        raise _closed()
+    with recursion_headroom(arch.max_depth), gc_paused():
+        walk = _Walk(arch)
+        walk._models = {}  # no classes: a plain copy that notes schemas (_mat_model)
+        if type(view) is ArchivedRow:
+            info = view._info
+            data = {name: _cell(walk, info, c, view._row, 1, True)
+                    for c, name in enumerate(info.names(arch))}
+        else:
+            tag = _T_DICT if type(view) is ArchivedDict else view._tag
+            data = _mat_node(walk, tag, view._off, view._n, 0)
+    return data, noted_schemas(arch)
+
+
+def noted_schemas(arch: Any) -> list:
+    """The model schemas decoded from this archive so far (``_schema``)."""
+    return [v for k, v in list(arch._tables.items()) if type(k) is tuple and k[0] == "schema"]
+
+
+class _NotTrusted(Exception):
+    """A trusted model load met a model node of a class it does not have
+    (one that changed since writing): the load validates instead."""
 
 
 class _NoTracking:

@@ -193,10 +193,15 @@ class _Writer:
 
     def model(self, v: Any) -> bytes:
         """A MODEL node: [schema, dict of the field values]."""
-        from .models import model_fields
+        from .models import is_root_model, model_fields
 
-        schema = self.schema(type(v))
         self.model_depth += 1
+        if is_root_model(type(v)):  # its root value, as model_dump gives it
+            try:
+                return self.value(model_fields(v)["root"])
+            finally:
+                self.model_depth -= 1
+        schema = self.schema(type(v))
         try:
             body = self.dict(model_fields(v))
         except _Failure as exc:
@@ -211,11 +216,18 @@ class _Writer:
 
     def model_table(self, rows: list, cls: type) -> bytes | None:
         """A list of instances of one model class: [schema, record table]."""
+        from .models import dumped, is_root_model, model_fields
+
+        if is_root_model(cls):
+            return None  # a list of their root values
         schema = self.schema(cls)
         self.model_depth += 1
         try:
-            body = self.table(rows, owner=rows, dicts=_INSTANCE_DICT,
-                              fields=tuple(cls.model_fields))
+            if dumped(cls):  # the rows as model_dump gives them (models.model_fields)
+                body = self.table(list(map(model_fields, rows)), owner=rows)
+            else:
+                body = self.table(rows, owner=rows, dicts=_INSTANCE_DICT,
+                                  fields=tuple(cls.model_fields))
         finally:
             self.model_depth -= 1
         return None if body is None else self.seq_node(F.T_MODEL, [schema, body])
@@ -343,6 +355,8 @@ class _Writer:
             return self.int(k)
         if t is bytes:
             return self.bytes(k, inline=True)
+        if self.model_depth and isinstance(k, enum.Enum):  # as an enum value is written
+            return self.key(k.value)
         raise UnsupportedTypeError(
             f"unsupported dict key type {t.__qualname__}: keys must be str, int or bytes", k)
 
@@ -764,15 +778,42 @@ def _set(w: _Writer, v) -> bytes:
     # Sets iterate in hash order, which depends on the per-process string hash
     # seed; sort the members by their own archived bytes so output is deterministic.
     tag = F.T_SET if type(v) is set else F.T_FROZENSET
+    in_model = w.model_depth > 0
     try:
-        members = sorted(v, key=_canonical_key)
+        members = sorted(v, key=_canonical_key_in_model if in_model else _canonical_key)
     except (UnsupportedTypeError, ValueError):
         members = list(v)  # encoding it fails too, and there the member's path is known
+    if members and all(_is_model_class(type(x)) for x in members):
+        # a reader without the class could not make a set of their bodies
+        # (dicts): model instances are written as a LIST (docs/FORMAT.md)
+        tag = F.T_LIST
     return w.sequence(members, tag, owner=v)
 
 
 def _canonical_key(x: Any) -> bytes:
     return dumps(x)
+
+
+def _canonical_key_in_model(x: Any) -> bytes:
+    """The order key of a set member inside a model, where an enum member is
+    written as its value and a path, URL... as its stored form: the key of
+    what is written."""
+    return dumps(_as_written_in_model(x))
+
+
+def _as_written_in_model(x: Any) -> Any:
+    t = type(x)
+    if isinstance(x, enum.Enum):
+        return _as_written_in_model(x.value)
+    if t is tuple:
+        return tuple(map(_as_written_in_model, x))
+    if t is frozenset:
+        return frozenset(map(_as_written_in_model, x))
+    if t in _ENCODERS or _is_model_class(t) or t.__module__ in ("uuid", "decimal", "numpy"):
+        return x
+    from .models import stored_form
+
+    return stored_form(x)
 
 
 _ENCODERS: dict[type, Callable[[_Writer, Any], bytes]] = {
@@ -863,7 +904,21 @@ def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
             return _Writer.ndarray
         if isinstance(v, np.generic):
             return _Writer.npscalar
+    if pydantic is not None:
+        return _model_leaf
     raise UnsupportedTypeError(f"cannot archive a value of type {t.__module__}.{t.__qualname__}", v)
+
+
+def _model_leaf(w: _Writer, v: Any) -> bytes:
+    """A value of a type the format has no node for (a URL, a path, an IP
+    address, a secret, a dataclass...) inside a model: written as the form
+    its field type validates back from (``models.stored_form``)."""
+    if not w.model_depth:
+        t = type(v)
+        raise UnsupportedTypeError(f"cannot archive a value of type {t.__module__}.{t.__qualname__}", v)
+    from .models import stored_form
+
+    return w.value(stored_form(v))
 
 
 # -- error paths ------------------------------------------------------------
