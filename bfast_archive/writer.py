@@ -1108,7 +1108,7 @@ def _write_file(fd: int, pieces: list, blocks: list | None, threads: int | None)
     both), or block by block right after each block is written (still in the
     CPU caches) -- and written last. The file's size is reserved first
     (``bfa_preallocate``): a full disk fails before any byte is written."""
-    from ._bfa_core import lib
+    from ._native import lib
     from ._output import nbytes
     from ._parallel import run_parallel
     from .framing import PARALLEL_MIN, default_threads, hash_blocks, plain_directory
