@@ -1132,7 +1132,8 @@ class _TableInfo:
     """A table node's geometry, checked once per archive; column names are
     looked up in its key dict (in C) as they are asked for, and cached."""
 
-    __slots__ = ("off", "nrows", "ncols", "keys_off", "cols", "_names", "_index")
+    __slots__ = ("off", "nrows", "ncols", "keys_off", "cols", "_names", "_index",
+                 "arrow_checked")
 
     def __init__(self, arch: Archive, off: int, nrows: int) -> None:
         rc = table_check(_ptr_of(arch), arch._size, off, nrows)
@@ -1147,6 +1148,7 @@ class _TableInfo:
         self.cols = [F.COLUMN.unpack_from(raw, base + F.COLUMN.size * c) for c in range(ncols)]
         self._names: list | None = None
         self._index: dict[str, int] = {}
+        self.arrow_checked: set[int] = set()  # string columns validated for Arrow (frames.py)
 
     def column_of(self, arch: Archive, key: Any) -> int:
         """The column number of ``key``; KeyError if the rows have no such key."""
@@ -1462,12 +1464,17 @@ class ArchivedTable(ArchivedList):
         """The column names, in the rows' key order."""
         return list(self._info().names(self._arch))
 
-    def column(self, name: Any) -> Any:
+    def column(self, name: Any, *, arrow: bool = False) -> Any:
         """Column ``name`` as a read-only NumPy array over the buffer (int64,
         float64 or bool), no copy: O(1). With None cells, a masked array whose
-        data and mask are both views. Other columns come back as a list."""
+        data and mask are both views. Other columns come back as a list.
+        ``arrow=True``: the column as a ``pyarrow.Array`` (zero-copy where the
+        layouts agree; ``bfast_archive.frames`` says which)."""
         info = self._info()
         c = info.column_of(self._arch, name)
+        if arrow:
+            from .frames import column_to_arrow
+            return column_to_arrow(self._arch, info, c, name)
         kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
         if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL):
             arch = self._arch
@@ -1481,6 +1488,23 @@ class ArchivedTable(ArchivedList):
             return data
         mask = np.frombuffer(mv, "?", self._n, r1) if self._n else np.empty(0, "?")
         return np.ma.MaskedArray(data, mask=mask, copy=False)
+
+    def to_arrow(self) -> Any:
+        """The table as a ``pyarrow.Table`` sharing the archive's bytes
+        (numbers, strings, lists of str); null masks, bools and datetimes are
+        converted (``bfast_archive.frames``). Cost: O(columns) plus those copies."""
+        from .frames import table_to_arrow
+        return table_to_arrow(self._arch, self._info(), self.columns)
+
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame, through ``to_arrow()``."""
+        from .frames import to_pandas
+        return to_pandas(self.to_arrow())
+
+    def to_polars(self) -> Any:
+        """The table as a polars DataFrame, through ``to_arrow()``."""
+        from .frames import to_polars
+        return to_polars(self.to_arrow())
 
     def __repr__(self) -> str:
         state = " (archive closed)" if self._arch._ptr is None else ""
