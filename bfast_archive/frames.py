@@ -103,7 +103,8 @@ def column_to_arrow(arch: Any, info: Any, c: int, name: str) -> Any:
         raise ArchiveError("archive is closed")
     validity, nulls = None, 0
     if flags & F.COL_HAS_NULLS:
-        validity, nulls = _validity(pa, mv, r2 if kind == F.COL_STR else r1, n, name)
+        validity, nulls = _validity(pa, mv, r2 if kind in (F.COL_STR, F.COL_BINARY) else r1,
+                                    n, name)
     if kind == F.COL_INT64 or kind == F.COL_FLOAT64:
         typ = pa.int64() if kind == F.COL_INT64 else pa.float64()
         return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(mv[r0:r0 + 8 * n])], nulls)
@@ -148,8 +149,96 @@ def column_to_arrow(arch: Any, info: Any, c: int, name: str) -> Any:
         return pa.Array.from_buffers(pa.large_list(pa.large_string()), n,
                                      [None, pa.py_buffer(mv[r0:r0 + 8 * (n + 1)])],
                                      children=[items])
+    if kind == F.COL_FIXED:
+        code = flags >> F.COL_TYPE_SHIFT
+        dtype = F.FIXED_DTYPES[code]
+        width = int(dtype[-1]) if dtype[-1].isdigit() else 8
+        return pa.Array.from_buffers(_FIXED_ARROW[code](pa), n,
+                                     [validity, pa.py_buffer(mv[r0:r0 + width * n])], nulls)
+    if kind == F.COL_BINARY:
+        checked = info.arrow_checked
+        if c not in checked:
+            _strings_checked(arch, r0, n, r1n, name)
+            checked.add(c)
+        return pa.Array.from_buffers(pa.large_binary(), n,
+                                     [validity, pa.py_buffer(mv[r0:r0 + 8 * (n + 1)]),
+                                      pa.py_buffer(mv[r1:r1 + r1n])], nulls)
     raise UnsupportedTypeError(f"column {name!r} holds cells of mixed or nested types, "
                                f"which have no Arrow type", path=name)
+
+
+# FIXED element type code -> Arrow type of the stored values (no time zone:
+# a frame's schema adds it)
+_FIXED_ARROW = {
+    1: lambda pa: pa.int8(), 2: lambda pa: pa.int16(), 3: lambda pa: pa.int32(),
+    4: lambda pa: pa.uint8(), 5: lambda pa: pa.uint16(), 6: lambda pa: pa.uint32(),
+    7: lambda pa: pa.uint64(), 8: lambda pa: pa.float16(), 9: lambda pa: pa.float32(),
+    10: lambda pa: pa.date32(),
+    11: lambda pa: pa.timestamp("s"), 12: lambda pa: pa.timestamp("ms"),
+    13: lambda pa: pa.timestamp("us"), 14: lambda pa: pa.timestamp("ns"),
+    15: lambda pa: pa.duration("s"), 16: lambda pa: pa.duration("ms"),
+    17: lambda pa: pa.duration("us"), 18: lambda pa: pa.duration("ns"),
+}
+
+
+def _fixed_dtype(flags: int) -> str:
+    return F.FIXED_DTYPES[flags >> F.COL_TYPE_SHIFT]
+
+
+def typed_cell(mv: memoryview, col: tuple, row: int, full: bool) -> Any:
+    """One cell of a format 1.1 column (FIXED or BINARY; None cells are
+    handled by the caller): ints and floats as Python numbers (float16/32
+    widened exactly), dates, timestamps and durations as NumPy ``datetime64``
+    / ``timedelta64`` of the stored unit (Python's types cannot hold
+    nanoseconds), byte strings as ``bytes`` (``full``) or a memoryview."""
+    kind, flags, r0, r0n, r1, r1n, r2, r2n = col
+    if kind == F.COL_BINARY:
+        a, b = int.from_bytes(mv[r0 + 8 * row:r0 + 8 * row + 8], "little"), \
+            int.from_bytes(mv[r0 + 8 * row + 8:r0 + 8 * row + 16], "little")
+        if not a <= b <= r1n:
+            raise ArchiveError(f"byte string offsets out of order or bounds in column at "
+                               f"offset {r0}")
+        return bytes(mv[r1 + a:r1 + b]) if full else mv[r1 + a:r1 + b]
+    np = _np()
+    code = flags >> F.COL_TYPE_SHIFT
+    value = np.frombuffer(mv, F.FIXED_DTYPES[code], 1, r0 + row * np.dtype(
+        F.FIXED_DTYPES[code]).itemsize)[0]
+    return _scalar(np, code, value)
+
+
+def _scalar(np: Any, code: int, value: Any) -> Any:
+    if code == F.FX_DATE32:
+        return np.datetime64(int(value), "D")
+    if value.dtype.kind in "Mm":
+        return value
+    return value.item()
+
+
+def typed_values(arch: Any, col: tuple, n: int) -> list:
+    """All cells of a format 1.1 column as Python values (as ``typed_cell``;
+    None cells are set by the caller). Cost: O(n)."""
+    from ._native import archive_error, offsets_check
+
+    kind, flags, r0, r0n, r1, r1n, r2, r2n = col
+    mv = arch._mv
+    if kind == F.COL_BINARY:
+        rc = offsets_check(arch._ptr, arch._size, r0, n + 1, r1n)
+        if rc < 0:
+            raise archive_error(rc, f"byte string offsets at offset {r0}")
+        offs = mv[r0:r0 + 8 * (n + 1)].cast("Q").tolist()
+        if offs[-1] != r1n:
+            raise ArchiveError(f"byte string offsets at offset {r0} end at {offs[-1]}, "
+                               f"the blob holds {r1n} bytes")
+        blob = bytes(mv[r1:r1 + r1n])
+        return [blob[a:b] for a, b in zip(offs, offs[1:])]
+    np = _np()
+    code = flags >> F.COL_TYPE_SHIFT
+    values = np.frombuffer(mv, F.FIXED_DTYPES[code], n, r0) if n else []
+    if code == F.FX_DATE32:
+        return list(np.asarray(values, "<i8").astype("M8[D]"))
+    if n and values.dtype.kind in "Mm":
+        return list(values)
+    return values.tolist() if n else []
 
 
 def table_to_arrow(arch: Any, info: Any, names: list) -> Any:
@@ -169,3 +258,450 @@ def to_pandas(arrow_table: Any) -> Any:
 def to_polars(arrow_table: Any) -> Any:
     """``arrow_table`` as a polars DataFrame (polars copies what it needs)."""
     return require("polars").from_arrow(arrow_table)
+
+
+# -- data frames in: FRAME nodes (format 1.1, docs/FORMAT.md "Frame node") -------------
+# A frame is stored as its Arrow form: a record table with one column per
+# Arrow column (format 1.1 kinds FIXED and BINARY where 1.0 has none), the
+# values of dictionary (category) columns as one-column tables of their own,
+# and the Arrow schema, which carries what the columns do not: time zones,
+# dictionary types, the pandas metadata (index, dtypes) pyarrow writes.
+
+_KINDS = ("pyarrow.Table", "pyarrow.RecordBatch", "pandas.DataFrame", "polars.DataFrame")
+
+
+def _frame_kind(v: Any) -> str | None:
+    t = type(v)
+    top = t.__module__.partition(".")[0]
+    import sys
+
+    mod = sys.modules.get(top)
+    if top == "pyarrow" and isinstance(v, mod.Table):
+        return "pyarrow.Table"
+    if top == "pyarrow" and isinstance(v, mod.RecordBatch):
+        return "pyarrow.RecordBatch"
+    if top == "pandas" and isinstance(v, mod.DataFrame):
+        return "pandas.DataFrame"
+    if top == "polars" and isinstance(v, mod.DataFrame):
+        return "polars.DataFrame"
+    return None
+
+
+def frame_encoder(v: Any) -> Any:
+    """The writer's encoder for ``v`` if it is a data frame, else None."""
+    return write_frame if _frame_kind(v) is not None else None
+
+
+def _unsupported(name: str, what: str) -> UnsupportedTypeError:
+    return UnsupportedTypeError(f"column {name!r}: {what}", path=name)
+
+
+def _pandas_to_arrow(df: Any) -> Any:
+    """A pandas DataFrame as Arrow, exactly: pyarrow's conversion (with the
+    pandas metadata that restores index and dtypes), except that float
+    columns keep their NaNs as values (pyarrow would make them nulls and
+    give back only the canonical NaN), and object columns must hold only str
+    (or only bytes) and None, which Arrow gives back as they were."""
+    pa = require("pyarrow")
+    np = _np()
+    pd = require("pandas")
+    names = list(df.columns)
+    if len(set(map(repr, names))) != len(names):
+        raise UnsupportedTypeError("a data frame with duplicate column names cannot be archived")
+    for name in names:
+        if type(name) is not str:
+            raise _unsupported(repr(name), "data frame column names must be str")
+        col = df[name]
+        if col.dtype == object:
+            kinds = {type(x) for x in col.to_numpy()} - {type(None)}
+            if not (kinds <= {str} or kinds <= {bytes}):
+                raise _unsupported(name, f"an object column must hold only str or only bytes "
+                                         f"(and None), not {sorted(k.__name__ for k in kinds)}")
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=None)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise UnsupportedTypeError(f"this data frame has no exact Arrow form: {exc}") from None
+    for i, name in enumerate(table.column_names):
+        if name in df.columns and isinstance(df[name].dtype, np.dtype) and \
+                df[name].dtype.kind == "f":
+            values = df[name].to_numpy()
+            table = table.set_column(i, table.schema.field(i), pa.array(values, from_pandas=False))
+    del pd
+    return table
+
+
+def _pandas_extras(df: Any) -> dict:
+    """What pyarrow's pandas metadata does not restore: which columns had an
+    ``ArrowDtype`` (not to come back as NumPy or ``StringDtype``) and the
+    index's ``freq``."""
+    pd = require("pandas")
+    arrow = [name for name in df.columns if isinstance(df[name].dtype, pd.ArrowDtype)]
+    freq = getattr(df.index, "freqstr", None)
+    return {"arrow_columns": arrow, "index_freq": freq}
+
+
+def _pandas_restored(df: Any, table: Any, extras: Any) -> Any:
+    pd = require("pandas")
+    if not isinstance(extras, dict):
+        return df
+    for name in extras.get("arrow_columns") or ():
+        if name in df.columns:
+            df[name] = pd.Series(pd.arrays.ArrowExtensionArray(table.column(name)),
+                                 index=df.index, name=name)
+    freq = extras.get("index_freq")
+    if freq is not None:
+        df.index.freq = freq
+    return df
+
+
+def _to_arrow_input(v: Any, kind: str) -> Any:
+    pa = require("pyarrow")
+    if kind == "pyarrow.Table":
+        return v
+    if kind == "pyarrow.RecordBatch":
+        return pa.Table.from_batches([v])
+    if kind == "pandas.DataFrame":
+        return _pandas_to_arrow(v)
+    pl = require("polars")
+    return v.to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
+def write_frame(w: Any, v: Any) -> bytes:
+    """The slot of a FRAME node for the data frame ``v`` (format 1.1).
+    Cost: one pass over the data (null masks and bools unpacked, values
+    under nulls zeroed, strings rebased to u64 offsets)."""
+    kind = _frame_kind(v)
+    table = _to_arrow_input(v, kind)
+    names = table.column_names
+    if not names:
+        raise UnsupportedTypeError(f"a {kind} without columns cannot be archived", v)
+    if len(set(names)) != len(names):
+        raise UnsupportedTypeError(f"a {kind} with duplicate column names cannot be archived", v)
+    table = table.unify_dictionaries()
+    arrays = [table.column(i).combine_chunks() for i in range(len(names))]
+    dictionaries = []
+    for name, arr in zip(names, arrays):
+        if arr.type.id == _pa_dictionary_id():
+            dictionaries.append(write_table(w, ["values"], [arr.dictionary]))
+    body = write_table(w, names, [a.indices if a.type.id == _pa_dictionary_id() else a
+                                  for a in arrays])
+    meta = {"frame": kind, "schema": table.schema.serialize().to_pybytes()}
+    if kind == "pandas.DataFrame":
+        meta["pandas"] = _pandas_extras(v)
+    meta = w.dict(meta)
+    dicts = w.seq_node(F.T_LIST, dictionaries)
+    w.minor = max(w.minor, F.VERSION_MINOR_FRAMES)
+    return w.seq_node(F.T_FRAME, [meta, body, dicts])
+
+
+def _pa_dictionary_id() -> int:
+    pa = require("pyarrow")
+    return pa.dictionary(pa.int8(), pa.string()).id
+
+
+def write_table(w: Any, names: list, arrays: list) -> bytes:
+    """The slot of a TABLE node of the Arrow ``arrays`` (one per column, all
+    of one length), laid out as docs/FORMAT.md "Table node" says."""
+    n = len(arrays[0])
+    columns = [_write_column(w, name, arr) for name, arr in zip(names, arrays)]
+    key_slot = w.dict({name: i for i, name in enumerate(names)})
+    off = w._pad(F.NODE_ALIGN)
+    seg = w.seg
+    seg += F.TABLE_HEADER.pack(n, len(names))
+    seg += key_slot
+    seg += b"".join(columns)
+    return F.SLOT.pack(F.T_TABLE | n << 8, off)
+
+
+_FIXED_CODES = {v: k for k, v in {
+    1: "int8", 2: "int16", 3: "int32", 4: "uint8", 5: "uint16", 6: "uint32", 7: "uint64",
+    8: "halffloat", 9: "float", 10: "date32[day]",
+    11: "timestamp[s]", 12: "timestamp[ms]", 13: "timestamp[us]", 14: "timestamp[ns]",
+    15: "duration[s]", 16: "duration[ms]", 17: "duration[us]", 18: "duration[ns]"}.items()}
+
+
+def _bits(np: Any, buf: Any, offset: int, n: int) -> Any:
+    """``n`` bits of an Arrow bitmap from bit ``offset``, a byte each."""
+    return np.unpackbits(np.frombuffer(buf, np.uint8), bitorder="little")[offset:offset + n]
+
+
+def _bytes_of(np: Any, a: Any) -> memoryview:
+    return memoryview(np.ascontiguousarray(a).view(np.uint8))
+
+
+def _write_column(w: Any, name: str, arr: Any) -> bytes:
+    """Write one Arrow array's regions; return its 56-byte column descriptor."""
+    pa = require("pyarrow")
+    np = _np()
+    n = len(arr)
+    typ = arr.type
+    mask = None
+    if arr.null_count and typ.id != pa.null().id:
+        mask = (1 - _bits(np, arr.buffers()[0], arr.offset, n)).astype(np.uint8)
+    nulls = (w._append_bytes(_bytes_of(np, mask)), n) if mask is not None else (0, 0)
+    flags = F.COL_HAS_NULLS if mask is not None else 0
+    if pa.types.is_null(typ):  # SLOTS of None: sixteen zero bytes each
+        return F.COLUMN.pack(F.COL_SLOTS, 0, w._append_bytes(bytes(16 * n)), 16 * n, 0, 0, 0, 0)
+    if pa.types.is_boolean(typ):
+        values = _bits(np, arr.buffers()[1], arr.offset, n)
+        if mask is not None:
+            values = np.where(mask != 0, 0, values).astype(np.uint8)
+        at = w._append_bytes(_bytes_of(np, values), align=F.ARRAY_ALIGN)
+        return F.COLUMN.pack(F.COL_BOOL, flags, at, n, *nulls, 0, 0)
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or \
+            pa.types.is_string_view(typ) or pa.types.is_binary(typ) or \
+            pa.types.is_large_binary(typ) or pa.types.is_binary_view(typ):
+        text = not (pa.types.is_binary(typ) or pa.types.is_large_binary(typ) or
+                    pa.types.is_binary_view(typ))
+        arr = arr.cast(pa.large_string() if text else pa.large_binary())
+        if mask is not None:
+            arr = arr.fill_null("" if text else b"")
+        try:
+            arr.validate(full=True)
+        except pa.ArrowException as exc:
+            raise _unsupported(name, f"invalid strings: {exc}") from None
+        bufs = arr.buffers()
+        offsets = np.frombuffer(bufs[1], "<i8")[arr.offset:arr.offset + n + 1] if n else \
+            np.zeros(1, "<i8")
+        base, end = int(offsets[0]), int(offsets[-1])
+        blob = memoryview(bufs[2])[base:end] if bufs[2] is not None else b""
+        r0 = (w._append_bytes(_bytes_of(np, (offsets - base).astype("<u8"))), 8 * (n + 1))
+        r1 = (w._append_bytes(blob), end - base)
+        return F.COLUMN.pack(F.COL_STR if text else F.COL_BINARY, flags, *r0, *r1, *nulls)
+    if pa.types.is_int64(typ) or pa.types.is_float64(typ):
+        kind, width = (F.COL_INT64 if pa.types.is_int64(typ) else F.COL_FLOAT64), 8
+    else:
+        code = _FIXED_CODES.get(str(typ).split(",")[0].rstrip("]") + "]"
+                                if pa.types.is_timestamp(typ) else str(typ))
+        if code is None:
+            raise _unsupported(name, f"Arrow type {typ} has no record table column kind")
+        kind, width = F.COL_FIXED, _np().dtype(F.FIXED_DTYPES[code]).itemsize
+        flags |= code << F.COL_TYPE_SHIFT
+    raw = np.frombuffer(arr.buffers()[1], f"<u{width}")[arr.offset:arr.offset + n] if n else \
+        np.zeros(0, f"<u{width}")
+    if mask is not None:
+        raw = np.where(mask != 0, 0, raw).astype(f"<u{width}")
+    at = w._append_bytes(_bytes_of(np, raw), align=F.ARRAY_ALIGN)
+    return F.COLUMN.pack(kind, flags, at, width * n, *nulls, 0, 0)
+
+
+# -- data frames out ------------------------------------------------------------------
+
+def _frame_parts(arch: Any, off: int) -> tuple:
+    """(metadata dict, body table position, [dictionary table positions]) of
+    the FRAME node at ``off``, each slot checked in C and of the right tag."""
+    from ._native import archive_error, seq_get
+
+    raw = arch._raw
+    if raw is None:
+        raise ArchiveError("archive is closed")
+    pos = []
+    for i, tag in enumerate((F.T_DICT, F.T_TABLE, F.T_LIST)):
+        p = seq_get(arch._ptr, arch._size, off, i)
+        if p < 0:
+            raise archive_error(p, f"frame node at offset {off}")
+        if F.SLOT.unpack_from(raw, p)[0] & 0xFF != tag:
+            raise ArchiveError(f"frame node at offset {off}: item {i} is not a "
+                               f"{F.TAG_NAMES[tag]}")
+        pos.append(p)
+    return pos
+
+
+class _Frame:
+    """What a FRAME node holds, decoded once per archive: its kind, Arrow
+    schema, body table and dictionary tables (as ``ArchivedTable`` views)."""
+
+    __slots__ = ("kind", "schema", "body", "dictionaries", "pandas")
+
+    def __init__(self, arch: Any, off: int) -> None:
+        from .reader import ArchivedTable, _to_python
+
+        meta_pos, body_pos, dicts_pos = _frame_parts(arch, off)
+        w0, p = F.SLOT.unpack_from(arch._raw, meta_pos)
+        meta = _to_python(arch, F.T_DICT, p, w0 >> 8)
+        kind, schema = meta.get("frame"), meta.get("schema")
+        if kind not in _KINDS or not isinstance(schema, bytes):
+            raise ArchiveError(f"frame node at offset {off}: metadata names no known frame "
+                               f"kind and Arrow schema")
+        self.kind, self.schema = kind, schema
+        self.pandas = meta.get("pandas")
+        w0, p = F.SLOT.unpack_from(arch._raw, body_pos)
+        self.body = ArchivedTable(arch, p, w0 >> 8, F.T_TABLE)
+        w0, p = F.SLOT.unpack_from(arch._raw, dicts_pos)
+        from .reader import ArchivedList
+
+        self.dictionaries = []
+        for item in ArchivedList(arch, p, w0 >> 8, F.T_LIST):
+            if not isinstance(item, ArchivedTable):
+                raise ArchiveError(f"frame node at offset {off}: a dictionary is not a table")
+            self.dictionaries.append(item)
+
+    def arrow_schema(self) -> Any:
+        pa = require("pyarrow")
+        try:
+            return pa.ipc.read_schema(pa.py_buffer(self.schema))
+        except (pa.ArrowException, ValueError) as exc:
+            raise ArchiveError(f"frame schema is not an Arrow schema: {exc}") from None
+
+
+def _frame(arch: Any, off: int) -> _Frame:
+    base = getattr(arch, "_arch", arch)  # a copy-out walk reads through its archive
+    key = ("frame", off)
+    frame = base._tables.get(key)
+    if frame is None:
+        frame = base._tables[key] = _Frame(base, off)
+    return frame
+
+
+def frame_view(arch: Any, off: int) -> Any:
+    """The lazy value of a FRAME slot: an ``ArchivedFrame``."""
+    frame = _frame(arch, off)
+    view = ArchivedFrame(frame.body._arch, frame.body._off, frame.body._n, F.T_TABLE)
+    view._frame_at = off
+    return view
+
+
+def frame_value(arch: Any, off: int, depth: int) -> Any:
+    """A FRAME node copied out: the kind of data frame that was written."""
+    if depth >= arch.max_depth:
+        raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} at offset {off}")
+    from .reader import _claim
+
+    _claim(arch, off)
+    view = frame_view(arch, off)
+    frame = view._frame()
+    return arrow_to_frame(_owned(view.to_arrow()), frame.kind, frame.pandas)
+
+
+def _owned(table: Any) -> Any:
+    """A copy of ``table`` independent of the archive's buffer (one pass
+    through an in-memory Arrow IPC stream), for copy-outs such as ``load``."""
+    pa = require("pyarrow")
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return pa.ipc.open_stream(sink.getvalue()).read_all()
+
+
+def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
+    """The frame's ``pyarrow.Table``, equal to the one written (types, schema
+    metadata): the body's columns as ``to_arrow`` gives them, given the
+    schema's types (time zones; ``string``/``binary`` offsets narrowed to 32
+    bits, a copy), and dictionary columns rebuilt from their indices and
+    values (indices checked)."""
+    pa = require("pyarrow")
+    schema = frame.arrow_schema()
+    body = frame.body
+    info = body._info()
+    names = body.columns
+    if names != schema.names:
+        raise ArchiveError("frame schema does not name the frame's columns")
+    dicts = iter(frame.dictionaries)
+    columns = []
+    for c, (name, field) in enumerate(zip(names, schema)):
+        typ = field.type
+        if pa.types.is_null(typ):
+            kind = info.cols[c][0]
+            if kind != F.COL_SLOTS or any(v is not None for v in body.column(name)):
+                raise ArchiveError(f"frame column {name!r} is not all None")
+            columns.append(pa.nulls(info.nrows))
+            continue
+        stored = column_to_arrow(arch, info, c, name)
+        try:
+            if pa.types.is_dictionary(typ):
+                values = next(dicts, None)
+                if values is None:
+                    raise ArchiveError(f"frame column {name!r} has no dictionary")
+                vinfo = values._info()
+                dictionary = _as_type(pa, column_to_arrow(values._arch, vinfo, 0, name),
+                                      typ.value_type, name)
+                indices = _as_type(pa, stored, typ.index_type, name)
+                arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=typ.ordered,
+                                                     safe=True)
+            else:
+                arr = _as_type(pa, stored, typ, name)
+        except pa.ArrowException as exc:
+            raise ArchiveError(f"frame column {name!r} does not match its schema: {exc}") \
+                from None
+        columns.append(arr)
+    if next(dicts, None) is not None:
+        raise ArchiveError("frame holds more dictionaries than dictionary columns")
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _as_type(pa: Any, stored: Any, typ: Any, name: str) -> Any:
+    """``stored`` given the schema's type: a view when only a time zone
+    differs, a cast (a copy) for 32-bit string offsets or string views."""
+    st = stored.type
+    if st == typ:
+        return stored
+    if pa.types.is_timestamp(st) and pa.types.is_timestamp(typ) and st.unit == typ.unit:
+        return stored.view(typ)
+    if (pa.types.is_large_string(st) and (pa.types.is_string(typ) or
+                                          pa.types.is_string_view(typ))) or \
+            (pa.types.is_large_binary(st) and (pa.types.is_binary(typ) or
+                                               pa.types.is_binary_view(typ))):
+        return stored.cast(typ)
+    raise ArchiveError(f"frame column {name!r} is stored as {st}, its schema says {typ}")
+
+
+def arrow_to_frame(table: Any, kind: str, pandas_extras: Any = None) -> Any:
+    """The Arrow ``table`` as the frame ``kind`` that was written."""
+    if kind == "pyarrow.Table":
+        return table
+    if kind == "pyarrow.RecordBatch":
+        return table.combine_chunks().to_batches()[0] if table.num_rows else \
+            require("pyarrow").RecordBatch.from_pylist([], schema=table.schema)
+    if kind == "pandas.DataFrame":
+        require("pandas")
+        return _pandas_restored(table.to_pandas(), table, pandas_extras)
+    return require("polars").from_arrow(table)
+
+
+def _archived_frame_base() -> type:
+    from .reader import ArchivedTable
+
+    return ArchivedTable
+
+
+class ArchivedFrame(_archived_frame_base()):  # type: ignore[misc]
+    """A data frame in an archive (a FRAME node, format 1.1): an
+    ``ArchivedTable`` of its stored columns (rows, ``column()``, zero-copy
+    ``column(name, arrow=True)``) whose ``to_arrow()``, ``to_pandas()``,
+    ``to_polars()`` and ``to_python()`` give back the frame as written
+    (``to_python()``: the same kind of object)."""
+
+    __slots__ = ("_frame_at",)
+
+    def _frame(self) -> _Frame:
+        return _frame(self._arch, self._frame_at)
+
+    @property
+    def frame_kind(self) -> str:
+        """What was written: ``pandas.DataFrame``, ``polars.DataFrame``,
+        ``pyarrow.Table`` or ``pyarrow.RecordBatch``."""
+        return self._frame().kind
+
+    def to_arrow(self) -> Any:
+        """The frame as the ``pyarrow.Table`` it was written as (its schema,
+        metadata included). Zero-copy as ``ArchivedTable.to_arrow``, plus a
+        copy of 32-bit string offsets."""
+        return frame_to_arrow(self._arch, self._frame())
+
+    def to_pandas(self) -> Any:
+        """The frame as a pandas DataFrame (pyarrow's conversion, which uses
+        the pandas metadata of a frame written from pandas)."""
+        table = self.to_arrow()
+        return arrow_to_frame(table, "pandas.DataFrame", self._frame().pandas)
+
+    def to_polars(self) -> Any:
+        """The frame as a polars DataFrame."""
+        return require("polars").from_arrow(self.to_arrow())
+
+    def to_python(self) -> Any:
+        """The frame as the kind of object that was written."""
+        frame = self._frame()
+        return arrow_to_frame(self.to_arrow(), frame.kind, frame.pandas)
+
+    def __repr__(self) -> str:
+        return f"<ArchivedFrame {self._n} rows ({self._frame().kind})>"

@@ -53,6 +53,19 @@ def _header(flags: int, file_size: int, root: bytes, nodes_end: int, sections_of
     return bytes(head)
 
 
+def restamp_minor(pieces: list, minor: int) -> None:
+    """Set version_minor in the header of framed ``pieces`` (in place) and
+    re-checksum it: archives holding format 1.1 features say so."""
+    first = pieces[0]
+    head = bytearray(first[:F.HEADER_SIZE])
+    head[10:12] = minor.to_bytes(2, "little")
+    head[56:64] = F.U64.pack(lib.bfa_xxh64(bytes(head[:56]), 56, 0))
+    if isinstance(first, bytearray):
+        first[:F.HEADER_SIZE] = head
+    else:
+        pieces[0] = bytes(head) + bytes(first[F.HEADER_SIZE:])
+
+
 def frame(pieces: list, nodes_end: int, root: bytes, payloads: list, compression: str | None,
           chunk_size: int, threads: int | None) -> list:
     """The archive file as a list of buffers to write in order."""

@@ -675,6 +675,9 @@ def _decode(arch: Archive, pos: int) -> Any:
         return _xbytes(arch, p, w0 >> 8, copy=False)
     if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
         return _decode(arch, _model_body(arch, p))
+    if tag == F.T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
+        from .frames import frame_view
+        return frame_view(arch, p)
     with recursion_headroom(arch.max_depth):  # sets and fixed-shape nodes recurse
         return _mat(_Walk(arch), pos, 0)
 
@@ -707,6 +710,9 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
         return bytes(raw[p:p + (w0 >> 8)])
     if tag == _T_MODEL:
         return _mat_model(arch, p, pos, depth)
+    if tag == F.T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
+        from .frames import frame_value
+        return frame_value(arch, p, depth)
     if tag in _CONTAINERS:
         if depth >= arch.max_depth:
             raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} "
@@ -1233,8 +1239,8 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
     mv = arch._raw
     if mv is None:
         raise _closed()
-    if flags:
-        null = mv[(r2 if kind == F.COL_STR else r1) + row]
+    if flags & F.COL_HAS_NULLS:
+        null = mv[(r2 if kind == F.COL_STR or kind == F.COL_BINARY else r1) + row]
         if null:
             if null != 1:
                 raise ArchiveError(f"null mask byte {null} in column at offset {r0}")
@@ -1257,6 +1263,9 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
         a, b = _offset_pair(mv, r0 + 8 * row, r1n // 8 - 1, r0)
         view = _StringsCell(arch, a, b, r1, r2, r2n)
         return view.to_python() if full else view
+    if kind >= F.COL_FIXED:  # format 1.1 kinds: bfast_archive/frames.py
+        from .frames import typed_cell
+        return typed_cell(mv, info.cols[c], row, full)
     pos = r0 + 16 * row  # COL_SLOTS
     rc = check_slot(_ptr_of(arch), arch._size, pos, info.off)
     if rc < 0:
@@ -1305,16 +1314,19 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
     # regions of no bytes may share an offset with the next thing written
     if r0n:
         _claim(arch, r0)
-    if (kind == F.COL_STR or kind == F.COL_STRLIST) and r1n:
+    if (kind == F.COL_STR or kind == F.COL_STRLIST or kind == F.COL_BINARY) and r1n:
         _claim(arch, r1)
     if kind == F.COL_STRLIST and r2n:
         _claim(arch, r2)
-    nulls_at = r2 if kind == F.COL_STR else r1
-    if kind == F.COL_INT64 or kind == F.COL_FLOAT64:
+    nulls_at = r2 if kind == F.COL_STR or kind == F.COL_BINARY else r1
+    if kind >= F.COL_FIXED:  # format 1.1 kinds: bfast_archive/frames.py
+        from .frames import typed_values
+        values = typed_values(arch, info.cols[c], n)
+    elif kind == F.COL_INT64 or kind == F.COL_FLOAT64:
         values = mv[r0:r0 + 8 * n].cast("q" if kind == F.COL_INT64 else "d").tolist()
     elif kind == F.COL_DATETIME:
         values = _datetime_column(mv[r0:r0 + 8 * n], bytes(mv[r1:r1 + n]) if flags else None,
-                                  r0)
+                                  r0)  # (no type bits in flags but in FIXED's)
     elif kind == F.COL_BOOL:
         raw = bytes(mv[r0:r0 + n])
         if raw.translate(None, b"\x00\x01"):
@@ -1344,7 +1356,7 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
         if depth >= arch.max_depth:
             raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth}")
         return [_mat(arch, pos, depth + 1) for pos in range(r0, r0 + 16 * n, 16)]
-    if flags:
+    if flags & F.COL_HAS_NULLS:
         mask = bytes(mv[nulls_at:nulls_at + n])
         if mask.translate(None, b"\x00\x01"):
             raise ArchiveError(f"null mask at offset {nulls_at} holds bytes other than 0 and 1")
@@ -1476,15 +1488,16 @@ class ArchivedTable(ArchivedList):
             from .frames import column_to_arrow
             return column_to_arrow(self._arch, info, c, name)
         kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
-        if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL):
+        if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL, F.COL_FIXED):
             arch = self._arch
             with recursion_headroom(arch.max_depth), gc_paused():  # a copy-out: its own walk
                 return _column_values(_Walk(arch), info, c, 0)
         np = _numpy()
-        dtype = {F.COL_INT64: "<i8", F.COL_FLOAT64: "<f8", F.COL_BOOL: "?"}[kind]
+        dtype = {F.COL_INT64: "<i8", F.COL_FLOAT64: "<f8", F.COL_BOOL: "?"}.get(kind) or \
+            F.FIXED_DTYPES[flags >> F.COL_TYPE_SHIFT]
         mv = _mv_of(self._arch)
         data = np.frombuffer(mv, dtype, self._n, r0) if self._n else np.empty(0, dtype)
-        if not flags:
+        if not flags & F.COL_HAS_NULLS:
             return data
         mask = np.frombuffer(mv, "?", self._n, r1) if self._n else np.empty(0, "?")
         return np.ma.MaskedArray(data, mask=mask, copy=False)

@@ -45,7 +45,7 @@ class _Failure(Exception):
 
 class _Writer:
     __slots__ = ("seg", "base", "pieces", "active", "max_depth", "external", "payloads",
-                 "schemas", "model_depth")
+                 "schemas", "model_depth", "minor")
 
     def __init__(self, max_depth: int, external: bool = False) -> None:
         self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by framing
@@ -59,6 +59,7 @@ class _Writer:
         self.payloads: list = []
         self.schemas: dict[type, bytes] = {}  # model class -> slot of its schema node
         self.model_depth = 0  # > 0 while writing model fields (enums allowed there)
+        self.minor = 0  # the format minor version the content needs (frames: 1)
 
     # -- layout primitives -------------------------------------------------
     def _pad(self, align: int) -> int:
@@ -808,6 +809,12 @@ def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
         return _Writer.model
     if isinstance(v, enum.Enum):
         return _enum
+    if module.partition(".")[0] in ("pandas", "polars", "pyarrow"):
+        from .frames import frame_encoder  # data frames: a FRAME node (format 1.1)
+
+        enc = frame_encoder(v)
+        if enc is not None:
+            return enc
     if module == "uuid" and t.__qualname__ == "UUID":
         _ENCODERS[t] = _uuid
         return _uuid
@@ -874,7 +881,7 @@ def _raise_with_path(exc: _Failure) -> None:
 def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
             threads: int | None) -> list:
     """The pieces of the archive file for ``obj``, in order."""
-    from .framing import check_options, frame
+    from .framing import check_options, frame, restamp_minor
 
     check_options(compression, chunk_size, threads)
     with recursion_headroom(max_depth):
@@ -884,7 +891,10 @@ def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
         except _Failure as exc:
             _raise_with_path(exc)
         pieces, nodes_end = w.finish(root)
-    return frame(pieces, nodes_end, root, w.payloads, compression, chunk_size, threads)
+    out = frame(pieces, nodes_end, root, w.payloads, compression, chunk_size, threads)
+    if w.minor:
+        restamp_minor(out, w.minor)
+    return out
 
 
 def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20,
