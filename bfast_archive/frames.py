@@ -378,7 +378,7 @@ def write_frame(w: Any, v: Any) -> bytes:
     if len(set(names)) != len(names):
         raise UnsupportedTypeError(f"a {kind} with duplicate column names cannot be archived", v)
     table = table.unify_dictionaries()
-    arrays = [table.column(i).combine_chunks() for i in range(len(names))]
+    arrays = [_one_chunk(table.column(i)) for i in range(len(names))]
     dictionaries = []
     for name, arr in zip(names, arrays):
         if arr.type.id == _pa_dictionary_id():
@@ -392,6 +392,11 @@ def write_frame(w: Any, v: Any) -> bytes:
     dicts = w.seq_node(F.T_LIST, dictionaries)
     w.minor = max(w.minor, F.VERSION_MINOR_FRAMES)
     return w.seq_node(F.T_FRAME, [meta, body, dicts])
+
+
+def _one_chunk(col: Any) -> Any:
+    """A chunked column as one array: its only chunk as it is (no copy)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def _pa_dictionary_id() -> int:
@@ -508,10 +513,11 @@ def _frame_parts(arch: Any, off: int) -> tuple:
 
 
 class _Frame:
-    """What a FRAME node holds, decoded once per archive: its kind, Arrow
-    schema, body table and dictionary tables (as ``ArchivedTable`` views)."""
+    """What a FRAME node holds, decoded once per mapping (archives of one
+    file share it, so it holds no view): its kind, Arrow schema, pandas
+    extras, and where its body and dictionary tables are."""
 
-    __slots__ = ("kind", "schema", "body", "dictionaries", "pandas")
+    __slots__ = ("kind", "schema", "body_at", "dicts_at", "pandas")
 
     def __init__(self, arch: Any, off: int) -> None:
         from .reader import ArchivedTable, _to_python
@@ -526,15 +532,25 @@ class _Frame:
         self.kind, self.schema = kind, schema
         self.pandas = meta.get("pandas")
         w0, p = F.SLOT.unpack_from(arch._raw, body_pos)
-        self.body = ArchivedTable(arch, p, w0 >> 8, F.T_TABLE)
+        self.body_at = (p, w0 >> 8)
         w0, p = F.SLOT.unpack_from(arch._raw, dicts_pos)
         from .reader import ArchivedList
 
-        self.dictionaries = []
+        self.dicts_at = []
         for item in ArchivedList(arch, p, w0 >> 8, F.T_LIST):
             if not isinstance(item, ArchivedTable):
                 raise ArchiveError(f"frame node at offset {off}: a dictionary is not a table")
-            self.dictionaries.append(item)
+            self.dicts_at.append((item._off, item._n))
+
+    def body(self, arch: Any) -> Any:
+        from .reader import ArchivedTable
+
+        return ArchivedTable(arch, *self.body_at, F.T_TABLE)
+
+    def dictionaries(self, arch: Any) -> list:
+        from .reader import ArchivedTable
+
+        return [ArchivedTable(arch, off, n, F.T_TABLE) for off, n in self.dicts_at]
 
     def arrow_schema(self) -> Any:
         pa = require("pyarrow")
@@ -556,7 +572,7 @@ def _frame(arch: Any, off: int) -> _Frame:
 def frame_view(arch: Any, off: int) -> Any:
     """The lazy value of a FRAME slot: an ``ArchivedFrame``."""
     frame = _frame(arch, off)
-    view = ArchivedFrame(frame.body._arch, frame.body._off, frame.body._n, F.T_TABLE)
+    view = ArchivedFrame(getattr(arch, "_arch", arch), *frame.body_at, F.T_TABLE)
     view._frame_at = off
     return view
 
@@ -591,12 +607,12 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
     values (indices checked)."""
     pa = require("pyarrow")
     schema = frame.arrow_schema()
-    body = frame.body
+    body = frame.body(arch)
     info = body._info()
     names = body.columns
     if names != schema.names:
         raise ArchiveError("frame schema does not name the frame's columns")
-    dicts = iter(frame.dictionaries)
+    dicts = iter(frame.dictionaries(arch))
     columns = []
     for c, (name, field) in enumerate(zip(names, schema)):
         typ = field.type

@@ -353,3 +353,12 @@ def test_frame_slot_with_the_wrong_count_is_refused():
     buf[24:32] = struct.pack("<Q", F.T_FRAME | 2 << 8)
     with pytest.raises(bfa.ArchiveError):
         bfa.Archive.from_buffer(rewrite_header(bytes(buf))).root
+
+
+def test_frame_reads_after_the_same_file_was_opened_and_closed(tmp_path):
+    path = tmp_path / "f.bfa"
+    bfa.dump(ARROW, path)
+    with bfa.Archive.open(path) as arch:
+        arch.root.to_arrow()
+    with bfa.Archive.open(path) as arch:  # archives of one file share caches
+        assert arch.root.to_arrow().equals(ARROW, check_metadata=True)
