@@ -99,7 +99,7 @@ def column_to_arrow(arch: Any, info: Any, c: int, name: str) -> Any:
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     n = info.nrows
     mv = arch._mv
-    if mv is None:
+    if mv is None or arch._ptr is None:
         raise ArchiveError("archive is closed")
     validity, nulls = None, 0
     if flags & F.COL_HAS_NULLS:
@@ -123,15 +123,16 @@ def column_to_arrow(arch: Any, info: Any, c: int, name: str) -> Any:
             raise ArchiveError(f"datetime column {name!r} at offset {r0}: value out of range")
         values = pa.py_buffer(micros - _UNIX_EPOCH_MICROS)
         return pa.Array.from_buffers(pa.timestamp("us"), n, [validity, values], nulls)
-    if kind == F.COL_STR:
+    if kind == F.COL_STR or kind == F.COL_BINARY:
         checked = info.arrow_checked
         if c not in checked:
             _strings_checked(arch, r0, n, r1n, name)
-        arr = pa.Array.from_buffers(pa.large_string(), n,
-                                    [validity, pa.py_buffer(mv[r0:r0 + 8 * (n + 1)]),
-                                     pa.py_buffer(mv[r1:r1 + r1n])], nulls)
+        typ = pa.large_string() if kind == F.COL_STR else pa.large_binary()
+        arr = pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(mv[r0:r0 + 8 * (n + 1)]),
+                                             pa.py_buffer(mv[r1:r1 + r1n])], nulls)
         if c not in checked:
-            _utf8_checked(arr, mv[r1:r1 + r1n], name)
+            if kind == F.COL_STR:
+                _utf8_checked(arr, mv[r1:r1 + r1n], name)
             checked.add(c)
         return arr
     if kind == F.COL_STRLIST:
@@ -151,38 +152,30 @@ def column_to_arrow(arch: Any, info: Any, c: int, name: str) -> Any:
                                      children=[items])
     if kind == F.COL_FIXED:
         code = flags >> F.COL_TYPE_SHIFT
-        dtype = F.FIXED_DTYPES[code]
-        width = int(dtype[-1]) if dtype[-1].isdigit() else 8
-        return pa.Array.from_buffers(_FIXED_ARROW[code](pa), n,
+        width = np.dtype(F.FIXED_DTYPES[code]).itemsize
+        return pa.Array.from_buffers(_fixed_arrow(pa, np, code), n,
                                      [validity, pa.py_buffer(mv[r0:r0 + width * n])], nulls)
-    if kind == F.COL_BINARY:
-        checked = info.arrow_checked
-        if c not in checked:
-            _strings_checked(arch, r0, n, r1n, name)
-            checked.add(c)
-        return pa.Array.from_buffers(pa.large_binary(), n,
-                                     [validity, pa.py_buffer(mv[r0:r0 + 8 * (n + 1)]),
-                                      pa.py_buffer(mv[r1:r1 + r1n])], nulls)
     raise UnsupportedTypeError(f"column {name!r} holds cells of mixed or nested types, "
                                f"which have no Arrow type", path=name)
 
 
-# FIXED element type code -> Arrow type of the stored values (no time zone:
-# a frame's schema adds it)
-_FIXED_ARROW = {
-    1: lambda pa: pa.int8(), 2: lambda pa: pa.int16(), 3: lambda pa: pa.int32(),
-    4: lambda pa: pa.uint8(), 5: lambda pa: pa.uint16(), 6: lambda pa: pa.uint32(),
-    7: lambda pa: pa.uint64(), 8: lambda pa: pa.float16(), 9: lambda pa: pa.float32(),
-    10: lambda pa: pa.date32(),
-    11: lambda pa: pa.timestamp("s"), 12: lambda pa: pa.timestamp("ms"),
-    13: lambda pa: pa.timestamp("us"), 14: lambda pa: pa.timestamp("ns"),
-    15: lambda pa: pa.duration("s"), 16: lambda pa: pa.duration("ms"),
-    17: lambda pa: pa.duration("us"), 18: lambda pa: pa.duration("ns"),
-}
+def _fixed_arrow(pa: Any, np: Any, code: int) -> Any:
+    """The Arrow type of a FIXED column's stored values (timestamps without
+    a time zone: a frame's schema adds it)."""
+    if code == F.FX_DATE32:
+        return pa.date32()
+    return pa.from_numpy_dtype(np.dtype(F.FIXED_DTYPES[code]))
 
 
-def _fixed_dtype(flags: int) -> str:
-    return F.FIXED_DTYPES[flags >> F.COL_TYPE_SHIFT]
+_CODES: dict | None = None
+
+
+def _fixed_code(pa: Any, np: Any, typ: Any) -> int | None:
+    """The FIXED element type code of Arrow type ``typ``, or None."""
+    global _CODES
+    if _CODES is None:
+        _CODES = {_fixed_arrow(pa, np, code): code for code in F.FIXED_DTYPES}
+    return _CODES.get(pa.timestamp(typ.unit) if pa.types.is_timestamp(typ) else typ)
 
 
 def typed_cell(mv: memoryview, col: tuple, row: int, full: bool) -> Any:
@@ -201,17 +194,11 @@ def typed_cell(mv: memoryview, col: tuple, row: int, full: bool) -> Any:
         return bytes(mv[r1 + a:r1 + b]) if full else mv[r1 + a:r1 + b]
     np = _np()
     code = flags >> F.COL_TYPE_SHIFT
-    value = np.frombuffer(mv, F.FIXED_DTYPES[code], 1, r0 + row * np.dtype(
-        F.FIXED_DTYPES[code]).itemsize)[0]
-    return _scalar(np, code, value)
-
-
-def _scalar(np: Any, code: int, value: Any) -> Any:
+    dtype = np.dtype(F.FIXED_DTYPES[code])
+    value = np.frombuffer(mv, dtype, 1, r0 + row * dtype.itemsize)[0]
     if code == F.FX_DATE32:
         return np.datetime64(int(value), "D")
-    if value.dtype.kind in "Mm":
-        return value
-    return value.item()
+    return value if dtype.kind in "Mm" else value.item()
 
 
 def typed_values(arch: Any, col: tuple, n: int) -> list:
@@ -304,14 +291,14 @@ def _pandas_to_arrow(df: Any) -> Any:
     (or only bytes) and None, which Arrow gives back as they were."""
     pa = require("pyarrow")
     np = _np()
-    pd = require("pandas")
     names = list(df.columns)
     if len(set(map(repr, names))) != len(names):
         raise UnsupportedTypeError("a data frame with duplicate column names cannot be archived")
-    for name in names:
+    levels = [(f"index level {i}", df.index.get_level_values(i))
+              for i in range(df.index.nlevels)]
+    for name, col in [(name, df[name]) for name in names] + levels:
         if type(name) is not str:
             raise _unsupported(repr(name), "data frame column names must be str")
-        col = df[name]
         if col.dtype == object:
             kinds = {type(x) for x in col.to_numpy()} - {type(None)}
             if not (kinds <= {str} or kinds <= {bytes}):
@@ -326,7 +313,6 @@ def _pandas_to_arrow(df: Any) -> Any:
                 df[name].dtype.kind == "f":
             values = df[name].to_numpy()
             table = table.set_column(i, table.schema.field(i), pa.array(values, from_pandas=False))
-    del pd
     return table
 
 
@@ -418,13 +404,6 @@ def write_table(w: Any, names: list, arrays: list) -> bytes:
     return F.SLOT.pack(F.T_TABLE | n << 8, off)
 
 
-_FIXED_CODES = {v: k for k, v in {
-    1: "int8", 2: "int16", 3: "int32", 4: "uint8", 5: "uint16", 6: "uint32", 7: "uint64",
-    8: "halffloat", 9: "float", 10: "date32[day]",
-    11: "timestamp[s]", 12: "timestamp[ms]", 13: "timestamp[us]", 14: "timestamp[ns]",
-    15: "duration[s]", 16: "duration[ms]", 17: "duration[us]", 18: "duration[ns]"}.items()}
-
-
 def _bits(np: Any, buf: Any, offset: int, n: int) -> Any:
     """``n`` bits of an Arrow bitmap from bit ``offset``, a byte each."""
     return np.unpackbits(np.frombuffer(buf, np.uint8), bitorder="little")[offset:offset + n]
@@ -476,11 +455,10 @@ def _write_column(w: Any, name: str, arr: Any) -> bytes:
     if pa.types.is_int64(typ) or pa.types.is_float64(typ):
         kind, width = (F.COL_INT64 if pa.types.is_int64(typ) else F.COL_FLOAT64), 8
     else:
-        code = _FIXED_CODES.get(str(typ).split(",")[0].rstrip("]") + "]"
-                                if pa.types.is_timestamp(typ) else str(typ))
+        code = _fixed_code(pa, np, typ)
         if code is None:
             raise _unsupported(name, f"Arrow type {typ} has no record table column kind")
-        kind, width = F.COL_FIXED, _np().dtype(F.FIXED_DTYPES[code]).itemsize
+        kind, width = F.COL_FIXED, np.dtype(F.FIXED_DTYPES[code]).itemsize
         flags |= code << F.COL_TYPE_SHIFT
     raw = np.frombuffer(arr.buffers()[1], f"<u{width}")[arr.offset:arr.offset + n] if n else \
         np.zeros(0, f"<u{width}")

@@ -247,6 +247,9 @@ def test_pandas_load_from_a_file_is_independent_of_it(tmp_path):
         (pd.DataFrame({"ok": [1, 2], "bad": pd.Series(["a", b"b"], dtype=object)}), "'bad'"),
         (pd.DataFrame({"ok": [1, 2], "bad": pd.Series(["a", float("nan")], dtype=object)}), "'bad'"),
     (pd.DataFrame({0: [1, 2]}), "column names must be str"),
+    (pd.DataFrame({"x": [1, 2]}, index=pd.Index([1, "a"], dtype=object)), "index level 0"),
+    (pd.DataFrame({"p": pd.period_range("2020", periods=3, freq="M")}), "'p'"),
+    (pd.DataFrame({"c": np.array([1j, 2, 3])}), "column c"),
 ])
 def test_pandas_columns_without_exact_form_are_refused(df, match):
     with pytest.raises(bfa.UnsupportedTypeError, match=match):
