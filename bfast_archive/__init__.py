@@ -46,9 +46,11 @@ def loads(buffer: Any, *, model: type | None = None, trusted: bool = False) -> A
 
 
 # Loaded on first use: the cache (bfast_archive/cache.py: `bfa.Cache`, `bfa.memoize`)
-# and model support (bfast_archive/models.py, which imports pydantic).
+# model support (bfast_archive/models.py, which imports pydantic) and data frames
+# (bfast_archive/frames.py, which imports pyarrow, pandas, polars when used).
 _LAZY = {"Cache": "cache", "memoize": "cache", "ArchivedModel": "models",
-         "ArchivedModelList": "models", "SchemaMismatchError": "models"}
+         "ArchivedModelList": "models", "SchemaMismatchError": "models",
+         "ArchivedFrame": "frames"}
 __all__ += list(_LAZY)
 
 

@@ -122,7 +122,8 @@ def test_frame_columns_share_the_mapping(tmp_path):
 
 def test_frame_view_reads_cells_and_numpy_columns():
     view = bfa.Archive.from_buffer(bfa.dumps(ARROW)).root
-    assert isinstance(view, bfa.ArchivedTable) and view.frame_kind == "pyarrow.Table"
+    assert isinstance(view, bfa.ArchivedFrame) and isinstance(view, bfa.ArchivedTable)
+    assert view.frame_kind == "pyarrow.Table"
     assert view[3]["ts_ns_utc"] == np.datetime64(1 << 62, "ns")
     assert view[0]["dur_s"] == np.timedelta64(0, "s") and view[1]["bin"] == b""
     assert view[2]["i32"] is None and view[3]["u64"] == (1 << 64) - 1
