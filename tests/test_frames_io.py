@@ -366,3 +366,18 @@ def test_frame_reads_after_the_same_file_was_opened_and_closed(tmp_path):
         arch.root.to_arrow()
     with bfa.Archive.open(path) as arch:  # archives of one file share caches
         assert arch.root.to_arrow().equals(ARROW, check_metadata=True)
+
+
+def test_load_of_a_frame_without_pyarrow_names_the_extra(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "f.bfa"
+    bfa.dump({"t": ARROW}, path)
+    code = ("import sys; sys.modules['pyarrow'] = None; import bfast_archive as bfa\n"
+            f"arch = bfa.Archive.open({str(path)!r})\n"
+            "print(arch['t'][0]['i8'], arch['t'].frame_kind)\n"  # the body reads without Arrow
+            f"try:\n    bfa.load({str(path)!r})\nexcept ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[0] == "1 pyarrow.Table"
+    assert "pyarrow" in out.stdout and "bfast-archive[frames]" in out.stdout
