@@ -318,12 +318,15 @@ def _pandas_to_arrow(df: Any) -> Any:
 
 def _pandas_extras(df: Any) -> dict:
     """What pyarrow's pandas metadata does not restore: which columns had an
-    ``ArrowDtype`` (not to come back as NumPy or ``StringDtype``) and the
+    ``ArrowDtype`` (not to come back as NumPy or ``StringDtype``), which
+    index levels were of dtype object (not to come back as ``str``) and the
     index's ``freq``."""
     pd = require("pandas")
     arrow = [name for name in df.columns if isinstance(df[name].dtype, pd.ArrowDtype)]
     freq = getattr(df.index, "freqstr", None)
-    return {"arrow_columns": arrow, "index_freq": freq}
+    objects = [i for i in range(df.index.nlevels)
+               if df.index.get_level_values(i).dtype == object]
+    return {"arrow_columns": arrow, "index_freq": freq, "object_index_levels": objects}
 
 
 def _pandas_restored(df: Any, table: Any, extras: Any) -> Any:
@@ -334,6 +337,12 @@ def _pandas_restored(df: Any, table: Any, extras: Any) -> Any:
         if name in df.columns:
             df[name] = pd.Series(pd.arrays.ArrowExtensionArray(table.column(name)),
                                  index=df.index, name=name)
+    objects = extras.get("object_index_levels") or ()
+    if objects and isinstance(df.index, pd.MultiIndex):
+        df.index = df.index.set_levels([level.astype(object) if i in objects else level
+                                        for i, level in enumerate(df.index.levels)])
+    elif objects:
+        df.index = df.index.astype(object)
     freq = extras.get("index_freq")
     if freq is not None:
         df.index.freq = freq
@@ -594,26 +603,17 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
     columns = []
     for c, (name, field) in enumerate(zip(names, schema)):
         typ = field.type
-        if pa.types.is_null(typ):
-            kind = info.cols[c][0]
-            if kind != F.COL_SLOTS or any(v is not None for v in body.column(name)):
-                raise ArchiveError(f"frame column {name!r} is not all None")
-            columns.append(pa.nulls(info.nrows))
-            continue
-        stored = column_to_arrow(arch, info, c, name)
         try:
             if pa.types.is_dictionary(typ):
                 values = next(dicts, None)
                 if values is None:
                     raise ArchiveError(f"frame column {name!r} has no dictionary")
-                vinfo = values._info()
-                dictionary = _as_type(pa, column_to_arrow(values._arch, vinfo, 0, name),
-                                      typ.value_type, name)
-                indices = _as_type(pa, stored, typ.index_type, name)
+                dictionary = _typed_column(pa, values, values._info(), 0, name, typ.value_type)
+                indices = _typed_column(pa, body, info, c, name, typ.index_type)
                 arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=typ.ordered,
                                                      safe=True)
             else:
-                arr = _as_type(pa, stored, typ, name)
+                arr = _typed_column(pa, body, info, c, name, typ)
         except pa.ArrowException as exc:
             raise ArchiveError(f"frame column {name!r} does not match its schema: {exc}") \
                 from None
@@ -621,6 +621,18 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
     if next(dicts, None) is not None:
         raise ArchiveError("frame holds more dictionaries than dictionary columns")
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _typed_column(pa: Any, table: Any, info: Any, c: int, name: str, typ: Any) -> Any:
+    """Column ``c`` of the archived ``table`` as an Arrow array of type
+    ``typ``: the null type from a SLOTS column of None cells, else the stored
+    column given the type (``_as_type``)."""
+    if pa.types.is_null(typ):
+        if info.cols[c][0] != F.COL_SLOTS or \
+                any(v is not None for v in table.column(info.names(table._arch)[c])):
+            raise ArchiveError(f"frame column {name!r} is not all None")
+        return pa.nulls(info.nrows)
+    return _as_type(pa, column_to_arrow(table._arch, info, c, name), typ, name)
 
 
 def _as_type(pa: Any, stored: Any, typ: Any, name: str) -> Any:

@@ -206,6 +206,9 @@ PANDAS = {
                                          index=pd.RangeIndex(10, 10 + 2 * N, 2, name="r")),
     "MultiIndex": pd.DataFrame({"x": range(4)}, index=pd.MultiIndex.from_product(
         [["a", "b"], [1, 2]], names=["l", None])),
+    "object index": pd.DataFrame({"x": range(3)}, index=pd.Index(["a", "", "c"], dtype=object)),
+    "MultiIndex with an object level": pd.DataFrame({"x": range(2)}, index=pd.MultiIndex.from_arrays(
+        [pd.Index(["a", "b"], dtype=object), [1, 2]])),
     "DatetimeIndex with freq": pd.DataFrame({"x": range(N)}, index=pd.date_range(
         "2020", periods=N, tz="UTC", name="t")),
     "empty": pd.DataFrame({"x": pd.Series([], dtype="int64")}),
@@ -381,3 +384,33 @@ def test_load_of_a_frame_without_pyarrow_names_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[0] == "1 pyarrow.Table"
     assert "pyarrow" in out.stdout and "bfast-archive[frames]" in out.stdout
+
+
+pandas_columns = st.sampled_from([
+    lambda d, n: np.array(d.draw(st.lists(st.integers(-(1 << 63), (1 << 63) - 1), min_size=n,
+                                          max_size=n)), "i8"),
+    lambda d, n: np.array(d.draw(st.lists(st.floats(width=32), min_size=n, max_size=n)), "f4"),
+    lambda d, n: pd.array(d.draw(st.lists(st.integers(-100, 100) | st.none(), min_size=n,
+                                          max_size=n)), "Int64"),
+    lambda d, n: pd.array(d.draw(st.lists(st.booleans() | st.none(), min_size=n, max_size=n)),
+                          "boolean"),
+    lambda d, n: pd.array(d.draw(st.lists(st.text(st.characters(exclude_categories=("Cs",)))
+                                          | st.none(), min_size=n, max_size=n)), "string"),
+    lambda d, n: pd.Categorical(d.draw(st.lists(st.sampled_from(["a", "b", None]), min_size=n,
+                                                max_size=n))),
+    lambda d, n: pd.to_datetime(np.array(d.draw(st.lists(st.integers(-(2 ** 62), 2 ** 62),
+                                                         min_size=n, max_size=n)), "M8[ns]"))
+    .tz_localize("UTC"),
+])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_random_pandas_frames_round_trip_exactly(data):
+    n = data.draw(st.integers(0, 12))
+    makers = data.draw(st.lists(pandas_columns, min_size=1, max_size=4))
+    df = pd.DataFrame({f"c{i}": make(data, n) for i, make in enumerate(makers)})
+    if data.draw(st.booleans()):
+        df.index = pd.Index(data.draw(st.lists(st.text(max_size=3), min_size=n, max_size=n)),
+                            dtype=object, name="k")
+    pd.testing.assert_frame_equal(_back(df), df, check_exact=True)
