@@ -358,7 +358,10 @@ def _to_arrow_input(v: Any, kind: str) -> Any:
     if kind == "pandas.DataFrame":
         return _pandas_to_arrow(v)
     pl = require("polars")
-    return v.to_arrow(compat_level=pl.CompatLevel.oldest())
+    try:
+        return v.to_arrow(compat_level=pl.CompatLevel.oldest())
+    except (pa.ArrowException, pl.exceptions.PolarsError) as exc:
+        raise UnsupportedTypeError(f"this polars DataFrame has no Arrow form: {exc}") from None
 
 
 def write_frame(w: Any, v: Any) -> bytes:

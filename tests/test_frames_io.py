@@ -290,6 +290,16 @@ def test_polars_frame_round_trips():
     polars.testing.assert_frame_equal(back, POLARS)
 
 
+def test_polars_enum_round_trips():
+    df = pl.DataFrame({"e": pl.Series(["a", "b", "a"], dtype=pl.Enum(["a", "b", "c"]))})
+    polars.testing.assert_frame_equal(_back(df), df)
+
+
+def test_polars_type_without_arrow_form_is_an_unsupported_type_error():
+    with pytest.raises(bfa.UnsupportedTypeError):
+        bfa.dumps(pl.DataFrame({"i": pl.Series([1], dtype=pl.Int128)}))
+
+
 def test_polars_nested_column_is_refused_naming_it():
     with pytest.raises(bfa.UnsupportedTypeError, match="'lst'"):
         bfa.dumps(pl.DataFrame({"ok": [1], "lst": [[1, 2]]}))
