@@ -1478,8 +1478,10 @@ class ArchivedTable(ArchivedList):
 
     def column(self, name: Any, *, arrow: bool = False) -> Any:
         """Column ``name`` as a read-only NumPy array over the buffer (int64,
-        float64 or bool), no copy: O(1). With None cells, a masked array whose
-        data and mask are both views. Other columns come back as a list.
+        float64 or bool; in a data frame also the other fixed-width types,
+        dates copied as ``datetime64[D]``), no copy: O(1). With None cells, a
+        masked array whose data and mask are both views. Other columns come
+        back as a list.
         ``arrow=True``: the column as a ``pyarrow.Array`` (zero-copy where the
         layouts agree; ``bfast_archive.frames`` says which)."""
         info = self._info()
@@ -1497,6 +1499,8 @@ class ArchivedTable(ArchivedList):
             F.FIXED_DTYPES[flags >> F.COL_TYPE_SHIFT]
         mv = _mv_of(self._arch)
         data = np.frombuffer(mv, dtype, self._n, r0) if self._n else np.empty(0, dtype)
+        if kind == F.COL_FIXED and flags >> F.COL_TYPE_SHIFT == F.FX_DATE32:
+            data = data.astype("<M8[D]")  # stored as int32 days
         if not flags & F.COL_HAS_NULLS:
             return data
         mask = np.frombuffer(mv, "?", self._n, r1) if self._n else np.empty(0, "?")

@@ -129,6 +129,9 @@ def test_frame_view_reads_cells_and_numpy_columns():
     assert view[2]["i32"] is None and view[3]["u64"] == (1 << 64) - 1
     col = view.column("i16")
     assert col.dtype == np.dtype("<i2") and col.mask.tolist() == [0, 0, 1, 0, 0, 0]
+    dates = view.column("date32")
+    assert dates.dtype == np.dtype("M8[D]") and dates[1] == np.datetime64("1969-12-31")
+    assert view.column("ts_ns_utc").dtype == np.dtype("M8[ns]")
 
 
 def test_frame_rows_to_python_hold_typed_cells():
