@@ -51,3 +51,34 @@ def test_invalid_parquet_input_is_one_error_line(tmp_path):
     src.write_bytes(b"not parquet at all")
     err = one_error_line(cli("convert", src, arc), src)
     assert "parquet" in err and not arc.exists()
+
+
+def test_parquet_progress_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    src, arc = tmp_path / "in.parquet", tmp_path / "a.bfa"
+    pq.write_table(TABLE, src, row_group_size=10)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bfast_archive", "convert", str(src),
+                               str(arc)], stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    shown = b"".join(chunks).decode()
+    assert proc.returncode == 0 and f"reading {src}" in shown and f"wrote {arc}" in shown
