@@ -377,12 +377,12 @@ def write_frame(w: Any, v: Any) -> bytes:
         raise UnsupportedTypeError(f"a {kind} with duplicate column names cannot be archived", v)
     table = table.unify_dictionaries()
     arrays = [_one_chunk(table.column(i)) for i in range(len(names))]
-    dictionaries = []
-    for name, arr in zip(names, arrays):
-        if arr.type.id == _pa_dictionary_id():
-            dictionaries.append(write_table(w, ["values"], [arr.dictionary]))
-    body = write_table(w, names, [a.indices if a.type.id == _pa_dictionary_id() else a
-                                  for a in arrays])
+    pa = require("pyarrow")
+    coded = [pa.types.is_dictionary(arr.type) for arr in arrays]
+    dictionaries = [write_table(w, ["values"], [arr.dictionary])
+                    for arr, is_coded in zip(arrays, coded) if is_coded]
+    body = write_table(w, names, [arr.indices if is_coded else arr
+                                  for arr, is_coded in zip(arrays, coded)])
     meta = {"frame": kind, "schema": table.schema.serialize().to_pybytes()}
     if kind == "pandas.DataFrame":
         meta["pandas"] = _pandas_extras(v)
@@ -395,11 +395,6 @@ def write_frame(w: Any, v: Any) -> bytes:
 def _one_chunk(col: Any) -> Any:
     """A chunked column as one array: its only chunk as it is (no copy)."""
     return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-
-
-def _pa_dictionary_id() -> int:
-    pa = require("pyarrow")
-    return pa.dictionary(pa.int8(), pa.string()).id
 
 
 def write_table(w: Any, names: list, arrays: list) -> bytes:
