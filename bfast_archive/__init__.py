@@ -69,10 +69,11 @@ def _load(arch: Archive, model: Any, trusted: bool, verify: bool) -> Any:
 
 
 # Loaded on first use: the cache (bfast_archive/cache.py: `bfa.Cache`, `bfa.memoize`)
-# model support (bfast_archive/models.py, which imports pydantic) and the
-# array handle ``ArchivedDict.array`` returns (bfast_archive/arrays.py).
+# model support (bfast_archive/models.py, which imports pydantic), the array
+# handle ``ArchivedDict.array`` returns (bfast_archive/arrays.py) and data frames
+# (bfast_archive/frames.py, which imports pyarrow, pandas, polars when used).
 _LAZY = {"Cache": "cache", "memoize": "cache", "ArrayHandle": "arrays", "ArchivedModel": "models",
-         "ArchivedModelList": "models"}
+         "ArchivedModelList": "models", "ArchivedFrame": "frames"}
 __all__ += list(_LAZY)
 
 

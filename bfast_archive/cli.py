@@ -2,8 +2,8 @@
 
     inspect FILE [PATH] [--depth N]   a tree of the archive, payloads unread
     get FILE PATH [--raw]             one value as JSON (or its raw bytes); --path-json
-    convert IN OUT                    JSON / JSON Lines / MessagePack / .npz / .npy <-> archive;
-                                      --compression lz4, --allow-nan
+    convert IN OUT                    JSON / JSON Lines / MessagePack / .npz / .npy /
+                                      Parquet / CSV <-> archive; --compression lz4, --allow-nan
     verify FILE...                    full integrity check, exit status 0 or 1
     demo                              the README's demo
 
@@ -29,9 +29,11 @@ PROG = "bfast-archive"
 # Extensions -> formats for `convert`.
 _FORMATS = {".bfa": "bfa", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
             ".msgpack": "msgpack", ".mpk": "msgpack", ".msgp": "msgpack",
-            ".npz": "npz", ".npy": "npy"}
-_TO_ARCHIVE = ("json", "jsonl", "msgpack", "npz", "npy", "bfa")
-_FROM_ARCHIVE = ("json", "jsonl", "bfa")
+            ".npz": "npz", ".npy": "npy", ".parquet": "parquet", ".pq": "parquet",
+            ".csv": "csv"}
+_TO_ARCHIVE = ("json", "jsonl", "msgpack", "npz", "npy", "parquet", "csv", "bfa")
+_FROM_ARCHIVE = ("json", "jsonl", "parquet", "csv", "bfa")
+_TABULAR = ("parquet", "csv")  # through pyarrow: an Arrow table, stored as a frame
 
 
 class Failure(Exception):
@@ -713,6 +715,8 @@ def _read_input(path: str, fmt: str, progress: _Progress, allow_nan: bool = Fals
             return _read_msgpack(path, size, progress)
         if fmt in ("npz", "npy"):
             return _read_numpy(path, fmt)
+        if fmt in _TABULAR:
+            return _read_tabular(path, fmt, size, progress)
         raise AssertionError(fmt)  # pragma: no cover
     except OSError as exc:
         raise Failure(path, _os_problem(exc)) from None
@@ -780,6 +784,72 @@ def _read_numpy(path: str, fmt: str) -> Any:
         raise Failure(path, f"cannot read {fmt}: {exc}") from None
 
 
+def _pyarrow(path: str) -> Any:
+    try:
+        import pyarrow
+    except ImportError:
+        raise Failure(path, "Parquet and CSV need pyarrow (pip install bfast-archive[frames])") \
+            from None
+    return pyarrow
+
+
+def _read_tabular(path: str, fmt: str, size: int, progress: _Progress) -> Any:
+    """A Parquet (row group by row group) or CSV (block by block) file as a
+    ``pyarrow.Table``, with progress by bytes read."""
+    pa = _pyarrow(path)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            groups = []
+            for i in range(pf.num_row_groups):
+                groups.append(pf.read_row_group(i))
+                progress.update(size * (i + 1) // pf.num_row_groups, size)
+            return pa.concat_tables(groups) if groups else pf.schema_arrow.empty_table()
+        import pyarrow.csv as pcsv
+
+        with open(path, "rb") as f:
+            reader = pcsv.open_csv(f)
+            batches = []
+            for batch in reader:
+                batches.append(batch)
+                progress.update(f.tell(), size)
+            return pa.Table.from_batches(batches, schema=reader.schema)
+    except pa.ArrowException as exc:
+        raise Failure(path, f"cannot read {fmt}: {exc}") from None
+
+
+def _write_tabular(root: Any, dst: str, fmt: str) -> None:
+    """An archive whose root is a table (or a frame) as Parquet or CSV,
+    written to a temporary file and renamed."""
+    from .reader import ArchivedTable
+
+    if not isinstance(root, ArchivedTable):
+        raise Failure(dst, f"{fmt} output needs an archive whose root is a table or data "
+                           f"frame, not {_kind(root)}")
+    pa = _pyarrow(dst)
+    table = root.to_arrow()
+    tmp = os.path.join(os.path.dirname(os.path.abspath(dst)),
+                       f".{os.path.basename(dst)}.{os.getpid()}.tmp")
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, tmp)
+        else:
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, tmp)
+        os.replace(tmp, dst)
+    except pa.ArrowException as exc:
+        _unlink(tmp)
+        raise Failure(dst, f"cannot write {fmt}: {exc}") from None
+    except OSError as exc:
+        _unlink(tmp)
+        raise Failure(dst, _os_problem(exc)) from None
+
+
 def _dump_options(args: argparse.Namespace) -> dict:
     """``dump``'s options from the command line, checked before any input is read."""
     comp = args.compression
@@ -837,7 +907,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     with arch:
         progress.phase(f"writing {dst}")
         try:
-            _write_json(arch.root, src, dst, fout, progress)
+            if fout in _TABULAR:
+                _write_tabular(arch.root, dst, fout)
+            else:
+                _write_json(arch.root, src, dst, fout, progress)
         except ArchiveError as exc:
             raise Failure(src, _archive_problem(exc, src)) from None
     progress.finish(f"wrote {dst} ({_human(os.path.getsize(dst))})")
@@ -1021,12 +1094,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_get)
 
     p = sub.add_parser(
-        "convert", help="convert JSON, JSON Lines, MessagePack, .npz, .npy <-> an archive",
+        "convert", help="convert JSON, JSON Lines, MessagePack, .npz, .npy, Parquet, CSV "
+                        "<-> an archive",
         description="Convert IN to OUT; formats follow the extensions: .json, .jsonl/.ndjson "
                     "(one value per line; the archive holds a list), .msgpack/.mpk (several "
                     "concatenated objects become a list; needs the msgpack package), .npz "
-                    "(a dict of arrays), .npy (one array) into .bfa; and .bfa into .json or "
-                    ".jsonl (arrays as nested lists, bytes as base64). A progress line goes to "
+                    "(a dict of arrays), .npy (one array), .parquet/.pq and .csv (through "
+                    "pyarrow: stored as a data frame) into .bfa; and .bfa into .json or "
+                    ".jsonl (arrays as nested lists, bytes as base64), .parquet or .csv (an "
+                    "archive whose root is a table or data frame). A progress line goes to "
                     "stderr when it is a terminal.")
     p.add_argument("input", metavar="IN", help="the input file")
     p.add_argument("output", metavar="OUT", help="the output file (written atomically)")

@@ -43,6 +43,8 @@ T_NPSCALAR = lib.BFA_T_NPSCALAR
 T_TABLE = lib.BFA_T_TABLE
 T_XBYTES = lib.BFA_T_XBYTES
 T_MODEL = lib.BFA_T_MODEL
+T_FRAME = lib.BFA_T_FRAME  # format 1.1: a data frame, [metadata, table, dictionaries]
+VERSION_MINOR_FRAMES = 1    # the minor version of archives that hold 1.1 features
 
 F_COMPRESSED = lib.BFA_F_COMPRESSED
 F_CHECKSUMS = lib.BFA_F_CHECKSUMS
@@ -64,6 +66,21 @@ COL_SLOTS = lib.BFA_COL_SLOTS
 COL_STRLIST = lib.BFA_COL_STRLIST
 COL_DATETIME = lib.BFA_COL_DATETIME  # naive datetimes: int64 microseconds since 0001-01-01
 COL_HAS_NULLS = lib.BFA_COL_HAS_NULLS
+COL_FIXED = lib.BFA_COL_FIXED    # 1.1: fixed-width values, element type in flags bits 8..15
+COL_BINARY = lib.BFA_COL_BINARY  # 1.1: byte strings, laid out as STR
+COL_TYPE_SHIFT = lib.BFA_COL_TYPE_SHIFT
+# FIXED element types: code -> NumPy dtype of the stored values
+FIXED_DTYPES = {
+    lib.BFA_FX_INT8: "<i1", lib.BFA_FX_INT16: "<i2", lib.BFA_FX_INT32: "<i4",
+    lib.BFA_FX_UINT8: "<u1", lib.BFA_FX_UINT16: "<u2", lib.BFA_FX_UINT32: "<u4",
+    lib.BFA_FX_UINT64: "<u8", lib.BFA_FX_FLOAT16: "<f2", lib.BFA_FX_FLOAT32: "<f4",
+    lib.BFA_FX_DATE32: "<i4",  # days since 1970-01-01
+    lib.BFA_FX_TIMESTAMP_S: "<M8[s]", lib.BFA_FX_TIMESTAMP_MS: "<M8[ms]",
+    lib.BFA_FX_TIMESTAMP_US: "<M8[us]", lib.BFA_FX_TIMESTAMP_NS: "<M8[ns]",
+    lib.BFA_FX_DURATION_S: "<m8[s]", lib.BFA_FX_DURATION_MS: "<m8[ms]",
+    lib.BFA_FX_DURATION_US: "<m8[us]", lib.BFA_FX_DURATION_NS: "<m8[ns]",
+}
+FX_DATE32 = lib.BFA_FX_DATE32
 # the writer's column classes while it reads rows (shared with csrc/pytable.c)
 WK_GENERAL, WK_INT, WK_FLOAT, WK_BOOL = (lib.BFA_WK_GENERAL, lib.BFA_WK_INT, lib.BFA_WK_FLOAT,
                                          lib.BFA_WK_BOOL)
@@ -82,7 +99,7 @@ TAG_NAMES = {
     T_SET: "set", T_FROZENSET: "frozenset", T_NDARRAY: "ndarray", T_DATE: "date",
     T_DATETIME: "datetime", T_TIME: "time", T_TIMEDELTA: "timedelta", T_UUID: "uuid",
     T_DECIMAL: "decimal", T_COMPLEX: "complex", T_NPSCALAR: "numpy scalar", T_TABLE: "table",
-    T_XBYTES: "bytes (compressed payload)", T_MODEL: "model",
+    T_XBYTES: "bytes (compressed payload)", T_MODEL: "model", T_FRAME: "frame",
 }
 
 # Slot: first word = tag | aux << 8, then the payload (signed view for ints).

@@ -787,6 +787,9 @@ def _decode(arch: Archive, pos: int) -> Any:
         return _xbytes(arch, p, w0 >> 8, copy=False)
     if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
         return _decode(arch, _model_body(arch, p))
+    if tag == F.T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
+        from .frames import frame_view
+        return frame_view(arch, p)
     with recursion_headroom(arch.max_depth):  # sets and fixed-shape nodes recurse
         return _mat(_Walk(arch), pos, 0)
 
@@ -819,6 +822,9 @@ def _mat(arch: Archive, pos: int, depth: int) -> Any:
         return bytes(raw[p:p + (w0 >> 8)])
     if tag == _T_MODEL:
         return _mat_model(arch, p, pos, depth)
+    if tag == F.T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
+        from .frames import frame_value
+        return frame_value(arch, p, depth)
     if tag in _CONTAINERS:
         if depth >= arch.max_depth:
             raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} "
@@ -1354,7 +1360,8 @@ class _TableInfo:
     """A table node's geometry, checked once per archive; column names are
     looked up in its key dict (in C) as they are asked for, and cached."""
 
-    __slots__ = ("off", "nrows", "ncols", "keys_off", "cols", "_names", "_index")
+    __slots__ = ("off", "nrows", "ncols", "keys_off", "cols", "_names", "_index",
+                 "arrow_checked")
 
     def __init__(self, arch: Archive, off: int, nrows: int) -> None:
         rc = table_check(_ptr_of(arch), arch._size, off, nrows)
@@ -1369,6 +1376,7 @@ class _TableInfo:
         self.cols = [F.COLUMN.unpack_from(raw, base + F.COLUMN.size * c) for c in range(ncols)]
         self._names: list | None = None
         self._index: dict[str, int] = {}
+        self.arrow_checked: set[int] = set()  # string columns validated for Arrow (frames.py)
 
     def column_of(self, arch: Archive, key: Any) -> int:
         """The column number of ``key``; KeyError if the rows have no such key."""
@@ -1453,8 +1461,8 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
     mv = arch._raw
     if mv is None:
         raise _closed()
-    if flags:
-        null = mv[(r2 if kind == F.COL_STR else r1) + row]
+    if flags & F.COL_HAS_NULLS:
+        null = mv[(r2 if kind == F.COL_STR or kind == F.COL_BINARY else r1) + row]
         if null:
             if null != 1:
                 raise ArchiveError(f"null mask byte {null} in column at offset {r0}")
@@ -1477,6 +1485,9 @@ def _cell(arch: Archive, info: _TableInfo, c: int, row: int, depth: int, full: b
         a, b = _offset_pair(mv, r0 + 8 * row, r1n // 8 - 1, r0)
         view = _StringsCell(arch, a, b, r1, r2, r2n)
         return view.to_python() if full else view
+    if kind >= F.COL_FIXED:  # format 1.1 kinds: bfast_archive/frames.py
+        from .frames import typed_cell
+        return typed_cell(mv, info.cols[c], row, full)
     pos = r0 + 16 * row  # COL_SLOTS
     rc = check_slot(_ptr_of(arch), arch._size, pos, info.off)
     if rc < 0:
@@ -1525,16 +1536,19 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
     # regions of no bytes may share an offset with the next thing written
     if r0n:
         _claim(arch, r0)
-    if (kind == F.COL_STR or kind == F.COL_STRLIST) and r1n:
+    if (kind == F.COL_STR or kind == F.COL_STRLIST or kind == F.COL_BINARY) and r1n:
         _claim(arch, r1)
     if kind == F.COL_STRLIST and r2n:
         _claim(arch, r2)
-    nulls_at = r2 if kind == F.COL_STR else r1
-    if kind == F.COL_INT64 or kind == F.COL_FLOAT64:
+    nulls_at = r2 if kind == F.COL_STR or kind == F.COL_BINARY else r1
+    if kind >= F.COL_FIXED:  # format 1.1 kinds: bfast_archive/frames.py
+        from .frames import typed_values
+        values = typed_values(arch, info.cols[c], n)
+    elif kind == F.COL_INT64 or kind == F.COL_FLOAT64:
         values = mv[r0:r0 + 8 * n].cast("q" if kind == F.COL_INT64 else "d").tolist()
     elif kind == F.COL_DATETIME:
         values = _datetime_column(mv[r0:r0 + 8 * n], bytes(mv[r1:r1 + n]) if flags else None,
-                                  r0)
+                                  r0)  # (no type bits in flags but in FIXED's)
     elif kind == F.COL_BOOL:
         raw = bytes(mv[r0:r0 + n])
         if raw.translate(None, b"\x00\x01"):
@@ -1564,7 +1578,7 @@ def _column_values(arch: Archive, info: _TableInfo, c: int, depth: int) -> list:
         if depth >= arch.max_depth:
             raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth}")
         return [_mat(arch, pos, depth + 1) for pos in range(r0, r0 + 16 * n, 16)]
-    if flags:
+    if flags & F.COL_HAS_NULLS:
         mask = bytes(mv[nulls_at:nulls_at + n])
         if mask.translate(None, b"\x00\x01"):
             raise ArchiveError(f"null mask at offset {nulls_at} holds bytes other than 0 and 1")
@@ -1752,30 +1766,56 @@ class ArchivedTable(ArchivedList):
         """The column names, in the rows' key order."""
         return list(self._info().names(self._arch))
 
-    def column(self, name: Any) -> Any:
+    def column(self, name: Any, *, arrow: bool = False) -> Any:
         """Column ``name`` as a read-only NumPy array over the buffer (int64,
-        float64 or bool), no copy: O(1). With None cells, a masked array whose
-        data and mask are both views. A column stored cell by cell whose
-        cells are numbers an array holds exactly (ints among floats, NumPy
-        scalars) comes back as an owned array (O(rows); ``_numeric_array``);
-        other columns as a list."""
+        float64 or bool; in a data frame also the other fixed-width types,
+        dates copied as ``datetime64[D]``), no copy: O(1). With None cells, a
+        masked array whose data and mask are both views. A column stored cell
+        by cell whose cells are numbers an array holds exactly (ints among
+        floats, NumPy scalars) comes back as an owned array (O(rows);
+        ``_numeric_array``); other columns as a list.
+        ``arrow=True``: the column as a ``pyarrow.Array`` (zero-copy where the
+        layouts agree; ``bfast_archive.frames`` says which)."""
         info = self._info()
         c = info.column_of(self._arch, name)
+        if arrow:
+            from .frames import column_to_arrow
+            return column_to_arrow(self._arch, info, c, name)
         kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
-        if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL):
+        if kind not in (F.COL_INT64, F.COL_FLOAT64, F.COL_BOOL, F.COL_FIXED):
             arch = self._arch
             with recursion_headroom(arch.max_depth), gc_paused():  # a copy-out: its own walk
                 values = _column_values(_Walk(arch), info, c, 0)
             array = _numeric_array(values) if kind == F.COL_SLOTS else None
             return values if array is None else array
         np = _numpy()
-        dtype = {F.COL_INT64: "<i8", F.COL_FLOAT64: "<f8", F.COL_BOOL: "?"}[kind]
+        dtype = {F.COL_INT64: "<i8", F.COL_FLOAT64: "<f8", F.COL_BOOL: "?"}.get(kind) or \
+            F.FIXED_DTYPES[flags >> F.COL_TYPE_SHIFT]
         mv = _mv_of(self._arch)
         data = np.frombuffer(mv, dtype, self._n, r0) if self._n else np.empty(0, dtype)
-        if not flags:
+        if kind == F.COL_FIXED and flags >> F.COL_TYPE_SHIFT == F.FX_DATE32:
+            data = data.astype("<M8[D]")  # stored as int32 days
+        if not flags & F.COL_HAS_NULLS:
             return data
         mask = np.frombuffer(mv, "?", self._n, r1) if self._n else np.empty(0, "?")
         return np.ma.MaskedArray(data, mask=mask, copy=False)
+
+    def to_arrow(self) -> Any:
+        """The table as a ``pyarrow.Table`` sharing the archive's bytes
+        (numbers, strings, lists of str); null masks, bools and datetimes are
+        converted (``bfast_archive.frames``). Cost: O(columns) plus those copies."""
+        from .frames import table_to_arrow
+        return table_to_arrow(self._arch, self._info(), self.columns)
+
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame, through ``to_arrow()``."""
+        from .frames import to_pandas
+        return to_pandas(self.to_arrow())
+
+    def to_polars(self) -> Any:
+        """The table as a polars DataFrame, through ``to_arrow()``."""
+        from .frames import to_polars
+        return to_polars(self.to_arrow())
 
     def __repr__(self) -> str:
         state = " (archive closed)" if self._arch._ptr is None else ""

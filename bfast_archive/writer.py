@@ -64,7 +64,7 @@ class _Writer:
         self.payloads: list = []
         self.schemas: dict[type, bytes] = {}  # model class -> slot of its schema node
         self.model_depth = 0  # > 0 while writing model fields (enums allowed there)
-        self.minor = 0  # the format minor version the content needs (1: a 1.1 dtype form)
+        self.minor = 0  # the format minor version the content needs (1: a 1.1 dtype form, a frame)
 
     # -- layout primitives -------------------------------------------------
     def _pad(self, align: int) -> int:
@@ -891,6 +891,12 @@ def _encoder_for_other(v: Any) -> Callable[[_Writer, Any], bytes]:
         return _Writer.model
     if isinstance(v, enum.Enum):
         return _enum
+    if module.partition(".")[0] in ("pandas", "polars", "pyarrow"):
+        from .frames import frame_encoder  # data frames: a FRAME node (format 1.1)
+
+        enc = frame_encoder(v)
+        if enc is not None:
+            return enc
     if module == "uuid" and t.__qualname__ == "UUID":
         _ENCODERS[t] = _uuid
         return _uuid

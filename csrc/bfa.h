@@ -52,6 +52,7 @@
  * record tables, models/schemas, compressed payloads (see docs/FORMAT.md). */
 #define BFA_T_TABLE 32
 #define BFA_T_MODEL 33
+#define BFA_T_FRAME 34 /* format 1.1: [metadata dict, table, list of dictionary tables] */
 
 /* Record-table column kinds (docs/FORMAT.md, "Table node"). */
 #define BFA_COL_INT64 1
@@ -62,6 +63,30 @@
 #define BFA_COL_STRLIST 6
 #define BFA_COL_DATETIME 7
 #define BFA_COL_HAS_NULLS 1
+/* Format 1.1 (data frames): fixed-width values whose element type is the
+ * code in flags bits 8..15 (BFA_FX_*), and byte strings laid out as STR. */
+#define BFA_COL_FIXED 8
+#define BFA_COL_BINARY 9
+#define BFA_COL_TYPE_SHIFT 8
+#define BFA_COL_TYPE_MASK 65280
+#define BFA_FX_INT8 1
+#define BFA_FX_INT16 2
+#define BFA_FX_INT32 3
+#define BFA_FX_UINT8 4
+#define BFA_FX_UINT16 5
+#define BFA_FX_UINT32 6
+#define BFA_FX_UINT64 7
+#define BFA_FX_FLOAT16 8
+#define BFA_FX_FLOAT32 9
+#define BFA_FX_DATE32 10
+#define BFA_FX_TIMESTAMP_S 11
+#define BFA_FX_TIMESTAMP_MS 12
+#define BFA_FX_TIMESTAMP_US 13
+#define BFA_FX_TIMESTAMP_NS 14
+#define BFA_FX_DURATION_S 15
+#define BFA_FX_DURATION_MS 16
+#define BFA_FX_DURATION_US 17
+#define BFA_FX_DURATION_NS 18
 /* How the writer classifies a column while it reads the rows (not stored:
  * shared by bfast_archive/writer.py and csrc/pytable.c). */
 #define BFA_WK_GENERAL 0

@@ -186,6 +186,9 @@ int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t
     case BFA_T_MODEL: /* [schema dict, body dict or table] */
         if (aux != 2) return BFA_E_CORRUPT;
         return check_seq_node(buf, payload, aux, limit);
+    case BFA_T_FRAME: /* format 1.1: [metadata dict, table, list of dictionary tables] */
+        if (aux != 3) return BFA_E_CORRUPT;
+        return check_seq_node(buf, payload, aux, limit);
     case BFA_T_DICT: {
         uint64_t n, nb;
         uint32_t w;
@@ -422,6 +425,36 @@ static int region_unused(const uint8_t *buf, uint64_t desc, int region) {
                : BFA_E_CORRUPT;
 }
 
+/* Bytes per value of a FIXED column's element type code, 0 for no type. */
+static uint64_t fixed_width(uint32_t code) {
+    switch (code) {
+    case BFA_FX_INT8:
+    case BFA_FX_UINT8:
+        return 1;
+    case BFA_FX_INT16:
+    case BFA_FX_UINT16:
+    case BFA_FX_FLOAT16:
+        return 2;
+    case BFA_FX_INT32:
+    case BFA_FX_UINT32:
+    case BFA_FX_FLOAT32:
+    case BFA_FX_DATE32:
+        return 4;
+    case BFA_FX_UINT64:
+    case BFA_FX_TIMESTAMP_S:
+    case BFA_FX_TIMESTAMP_MS:
+    case BFA_FX_TIMESTAMP_US:
+    case BFA_FX_TIMESTAMP_NS:
+    case BFA_FX_DURATION_S:
+    case BFA_FX_DURATION_MS:
+    case BFA_FX_DURATION_US:
+    case BFA_FX_DURATION_NS:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
 /* Sizes in bytes of `n` items of `width`, or UINT64_MAX on overflow. */
 static uint64_t times(uint64_t n, uint64_t width) {
     return n > UINT64_MAX / width ? UINT64_MAX : n * width;
@@ -446,8 +479,18 @@ int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_
         uint32_t kind = bfa_ld32(buf + d);
         uint32_t flags = bfa_ld32(buf + d + 4);
         int nulls = (flags & BFA_COL_HAS_NULLS) != 0;
-        if ((flags & ~(uint32_t)BFA_COL_HAS_NULLS) != 0) return BFA_E_FLAGS;
+        uint32_t allowed = BFA_COL_HAS_NULLS | (kind == BFA_COL_FIXED ? BFA_COL_TYPE_MASK : 0u);
+        if ((flags & ~allowed) != 0) return BFA_E_FLAGS;
         switch (kind) {
+        case BFA_COL_FIXED: {
+            uint64_t width = fixed_width((flags & BFA_COL_TYPE_MASK) >> BFA_COL_TYPE_SHIFT);
+            if (width == 0) return BFA_E_FLAGS;
+            rc = check_region(buf, d, 0, times(nrows, width), BFA_ARRAY_ALIGN, node_off);
+            if (rc == BFA_OK)
+                rc = nulls ? check_region(buf, d, 1, nrows, 8, node_off) : region_unused(buf, d, 1);
+            if (rc == BFA_OK) rc = region_unused(buf, d, 2);
+            break;
+        }
         case BFA_COL_INT64:
         case BFA_COL_FLOAT64:
         case BFA_COL_DATETIME:
@@ -458,7 +501,8 @@ int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_
                 rc = nulls ? check_region(buf, d, 1, nrows, 8, node_off) : region_unused(buf, d, 1);
             if (rc == BFA_OK) rc = region_unused(buf, d, 2);
             break;
-        case BFA_COL_STR: {
+        case BFA_COL_STR:
+        case BFA_COL_BINARY: {
             rc = check_region(buf, d, 0, times(rows1, 8u), 8, node_off);
             if (rc == BFA_OK) {
                 uint64_t blob_len = bfa_ld64(buf + d + 32);
