@@ -1144,9 +1144,9 @@ def _path_json_option(p: argparse.ArgumentParser) -> None:
 
 def _version() -> str:
     from . import __version__
-    from .format import VERSION_MAJOR, VERSION_MINOR
+    from .format import VERSION_MAJOR, VERSION_MINOR_FRAMES
 
-    return f"{PROG} {__version__} (archive format {VERSION_MAJOR}.{VERSION_MINOR})"
+    return f"{PROG} {__version__} (archive format {VERSION_MAJOR}.{VERSION_MINOR_FRAMES})"
 
 
 def _escaping_surrogates(stream: Any) -> None:

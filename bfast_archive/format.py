@@ -44,7 +44,7 @@ T_TABLE = lib.BFA_T_TABLE
 T_XBYTES = lib.BFA_T_XBYTES
 T_MODEL = lib.BFA_T_MODEL
 T_FRAME = lib.BFA_T_FRAME  # format 1.1: a data frame, [metadata, table, dictionaries]
-VERSION_MINOR_FRAMES = 1    # the minor version of archives that hold 1.1 features
+VERSION_MINOR_FRAMES = 1    # the minor version of archives that hold 1.1 features (frames, dtype forms)
 
 F_COMPRESSED = lib.BFA_F_COMPRESSED
 F_CHECKSUMS = lib.BFA_F_CHECKSUMS
