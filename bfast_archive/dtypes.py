@@ -3,12 +3,15 @@
 
 A simple dtype is its ``dtype.str`` (``<f4``, ``|b1``, ``<M8[ns]``, ``|S5``);
 a structured or subarray dtype is a JSON object (``{"names", "formats",
-"offsets", "itemsize"}`` or ``{"base", "shape"}``), formats nested the same way.
-Object dtypes are refused both ways.
+"offsets", "itemsize"}``, with ``"titles"`` and ``"aligned"`` when used, or
+``{"base", "shape"}``), formats nested the same way; a dtype with metadata is
+``{"dtype", "metadata"}`` (metadata that is not JSON data is refused). Object
+dtypes are refused both ways.
 """
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from functools import lru_cache
 
@@ -18,9 +21,33 @@ from .errors import ArchiveError, UnsupportedTypeError
 
 
 def _descr_obj(dt: np.dtype):
-    if dt.metadata is not None:  # arbitrary Python objects: not kept exactly, so refused
-        raise UnsupportedTypeError(f"dtype {dt} carries metadata {dict(dt.metadata)!r}, which "
-                                   f"cannot be archived")
+    obj = _form(dt)
+    if dt.metadata is None:
+        return obj
+    meta = dict(dt.metadata)
+    if not _json_exact(meta):  # it would not come back as it is
+        raise UnsupportedTypeError(f"dtype {dt} carries metadata {meta!r:.200} that is not JSON "
+                                   f"data (dicts with str keys, lists, str, int, finite "
+                                   f"float, bool, None)")
+    return {"dtype": obj, "metadata": meta}  # format 1.1
+
+
+def _json_exact(v) -> bool:
+    """Does ``v`` survive ``json.loads(json.dumps(v))`` with its exact types?"""
+    t = type(v)
+    if v is None or t is str or t is bool or t is int:
+        return True
+    if t is float:
+        return math.isfinite(v)
+    if t is list:
+        return all(_json_exact(x) for x in v)
+    if t is dict:
+        return all(type(k) is str and _json_exact(x) for k, x in v.items())
+    return False
+
+
+def _form(dt: np.dtype):
+    """The descriptor object of ``dt`` apart from its metadata."""
     if dt.fields is not None:
         names = list(dt.names)
         obj = {"names": names,
@@ -46,7 +73,8 @@ def _descr_obj(dt: np.dtype):
 
 def dtype_to_descr(dt: np.dtype) -> str:
     """The descriptor string the archive stores for ``dt``. UnsupportedTypeError
-    for what a descriptor cannot hold exactly (dtype metadata, non-str titles)."""
+    for what a descriptor cannot hold exactly (metadata that is not JSON data,
+    non-str titles)."""
     obj = _descr_obj(dt)
     return obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
 
@@ -54,7 +82,7 @@ def dtype_to_descr(dt: np.dtype) -> str:
 def descr_minor(descr: str) -> int:
     """The format minor version a descriptor written by ``dtype_to_descr``
     needs: 1 if it uses a form added in 1.1 (field titles, an aligned
-    struct, the ``q``/``Q`` spelling of C long long), else 0."""
+    struct, the ``q``/``Q`` spelling of C long long, metadata), else 0."""
     if descr.startswith("{"):
         return int(_uses_1_1(json.loads(descr)))
     return int(descr[1:] in ("q", "Q"))
@@ -63,6 +91,8 @@ def descr_minor(descr: str) -> int:
 def _uses_1_1(obj) -> bool:
     if isinstance(obj, str):
         return obj[1:] in ("q", "Q")
+    if "metadata" in obj:
+        return True
     if "base" in obj:
         return _uses_1_1(obj["base"])
     return "titles" in obj or "aligned" in obj or any(_uses_1_1(f) for f in obj["formats"])
@@ -76,6 +106,12 @@ _STRUCT_FORMS = (_STRUCT_KEYS, _STRUCT_KEYS | {"titles"}, _STRUCT_KEYS | {"align
 def _dtype_from_obj(obj) -> np.dtype:
     if isinstance(obj, str):
         return np.dtype(obj)
+    if isinstance(obj, dict) and set(obj) == {"dtype", "metadata"}:
+        inner, meta = obj["dtype"], obj["metadata"]
+        if not (type(meta) is dict and _json_exact(meta)) or \
+                isinstance(inner, dict) and "metadata" in inner:
+            raise ValueError("bad dtype metadata")
+        return np.dtype(_dtype_from_obj(inner), metadata=meta)
     if isinstance(obj, dict) and set(obj) == {"base", "shape"}:
         shape = obj["shape"]
         if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):

@@ -1,7 +1,8 @@
 """NumPy values come back exactly (type, dtype, bytes) or are refused with
 UnsupportedTypeError naming their path: string scalars with trailing NULs,
-C long long scalars, structured dtypes with titles or align=True (format
-1.1 descriptors), dtype metadata (refused)."""
+C long long scalars, structured dtypes with titles or align=True, dtype
+metadata that is JSON data (format 1.1 descriptors); other metadata is
+refused."""
 from __future__ import annotations
 
 import struct
@@ -126,15 +127,49 @@ def test_titles_and_alignment_need_format_1_1():
     assert _minor(np.zeros(1, [("a", "u1"), ("b", "<i8")])) == 0
 
 
-def test_dtype_metadata_is_refused_with_its_path():
-    dt = np.dtype("<f8", metadata={"unit": "m"})
+META = {"unit": "m", "scale": [1, 2.5, None, True, {"note": "é"}]}
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+@pytest.mark.parametrize("dt", [
+    np.dtype("<f8", metadata=META),
+    np.dtype([("a", np.dtype("<i4", metadata={"k": 1})), ("b", "<f8")], align=True),
+    np.dtype([("x", np.dtype("<i2", metadata={"z": [1]}), (2,))]),
+    np.dtype(np.dtype([(("t", "a"), "<i4")]), metadata={}),
+], ids=["simple", "field", "subarray-base", "struct-empty"])
+def test_json_dtype_metadata_is_kept(dt, compression):
+    a = np.zeros(20000, dt)  # lz4: an external payload
+    back = _round({"a": a, "s": a[0]}, compression)
+    # (a scalar of a simple dtype is a plain np.float64: its dtype has no metadata)
+    for got, want in ((back["a"].dtype, dt), (back["s"].dtype, a[0].dtype)):
+        assert _exact_dtype(got, want) and got.metadata == want.metadata
+        for name in want.names or ():
+            assert got.fields[name][0].base.metadata == want.fields[name][0].base.metadata
+    assert _minor(a) == 1
+
+
+@pytest.mark.parametrize("meta", [{"t": (1, 2)}, {1: "int key"}, {"f": float("nan")},
+                                  {"o": object()}, {"b": b"bytes"}])
+def test_non_json_dtype_metadata_is_refused_with_its_path(meta):
+    dt = np.dtype("<f8", metadata=meta)
     with pytest.raises(bfa.UnsupportedTypeError, match="metadata") as info:
         bfa.dumps({"runs": [np.zeros(2, dt)]})
     assert info.value.path == "runs[0]"
-    inner = np.dtype([("a", np.dtype("<i4", metadata={"k": 1}))])
+    inner = np.dtype([("a", np.dtype("<i4", metadata=meta))])
     with pytest.raises(bfa.UnsupportedTypeError, match="metadata") as info:
         bfa.dumps({"s": np.zeros(1, inner)[0]})
     assert info.value.path == "s"
+
+
+@pytest.mark.parametrize("text", ['{"dtype":"<f8","metadata":[1]}',
+                                  '{"dtype":{"dtype":"<f8","metadata":{}},"metadata":{}}',
+                                  '{"dtype":"<f8","metadata":{"a":NaN}}',
+                                  '{"dtype":"<f8"}'])
+def test_malformed_metadata_descriptor_is_refused(text):
+    from bfast_archive.dtypes import descr_to_dtype
+
+    with pytest.raises(bfa.ArchiveError, match="dtype descriptor"):
+        descr_to_dtype(text.encode())
 
 
 @pytest.mark.parametrize("extra", ['"titles":[null]', '"aligned":false', '"titles":[1]',
