@@ -188,7 +188,9 @@ def _converters(cls: type) -> dict:
             out[name] = ("models", item)
         elif isinstance(ann, type) and issubclass(ann, enum.Enum):
             out[name] = ("enum", ann)
-        elif ann in _SIMPLE or ann is Any:
+        elif ann in _SIMPLE:
+            out[name] = ("same", ann)  # a view checks the value's type is exactly this
+        elif ann is Any:
             out[name] = ("same", None)
         elif _plain(ann):
             out[name] = ("plain", None)
@@ -236,6 +238,17 @@ def is_root_model(cls: type) -> bool:
     return getattr(cls, "__pydantic_root_model__", False)
 
 
+@lru_cache(maxsize=None)
+def _nullable(cls: type) -> frozenset:
+    """The fields of ``cls`` that take None (Optional, a union with None, Any)."""
+    out = set()
+    for name, info in cls.model_fields.items():
+        ann = info.annotation
+        if ann in (Any, None, type(None), object) or type(None) in typing.get_args(ann):
+            out.add(name)
+    return frozenset(out)
+
+
 def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
                   path: str = "", schema: Any = None) -> Any:
     """The raw lazy value of field ``name`` as its annotated type, checked
@@ -245,14 +258,16 @@ def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
     path = path or cls.__name__
     if verdict == "strict":
         return check_strict(cls, name, _to_plain(raw), was, f"{path}.{name}")
-    if raw is None:
+    if raw is None and name in _nullable(cls):
         return raw
+    if raw is None:
+        how = "adapt"  # validated: a null where the model does not take one
     if how == "model":
         return ArchivedModel(raw, arg, schema, f"{path}.{name}")
     if how == "models":
         return ArchivedModelList(raw, arg, schema, f"{path}.{name}[]")
-    if verdict == "same" and how in ("same", "plain"):
-        return raw if how == "same" else _to_plain(raw)
+    if verdict == "same" and how == "same" and (arg is None or type(raw) is arg):
+        return raw  # what this very type wrote (anything else is validated below)
     try:
         if how == "enum":
             return _enum_member(arg, raw)
@@ -948,6 +963,9 @@ def construct(cls: type, data: dict) -> Any:
     """Build ``cls`` from trusted archived field values, without validation
     (what ``model_construct`` does, minus its per-call overhead). ``data`` is
     used as the instance's ``__dict__``."""
+    if type(data) is not dict:
+        raise SchemaMismatchError(f"the archive holds a {type(data).__name__} where the field "
+                                  f"values of a {cls.__name__} are expected")
     conversions, fast, names = _plan(cls)
     for name, how, arg in conversions:
         v = data.get(name)
@@ -961,6 +979,9 @@ def construct(cls: type, data: dict) -> Any:
         elif how == "models":
             data[name] = _models_list(arg, v)
     if not fast or data.keys() != names or len(data) != len(names):
+        if not all(type(k) is str for k in data):  # (the fast path's keys are the names)
+            raise SchemaMismatchError(f"the archive holds a key that is not a field name "
+                                      f"among the field values of a {cls.__name__}")
         return cls.model_construct(**data)
     obj = cls.__new__(cls)
     _object_setattr(obj, "__dict__", data)
@@ -996,7 +1017,9 @@ def construct_columns(cls: type, names: list, columns: list) -> list:
                 out = list(map(members.get, col))
             except TypeError:  # an unhashable value
                 out = [None]
-            if None in out:  # None cells, or values the map lacks: one by one
+            if None in out or None in members:
+                # None cells (a null, even where None is a member's value), or
+                # values the map lacks: one by one
                 out = [None if v is None else _enum_member(arg, v) for v in col]
             columns[i] = out
         elif how == "model":

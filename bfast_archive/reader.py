@@ -358,6 +358,10 @@ class Archive:
                     done = trusted_result(model, _mat(walk, F.ROOT_SLOT_POS, 0))
                 except _NotTrusted:  # a model node of a class that changed
                     done = None
+                except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                    if isinstance(exc, ArchiveError):
+                        raise
+                    done = None  # values no instance can be built from: validated instead
                 if done is not None:
                     return done[0]
             walk = _Walk(self, check=verify)

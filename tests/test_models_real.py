@@ -787,3 +787,13 @@ def test_a_damaged_schema_is_ignored_not_trusted_or_crashed_on():
     assert models.stored_key({"fields": ["id"], "types": [1]}) is None
     assert models.stored_key({"fields": ["id"], "types": ["int"]}) == (("id", "int"),)
     assert models.stored_key("not a schema") is None
+
+
+def test_a_view_checks_values_as_load_does_when_the_archive_recorded_no_types():
+    raw = bfa.dumps({"id": "7", "name": None})  # plain data, opened with a model
+    view = bfa.Archive.from_buffer(raw, model=Item).root
+    assert view.id == 7 and type(view.id) is int  # load converts it too
+    with pytest.raises(bfa.SchemaMismatchError, match=r"Item\.name"):
+        view.name
+    with pytest.raises(bfa.SchemaMismatchError, match=r"Item\.name"):
+        bfa.loads(raw, model=Item)
