@@ -408,7 +408,7 @@ class ArchivedModelList(Sequence):
                                       f"list of {cls.__name__} is expected")
         self._view = view
         self._cls = cls
-        if schema is None and len(view) and not hasattr(view, "column"):
+        if schema is None and len(view) and not isinstance(view, _reader.ArchivedTable):
             schema = slot_schema(view, 0)  # a list of model nodes: each names the schema
         self._schema = schema
         self._plan = plan_of(cls, schema)
@@ -444,9 +444,14 @@ class ArchivedModelList(Sequence):
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
         verdict = self._plan[name][0] if self._plan else "unknown"
         how, arg = _converters(cls)[name]
-        if not hasattr(self._view, "column") or verdict != "same" or \
+        if not isinstance(self._view, _reader.ArchivedTable) or verdict != "same" or \
                 how not in ("same", "plain", "enum"):
-            return [getattr(row, name) for row in self]
+            values = [getattr(row, name) for row in self]
+            if how == "same" and arg in (int, float):  # numbers: an array, as a table gives
+                array = _reader._numeric_array(values)
+                if array is not None:
+                    return array
+            return values
         try:
             values = self._view.column(name)  # in bulk (zero-copy from a table)
         except TypeError as exc:  # an item not a mapping of fields

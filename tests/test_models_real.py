@@ -26,6 +26,7 @@ def test_schema_mismatch_error_is_re_exported_from_models():
 
 from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field  # noqa: E402
 from pydantic.alias_generators import to_camel  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from bfast_archive import models as _models  # noqa: E402
@@ -658,8 +659,10 @@ def test_a_numeric_column_of_a_table_stays_a_zero_copy_array():
 
 def test_column_of_a_retyped_field_converts_or_refuses_as_a_row_does():
     raw = bfa.dumps(_items(10))
-    floats = bfa.Archive.from_buffer(raw, model=ItemIdFloat).root.column("id")
-    assert floats[3] == 3.0 and type(floats[3]) is float
+    root = bfa.Archive.from_buffer(raw, model=ItemIdFloat).root
+    floats = root.column("id")  # numbers: an array (as any numeric column), of the row's type
+    assert floats.dtype == np.float64 and floats.tolist() == [float(i) for i in range(10)]
+    assert type(root[3].id) is float and root[3].id == floats[3]
     with pytest.raises(bfa.SchemaMismatchError):
         bfa.Archive.from_buffer(raw, model=ItemIdStr).root.column("id")
 
