@@ -31,7 +31,6 @@ _FORMATS = {".bfa": "bfa", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl
             ".msgpack": "msgpack", ".mpk": "msgpack", ".msgp": "msgpack",
             ".npz": "npz", ".npy": "npy", ".parquet": "parquet", ".pq": "parquet",
             ".csv": "csv"}
-_TO_ARCHIVE = ("json", "jsonl", "msgpack", "npz", "npy", "parquet", "csv", "bfa")
 _FROM_ARCHIVE = ("json", "jsonl", "parquet", "csv", "bfa")
 _TABULAR = ("parquet", "csv")  # through pyarrow: an Arrow table, stored as a frame
 

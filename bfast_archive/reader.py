@@ -1823,7 +1823,7 @@ class ArchivedTable(ArchivedList):
 
     def __repr__(self) -> str:
         state = " (archive closed)" if self._arch._ptr is None else ""
-        return f"<ArchivedList {self._n} rows (table){state}>"
+        return f"<{type(self).__name__} {self._n} rows{state}>"
 
 
 class ArchivedRow(ArchivedDict):

@@ -239,3 +239,9 @@ def test_array_handle_export_does_not_import_numpy():
     code = ("import sys, bfast_archive as bfa; bfa.ArrayHandle; "
             "assert 'numpy' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_table_repr_names_its_class_and_rows():
+    table = bfa.Archive.from_buffer(bfa.dumps([{"a": i} for i in range(70)])).root
+    assert isinstance(table, bfa.ArchivedTable)
+    assert repr(table) == "<ArchivedTable 70 rows>"
