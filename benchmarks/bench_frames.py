@@ -3,8 +3,8 @@
 Run (from the repository root):
 
     pip install -e ".[bench]"
-    python benchmarks/bench_frames.py                 # full run: 10,000,000 rows, a few minutes on 2 cores
-    python benchmarks/bench_frames.py --quick         # 200,000 rows, fewer repeats, < 30 s
+    python benchmarks/bench_frames.py                 # full run: 10,000,000 rows, about 70 s on 2 cores
+    python benchmarks/bench_frames.py --quick         # 200,000 rows, fewer repeats, about 10 s
     python benchmarks/bench_frames.py --out res.json  # also write raw samples + medians as JSON
 
 Tables go to stdout, progress to stderr.  Every figure is measured in the run that prints it; the target
@@ -30,8 +30,9 @@ Operations, each peer's open counted in every read:
                          archives of one file share their mapping and its caches within a process, and a str
                          column's UTF-8 is checked once per mapping, so this is the first open of the file
   to_pandas              open + the whole table as a pandas DataFrame
-  row                    open + row N/2 as Python values (bfa: table[i].to_python(); the peers slice the table
-                         and call to_pylist(), Parquet reading the whole file)
+  row                    open + row N/2 as Python values (bfa: table[i].to_python(), the stored values: the
+                         category's code and a naive datetime64; the peers slice the table and call to_pylist():
+                         the category's string and a UTC Timestamp; Parquet reads the whole file)
   size                   file size
 Before the timings, each peer's to_pandas() is checked equal to the DataFrame (check_exact), and its columns
 and row against the data.
