@@ -44,7 +44,7 @@ SLOW = 0.2  # seconds: a call at least this slow gets cfg.slow_repeats samples, 
 MIN_BATCH = 0.01  # seconds: faster calls are batched to at least this long
 START = time.perf_counter()
 DISTS = ("bfast-archive", "numpy", "lz4", "pydantic", "msgspec", "pyarrow", "safetensors", "h5py", "joblib",
-         "msgpack", "orjson", "bfast-py", "psutil", "matplotlib")
+         "msgpack", "orjson", "bfast-py", "psutil", "matplotlib", "pandas")
 
 
 def log(msg: str) -> None:

@@ -51,11 +51,11 @@ def fmt_ratio(v: float) -> str:
     return f"{v:.0f}x" if v >= 100 else f"{v:.1f}x" if v >= 10 else f"{v:.2f}x"
 
 
-def cell(r: dict | None, spread: bool = True) -> str:
-    """median, and the min–max range under it when there was more than one sample."""
+def cell(r: dict | None, spread: bool = True, after: str = "") -> str:
+    """median (then ``after``), and the min–max range under it when there was more than one sample."""
     if r is None:
         return "–"
-    text = fmt(r["median"], r["unit"])
+    text = fmt(r["median"], r["unit"]) + after
     if spread and r.get("n", 1) > 1:
         text += f"<br><sub>{fmt(r['min'], r['unit'])} – {fmt(r['max'], r['unit'])}</sub>"
     return text
@@ -152,7 +152,7 @@ def headline_markdown(results: dict) -> str:
 # --- targets from every part ----------------------------------------------------------------------
 
 TARGET_PARTS = (("core", "core (issue 2)"), ("compression", "compression (issue 3)"), ("models", "models (issue 4)"),
-                ("cache", "cache (issue 6)"))
+                ("cache", "cache (issue 6)"), ("frames", "frames (issue 17)"))
 CACHE_TARGET = re.compile(r"^\s+(.+?)\s+([\d.]+)x\s+\(target: (>=|<=) ([\d.]+)x\)")
 
 
@@ -274,6 +274,42 @@ def compression_section(comp: dict, stdout: str) -> str:
 
 RANDOM_LABELS = {"dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": 'dump(fsync=False), compression="lz4"',
                  "dumps_plain": "dumps(), uncompressed", "dumps_lz4": 'dumps(), compression="lz4"'}
+
+
+# --- frames ---------------------------------------------------------------------------------------
+
+FRAME_PEERS = (("bfa", "bfast_archive"), ("arrow-ipc", "Arrow IPC (Feather v2, mmap)"), ("parquet", "Parquet"))
+FRAME_METRICS = (("write", "write (no fsync)"), ("column_numpy", "open + one column to NumPy (`score`)"),
+                 ("column_arrow", "open + one str column as Arrow (`name`)"),
+                 ("column_arrow_first", "same, first open of the file (UTF-8 checked)"),
+                 ("to_pandas", "open + `to_pandas()`"), ("row", "open + one row (Python values)"),
+                 ("size", "file size"))
+FRAMES_ISSUE_ROWS = 10_000_000
+
+
+def frames_section(frames: dict) -> str:
+    rows, n = frames["results"], frames["config"]["rows"]
+    out = [f"`benchmarks/bench_frames.py` (issue 17): one pandas DataFrame of {n:,} rows x (int64 id, float64 "
+           "score, bool flag, ~12-char str name, category of 20 values, datetime64[ns, UTC]), written by each peer "
+           "to a new file each time (no fsync) and read back with the page cache warm; every read includes its "
+           "open. Arrow IPC: Feather v2, uncompressed, one record batch, read through `pa.memory_map`; Parquet: "
+           "`pq.write_table` with pyarrow's defaults, read with `pq.read_table`. Archives of one file share their "
+           "mapping within a process (a str column's UTF-8 is checked once per mapping): the *first open* row "
+           "drops the mapping before each sample. Median, min – max below; in parentheses: times "
+           "bfast_archive's.\n"]
+    if n < FRAMES_ISSUE_ROWS:
+        out.append(f"Not the issue's size: {n:,} rows, not {FRAMES_ISSUE_ROWS:,}.\n")
+    table = []
+    for metric, label in FRAME_METRICS:
+        b, line = row_of(rows, metric=metric, peer="bfa"), [label]
+        for p, _ in FRAME_PEERS:
+            r = row_of(rows, metric=metric, peer=p)
+            ratio = r is not None and p != "bfa" and b and b["median"]
+            line.append(cell(r, after=f" ({fmt_ratio(r['median'] / b['median'])})" if ratio else ""))
+        table.append(line)
+    out.append(md_table(["operation"] + [label for _, label in FRAME_PEERS], table))
+    out += [f"\n- error: {e.get('step', '')}: `{e['error'].strip().splitlines()[-1]}`" for e in frames.get("errors", [])]
+    return "\n".join(out)
 
 
 # --- charts ---------------------------------------------------------------------------------------
@@ -613,6 +649,13 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
             else:
                 out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
             out.append("")
+    frames = parts.get("frames")
+    if frames is not None:
+        out += ["## Data frames against Arrow IPC and Parquet", ""]
+        report = part_report(results, "frames")
+        out.append(frames_section(report) if report else f"Not in this run: {frames['status']} "
+                   f"({frames.get('reason')}).")
+        out.append("")
     failed = {n: p for n, p in parts.items() if p["status"] != "ok"}
     if failed:
         out += ["## Parts that did not run", ""] + [f"- {n}: {p['status']} ({p.get('reason')})"

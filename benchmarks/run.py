@@ -24,6 +24,8 @@ this order:
   scaling      benchmarks/bench_scaling.py: open + read one row against file size
   models       benchmarks/bench_models.py (records tables, pydantic models)
   cache        benchmarks/bench_cache.py (bfa.memoize vs joblib.Memory)
+  frames       benchmarks/bench_frames.py: issue 17's data frame (10M rows) against Arrow IPC (Feather v2,
+               memory-mapped) and Parquet: write, open + one column, to_pandas(), one row, file size
   compression  benchmarks/bench_compression.py: issue 3's LZ4 / threads / verify figures (last; with
                --wait-idle, core and compression wait for all cores to be idle, the others for one)
 
@@ -63,6 +65,7 @@ PARTS = (
     ("scaling", "bench_scaling.py", "open + read one row vs file size", (3600, 180), 1),
     ("models", "bench_models.py", "record tables and pydantic models (issue 4)", (1800, 180), 1),
     ("cache", "bench_cache.py", "bfa.memoize vs joblib.Memory (issue 6)", (1800, 180), 1),
+    ("frames", "bench_frames.py", "data frames vs Arrow IPC and Parquet (issue 17)", (1800, 120), 1),
     ("compression", "bench_compression.py", "chunked LZ4, threads, verify (issue 3)", (1800, 180), None),
 )
 
