@@ -35,7 +35,10 @@ SO=$(ls "$WORK"/bfast_archive/_bfa_core*.so)
 ldd "$SO" | grep libasan >/dev/null || { echo "the core is not linked against libasan"; exit 1; }
 
 LIBASAN=$(gcc -print-file-name=libasan.so)
-export LD_PRELOAD="$LIBASAN${LD_PRELOAD:+:$LD_PRELOAD}"
+# libstdc++ too: ASan finds C++'s __cxa_throw only if it is loaded at start, and
+# the test extras (pyarrow, duckdb) throw C++ exceptions
+LIBSTDCXX=$(gcc -print-file-name=libstdc++.so)
+export LD_PRELOAD="$LIBASAN:$LIBSTDCXX${LD_PRELOAD:+:$LD_PRELOAD}"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 export PYTHONDONTWRITEBYTECODE=1
