@@ -180,12 +180,18 @@ def test_repr_of_a_compressed_archive_shows_the_file_size(tmp_path):
         assert repr(arch) == f"<Archive {path} {size} bytes>"
 
 
-def test_verify_error_names_the_file(tmp_path):
+def _damaged_file(tmp_path):
+    """An archive with one flipped byte inside a checksummed section."""
     path = tmp_path / "v.bfa"
     bfa.dump({"blob": b"x" * 100_000}, path)
     raw = bytearray(path.read_bytes())
     raw[50_000] ^= 0xFF
     path.write_bytes(bytes(raw))
+    return path
+
+
+def test_verify_error_names_the_file(tmp_path):
+    path = _damaged_file(tmp_path)
     with bfa.Archive.open(path) as arch:
         with pytest.raises(bfa.ArchiveError, match=f"^{path}: ") as info:
             arch.verify()
@@ -193,11 +199,7 @@ def test_verify_error_names_the_file(tmp_path):
 
 
 def test_open_with_verify_names_the_file_once(tmp_path):
-    path = tmp_path / "v.bfa"
-    bfa.dump({"blob": b"x" * 100_000}, path)
-    raw = bytearray(path.read_bytes())
-    raw[50_000] ^= 0xFF
-    path.write_bytes(bytes(raw))
+    path = _damaged_file(tmp_path)
     with pytest.raises(bfa.ArchiveError, match=f"^{path}: ") as info:
         bfa.Archive.open(path, verify=True)
     assert str(info.value).count(str(path)) == 1

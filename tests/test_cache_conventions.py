@@ -156,7 +156,7 @@ def test_memoized_method_with_self_ignored_shares_entries_across_instances(tmp_p
 
 
 def test_memoized_method_of_a_pydantic_model_is_keyed_on_its_fields(tmp_path):
-    pydantic = pytest.importorskip("pydantic")
+    import pydantic
     calls = []
 
     memoize = bfa.memoize(tmp_path)

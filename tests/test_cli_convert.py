@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 import bfast_archive as bfa
 
@@ -64,7 +63,7 @@ def test_jsonl_output_needs_a_list(tmp_path):
 
 
 def test_msgpack_to_archive(tmp_path):
-    msgpack = pytest.importorskip("msgpack")
+    import msgpack
     src, arc = tmp_path / "in.msgpack", tmp_path / "out.bfa"
     value = {"name": "x", "blob": b"\x00\x01", "n": [1, 2.5, None], 3: "int key"}
     src.write_bytes(msgpack.packb(value))
@@ -152,13 +151,13 @@ def test_convert_errors(tmp_path):
     assert bfa.load(tmp_path / "o.dat") == [1]
 
 
-def test_progress_only_on_a_terminal(tmp_path):
-    src, arc = tmp_path / "in.jsonl", tmp_path / "out.bfa"
-    src.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(5000)))
+def convert_on_a_terminal(src, dst) -> tuple:
+    """``convert src dst`` with its stderr on a pseudo-terminal (progress is
+    shown only there): the finished process and what the terminal showed."""
     master, slave = pty.openpty()
     try:
         proc = subprocess.run([sys.executable, "-m", "bfast_archive", "convert", str(src),
-                               str(arc)], stdout=subprocess.PIPE, stderr=slave, timeout=120)
+                               str(dst)], stdout=subprocess.PIPE, stderr=slave, timeout=120)
         os.close(slave)
         slave = None
         chunks = []
@@ -174,7 +173,13 @@ def test_progress_only_on_a_terminal(tmp_path):
         if slave is not None:
             os.close(slave)
         os.close(master)
-    shown = b"".join(chunks).decode()
+    return proc, b"".join(chunks).decode()
+
+
+def test_progress_only_on_a_terminal(tmp_path):
+    src, arc = tmp_path / "in.jsonl", tmp_path / "out.bfa"
+    src.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(5000)))
+    proc, shown = convert_on_a_terminal(src, arc)
     assert proc.returncode == 0 and proc.stdout == b""
     assert "reading" in shown and f"wrote {arc}" in shown
     assert len(bfa.load(arc)) == 5000

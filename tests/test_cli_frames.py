@@ -5,7 +5,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 import bfast_archive as bfa
-from test_cli_convert import cli, one_error_line
+from test_cli_convert import cli, convert_on_a_terminal, one_error_line
 
 TABLE = pa.table({"id": pa.array(range(1000), pa.int64()),
                   "name": pa.array([f"n{i}" if i % 7 else None for i in range(1000)]),
@@ -54,31 +54,7 @@ def test_invalid_parquet_input_is_one_error_line(tmp_path):
 
 
 def test_parquet_progress_on_a_terminal(tmp_path):
-    import os
-    import pty
-    import subprocess
-    import sys
-
     src, arc = tmp_path / "in.parquet", tmp_path / "a.bfa"
     pq.write_table(TABLE, src, row_group_size=10)
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "bfast_archive", "convert", str(src),
-                               str(arc)], stdout=subprocess.PIPE, stderr=slave, timeout=120)
-        os.close(slave)
-        slave = None
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        if slave is not None:
-            os.close(slave)
-        os.close(master)
-    shown = b"".join(chunks).decode()
+    proc, shown = convert_on_a_terminal(src, arc)
     assert proc.returncode == 0 and f"reading {src}" in shown and f"wrote {arc}" in shown
