@@ -17,8 +17,10 @@ from typing import Any
 from ._mappings import release_mappings
 from .errors import (ArchiveError, BfastError, InternalError, NestingError, SchemaMismatchError,
                      UnsupportedTypeError)
-from .format import DEFAULT_MAX_DEPTH as _DEFAULT_MAX_DEPTH
-from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
+from ._source import MappedFile as _MappedFile
+from .archive import Archive
+from .tables import ArchivedTable
+from .views import ArchivedDict, ArchivedList
 from .writer import dump, dumps
 
 __version__ = "0.1.0"
@@ -46,8 +48,7 @@ def load(path: str | os.PathLike, *, model: Any = None, trusted: bool = False,
     written from the same models (every schema fingerprint matches), and
     validates otherwise."""
     name = os.fspath(path)
-    with Archive._open_path(path, False, model=None, verify=False, require_zero_copy=False,
-                            threads=None, max_depth=_DEFAULT_MAX_DEPTH) as arch:
+    with Archive._open_source(_MappedFile(path, keep=False)) as arch:
         try:
             return _load(arch, model, trusted, verify)
         except ArchiveError as exc:

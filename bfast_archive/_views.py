@@ -23,7 +23,13 @@ import sys
 from typing import Any
 
 from . import format as F
-from . import reader as R
+from . import _decode as D
+from . import arrays as A
+from . import tables as T
+from ._native import archive_error, dict_check, offsets_check, seq_check, slots_check
+from ._snapshot import claim
+from .tables import ArchivedTable
+from .views import ArchivedDict, ArchivedList
 from .errors import ArchiveError
 
 _ZERO8 = bytes(8)
@@ -33,7 +39,7 @@ def view_types() -> tuple:
     """The archive view classes loaded so far (models only if imported)."""
     from .arrays import ArrayHandle
 
-    kinds: tuple = (R.ArchivedDict, R.ArchivedList, ArrayHandle)
+    kinds: tuple = (ArchivedDict, ArchivedList, ArrayHandle)
     models = sys.modules.get(f"{__package__}.models")
     if models is not None:
         kinds += (models.ArchivedModel, models.ArchivedModelList)
@@ -45,21 +51,22 @@ def encode_view(w: Any, v: Any) -> bytes:
     shown = type(v).__name__
     if type(v).__module__ == f"{__package__}.models":  # ArchivedModel(List): its plain view
         inner = v._view
-        if not (type(inner) is R.ArchivedDict and shown == "ArchivedModel"
-                or isinstance(inner, R.ArchivedList) and shown == "ArchivedModelList"):
+        if not (type(inner) is ArchivedDict and shown == "ArchivedModel"
+                or isinstance(inner, ArchivedList) and shown == "ArchivedModelList"):
             return w.value(v.to_python())  # (SchemaMismatchError for a foreign value)
         v = inner
     arch = getattr(v, "_arch", None)
-    if arch is not None and arch._ptr is None:
+    if arch is not None and arch._snap is None:
         raise ArchiveError(f"cannot archive a {shown}: its archive is closed "
                            f"(archive its value, .to_python(), before closing)")
     t = type(v)
-    if t is R.ArchivedDict or t is R.ArchivedList or t is R.ArchivedTable:
-        tag = R._T_DICT if t is R.ArchivedDict else v._tag
-        return w.value(_Node(R._Walk(arch), None, tag, v._off, v._n))
+    s = arch._snap if arch is not None else None
+    if (t is ArchivedDict or t is ArchivedList or t is ArchivedTable) and s is not None:
+        tag = F.T_DICT if t is ArchivedDict else v._tag
+        return w.value(_Node(s.walk(arch), None, tag, v._off, v._n))
     if t.__name__ == "ArrayHandle":
         return w.ndarray(v._full())
-    if isinstance(v, (R.ArchivedDict, R.ArchivedList)):  # a row, a list-of-str cell: small
+    if isinstance(v, (ArchivedDict, ArchivedList)):  # a row, a list-of-str cell: small
         return w.value(v.to_python())
     raise ArchiveError(f"the archive holds a {t.__name__} where a view was expected")
 
@@ -80,50 +87,50 @@ class _Node:
 
 
 def _encode_node(w: Any, node: _Node) -> bytes:
-    walk = node.walk  # (a walk holds the archive's buffers: a close meanwhile is harmless)
+    walk = node.walk  # (a walk holds the archive's snapshot: a close meanwhile is harmless)
     if node.pos is None:
         tag, off, n = node.tag, node.off, node.n
     else:
-        w0, off = R._SLOT(walk._raw, node.pos)
+        w0, off = D.SLOT(walk.raw, node.pos)
         tag, n = w0 & 0xFF, w0 >> 8
-        if tag == R._T_MODEL:  # read without its model: its body, as to_python gives it
-            R._claim(walk, off)
-            return _encode_node(w, _Node(walk, R._model_body(walk, off)))
-    if tag == R._T_DICT:
+        if tag == F.T_MODEL:  # read without its model: its body, as to_python gives it
+            claim(walk, off)
+            return _encode_node(w, _Node(walk, D.model_body(walk, off)))
+    if tag == F.T_DICT:
         return w.value(_dict(walk, off, n))
-    if tag == R._T_LIST or tag == R._T_TUPLE:
+    if tag == F.T_LIST or tag == F.T_TUPLE:
         return w.sequence(_items(walk, tag, off, n), tag)
-    if tag == R._T_TABLE:
+    if tag == F.T_TABLE:
         return _table(w, walk, off, n)
-    if tag == R._T_NDARRAY:
-        _, _, _, data_off, nbytes, external = R._array_meta(walk, off)
-        if not external and nbytes > R._TRACK_MIN:
-            R._claim(walk, data_off)  # (a copy claims it itself)
+    if tag == F.T_NDARRAY:
+        _, _, _, data_off, nbytes, external = A.array_meta(walk, off)
+        if not external and nbytes > A.TRACK_MIN:
+            claim(walk, data_off)  # (a copy claims it itself)
         # in the file: written from its memory; compressed: decoded for this write alone
-        return w.ndarray(R._ndarray(walk, off, copy=external))
-    if tag == R._T_BYTES:
-        if n > R._TRACK_MIN:
-            R._claim(walk, off)
-        return w.bytes(walk._mv[off:off + n])
-    return w.value(R._mat(walk, node.pos, 0))
+        return w.ndarray(A.ndarray(walk, off, copy=external))
+    if tag == F.T_BYTES:
+        if n > A.TRACK_MIN:
+            claim(walk, off)
+        return w.bytes(walk.mv[off:off + n])
+    return w.value(D.mat(walk, node.pos, 0))
 
 
 def _dict(walk: Any, off: int, n: int) -> dict:
     """A dict node as a dict of its keys (decoded) and child nodes."""
-    R._claim(walk, off)
-    rc = R.dict_check(walk._ptr, walk._size, off, n)
+    claim(walk, off)
+    rc = dict_check(walk.ptr, walk.size, off, n)
     if rc < 0:
-        raise R.archive_error(rc, f"dict node at offset {off}")
-    start = off + R._DICT_ENTRIES
-    return {R._mat(walk, pos, 1): _Node(walk, pos + 16) for pos in range(start, start + 32 * n, 32)}
+        raise archive_error(rc, f"dict node at offset {off}")
+    start = off + D.DICT_ENTRIES
+    return {D.mat(walk, pos, 1): _Node(walk, pos + 16) for pos in range(start, start + 32 * n, 32)}
 
 
 def _items(walk: Any, tag: int, off: int, n: int) -> list:
     """A list or tuple node's child nodes."""
-    R._claim(walk, off)
-    rc = R.seq_check(walk._ptr, walk._size, off, n)
+    claim(walk, off)
+    rc = seq_check(walk.ptr, walk.size, off, n)
     if rc < 0:
-        raise R.archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
+        raise archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
     return [_Node(walk, pos) for pos in range(off + 8, off + 8 + 16 * n, 16)]
 
 
@@ -132,11 +139,11 @@ def _items(walk: Any, tag: int, off: int, n: int) -> list:
 def _table(w: Any, walk: Any, off: int, n: int) -> bytes:
     from .writer import _ColumnBuilder
 
-    R._claim(walk, off)
-    info = R._table_info(walk, off, n)
+    claim(walk, off)
+    info = T.table_info(walk, off, n)
     names = tuple(info.names(walk))
     if n < F.TABLE_MIN_ROWS or not names:  # not what a writer makes a table of: rows
-        rows = R._table_rows(walk, info, 0)
+        rows = T.table_rows(walk, info, 0)
         return w.value(rows)
     parts = []
     for c in range(info.ncols):
@@ -152,11 +159,11 @@ def _cells(walk: Any, info: Any, c: int) -> list:
     """Column ``c``'s cells: child nodes of a SLOTS column, else decoded values."""
     kind, _, r0, *_ = info.cols[c]
     if kind != F.COL_SLOTS:
-        return R._column_values(walk, info, c, 0)
+        return T.column_values(walk, info, c, 0)
     n = info.nrows
-    rc = R.slots_check(walk._ptr, walk._size, r0, n, info.off)
+    rc = slots_check(walk.ptr, walk.size, r0, n, info.off)
     if rc < 0:
-        raise R.archive_error(rc, f"table column at offset {r0}")
+        raise archive_error(rc, f"table column at offset {r0}")
     return [_Node(walk, pos) for pos in range(r0, r0 + 16 * n, 16)]
 
 
@@ -176,7 +183,7 @@ def _packed_column(walk: Any, info: Any, c: int) -> Any:
                    F.COL_STRLIST: ((r0, r0n), (r1, r1n), (r2, r2n))}.get(kind, ((r0, r0n),))
         for at, size in regions:
             if size:
-                R._claim(walk, at)
+                claim(walk, at)
         ready = W._ReadyColumn(ready)
     return ready
 
@@ -187,7 +194,7 @@ def _packed_regions(walk: Any, info: Any, c: int) -> tuple | None:
 
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     n = info.nrows
-    mv = walk._mv
+    mv = walk.mv
     mask = None
     if flags:
         nulls_at = r2 if kind == F.COL_STR else r1
@@ -216,9 +223,9 @@ def _packed_regions(walk: Any, info: Any, c: int) -> tuple | None:
         return None if offsets is None else (W._K_STR, offsets, mv[r1:r1 + r1n], mask)
     if kind == F.COL_STRLIST:
         nitems = r1n // 8 - 1
-        rc = R.offsets_check(walk._ptr, walk._size, r0, n + 1, nitems)
+        rc = offsets_check(walk.ptr, walk.size, r0, n + 1, nitems)
         if rc < 0:
-            raise R.archive_error(rc, f"list offsets at offset {r0}")
+            raise archive_error(rc, f"list offsets at offset {r0}")
         if _last(mv, r0, n) != nitems:
             return None  # items no row holds: decoding drops them
         items = _strings_regions(walk, r1, nitems, r2, r2n, None)
@@ -235,14 +242,14 @@ def _last(mv: memoryview, at: int, count: int) -> int:
 
 def _strings_regions(walk: Any, offsets_at: int, count: int, blob_at: int, blob_len: int,
                      mask: bytes | None) -> memoryview | None:
-    """The offsets region of ``count`` strings, checked as ``reader._strings``
+    """The offsets region of ``count`` strings, checked as ``tables._strings``
     checks it (ArchiveError if it fails), or None if the strings need
     decoding to be written as a writer would (a non-empty string under a
     null; non-ASCII text without NumPy to check its boundaries)."""
-    mv = walk._mv
-    rc = R.offsets_check(walk._ptr, walk._size, offsets_at, count + 1, blob_len)
+    mv = walk.mv
+    rc = offsets_check(walk.ptr, walk.size, offsets_at, count + 1, blob_len)
     if rc < 0:
-        raise R.archive_error(rc, f"string offsets at offset {offsets_at}")
+        raise archive_error(rc, f"string offsets at offset {offsets_at}")
     if _last(mv, offsets_at, count) != blob_len:
         raise ArchiveError(f"string offsets at offset {offsets_at} end at "
                            f"{_last(mv, offsets_at, count)}, the blob holds {blob_len} bytes")
@@ -277,9 +284,9 @@ def _micros_in_range(data: memoryview) -> bool:
     np = sys.modules.get("numpy")
     if np is not None:
         arr = np.frombuffer(data, "<i8")
-        return bool(arr.min() >= 0 and arr.max() <= R._MAX_MICROS)
+        return bool(arr.min() >= 0 and arr.max() <= T.MAX_MICROS)
     values = data.cast("q")
-    return min(values) >= 0 and max(values) <= R._MAX_MICROS
+    return min(values) >= 0 and max(values) <= T.MAX_MICROS
 
 
 def _zero_under(data: memoryview, mask: bytes, width: int) -> bool:

@@ -1,10 +1,133 @@
-"""ArrayHandle: a lazy handle on one archived array (``arch.array(key)``)."""
+"""Archived arrays: decoding ndarray nodes, and ``ArrayHandle``, a lazy
+handle on one archived array (``arch.array(key)``)."""
 from __future__ import annotations
 
 import operator
 from typing import Any
 
+from . import format as F
+from ._snapshot import Snapshot, claim, closed
 from .errors import ArchiveError
+
+_NDH = F.NDARRAY_HEADER.unpack_from
+TRACK_MIN = 64  # shorter payloads shared many times expand at most 4-fold: not tracked
+BAD_CODE_POINT = "'U' data holds a code point above U+10FFFF"
+
+
+def _numpy() -> Any:
+    import numpy
+
+    return numpy
+
+
+def has_text(dt: Any) -> bool:
+    """Does dtype ``dt`` hold 'U' (UCS-4) data, itself or in a field?"""
+    dt = dt.base  # the item dtype of a subarray dtype
+    if dt.names:
+        return any(has_text(dt.fields[name][0]) for name in dt.names)
+    return dt.kind == "U"
+
+
+def bad_code_point(arr: Any) -> bool:
+    """Does the 'U' data of ``arr`` (its dtype's or its fields') hold a code
+    point above U+10FFFF? NumPy turns such an element into a str that
+    CPython cannot represent (SystemError, then or later), so each place
+    that makes Python objects of elements checks them first. O(arr.nbytes):
+    called on the elements being converted, never on a whole array view."""
+    dt = arr.dtype
+    if dt.names:
+        return any(bad_code_point(arr[name]) for name in dt.names)
+    if dt.kind != "U" or dt.itemsize == 0 or arr.size == 0:
+        return False
+    np = _numpy()
+    codes = np.ascontiguousarray(arr).reshape(-1).view(dt.str[0] + "u4")
+    return bool(codes.max() > 0x10FFFF)
+
+
+def array_meta(s: Snapshot, off: int) -> tuple:
+    """(dtype, shape, order, data offset or payload number, nbytes, external)
+    of the checked ndarray node at ``off``; parsed once per archive."""
+    meta = s.tables.get(("array", off))
+    if meta is None:
+        meta = s.tables[("array", off)] = _parse_array_meta(s.raw, off)
+    return meta
+
+
+def _parse_array_meta(raw: Any, off: int) -> tuple:
+    from .dtypes import descr_to_dtype
+
+    data_off, nbytes, ndim, flags, dlen = _NDH(raw, off)
+    descr_at = off + F.NDARRAY_HEADER.size
+    dt = descr_to_dtype(bytes(raw[descr_at:descr_at + dlen]))
+    if dt.subdtype is not None:
+        raise ArchiveError(f"ndarray at offset {off}: a subarray dtype {dt} cannot be an "
+                           f"array's own dtype")
+    shape_at = descr_at + dlen + (-dlen % 8)
+    shape = tuple(F.U64.unpack_from(raw, shape_at + 8 * i)[0] for i in range(ndim))
+    count = 1
+    for d in shape:
+        count *= d
+    if count * dt.itemsize != nbytes:
+        raise ArchiveError(f"ndarray at offset {off}: shape {shape} of {dt} needs "
+                           f"{count * dt.itemsize} bytes, node says {nbytes}")
+    order = "F" if flags & F.NDARRAY_FORTRAN else "C"
+    return dt, shape, order, data_off, nbytes, bool(flags & F.NDARRAY_EXTERNAL)
+
+
+def _shape_array(np: Any, flat: Any, shape: tuple, order: str) -> Any:
+    if order == "F":
+        return flat.reshape(shape[::-1]).T
+    return flat.reshape(shape) if len(shape) != 1 else flat
+
+
+def ndarray(s: Snapshot, off: int, copy: bool) -> Any:
+    """The array of the (checked) ndarray node at ``off``: a read-only view
+    of the buffer (O(1), about 1 µs), or with ``copy`` an owned array. Data
+    in a compressed payload is decompressed once and cached on the archive."""
+    np = _numpy()
+    dt, shape, order, data_off, nbytes, external = array_meta(s, off)
+    if copy and nbytes > TRACK_MIN:
+        claim(s, ("payload", data_off) if external else data_off)
+    try:
+        if nbytes == 0 and not external:  # (an external one still names a payload)
+            arr = np.empty(shape, dt, order=order)
+        elif external:
+            buf, fresh = payloads(s).payload(data_off, nbytes, s.nthreads(),
+                                             cache=not copy, check=copy and s.check)
+            arr = _shape_array(np, np.frombuffer(buf, dt, nbytes // dt.itemsize), shape, order)
+            if copy and fresh:
+                return arr  # decoded for this call alone: already an owned buffer
+        elif copy:
+            # copy the bytes, then view them: NumPy's own copy of a structured
+            # array leaves padding bytes uninitialised
+            owned = np.frombuffer(s.mv, np.uint8, nbytes, data_off).copy()
+            return _shape_array(np, owned.view(dt), shape, order)
+        else:
+            arr = _shape_array(np, np.frombuffer(s.mv, dt, nbytes // dt.itemsize, data_off), shape, order)
+    except (ValueError, MemoryError) as exc:
+        raise ArchiveError(f"ndarray at offset {off}: {exc}") from None
+    if copy:
+        return arr.copy(order="K")
+    arr.flags.writeable = False
+    return arr
+
+
+def payloads(s: Snapshot) -> Any:
+    """The payload layer of a compressed archive; ArchiveError for a node
+    that names a payload in an archive that has none."""
+    layer = s.layer
+    if layer is None or not layer.compressed:
+        raise ArchiveError("a node names a compressed payload in an uncompressed archive")
+    return layer
+
+
+def xbytes(s: Snapshot, index: int, n: int, copy: bool) -> Any:
+    """A large ``bytes`` value kept in a compressed payload."""
+    layer = payloads(s)
+    if copy:
+        claim(s, ("payload", index))
+    buf, fresh = layer.payload(index, n, s.nthreads(), cache=not copy, check=copy and s.check)
+    return bytes(buf) if copy else buf
 
 
 class ArrayHandle:
@@ -22,12 +145,13 @@ class ArrayHandle:
                  "_text")
 
     def __init__(self, arch: Any, off: int) -> None:
-        from .reader import _array_meta, has_text
-
+        snap = arch._snap
+        if snap is None:
+            raise closed()
         self._arch = arch
         self._off = off
         (self.dtype, self.shape, self._order, self._data, self._nbytes,
-         self._external) = _array_meta(arch, off)
+         self._external) = array_meta(snap, off)
         self._text = has_text(self.dtype)  # 'U' data: elements are checked as they are read
 
     @property
@@ -44,11 +168,10 @@ class ArrayHandle:
         return self.shape[0]
 
     def _full(self) -> Any:
-        from .reader import _closed, _ndarray
-
-        if self._arch._ptr is None:
-            raise _closed()
-        return _ndarray(self._arch, self._off, copy=False)
+        s = self._arch._snap
+        if s is None:
+            raise closed()
+        return ndarray(s, self._off, copy=False)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         arr = self._full()
@@ -59,8 +182,11 @@ class ArrayHandle:
     def __getitem__(self, index: Any) -> Any:
         first, rest = (index[0], index[1:]) if isinstance(index, tuple) and index else \
             (index, ())
-        layer = self._arch._file
-        cached = self._external and getattr(layer, "compressed", False) and \
+        s = self._arch._snap
+        if s is None:
+            raise closed()
+        layer = s.layer
+        cached = self._external and layer is not None and layer.compressed and \
             self._data in layer.cache
         if not self._external or cached or self._order == "F" or not self.shape:
             return self._pick(self._full(), index)
@@ -91,15 +217,13 @@ class ArrayHandle:
         its code points checked first: only that element, so views and slices
         stay O(1)."""
         if self._text:
-            from .reader import _BAD_CODE_POINT, bad_code_point
-
             key = index if type(index) is tuple else (index,)
             # a trailing Ellipsis makes NumPy give a 0-d view where it would
             # give a scalar (field names and an Ellipsis already there: arrays)
             if not any(k is Ellipsis or isinstance(k, str) for k in key):
                 element = arr[key + (Ellipsis,)]
                 if element.ndim == 0 and bad_code_point(element):
-                    raise ArchiveError(f"ndarray at offset {self._off}: {_BAD_CODE_POINT}")
+                    raise ArchiveError(f"ndarray at offset {self._off}: {BAD_CODE_POINT}")
         try:
             return arr[index]
         except SystemError as exc:  # NumPy refusing a str it cannot build
@@ -107,28 +231,21 @@ class ArrayHandle:
 
     def _rows(self, lo: int, hi: int) -> Any:
         """Rows [lo, hi) decoded from just the chunks that hold them (a copy)."""
-        import numpy as np
-
-        from .reader import _closed
-
-        arch = self._arch
-        if arch._ptr is None:
-            raise _closed()
+        np = _numpy()
+        s = self._arch._snap
+        if s is None:
+            raise closed()
         row_bytes = self._nbytes // self.shape[0] if self.shape[0] else 0
-        from .reader import _payloads
-
-        buf = _payloads(arch).payload_range(self._data, self._nbytes, lo * row_bytes,
-                                       hi * row_bytes, arch._threads())
+        buf = payloads(s).payload_range(self._data, self._nbytes, lo * row_bytes,
+                                        hi * row_bytes, s.nthreads())
         try:
             flat = np.frombuffer(buf, self.dtype, (hi - lo) * row_bytes // self.dtype.itemsize)
             arr = flat.reshape((hi - lo,) + self.shape[1:])
         except ValueError as exc:
             raise ArchiveError(f"ndarray at offset {self._off}: {exc}") from None
         if self._text:  # decoded for this call: checked whole, as cheap as the decode
-            from .reader import _BAD_CODE_POINT, bad_code_point
-
             if bad_code_point(arr):
-                raise ArchiveError(f"ndarray at offset {self._off}: {_BAD_CODE_POINT}")
+                raise ArchiveError(f"ndarray at offset {self._off}: {BAD_CODE_POINT}")
         arr.flags.writeable = False
         return arr
 

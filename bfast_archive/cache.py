@@ -34,7 +34,9 @@ from typing import Any, Callable, Iterator
 
 from ._tempfiles import is_temporary, remove_if_stray
 from .errors import ArchiveError, UnsupportedTypeError
-from .reader import Archive, ArchivedDict, ArchivedList, ArchivedTable
+from .archive import Archive
+from .tables import ArchivedTable
+from .views import ArchivedDict, ArchivedList
 from .writer import dump
 
 __all__ = ["Cache", "memoize", "parse_size"]

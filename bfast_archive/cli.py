@@ -76,7 +76,7 @@ def _archive_problem(exc: Exception, path: str) -> str:
 def _open(path: str) -> Any:
     """``Archive.open(path)``, every failure turned into a Failure naming ``path``."""
     from .errors import ArchiveError
-    from .reader import Archive
+    from . import Archive
 
     if os.path.isdir(path):
         raise Failure(path, "is a directory")
@@ -145,7 +145,7 @@ def _resolve(root: Any, steps: list, file: str, exact: bool = False) -> Any:
     """Follow the steps of ``users/3/name``: dict keys (str, else an int key),
     list indices, array rows (``emb/5``). ``exact`` (--path-json): str steps
     are str keys only, int steps int keys or indices."""
-    from .reader import ArchivedDict, ArchivedList
+    from . import ArchivedDict, ArchivedList
 
     value = root
     for i, part in enumerate(steps):
@@ -180,7 +180,7 @@ def _resolve(root: Any, steps: list, file: str, exact: bool = False) -> Any:
 def _child(d: Any, key: Any, more: bool) -> Any:
     """``d[key]``; an array that more steps index into comes as a lazy handle
     (a compressed archive then decompresses only the chunks of the rows read)."""
-    from .reader import ArchivedDict
+    from . import ArchivedDict
 
     if more and type(d) is ArchivedDict:
         try:
@@ -191,7 +191,7 @@ def _child(d: Any, key: Any, more: bool) -> Any:
 
 
 def _kind(value: Any) -> str:
-    from .reader import ArchivedDict, ArchivedList
+    from . import ArchivedDict, ArchivedList
 
     if isinstance(value, ArchivedDict):
         return "a dict"
@@ -351,7 +351,7 @@ def _json_chunks(value: Any, file: str, full_arrays: bool, indent: int | None,
     from json.encoder import encode_basestring, encode_basestring_ascii
 
     from .format import DEFAULT_MAX_DEPTH
-    from .reader import ArchivedDict, ArchivedList
+    from . import ArchivedDict, ArchivedList
 
     quote = encode_basestring_ascii if ensure_ascii else encode_basestring
     convert = _json_default(full_arrays)
@@ -448,7 +448,7 @@ class _Inspector:
 
     # -- children ---------------------------------------------------------------
     def items(self, d: Any) -> Iterator[tuple[Any, Any]]:
-        from .reader import ArchivedDict
+        from . import ArchivedDict
 
         # (not table rows: ArchivedRow inherits an .array() that does not apply to it)
         if not (self.lazy_arrays and type(d) is ArchivedDict and hasattr(d, "array")):
@@ -462,7 +462,7 @@ class _Inspector:
 
     def children(self, value: Any) -> tuple[list[tuple[str, Any]], str | None]:
         """(label, child) pairs to show, and a note about those left out."""
-        from .reader import ArchivedDict, ArchivedList, ArchivedTable
+        from . import ArchivedDict, ArchivedList, ArchivedTable
 
         if isinstance(value, ArchivedDict):
             kids = []
@@ -487,7 +487,7 @@ class _Inspector:
         Containers past ``sample`` items are estimated from an evenly spread
         sample (dicts: their first items); below ``_SIZE_DEPTH`` levels,
         nothing is counted (and the size is marked inexact)."""
-        from .reader import ArchivedDict, ArchivedList
+        from . import ArchivedDict, ArchivedList
 
         self.budget -= 1
         mapping = isinstance(value, ArchivedDict)
@@ -528,7 +528,7 @@ class _Inspector:
     # -- one line per value ----------------------------------------------------------------
     def describe(self, value: Any) -> str:
         """Type, length, dtype/shape and size; reads no payload."""
-        from .reader import ArchivedDict, ArchivedList, ArchivedTable
+        from . import ArchivedDict, ArchivedList, ArchivedTable
 
         if isinstance(value, ArchivedTable):
             cols = value.columns
@@ -622,7 +622,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         if args.raw:
             _write_raw(value, args)
             return 0
-        from .reader import ArchivedDict, ArchivedList
+        from . import ArchivedDict, ArchivedList
 
         indent = 2 if isinstance(value, (ArchivedDict, ArchivedList)) else None
         # lone surrogates come out as \udXXX escapes (main() sets errors=backslashreplace);
@@ -822,7 +822,7 @@ def _read_tabular(path: str, fmt: str, size: int, progress: _Progress) -> Any:
 def _write_tabular(root: Any, dst: str, fmt: str) -> None:
     """An archive whose root is a table (or a frame) as Parquet or CSV,
     written to a temporary file and renamed."""
-    from .reader import ArchivedTable
+    from . import ArchivedTable
 
     if not isinstance(root, ArchivedTable):
         raise Failure(dst, f"{fmt} output needs an archive whose root is a table or data "
@@ -920,7 +920,7 @@ def _write_json(root: Any, src: str, dst: str, fmt: str, progress: _Progress) ->
     """Write ``root`` as JSON (or JSON Lines, one line per item of a list
     root, with progress by items) to ``dst``, atomically. Lone surrogates
     are written as ``\\udXXX`` escapes, as ``json.dumps`` writes them."""
-    from .reader import ArchivedList
+    from . import ArchivedList
 
     if fmt == "jsonl" and not isinstance(root, ArchivedList):
         raise Failure(dst, f"JSON Lines output needs an archive whose root is a list, "
@@ -960,7 +960,7 @@ def _unlink(path: str) -> None:
 def _walk(root: Any) -> tuple[int, int, int]:
     """Read every value of the archive, checking every node the reader checks
     and every dict key against its hash index. Returns (values, arrays, array bytes)."""
-    from .reader import ArchivedDict, ArchivedList, ArchivedTable
+    from . import ArchivedDict, ArchivedList, ArchivedTable
 
     values = arrays = array_bytes = 0
     stack = [root]
@@ -1005,9 +1005,8 @@ def _verify_one(path: str) -> tuple[bool, str]:
         arch = _open(path)
         with arch:
             checked = ""
-            verify = getattr(arch, "verify", None)
-            if verify is not None and getattr(arch, "_file", None) is not None:
-                verify()
+            if arch.checksummed:
+                arch.verify()
                 checked = ", checksums match"
             values, arrays, array_bytes = _walk(arch.root)
     except Failure as exc:

@@ -61,16 +61,16 @@ def _validity(pa: Any, mv: memoryview, at: int, n: int, where: str) -> tuple[Any
     return pa.py_buffer(np.packbits(mask == 0, bitorder="little")), nulls
 
 
-def _strings_checked(arch: Any, offsets_at: int, count: int, blob_len: int, where: str) -> None:
+def _strings_checked(s: Any, offsets_at: int, count: int, blob_len: int, where: str) -> None:
     """The C check of a string offsets region (from 0, non-decreasing, within
     the blob) and that it ends at the blob's length."""
     from ._native import archive_error, offsets_check
 
-    rc = offsets_check(arch._ptr, arch._size, offsets_at, count + 1, blob_len)
+    rc = offsets_check(s.ptr, s.size, offsets_at, count + 1, blob_len)
     if rc < 0:
         raise archive_error(rc, f"string offsets at offset {offsets_at} of column {where!r}")
     end = offsets_at + 8 * count
-    last = int.from_bytes(arch._mv[end:end + 8], "little")
+    last = int.from_bytes(s.mv[end:end + 8], "little")
     if last != blob_len:
         raise ArchiveError(f"string offsets at offset {offsets_at} of column {where!r} end at "
                            f"{last}, the blob holds {blob_len} bytes")
@@ -91,16 +91,15 @@ def _utf8_checked(arr: Any, blob: memoryview, where: str) -> None:
                                    f"strings cannot hold", path=where) from None
 
 
-def column_to_arrow(arch: Any, info: Any, c: int, name: str) -> Any:
-    """Column ``c`` of a table as a ``pyarrow.Array`` (see the module doc for
-    which buffers are shared with the archive and which are copied)."""
+def column_to_arrow(s: Any, info: Any, c: int, name: str) -> Any:
+    """Column ``c`` of a table, read through the archive's snapshot ``s``, as
+    a ``pyarrow.Array`` (see the module doc for which buffers are shared with
+    the archive and which are copied)."""
     pa = require("pyarrow")
     np = _np()
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     n = info.nrows
-    mv = arch._mv
-    if mv is None or arch._ptr is None:
-        raise ArchiveError("archive is closed")
+    mv = s.mv
     validity, nulls = None, 0
     if flags & F.COL_HAS_NULLS:
         validity, nulls = _validity(pa, mv, r2 if kind in (F.COL_STR, F.COL_BINARY) else r1,
@@ -126,7 +125,7 @@ def column_to_arrow(arch: Any, info: Any, c: int, name: str) -> Any:
     if kind == F.COL_STR or kind == F.COL_BINARY:
         checked = info.arrow_checked
         if c not in checked:
-            _strings_checked(arch, r0, n, r1n, name)
+            _strings_checked(s, r0, n, r1n, name)
         typ = pa.large_string() if kind == F.COL_STR else pa.large_binary()
         arr = pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(mv[r0:r0 + 8 * (n + 1)]),
                                              pa.py_buffer(mv[r1:r1 + r1n])], nulls)
@@ -139,8 +138,8 @@ def column_to_arrow(arch: Any, info: Any, c: int, name: str) -> Any:
         m = r1n // 8 - 1
         checked = info.arrow_checked
         if c not in checked:
-            _strings_checked(arch, r0, n, m, name)
-            _strings_checked(arch, r1, m, r2n, name)
+            _strings_checked(s, r0, n, m, name)
+            _strings_checked(s, r1, m, r2n, name)
         items = pa.Array.from_buffers(pa.large_string(), m,
                                       [None, pa.py_buffer(mv[r1:r1 + r1n]),
                                        pa.py_buffer(mv[r2:r2 + r2n])])
@@ -201,15 +200,15 @@ def typed_cell(mv: memoryview, col: tuple, row: int, full: bool) -> Any:
     return value if dtype.kind in "Mm" else value.item()
 
 
-def typed_values(arch: Any, col: tuple, n: int) -> list:
+def typed_values(s: Any, col: tuple, n: int) -> list:
     """All cells of a format 1.1 column as Python values (as ``typed_cell``;
     None cells are set by the caller). Cost: O(n)."""
     from ._native import archive_error, offsets_check
 
     kind, flags, r0, r0n, r1, r1n, r2, r2n = col
-    mv = arch._mv
+    mv = s.mv
     if kind == F.COL_BINARY:
-        rc = offsets_check(arch._ptr, arch._size, r0, n + 1, r1n)
+        rc = offsets_check(s.ptr, s.size, r0, n + 1, r1n)
         if rc < 0:
             raise archive_error(rc, f"byte string offsets at offset {r0}")
         offs = mv[r0:r0 + 8 * (n + 1)].cast("Q").tolist()
@@ -228,11 +227,11 @@ def typed_values(arch: Any, col: tuple, n: int) -> list:
     return values.tolist() if n else []
 
 
-def table_to_arrow(arch: Any, info: Any, names: list) -> Any:
+def table_to_arrow(s: Any, info: Any, names: list) -> Any:
     """The whole table as a ``pyarrow.Table``: O(columns) for zero-copy
     columns, plus the copies the module doc lists."""
     pa = require("pyarrow")
-    return pa.table([column_to_arrow(arch, info, c, name) for c, name in enumerate(names)],
+    return pa.table([column_to_arrow(s, info, c, name) for c, name in enumerate(names)],
                     names=names)
 
 
@@ -477,17 +476,15 @@ def _write_column(w: Any, name: str, arr: Any) -> bytes:
 
 # -- data frames out ------------------------------------------------------------------
 
-def _frame_parts(arch: Any, off: int) -> tuple:
+def _frame_parts(s: Any, off: int) -> tuple:
     """(metadata dict, body table position, [dictionary table positions]) of
     the FRAME node at ``off``, each slot checked in C and of the right tag."""
     from ._native import archive_error, seq_get
 
-    raw = arch._raw
-    if raw is None:
-        raise ArchiveError("archive is closed")
+    raw = s.raw
     pos = []
     for i, tag in enumerate((F.T_DICT, F.T_TABLE, F.T_LIST)):
-        p = seq_get(arch._ptr, arch._size, off, i)
+        p = seq_get(s.ptr, s.size, off, i)
         if p < 0:
             raise archive_error(p, f"frame node at offset {off}")
         if F.SLOT.unpack_from(raw, p)[0] & 0xFF != tag:
@@ -504,22 +501,23 @@ class _Frame:
 
     __slots__ = ("kind", "schema", "body_at", "dicts_at", "pandas")
 
-    def __init__(self, arch: Any, off: int) -> None:
-        from .reader import ArchivedTable, _to_python
+    def __init__(self, arch: Any, s: Any, off: int) -> None:
+        from ._decode import to_python
+        from .tables import ArchivedTable
+        from .views import ArchivedList
 
-        meta_pos, body_pos, dicts_pos = _frame_parts(arch, off)
-        w0, p = F.SLOT.unpack_from(arch._raw, meta_pos)
-        meta = _to_python(arch, F.T_DICT, p, w0 >> 8)
+        meta_pos, body_pos, dicts_pos = _frame_parts(s, off)
+        w0, p = F.SLOT.unpack_from(s.raw, meta_pos)
+        meta = to_python(arch, F.T_DICT, p, w0 >> 8)
         kind, schema = meta.get("frame"), meta.get("schema")
         if kind not in _KINDS or not isinstance(schema, bytes):
             raise ArchiveError(f"frame node at offset {off}: metadata names no known frame "
                                f"kind and Arrow schema")
         self.kind, self.schema = kind, schema
         self.pandas = meta.get("pandas")
-        w0, p = F.SLOT.unpack_from(arch._raw, body_pos)
+        w0, p = F.SLOT.unpack_from(s.raw, body_pos)
         self.body_at = (p, w0 >> 8)
-        w0, p = F.SLOT.unpack_from(arch._raw, dicts_pos)
-        from .reader import ArchivedList
+        w0, p = F.SLOT.unpack_from(s.raw, dicts_pos)
 
         self.dicts_at = []
         for item in ArchivedList(arch, p, w0 >> 8, F.T_LIST):
@@ -528,12 +526,12 @@ class _Frame:
             self.dicts_at.append((item._off, item._n))
 
     def body(self, arch: Any) -> Any:
-        from .reader import ArchivedTable
+        from .tables import ArchivedTable
 
         return ArchivedTable(arch, *self.body_at, F.T_TABLE)
 
     def dictionaries(self, arch: Any) -> list:
-        from .reader import ArchivedTable
+        from .tables import ArchivedTable
 
         return [ArchivedTable(arch, off, n, F.T_TABLE) for off, n in self.dicts_at]
 
@@ -546,30 +544,37 @@ class _Frame:
 
 
 def _frame(arch: Any, off: int) -> _Frame:
-    base = getattr(arch, "_arch", arch)  # a copy-out walk reads through its archive
+    """The FRAME node at ``off`` of archive ``arch``, decoded once per mapping."""
+    from ._snapshot import closed
+
+    s = arch._snap
+    if s is None:
+        raise closed()
     key = ("frame", off)
-    frame = base._tables.get(key)
+    frame = s.tables.get(key)
     if frame is None:
-        frame = base._tables[key] = _Frame(base, off)
+        frame = s.tables[key] = _Frame(arch, s, off)
     return frame
 
 
 def frame_view(arch: Any, off: int) -> Any:
-    """The lazy value of a FRAME slot: an ``ArchivedFrame``."""
+    """The lazy value of a FRAME slot of archive ``arch``: an ``ArchivedFrame``."""
     frame = _frame(arch, off)
-    view = ArchivedFrame(getattr(arch, "_arch", arch), *frame.body_at, F.T_TABLE)
+    view = ArchivedFrame(arch, *frame.body_at, F.T_TABLE)
     view._frame_at = off
     return view
 
 
-def frame_value(arch: Any, off: int, depth: int) -> Any:
-    """A FRAME node copied out: the kind of data frame that was written."""
-    if depth >= arch.max_depth:
-        raise ArchiveError(f"nesting deeper than max_depth={arch.max_depth} at offset {off}")
-    from .reader import _claim
+def frame_value(s: Any, off: int, depth: int) -> Any:
+    """A FRAME node copied out on walk ``s``: the kind of data frame that was written."""
+    if depth >= s.max_depth:
+        raise ArchiveError(f"nesting deeper than max_depth={s.max_depth} at offset {off}")
+    from ._snapshot import claim
 
-    _claim(arch, off)
-    view = frame_view(arch, off)
+    claim(s, off)
+    if s.arch is None:  # a walk over a key dict or schema: no frame belongs there
+        raise ArchiveError(f"frame node at offset {off} where only plain data can be")
+    view = frame_view(s.arch, off)
     frame = view._frame()
     return arrow_to_frame(_owned(view.to_arrow()), frame.kind, frame.pandas)
 
@@ -590,10 +595,13 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
     schema's types (time zones; ``string``/``binary`` offsets narrowed to 32
     bits, a copy), and dictionary columns rebuilt from their indices and
     values (indices checked)."""
+    from .views import snapshot_of
+
     pa = require("pyarrow")
     schema = frame.arrow_schema()
     body = frame.body(arch)
-    info = body._info()
+    s = snapshot_of(body)
+    info = body._info(s)
     names = body.columns
     if names != schema.names:
         raise ArchiveError("frame schema does not name the frame's columns")
@@ -606,12 +614,13 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
                 values = next(dicts, None)
                 if values is None:
                     raise ArchiveError(f"frame column {name!r} has no dictionary")
-                dictionary = _typed_column(pa, values, values._info(), 0, name, typ.value_type)
-                indices = _typed_column(pa, body, info, c, name, typ.index_type)
+                dictionary = _typed_column(pa, s, values, values._info(s), 0, name,
+                                           typ.value_type)
+                indices = _typed_column(pa, s, body, info, c, name, typ.index_type)
                 arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=typ.ordered,
                                                      safe=True)
             else:
-                arr = _typed_column(pa, body, info, c, name, typ)
+                arr = _typed_column(pa, s, body, info, c, name, typ)
         except pa.ArrowException as exc:
             raise ArchiveError(f"frame column {name!r} does not match its schema: {exc}") \
                 from None
@@ -621,16 +630,16 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _typed_column(pa: Any, table: Any, info: Any, c: int, name: str, typ: Any) -> Any:
+def _typed_column(pa: Any, s: Any, table: Any, info: Any, c: int, name: str, typ: Any) -> Any:
     """Column ``c`` of the archived ``table`` as an Arrow array of type
     ``typ``: the null type from a SLOTS column of None cells, else the stored
     column given the type (``_as_type``)."""
     if pa.types.is_null(typ):
         if info.cols[c][0] != F.COL_SLOTS or \
-                any(v is not None for v in table.column(info.names(table._arch)[c])):
+                any(v is not None for v in table.column(info.names(s)[c])):
             raise ArchiveError(f"frame column {name!r} is not all None")
         return pa.nulls(info.nrows)
-    return _as_type(pa, column_to_arrow(table._arch, info, c, name), typ, name)
+    return _as_type(pa, column_to_arrow(s, info, c, name), typ, name)
 
 
 def _as_type(pa: Any, stored: Any, typ: Any, name: str) -> Any:
@@ -663,7 +672,7 @@ def arrow_to_frame(table: Any, kind: str, pandas_extras: Any = None) -> Any:
 
 
 def _archived_frame_base() -> type:
-    from .reader import ArchivedTable
+    from .tables import ArchivedTable
 
     return ArchivedTable
 

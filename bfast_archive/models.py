@@ -26,7 +26,8 @@ from typing import Any
 
 import pydantic
 
-from . import reader as _reader
+from . import tables as _tables
+from . import views as _views
 from .errors import BfastError, SchemaMismatchError, UnsupportedTypeError
 
 BaseModel = pydantic.BaseModel
@@ -283,14 +284,14 @@ def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
 
 def _copy(view: Any) -> tuple:
     """A view's data copied out, and the schemas the archive recorded."""
-    if isinstance(view, (_reader.ArchivedDict, _reader.ArchivedList)):
-        return _reader.copy_noting_schemas(view)
+    if isinstance(view, (_views.ArchivedDict, _views.ArchivedList)):
+        return _tables.copy_noting_schemas(view)
     return _to_plain(view) if not isinstance(view, _RootFields) else view.to_python(), []
 
 
 def slot_schema(view: Any, key: Any) -> Any:
     """The stored schema of the model node at ``view[key]``, or None."""
-    return _reader.model_schema_at(view, key)
+    return _tables.model_schema_at(view, key)
 
 
 class ArchivedModel:
@@ -345,7 +346,7 @@ class ArchivedModel:
                     f"({_type_name(cls.model_fields[name].annotation)}, no default) and the "
                     f"archive has no value for it") from None
             return default
-        schema = _reader.model_schema_at(view, name) \
+        schema = _tables.model_schema_at(view, name) \
             if _converters(cls)[name][0] in ("model", "models") else None
         return convert_field(cls, name, raw, self._plan, self._path, schema)
 
@@ -408,7 +409,7 @@ class ArchivedModelList(Sequence):
                                       f"list of {cls.__name__} is expected")
         self._view = view
         self._cls = cls
-        if schema is None and len(view) and not isinstance(view, _reader.ArchivedTable):
+        if schema is None and len(view) and not isinstance(view, _tables.ArchivedTable):
             schema = slot_schema(view, 0)  # a list of model nodes: each names the schema
         self._schema = schema
         self._plan = plan_of(cls, schema)
@@ -444,11 +445,11 @@ class ArchivedModelList(Sequence):
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
         verdict = self._plan[name][0] if self._plan else "unknown"
         how, arg = _converters(cls)[name]
-        if not isinstance(self._view, _reader.ArchivedTable) or verdict != "same" or \
+        if not isinstance(self._view, _tables.ArchivedTable) or verdict != "same" or \
                 how not in ("same", "plain", "enum"):
             values = [getattr(row, name) for row in self]
             if how == "same" and arg in (int, float):  # numbers: an array, as a table gives
-                array = _reader._numeric_array(values)
+                array = _tables.numeric_array(values)
                 if array is not None:
                     return array
             return values

@@ -115,7 +115,7 @@ def test_close_racing_readers_gives_values_or_archive_error(tmp_path, value, com
                                                             source):
     """close() racing reads leaked TypeError (a read checked arch._ptr, close()
     then set arch._raw to None, and the read unpacked None); reads now take
-    each buffer reference into a local once (reader.py, above _raw_of). The
+    the archive's buffer snapshot into a local once (_snapshot.py). The
     memoryview source starts 64 bytes into its bytearray, so the C pointer is
     an offset one (kept owning the buffer by _native.buffer_pointer), and
     close() drops the last reference to the bytes other than the readers'."""

@@ -34,7 +34,7 @@ def _table(rows, tmp_path=None):
 
 def _inside(arch, buf) -> bool:
     """Whether the Arrow buffer ``buf`` lies inside the archive's bytes."""
-    whole = np.frombuffer(arch._mv, np.uint8)
+    whole = np.frombuffer(arch._snap.mv, np.uint8)
     return buf.size > 0 and np.shares_memory(np.frombuffer(buf, np.uint8), whole)
 
 

@@ -58,7 +58,7 @@ def _back(value, **kw):
 
 
 def _inside(arch, buf) -> bool:
-    whole = np.frombuffer(arch._mv, np.uint8)
+    whole = np.frombuffer(arch._snap.mv, np.uint8)
     return buf.size > 0 and np.shares_memory(np.frombuffer(buf, np.uint8), whole)
 
 

@@ -22,7 +22,7 @@ in process plus 240 through ``load``/``Archive.open`` on files: 4,440
 (test_zz_mutation_count prints the number, run with -s). About 17 s on 2
 cores.
 
-Then the node-sharing rule (billion laughs; reader.py ``_claim``) on shapes
+Then the node-sharing rule (billion laughs; _snapshot.py ``claim``) on shapes
 beyond tests/test_reader_hostile_regressions.py, and one strict-xfail test
 per library bug the mutation runs found (minimal reproductions). While a
 bug is open, hostile.KNOWN_BUGS lets the broad tests tolerate it; when the

@@ -354,7 +354,7 @@ _DEEP_RACE = textwrap.dedent("""
         cur = nxt
     arch = bfa.Archive.from_buffer(bfa.dumps(deep))
     run = arch.to_python if MODE == "read" else (lambda: bfa.dumps(deep))
-    target = "_mat" if MODE == "read" else "value"
+    target = "mat" if MODE == "read" else "value"
     a_inside, b_started, b_deep, a_done = (threading.Event() for _ in range(4))
 
     def tracer(pauses):

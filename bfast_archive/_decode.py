@@ -1,0 +1,482 @@
+"""Decoding: the values of checked slots, lazily (views) or copied out.
+
+Every function here receives positions of slots the C core has already
+checked. ``decode`` gives the lazy value of one slot (views for containers,
+zero-copy memoryviews and arrays for byte payloads); ``mat`` copies a value
+out whole, on a walk (``Snapshot.walk``) that refuses nodes reached twice.
+Model nodes, fixed-shape scalars (datetimes, UUIDs, Decimals...) and the
+dict probe are here too. The view classes (views.py, tables.py) sit above
+this module: they import it and register themselves (``register``), so
+decoding can build them without an import cycle.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import operator
+from typing import Any
+
+from . import format as F
+from ._limits import gc_paused, recursion_headroom
+from ._native import NOTFOUND, archive_error, dict_check, dict_find, seq_check, seq_get
+from ._snapshot import Snapshot, claim, closed
+from .arrays import BAD_CODE_POINT, TRACK_MIN, _numpy, bad_code_point, has_text, ndarray, xbytes
+from .errors import ArchiveError
+
+SLOT = F.SLOT.unpack_from
+_F64 = F.SLOT_FLOAT.unpack_from
+DICT_ENTRIES = F.DICT_HEADER.size
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
+_EPOCH = _dt.datetime(1, 1, 1)
+_CONTAINERS = frozenset({F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_SET, F.T_FROZENSET, F.T_TABLE})
+# Tags are bound to module globals: attribute lookups cost on the hot path.
+_T_NONE, _T_TRUE, _T_INT, _T_FLOAT = F.T_NONE, F.T_TRUE, F.T_INT, F.T_FLOAT
+_T_STR, _T_SSTR, _T_BYTES, _T_SBYTES = F.T_STR, F.T_SSTR, F.T_BYTES, F.T_SBYTES
+_T_LIST, _T_TUPLE, _T_DICT, _T_TABLE = F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_TABLE
+_T_NDARRAY, _T_XBYTES, _T_MODEL, _T_FRAME = F.T_NDARRAY, F.T_XBYTES, F.T_MODEL, F.T_FRAME
+_K_STR, _K_INT = F.K_STR, F.K_INT
+
+# Registered by views.py and tables.py when they are imported (archive.py
+# imports both before any archive exists).
+ArchivedDict: Any = None
+ArchivedList: Any = None
+ArchivedTable: Any = None
+table_info: Any = None     # (s, off, nrows) -> the table's checked geometry
+table_rows: Any = None     # (s, info, depth) -> list of row dicts
+column_values: Any = None  # (s, info, c, depth) -> list of one column's values
+
+
+def register(**hooks: Any) -> None:
+    """Install view classes and table decoders (see the names above)."""
+    for name, value in hooks.items():
+        if name not in ("ArchivedDict", "ArchivedList", "ArchivedTable", "table_info",
+                        "table_rows", "column_values"):
+            raise NameError(name)
+        globals()[name] = value
+
+
+def dict_pos(s: Snapshot, off: int, key: Any) -> int:
+    """Position of the checked value slot of ``key`` in the dict node at ``off``."""
+    ptr = s.ptr
+    t = type(key)
+    if t is str:
+        try:
+            kb = key.encode()
+        except UnicodeEncodeError:  # lone surrogates, stored as the writer encodes them
+            kb = key.encode("utf-8", "surrogatepass")
+        pos = dict_find(ptr, s.size, off, _K_STR, kb, len(kb), 0)
+    elif t is int and INT_MIN <= key <= INT_MAX:
+        pos = dict_find(ptr, s.size, off, _K_INT, b"", 0, key)
+    else:
+        kind, kb = key_bytes(key)
+        int_key = int.from_bytes(kb, "little", signed=True) if kind == _K_INT else 0
+        pos = dict_find(ptr, s.size, off, kind, kb, len(kb), int_key)
+    if pos < 0:
+        if pos == NOTFOUND:
+            raise KeyError(key)
+        raise archive_error(pos, f"dict node at offset {off}")
+    return pos
+
+
+def key_bytes(key: Any) -> tuple[int, bytes]:
+    """The (kind, bytes) the format hashes for a dict key; KeyError if no
+    archived key can equal it."""
+    if isinstance(key, str):
+        return F.K_STR, str(key).encode("utf-8", "surrogatepass")
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return F.K_BYTES, bytes(key)
+    k = int_equal(key)
+    if INT_MIN <= k <= INT_MAX:
+        return F.K_INT, k.to_bytes(8, "little", signed=True)
+    return F.K_BIGINT, k.to_bytes(k.bit_length() // 8 + 1, "little", signed=True)
+
+
+def int_equal(key: Any) -> int:
+    """The int a key equals, as a dict lookup would match it (``True`` and
+    ``1.0`` and ``np.int64(1)`` find the key 1); KeyError if it equals none
+    (``1.5``, ``nan``, ``None``, ...)."""
+    try:
+        return operator.index(key)  # int, bool, NumPy integers
+    except TypeError:
+        pass
+    try:
+        if isinstance(key, complex) and key.imag == 0:
+            key = key.real
+        k = int(key)
+        if k == key and not isinstance(key, (str, bytes)):
+            return k
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        pass
+    raise KeyError(key)
+
+
+# -- decoding ------------------------------------------------------------------
+
+def decode(arch: Any, pos: int) -> Any:
+    """The lazy value of the checked slot at ``pos`` of archive ``arch``:
+    views for containers, zero-copy memoryviews/arrays for byte payloads,
+    else plain values."""
+    try:
+        s = arch._snap
+        raw = s.raw
+    except AttributeError:  # _snap is None: closed
+        raise closed() from None
+    w0, p = SLOT(raw, pos)
+    tag = w0 & 0xFF
+    if tag == _T_SSTR:
+        return utf8(raw[pos + 8:pos + 8 + (w0 >> 8)], pos)
+    if tag == _T_INT:
+        return p
+    if tag == _T_STR:
+        return utf8(raw[p:p + (w0 >> 8)], p)
+    if tag == _T_DICT:
+        return ArchivedDict(arch, p, w0 >> 8)
+    if tag == _T_TABLE:
+        return ArchivedTable(arch, p, w0 >> 8, tag)
+    if tag == _T_LIST or tag == _T_TUPLE:
+        return ArchivedList(arch, p, w0 >> 8, tag)
+    if tag == _T_FLOAT:
+        return _F64(raw, pos)[1]
+    if tag == _T_NDARRAY:
+        return ndarray(s, p, copy=False)
+    if tag == _T_SBYTES:
+        return s.mv[pos + 8:pos + 8 + (w0 >> 8)]
+    if tag == _T_BYTES:
+        return s.mv[p:p + (w0 >> 8)]
+    if tag == _T_XBYTES:
+        return xbytes(s, p, w0 >> 8, copy=False)
+    if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
+        return decode(arch, model_body(s, p))
+    if tag == _T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
+        from .frames import frame_view
+        return frame_view(arch, p)
+    with recursion_headroom(s.max_depth):  # sets and fixed-shape nodes recurse
+        return mat(s.walk(arch), pos, 0)
+
+
+def mat(s: Snapshot, pos: int, depth: int) -> Any:
+    """The fully materialised value of the checked slot at ``pos``."""
+    raw = s.raw
+    w0, p = SLOT(raw, pos)
+    tag = w0 & 0xFF
+    if tag == _T_SSTR:
+        return utf8(raw[pos + 8:pos + 8 + (w0 >> 8)], pos)
+    if tag == _T_INT:
+        return p
+    if tag == _T_STR:
+        if w0 >> 8 > TRACK_MIN:
+            claim(s, p)
+        return utf8(raw[p:p + (w0 >> 8)], p)
+    if tag == _T_FLOAT:
+        return _F64(raw, pos)[1]
+    if tag <= _T_TRUE:
+        return None if tag == _T_NONE else tag == _T_TRUE
+    if tag == _T_SBYTES:
+        return bytes(raw[pos + 8:pos + 8 + (w0 >> 8)])
+    if tag == _T_BYTES:
+        if w0 >> 8 > TRACK_MIN:
+            claim(s, p)
+        return bytes(raw[p:p + (w0 >> 8)])
+    if tag == _T_MODEL:
+        return _mat_model(s, p, pos, depth)
+    if tag == _T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
+        from .frames import frame_value
+        return frame_value(s, p, depth)
+    if tag in _CONTAINERS:
+        if depth >= s.max_depth:
+            raise ArchiveError(f"nesting deeper than max_depth={s.max_depth} "
+                               f"at offset {p}")
+        return mat_node(s, tag, p, w0 >> 8, depth)
+    decoder = _SCALARS.get(tag)
+    if decoder is None:  # the C core accepted it, so this reader must know it
+        raise ArchiveError(f"unexpected node type {tag} at offset {pos}")
+    if depth >= s.max_depth:  # fixed-shape nodes nest through their fields too
+        raise ArchiveError(f"nesting deeper than max_depth={s.max_depth} at offset {p}")
+    return decoder(s, w0 >> 8, p, pos, depth)
+
+
+def mat_node(s: Snapshot, tag: int, off: int, n: int, depth: int) -> Any:
+    """The container node ``tag`` at ``off`` (``n`` items) copied out."""
+    claim(s, off)
+    if tag == _T_DICT:
+        rc = dict_check(s.ptr, s.size, off, n)
+        if rc < 0:
+            raise archive_error(rc, f"dict node at offset {off}")
+        start = off + DICT_ENTRIES
+        d = depth + 1
+        out = {}
+        for pos in range(start, start + 32 * n, 32):
+            out[mat(s, pos, d)] = mat(s, pos + 16, d)
+        return out
+    if tag == _T_TABLE:
+        return table_rows(s, table_info(s, off, n), depth)
+    rc = seq_check(s.ptr, s.size, off, n)
+    if rc < 0:
+        raise archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
+    d = depth + 1
+    items = [mat(s, pos, d) for pos in range(off + 8, off + 8 + 16 * n, 16)]
+    if tag == _T_LIST:
+        return items
+    if tag == _T_TUPLE:
+        return tuple(items)
+    try:
+        return set(items) if tag == F.T_SET else frozenset(items)
+    except TypeError:
+        raise ArchiveError(f"set node at offset {off} holds an unhashable member") from None
+
+
+def to_python(arch: Any, tag: int, off: int, n: int) -> Any:
+    """``to_python`` of a view: the node's whole subtree, depth-capped, after
+    the checksums of the bytes it can occupy (``check_sums``)."""
+    s = arch._snap
+    if s is None:
+        raise closed()
+    check_sums(s, node_end(s, tag, off, n))
+    with recursion_headroom(s.max_depth), gc_paused():
+        return mat_node(s.walk(arch, check=True), tag, off, n, 0)
+
+
+def check_sums(s: Snapshot, end: int) -> None:
+    """Before a copy-out of bytes below offset ``end``: verify the checksums
+    of every section of an uncompressed archive that holds any of them.
+    Children lie before their parents, so a subtree lies below the end of
+    its node: ``end`` is that, or the archive's size for a whole read. Each
+    section is hashed once per open archive, in C on the thread pool. In a
+    compressed archive every chunk is checked as it is decoded."""
+    layer = s.layer
+    if layer is not None and not layer.compressed:
+        layer.verify_through(end, s.nthreads())
+
+
+def node_end(s: Snapshot, tag: int, off: int, n: int) -> int:
+    """The end of the (checked) container node at ``off``."""
+    if tag == _T_DICT:
+        _, nbuckets, width, _ = F.DICT_HEADER.unpack_from(s.raw, off)
+        return off + DICT_ENTRIES + 32 * n + nbuckets * width
+    if tag == _T_TABLE:
+        return off + F.TABLE_HEADER_SIZE + F.COLUMN.size * F.U64.unpack_from(s.raw, off + 8)[0]
+    return off + 8 + 16 * n
+
+
+def utf8(raw: Any, where: int) -> str:
+    try:
+        return str(raw, "utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise ArchiveError(f"invalid UTF-8 in string at offset {where}: {exc.reason}") from None
+
+
+# -- model nodes -------------------------------------------------------------------
+
+def model_body(s: Snapshot, off: int) -> int:
+    """Position of the checked body slot of the MODEL node at ``off``."""
+    pos = seq_get(s.ptr, s.size, off, 1)
+    if pos < 0:
+        raise archive_error(pos, f"model node at offset {off}")
+    if SLOT(s.raw, pos)[0] & 0xFF not in (_T_DICT, _T_TABLE):
+        raise ArchiveError(f"model node at offset {off}: its body is not a dict or a table")
+    return pos
+
+
+def schema(s: Snapshot, off: int) -> Any:
+    """The schema dict of the MODEL node at ``off``, decoded once per
+    archive: schema nodes are shared by all instances of a class."""
+    pos = seq_get(s.ptr, s.size, off, 0)
+    if pos < 0:
+        raise archive_error(pos, f"model node at offset {off}")
+    w0, p = SLOT(s.raw, pos)
+    if w0 & 0xFF != _T_DICT:
+        raise ArchiveError(f"model node at offset {off}: its schema is not a dict")
+    key = ("schema", p)
+    found = s.tables.get(key)
+    if found is None:
+        found = s.tables[key] = mat_node(s.walk(s.arch), _T_DICT, p, w0 >> 8, 0)
+    return found
+
+
+class NotTrusted(Exception):
+    """A trusted model load met a model node of a class it does not have
+    (one that changed since writing): the load validates instead."""
+
+
+def _mat_model(s: Snapshot, off: int, pos: int, depth: int) -> Any:
+    """A MODEL node copied out: its body as plain data, or, in a trusted
+    load with the model class known, the model instance(s) built directly."""
+    if depth >= s.max_depth:
+        raise ArchiveError(f"nesting deeper than max_depth={s.max_depth} at offset {off}")
+    claim(s, off)
+    body_pos = model_body(s, off)
+    models = s.models
+    cls = None
+    if models is not None:  # a model load: schemas noted (s.tables), classes looked up
+        found = schema(s, off)
+        if models:
+            cls = models.get(found.get("fingerprint")) if isinstance(found, dict) else None
+            if cls is None:
+                raise NotTrusted
+    if cls is not None:
+        from .models import construct, construct_columns
+
+        w0, p = SLOT(s.raw, body_pos)
+        if w0 & 0xFF == _T_TABLE:  # a list of instances: built column by column
+            claim(s, p)
+            info = table_info(s, p, w0 >> 8)
+            columns = [column_values(s, info, c, depth + 1) for c in range(info.ncols)]
+            return construct_columns(cls, info.names(s), columns)
+        body = mat(s, body_pos, depth + 1)
+        if isinstance(body, list):
+            return [construct(cls, row) for row in body]
+        return construct(cls, body) if isinstance(body, dict) else body
+    return mat(s, body_pos, depth + 1)
+
+
+def noted_schemas(s: Snapshot) -> list:
+    """The model schemas decoded from this archive so far (``schema``)."""
+    return [v for k, v in list(s.tables.items()) if type(k) is tuple and k[0] == "schema"]
+
+
+# -- fixed-shape scalars ---------------------------------------------------------------
+
+def _fields(s: Snapshot, tag: int, n: int, off: int, depth: int, kinds: tuple) -> list:
+    """The fields of a fixed-shape node, each checked against ``kinds``."""
+    name = F.TAG_NAMES[tag]
+    if n != len(kinds):
+        raise ArchiveError(f"{name} node at offset {off} has {n} fields, expected {len(kinds)}")
+    values = mat_node(s, _T_LIST, off, n, depth)
+    for i, (v, ok) in enumerate(zip(values, kinds)):
+        ok = ok if isinstance(ok, tuple) else (ok,)
+        if not isinstance(v, ok) or isinstance(v, bool) and bool not in ok:
+            raise ArchiveError(f"{name} node at offset {off}: field {i} has type "
+                               f"{type(v).__name__}")
+    return values
+
+
+def _tz(offset: Any, name: Any) -> Any:
+    if offset is None:
+        if name is not None:
+            raise ValueError("timezone name without an offset")
+        return None
+    delta = _dt.timedelta(microseconds=offset)
+    return _dt.timezone(delta) if name is None else _dt.timezone(delta, name)
+
+
+def _checked(tag: int, off: int, build: Any) -> Any:
+    try:
+        return build()
+    except (ValueError, OverflowError, TypeError, ArithmeticError) as exc:
+        raise ArchiveError(f"invalid {F.TAG_NAMES[tag]} at offset {off}: {exc}") from None
+
+
+_OPT_INT = (int, type(None))
+_OPT_STR = (str, type(None))
+
+
+def _datetime(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    wall, fold, offset, name = _fields(s, F.T_DATETIME, n, off, depth,
+                                       (int, int, _OPT_INT, _OPT_STR))
+    return _checked(F.T_DATETIME, off, lambda: (
+        _EPOCH + _dt.timedelta(microseconds=wall)).replace(fold=fold, tzinfo=_tz(offset, name)))
+
+
+def _time(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    micros, fold, offset, name = _fields(s, F.T_TIME, n, off, depth,
+                                         (int, int, _OPT_INT, _OPT_STR))
+
+    def build():
+        if not 0 <= micros < 86_400_000_000:
+            raise ValueError("time of day out of range")
+        secs, us = divmod(micros, 1_000_000)
+        return _dt.time(secs // 3600, secs // 60 % 60, secs % 60, us,
+                        tzinfo=_tz(offset, name), fold=fold)
+    return _checked(F.T_TIME, off, build)
+
+
+def _timedelta(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    days, secs, us = _fields(s, F.T_TIMEDELTA, n, off, depth, (int, int, int))
+    return _checked(F.T_TIMEDELTA, off, lambda: _dt.timedelta(days, secs, us))
+
+
+def _complex(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    re_, im = _fields(s, F.T_COMPLEX, n, off, depth, (float, float))
+    return complex(re_, im)
+
+
+def _npscalar(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    from .dtypes import descr_to_dtype
+
+    descr, raw = _fields(s, F.T_NPSCALAR, n, off, depth, (str, bytes))
+    if descr in ("<U0", "|S0") and raw == b"":  # the empty np.str_ / np.bytes_
+        np = _numpy()
+        return np.str_("") if descr == "<U0" else np.bytes_(b"")
+    dt = descr_to_dtype(descr.encode("utf-8", "surrogatepass"))
+    if len(raw) != dt.itemsize or dt.subdtype is not None:
+        raise ArchiveError(f"numpy scalar at offset {off} does not match its dtype {dt}")
+    if dt.kind in "SU":  # built from the bytes: an array element would drop trailing NULs
+        return _text_scalar(dt, raw, off)
+    try:
+        one = _numpy().frombuffer(raw, dt)
+        bad = has_text(dt) and bad_code_point(one)
+        if not bad:
+            return one[0]
+    except (SystemError, ValueError) as exc:
+        raise ArchiveError(f"numpy scalar at offset {off}: {exc}") from None
+    raise ArchiveError(f"numpy scalar at offset {off}: {BAD_CODE_POINT}")
+
+
+
+
+def _text_scalar(dt: Any, raw: bytes, off: int) -> Any:
+    """The ``np.bytes_`` / ``np.str_`` scalar of dtype ``dt`` whose bytes are
+    ``raw``, trailing NULs and item size kept (``np.bytes_(b"ab\\0")`` is S3)."""
+    np = _numpy()
+    if dt.kind == "S":
+        return np.bytes_(raw)
+    try:
+        return np.str_(raw.decode("utf-32-be" if dt.str[0] == ">" else "utf-32-le",
+                                  "surrogatepass"))
+    except UnicodeDecodeError:
+        raise ArchiveError(f"numpy scalar at offset {off}: {BAD_CODE_POINT}") from None
+
+
+def _uuid(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    import uuid
+
+    return uuid.UUID(bytes=bytes(s.mv[off:off + 16]))
+
+
+def _decimal(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    import decimal
+
+    if n > TRACK_MIN:
+        claim(s, off)
+    text = bytes(s.mv[off:off + n])
+
+    def build():
+        value = decimal.Decimal(text.decode("ascii"))
+        if str(value) != text.decode("ascii"):  # only str(Decimal)'s own spelling is valid
+            raise ValueError(f"{text[:40]!r} is not in the canonical form {str(value)[:40]!r}")
+        return value
+    return _checked(F.T_DECIMAL, off, build)
+
+
+def _bigint(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    if n > TRACK_MIN:
+        claim(s, off)
+    return int.from_bytes(s.mv[off:off + n], "little", signed=True)
+
+
+def _ndarray_copy(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    return ndarray(s, off, copy=True)
+
+
+_SCALARS = {
+    F.T_BIGINT: _bigint,
+    F.T_DATE: lambda s, n, p, pos, depth: _dt.date.fromordinal(p),
+    F.T_DATETIME: _datetime,
+    F.T_TIME: _time,
+    F.T_TIMEDELTA: _timedelta,
+    F.T_COMPLEX: _complex,
+    F.T_NPSCALAR: _npscalar,
+    F.T_UUID: _uuid,
+    F.T_DECIMAL: _decimal,
+    F.T_NDARRAY: _ndarray_copy,
+    F.T_XBYTES: lambda s, n, p, pos, depth: xbytes(s, p, n, copy=True),
+}

@@ -1,0 +1,407 @@
+"""``Archive``: an open archive over a byte source (a mapped file or any buffer).
+
+Every step of a path (``arch["users"][i]["name"]``) is one call into the C
+core, which checks the node and the child slot it returns (bounds, alignment,
+type, children-before-parents) before Python reads a byte of it. Python then
+decodes only the value asked for. Containers come back as views, byte
+payloads as read-only memoryviews / NumPy arrays over the buffer, everything
+else as ordinary Python values.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Iterator
+
+from . import _decode as D
+from . import format as F
+from ._limits import gc_paused, recursion_headroom
+from ._native import archive_error, buffer_pointer, check_slot, parse_header, release
+from ._snapshot import Snapshot, closed
+from ._source import ByteSource, CallerBuffer, MappedFile
+from .errors import ArchiveError
+from .tables import ArchivedTable
+from .views import ArchivedDict, ArchivedList
+
+_T_DICT, _T_LIST, _T_TUPLE, _T_TABLE, _T_MODEL = F.T_DICT, F.T_LIST, F.T_TUPLE, F.T_TABLE, F.T_MODEL
+
+
+class Archive:
+    """A read-only archive over a memory-mapped file or a caller's buffer.
+
+    ``Archive.open(path)`` maps the file and checks the 64-byte header: O(1),
+    whatever the file's size, nothing else is read. ``arch.root`` is the root
+    value; ``arch[key]`` is ``arch.root[key]``. Use it as a context manager or
+    call ``close()``; arrays and memoryviews handed out stay valid after close
+    (the mapping lives until the last of them is gone), views do not.
+
+    The archive's buffers are one immutable ``Snapshot`` (``_snap``), dropped
+    by ``close()``; every read takes it once (see ``_snapshot.py``).
+    """
+
+    __slots__ = ("_snap", "_name", "_nbytes", "_root_tag", "_root_off", "max_depth", "threads",
+                 "model", "__weakref__")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Archive":
+        # The constructor is internal (Archive.open and Archive.from_buffer
+        # call it with a byte source): a user's Archive("x.bfa") is told what
+        # to call instead.
+        if not args or not isinstance(args[0], ByteSource):
+            raise TypeError("Archive objects are made by Archive.open(path) (a file) or "
+                            "Archive.from_buffer(buffer) (bytes in memory), not Archive(...)")
+        return super().__new__(cls)
+
+    def __init__(self, source: ByteSource, max_depth: int = F.DEFAULT_MAX_DEPTH, *,
+                 verify: bool = False, require_zero_copy: bool = False,
+                 threads: int | None = None, model: type | None = None) -> None:
+        self.model = model
+        self._name = source.name
+        self.max_depth = max_depth
+        self.threads = threads
+        self._snap: Snapshot | None = None
+        self._snap = _snapshot(source, max_depth, threads, require_zero_copy)
+        self._nbytes = self._snap.header.file_size
+        w0, self._root_off = D.SLOT(self._snap.raw, F.ROOT_SLOT_POS)
+        self._root_tag = w0 & 0xFF
+        if verify:
+            try:
+                self.verify()
+            except BaseException:
+                self._snap = None
+                raise
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, model: type | None = None, verify: bool = False,
+             require_zero_copy: bool = False, threads: int | None = None,
+             max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
+        """Map the file at ``path`` read-only and check its header. O(1) for an
+        uncompressed archive: one open, one mmap, one 64-byte read; the rest is
+        paged in on access. The mapping is kept for the next ``open`` of the
+        same unchanged file, which then costs one ``stat`` instead of mapping
+        it again (``bfa.release_mappings()`` drops kept mappings). A
+        compressed archive also decompresses its nodes (not its array
+        payloads) here. ``verify=True`` checks every checksum
+        first (reads the whole file, in parallel on ``threads`` threads);
+        ``require_zero_copy=True`` refuses a compressed archive. With
+        ``model=M`` (a pydantic model class, or ``list[M]``, ``tuple[M, ...]``,
+        ``dict[str, M]``), ``root`` is a typed ``ArchivedModel`` view
+        (``arch.root.users[3].name``), or a list or dict of them."""
+        return cls._open_source(MappedFile(path), model=model, verify=verify,
+                                require_zero_copy=require_zero_copy, threads=threads,
+                                max_depth=max_depth)
+
+    @classmethod
+    def _open_source(cls, source: ByteSource, *, model: type | None = None,
+                     verify: bool = False, require_zero_copy: bool = False,
+                     threads: int | None = None,
+                     max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
+        """An archive over ``source``; errors name the source."""
+        name = source.name
+        try:
+            return cls(source, max_depth, verify=verify, require_zero_copy=require_zero_copy,
+                       threads=threads, model=model)
+        except ArchiveError as exc:
+            source.failed()
+            if str(exc).startswith(f"{name}: "):  # verify=True: verify() named the file
+                raise
+            raise ArchiveError(f"{name}: {exc}") from None
+
+    @classmethod
+    def from_buffer(cls, buffer: Any, *, model: type | None = None, verify: bool = False,
+                    require_zero_copy: bool = False, threads: int | None = None,
+                    max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
+        """An archive over any buffer-protocol object (bytes, bytearray,
+        memoryview, mmap, a NumPy byte array), without copying it. The buffer
+        must not change while the archive or its views are in use. Options as
+        for ``open``."""
+        return cls(CallerBuffer(buffer), max_depth, verify=verify,
+                   require_zero_copy=require_zero_copy, threads=threads, model=model)
+
+    def _snapshot(self) -> Snapshot:
+        s = self._snap
+        if s is None:
+            raise closed()
+        return s
+
+    @property
+    def checksummed(self) -> bool:
+        """True if the archive carries XXH64 checksums (all archives this
+        library writes do); ``verify()`` then checks them."""
+        return self._snapshot().layer is not None
+
+    @property
+    def compressed(self) -> bool:
+        """True if the archive's nodes and payloads are LZ4-compressed."""
+        layer = self._snapshot().layer
+        return layer is not None and layer.compressed
+
+    def verify(self) -> int:
+        """Check every checksum of the archive, on ``threads`` threads in C:
+        the XXH64 of each section (uncompressed) or of each stored chunk
+        (compressed). Raises ArchiveError naming the first bad section or
+        chunk; returns the number of bytes checked. An archive written without
+        checksums is instead checked by walking all of it."""
+        s = self._snapshot()
+        try:
+            if s.layer is None:
+                self.to_python()
+                return s.size
+            return s.layer.verify(s.nthreads())
+        except ArchiveError as exc:
+            if str(exc).startswith(f"{self._name}: "):
+                raise
+            raise ArchiveError(f"{self._name}: {exc}") from None
+
+    def array(self, key: Any) -> Any:
+        """A lazy handle on the array at ``arch[key]`` (see ``ArchivedDict.array``)."""
+        root = self.root
+        if not isinstance(root, ArchivedDict):
+            raise TypeError("Archive.array needs an archive whose root is a dict")
+        return root.array(key)
+
+    # -- access ----------------------------------------------------------------
+    @property
+    def root(self) -> Any:
+        """The root value: a view for a container, else a plain value. O(1).
+        Opened with ``model=M``: an ``ArchivedModel`` (or a list of them)."""
+        value = D.decode(self, F.ROOT_SLOT_POS)
+        if self.model is not None:
+            from .models import typed_view
+
+            return typed_view(value, self.model, self._root_schema())
+        return value
+
+    def _root_schema(self) -> Any:
+        """The stored schema of the root when it is a model node; else None."""
+        if self._root_tag != _T_MODEL:
+            return None
+        s = self._snapshot()
+        schema = s.tables.get("root schema")
+        if schema is None:
+            schema = s.tables["root schema"] = D.schema(s, self._root_off)
+        return schema
+
+    def _item_schema(self) -> Any:
+        """The stored schema of the root's first item or value when that is
+        a model node (a list or dict of model instances); else None."""
+        from .tables import model_schema_at
+
+        tag = self._root_tag
+        if tag in (_T_LIST, _T_TUPLE, _T_DICT):
+            value = D.decode(self, F.ROOT_SLOT_POS)
+            if len(value):
+                return model_schema_at(value, 0 if tag != _T_DICT else next(iter(value)))
+        return None
+
+    def to_model(self, model: Any = None, *, trusted: bool = False,
+                 verify: bool = True) -> Any:
+        """The whole archive as instances of pydantic model ``model`` (default:
+        the one given to ``open``; also ``list[M]``, ``tuple[M, ...]``,
+        ``dict[str, M]``): validated by field name, every field's stored type
+        checked against the model's (models.py); with ``trusted=True`` and an
+        archive written from the same models (every schema fingerprint
+        matches) built directly, without validation. Checksums are verified first, as for
+        ``to_python``. Cost: the whole archive."""
+        from .models import build, trusted_classes, trusted_result
+
+        model = model or self.model
+        if model is None:
+            raise TypeError("to_model needs a pydantic model class")
+        s = self._snapshot()
+        if verify:
+            D.check_sums(s, s.size)
+        classes = trusted_classes(model) if trusted else None
+        with recursion_headroom(s.max_depth), gc_paused():
+            if classes:
+                try:
+                    done = trusted_result(model, D.mat(s.walk(self, check=verify, models=classes),
+                                                       F.ROOT_SLOT_POS, 0))
+                except D.NotTrusted:  # a model node of a class that changed
+                    done = None
+                except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                    if isinstance(exc, ArchiveError):
+                        raise
+                    done = None  # values no instance can be built from: validated instead
+                if done is not None:
+                    return done[0]
+            # copy out plainly, noting every model node's schema
+            data = D.mat(s.walk(self, check=verify, models={}), F.ROOT_SLOT_POS, 0)
+        return build(model, data, self._root_schema() or self._item_schema(),
+                     D.noted_schemas(s), items_only=self._root_tag != _T_MODEL)
+
+    def __getitem__(self, key: Any) -> Any:
+        if self.model is not None:
+            return self.root[key]
+        s = self._snap
+        if self._root_tag == _T_DICT and s is not None:
+            # Top-level keys are looked up again and again (arch["users"][i]...):
+            # the checked slot of a container is remembered, as plain ints.
+            # Other values: the checked slot's position.
+            hit = s.root_slots.get(key) if type(key) is str else None
+            if hit is not None:
+                tag, n, p = hit
+                if tag == _T_DICT:
+                    return ArchivedDict(self, p, n)
+                if tag == _T_TABLE:
+                    return ArchivedTable(self, p, n, tag)
+                if tag == _T_LIST or tag == _T_TUPLE:
+                    return ArchivedList(self, p, n, tag)
+                return D.decode(self, p)
+            pos = D.dict_pos(s, self._root_off, key)
+            if type(key) is str:
+                w0, p = D.SLOT(s.raw, pos)
+                tag = w0 & 0xFF
+                if tag in (_T_DICT, _T_TABLE, _T_LIST, _T_TUPLE):
+                    s.root_slots[key] = (tag, w0 >> 8, p)
+                else:
+                    s.root_slots[key] = (-1, 0, pos)
+            return D.decode(self, pos)
+        root = self.root
+        if not isinstance(root, (ArchivedDict, ArchivedList)):
+            raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
+        return root[key]
+
+    # The container protocol of the root: ``key in arch``, ``len(arch)``,
+    # ``iter(arch)`` (a dict's keys, a list's items), as ``arch.root`` gives them.
+    def _container(self) -> Any:
+        root = self.root
+        if not isinstance(root, (Mapping, Sequence)) or isinstance(root, (str, memoryview)):
+            raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")
+        return root
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._container()
+
+    def __len__(self) -> int:
+        return len(self._container())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._container())
+
+    def __bool__(self) -> bool:
+        return True  # an archive, open or closed, not its root's emptiness (no __len__ call)
+
+    def to_python(self, *, verify: bool = True) -> Any:
+        """Copy the whole archive out into plain Python objects (arrays as
+        owned copies, bytes as ``bytes``). Cost: proportional to the archive.
+
+        A copy checks what it copies: the XXH64 checksums of the archive are
+        verified first (in C, in parallel, 1-2.5% of the copy's time for
+        100,000 records; once per open archive), so damaged bytes raise ``ArchiveError`` instead of
+        coming back as altered data. ``verify=False`` skips that check (the
+        structural checks of every read still run)."""
+        s = self._snapshot()
+        if verify:
+            D.check_sums(s, s.size)
+        with recursion_headroom(s.max_depth), gc_paused():
+            return D.mat(s.walk(self, check=verify), F.ROOT_SLOT_POS, 0)
+
+    @property
+    def nbytes(self) -> int:
+        """The archive's size in bytes, as its header declares."""
+        return self._nbytes
+
+    @property
+    def closed(self) -> bool:
+        return self._snap is None
+
+    # -- lifetime --------------------------------------------------------------
+    def close(self) -> None:
+        """Release the buffer. Views raise ArchiveError afterwards; arrays and
+        memoryviews already handed out keep the mapping alive until they go."""
+        # The snapshot is dropped, never closed by hand: CPython unmaps the
+        # file (and releases the C pointer's export) when the last holder is
+        # gone, so a walk still running in another thread, or an array handed
+        # out, keeps reading valid memory.
+        self._snap = None
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._snap is None else f"{self._nbytes} bytes"
+        return f"<Archive {self._name} {state}>"
+
+
+def _snapshot(source: ByteSource, max_depth: int, threads: int | None,
+              require_zero_copy: bool) -> Snapshot:
+    """Check the header of ``source`` and make the snapshot the archive reads:
+    the source's buffer itself, or for a compressed archive its nodes
+    decompressed (their chunks checked) into an image."""
+    whole = source.whole()
+    if whole is None:
+        raise ArchiveError(f"{source.name}: this byte source cannot be read in place")
+    view = memoryview(whole)
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    view = view.toreadonly()
+    caches = source.caches
+    # The C pointer exports from the source object itself, never from our
+    # memoryview: a memoryview with exports that ends up in cyclic garbage
+    # at interpreter exit cannot be cleared safely. For the same reason no
+    # view is cached on the archive (a view refers to its archive).
+    owner, ptr = buffer_pointer(whole)
+    layer = None
+    try:
+        header = caches.get("header") if caches is not None else None
+        if header is None:  # (a kept mapping's header was checked by an earlier open)
+            header = parse_header(ptr, view.nbytes)
+            if caches is not None:
+                caches["header"] = header
+        # the checksum layer of an uncompressed file is shared by the archives
+        # over one kept mapping: its sections are verified once per mapping
+        layer = caches.get("layer") if caches is not None else None
+        if layer is None and header.flags & (F.F_COMPRESSED | F.F_CHECKSUMS):
+            layer = _file_layer()(whole, view, owner, ptr, header)
+            if caches is not None and not layer.compressed:
+                caches["layer"] = layer
+    except BaseException:
+        release(owner)
+        raise
+    tables: dict = caches.setdefault("tables", {}) if caches is not None else {}
+    root_slots: dict = caches.setdefault("root", {}) if caches is not None else {}
+    if layer is None or not layer.compressed:
+        # what string and struct reads slice: bytes and mmap slice to bytes, fastest
+        raw = whole if type(whole) in (bytes, mmap.mmap) else view
+        return Snapshot(raw, view, ptr, owner, header.file_size, header, layer, tables,
+                        root_slots, max_depth, threads)
+    if require_zero_copy:
+        layer.release()
+        raise ArchiveError("archive is compressed: reading it decompresses (copies) "
+                           "data; open it without require_zero_copy=True")
+    try:
+        image = layer.structure(threads if threads is not None else _cores())
+        owner, ptr = buffer_pointer(image)
+    except BaseException:
+        layer.release()
+        raise
+    size = header.nodes_end
+    rc = check_slot(ptr, size, F.ROOT_SLOT_POS, size)
+    if rc < 0:
+        raise archive_error(rc, "root slot at offset 24")
+    return Snapshot(image, memoryview(image).toreadonly(), ptr, owner, size, header, layer,
+                    tables, root_slots, max_depth, threads)
+
+
+_FileLayer: Any = None
+
+
+def _file_layer() -> Any:
+    """``payloads.FileLayer``, imported on the first archive that has one
+    (it brings the thread pool's imports; a plain import here costs ~3 us a call)."""
+    global _FileLayer
+    if _FileLayer is None:
+        from .payloads import FileLayer
+
+        _FileLayer = FileLayer
+    return _FileLayer
+
+
+def _cores() -> int:
+    from .framing import default_threads
+
+    return default_threads(None)
