@@ -1,4 +1,4 @@
-"""NumPy dtypes to and from the archive's dtype descriptor (docs/FORMAT.md,
+"""NumPy dtypes to and from the archive's dtype descriptor (docs/format/nodes.md,
 "dtype descriptor"). Imported only when an array or NumPy scalar is met.
 
 A simple dtype is its ``dtype.str`` (``<f4``, ``|b1``, ``<M8[ns]``, ``|S5``);

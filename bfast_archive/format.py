@@ -1,4 +1,4 @@
-"""Constants of the archive format, in one place (normative text: docs/FORMAT.md).
+"""Constants of the archive format, in one place (normative text: docs/format/).
 
 The numbers themselves live in csrc/bfa.h, the single source shared with the
 C core; this module names them for Python and adds the fixed struct layouts.
@@ -107,7 +107,7 @@ SLOT = struct.Struct("<Qq")
 SLOT_FLOAT = struct.Struct("<Qd")
 SLOT_SHORT = struct.Struct("<Q8s")
 U64 = struct.Struct("<Q")
-# Header fields after the magic (docs/FORMAT.md, "Header").
+# Header fields after the magic (docs/format/layout.md, "Header").
 HEADER = struct.Struct("<8sHHIQQqQQQ")
 # Dict node header: count, nbuckets, index width, reserved.
 DICT_HEADER = struct.Struct("<QQII")

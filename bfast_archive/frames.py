@@ -246,7 +246,7 @@ def to_polars(arrow_table: Any) -> Any:
     return require("polars").from_arrow(arrow_table)
 
 
-# -- data frames in: FRAME nodes (format 1.1, docs/FORMAT.md "Frame node") -------------
+# -- data frames in: FRAME nodes (format 1.1, docs/format/nodes.md "Frame node") ------
 # A frame is stored as its Arrow form: a record table with one column per
 # Arrow column (format 1.1 kinds FIXED and BINARY where 1.0 has none), the
 # values of dictionary (category) columns as one-column tables of their own,
@@ -398,7 +398,7 @@ def _one_chunk(col: Any) -> Any:
 
 def write_table(w: Any, names: list, arrays: list) -> bytes:
     """The slot of a TABLE node of the Arrow ``arrays`` (one per column, all
-    of one length), laid out as docs/FORMAT.md "Table node" says."""
+    of one length), laid out as docs/format/nodes.md "Table node" says."""
     n = len(arrays[0])
     columns = [_write_column(w, name, arr) for name, arr in zip(names, arrays)]
     key_slot = w.dict({name: i for i, name in enumerate(names)})

@@ -1,5 +1,5 @@
 """Framing: the header, checksums, compression and the directory around the
-nodes image the writer lays out (docs/FORMAT.md, "Header", "Directory").
+nodes image the writer lays out (docs/format/layout.md, "Header", "Directory").
 
 Uncompressed: ``[header][nodes][directory: XXH64 of each <= 4 MiB section of
 the nodes]``. Compressed (``compression="lz4"``): ``[header][payload chunks]
@@ -188,7 +188,7 @@ def set_minor(first: Any, minor: int) -> Any:
     """The first piece of a framed archive (it starts with the header) with
     version_minor set to ``minor`` and the header checksum recomputed: the
     writer marks content that uses a form of a later minor version
-    (docs/FORMAT.md, "Header"). A bytearray is changed in place."""
+    (docs/format/layout.md, "Header"). A bytearray is changed in place."""
     head = first if isinstance(first, bytearray) else bytearray(first)
     head[10:12] = minor.to_bytes(2, "little")
     head[56:64] = F.U64.pack(lib.bfa_xxh64(bytes(head[:56]), 56, 0))

@@ -1,6 +1,6 @@
 """The file layer under an Archive: the directory after the nodes, its
 checksums, and the chunked LZ4 payloads of a compressed archive
-(docs/FORMAT.md, "Directory").
+(docs/format/layout.md, "Directory").
 
 Decoding a payload checks each chunk's XXH64 and decompresses a whole range
 of chunks per C call, with the GIL released, straight into one preallocated

@@ -1,4 +1,5 @@
-"""The writer: lays Python values out as archive nodes (docs/FORMAT.md).
+"""The writer: lays Python values out as archive nodes (docs/format/;
+the choices it makes are docs/format/canonical-form.md).
 
 Values are written children first, so every node's offset is below its
 parent's. Small nodes are appended to a growing ``bytearray`` segment; big
@@ -232,7 +233,7 @@ class _Writer:
             self.model_depth -= 1
         return None if body is None else self.seq_node(F.T_MODEL, [schema, body])
 
-    # -- record tables (docs/FORMAT.md, "Table node") ---------------------------
+    # -- record tables (docs/format/nodes.md, "Table node") ---------------------
     def table(self, rows: list, owner: Any = None, dicts: Callable | None = None,
               fields: tuple = ()) -> bytes | None:
         """Lay out a list of dicts with the same str keys in the same order as
@@ -785,7 +786,8 @@ def _set(w: _Writer, v) -> bytes:
         members = list(v)  # encoding it fails too, and there the member's path is known
     if members and all(_is_model_class(type(x)) for x in members):
         # a reader without the class could not make a set of their bodies
-        # (dicts): model instances are written as a LIST (docs/FORMAT.md)
+        # (dicts): model instances are written as a LIST
+        # (docs/format/canonical-form.md, "Models")
         tag = F.T_LIST
     return w.sequence(members, tag, owner=v)
 

@@ -8,7 +8,7 @@
  * Conventions: every function takes the whole buffer (base pointer + length)
  * and trusts no offset read from it. Functions that locate a value return the
  * absolute position of a validated 16-byte slot (>= 0) or a negative error
- * code (BFA_E_*). The byte layout is specified in docs/FORMAT.md.
+ * code (BFA_E_*). The byte layout is specified in docs/format/.
  */
 #ifndef BFA_H
 #define BFA_H
@@ -49,12 +49,12 @@
 #define BFA_T_NPSCALAR 23
 #define BFA_T_XBYTES 24
 /* 25..31 reserved for further scalar types. 32..47 reserved for extensions:
- * record tables, models/schemas, compressed payloads (see docs/FORMAT.md). */
+ * record tables, models/schemas, compressed payloads (see docs/format/layout.md, "Tags"). */
 #define BFA_T_TABLE 32
 #define BFA_T_MODEL 33
 #define BFA_T_FRAME 34 /* format 1.1: [metadata dict, table, list of dictionary tables] */
 
-/* Record-table column kinds (docs/FORMAT.md, "Table node"). */
+/* Record-table column kinds (docs/format/nodes.md, "Table node"). */
 #define BFA_COL_INT64 1
 #define BFA_COL_FLOAT64 2
 #define BFA_COL_BOOL 3
@@ -123,7 +123,7 @@
 #define BFA_F_CHECKSUMS 2
 #define BFA_F_KNOWN 3
 
-/* Directory (docs/FORMAT.md, "Directory"). */
+/* Directory (docs/format/layout.md, "Directory"). */
 #define BFA_DIRECTORY_HEADER 32
 #define BFA_CHECK_ENTRY 24
 #define BFA_PAYLOAD_ENTRY 40

@@ -49,7 +49,7 @@ static inline int bfa_in_range(uint64_t off, uint64_t size, uint64_t limit) {
     return off <= limit && size <= limit - off;
 }
 
-/* Layout constants of the dict node (docs/FORMAT.md, "Dict node"). */
+/* Layout constants of the dict node (docs/format/nodes.md, "Dict node"). */
 #define BFA_DICT_HEADER 24u
 #define BFA_DICT_ENTRY 32u
 #define BFA_SEQ_HEADER 8u
@@ -57,7 +57,7 @@ static inline int bfa_in_range(uint64_t off, uint64_t size, uint64_t limit) {
 #define BFA_NDARRAY_MAX_NDIM 64u
 #define BFA_ARRAY_ALIGN 64u
 
-/* The key hash (docs/FORMAT.md, "Key hash"): FNV-1a 64 over the kind byte and
+/* The key hash (docs/format/nodes.md, "Key hash"): FNV-1a 64 over the kind byte and
  * the key bytes, then the MurmurHash3 64-bit finaliser. */
 static inline uint64_t bfa_hash_bytes(uint32_t kind, const uint8_t *key, uint64_t key_len) {
     uint64_t h = 0xcbf29ce484222325ULL;

@@ -1,5 +1,5 @@
 /* chunks.c: the directory of checksums and compressed payloads that follows
- * the nodes (docs/FORMAT.md, "Directory"), and chunk-wise (de)compression.
+ * the nodes (docs/format/layout.md, "Directory"), and chunk-wise (de)compression.
  *
  * LZ4 itself comes from the `lz4` Python package's library: Python passes
  * its LZ4_compress_fast / LZ4_decompress_safe as function pointers, so a
@@ -20,7 +20,7 @@ static uint64_t payload_geometry(const uint8_t *buf, const bfa_directory *dir, u
     return bfa_ld64(e);
 }
 
-/* One chunk entry of the directory (docs/FORMAT.md, "Directory"). */
+/* One chunk entry of the directory (docs/format/layout.md, "Directory"). */
 typedef struct {
     uint64_t off, stored, hash;
     uint32_t codec, reserved;

@@ -8,7 +8,7 @@
  * never through cffi, which releases the GIL around its calls.
  *
  * A list of dicts with the same str keys in the same order is written as a
- * table (docs/FORMAT.md, "Table node"). Checking every row and converting
+ * table (docs/format/nodes.md, "Table node"). Checking every row and converting
  * each column in Python costs about 1 us per row; here one call does it.
  *
  * The rows are read once, row by row (each cell converted while it is in

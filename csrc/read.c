@@ -250,7 +250,7 @@ int bfa_slots_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t cou
 }
 
 /* Is the BIGINT of n >= 9 bytes at b in the one form a writer produces and a
- * lookup hashes (docs/FORMAT.md, "Byte strings")? Its value v lies outside
+ * lookup hashes (docs/format/layout.md, "Byte strings")? Its value v lies outside
  * int64 (inside it, a writer uses INT and a lookup hashes kind INT) and n is
  * floor(bitlen(|v|) / 8) + 1: the minimal two's complement length, plus one
  * byte for a negative power of two whose bit length is a multiple of 8. Any

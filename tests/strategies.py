@@ -1,5 +1,6 @@
-"""Hypothesis strategies over every value type issue 2 says must round-trip,
-and a strict deep-equality helper (not a test module).
+"""Hypothesis strategies over every value type that must round-trip exactly
+(the README's "Round-trips exactly" list), and a strict deep-equality helper
+(not a test module).
 
 ``assert_deep_equal(actual, expected)`` compares types exactly (``1`` is not
 ``True``, ``np.float64`` is not ``float``), floats and complex parts bitwise

@@ -1,6 +1,7 @@
 """``column(name)`` on every list of dicts, whatever its stored layout, and
 numeric columns as arrays when their cells are numbers an array holds
-exactly (issue 13, "Views and columns")."""
+exactly (docs/CONCEPTS.md, "Tables": "column() works on every list of
+dicts")."""
 from __future__ import annotations
 
 import numpy as np

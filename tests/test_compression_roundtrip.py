@@ -1,5 +1,5 @@
-"""Compressed archives (issue 3): same values as uncompressed, chunked random
-access, checksums, adaptive raw chunks, hostile sizes."""
+"""Compressed archives (``compression="lz4"``): same values as uncompressed,
+chunked random access, checksums, adaptive raw chunks, hostile sizes."""
 import mmap
 import struct
 

@@ -1,5 +1,6 @@
-"""Concurrent readers (issue 5): threads sharing one Archive, and processes
-reading a file that another process keeps replacing.
+"""Concurrent readers (docs/SECURITY.md, promises 2 and 5): threads sharing
+one Archive, and processes reading a file that another process keeps
+replacing.
 
 tests/test_views.py already has 8 threads doing lookups and to_python on
 an uncompressed archive, and tests/test_dump_atomic.py one reader thread

@@ -1,4 +1,4 @@
-"""DECIMAL text (docs/FORMAT.md, "Byte strings"): a reader accepts exactly
+"""DECIMAL text (docs/format/layout.md, "Byte strings"): a reader accepts exactly
 the text ``str(Decimal)`` writes, and every Decimal round-trips exactly."""
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """dump of an uncompressed archive takes its checksums in the same pass as
-the write (issue 13, "Files"): the file holds exactly the bytes of dumps,
+the write (docs/CONCEPTS.md, "Checksums and verify": writing them costs
+no extra pass): the file holds exactly the bytes of dumps,
 whichever way the hashing ran, and each block is hashed only once written."""
 from __future__ import annotations
 

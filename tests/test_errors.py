@@ -69,7 +69,7 @@ def test_unknown_major_version(small, major):
 
 
 def test_newer_minor_version_is_accepted(small):
-    # docs/FORMAT.md: "A 1.x reader MUST accept any version_minor"
+    # docs/format/layout.md, "Header": "A 1.x reader MUST accept any version_minor"
     assert bfa.loads(rewrite_header(small, minor=7))["a"][0] == 1
 
 

@@ -1,6 +1,6 @@
 """Golden bytes: the exact archive of a tiny value, pinned and checked by hand
-against csrc/bfa.h, bfast_archive/framing.py and docs/FORMAT.md (its worked
-example has the same node bytes), plus the dict hash index recomputed from
+against csrc/bfa.h, bfast_archive/framing.py and docs/format/examples.md
+(same node bytes as its first example), plus the dict hash index recomputed from
 the spec (FNV-1a 64 over kind byte + key bytes, then MurmurHash3 fmix64;
 linear probing, cells hold entry number + 1) and the XXH64 checksums
 recomputed by an independent implementation (tests/format_helpers.py)."""
@@ -137,7 +137,8 @@ def test_xxh64_reference_vectors():
     (7, b"\x00\xff", 0x78363F61CD5D339B),
 ])
 def test_key_hash_vectors(kind, key, expected):
-    """The test vectors of docs/FORMAT.md, against the spec's algorithm."""
+    """The test vectors of docs/format/nodes.md ("Key hash"), against the
+    spec's algorithm."""
     assert key_hash(kind, key) == expected
 
 

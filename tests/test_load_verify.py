@@ -1,5 +1,5 @@
 """A whole read checks what it reads: load, loads and to_python verify the
-archive's XXH64 checksums (docs/FORMAT.md, "Directory"), so a damaged byte
+archive's XXH64 checksums (docs/format/layout.md, "Directory"), so a damaged byte
 gives ArchiveError, never altered data; verify=False skips them; a lazy
 Archive.open hashes nothing."""
 from __future__ import annotations

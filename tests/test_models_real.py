@@ -1,4 +1,4 @@
-"""Pydantic models as applications write them (issue 12): aliases,
+"""Pydantic models as real applications write them: aliases,
 serializers, the field types pydantic can serialise, sets and enum keys,
 container models, and the same type checks on every read path."""
 import subprocess

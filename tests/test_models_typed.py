@@ -1,5 +1,6 @@
-"""Pydantic models (issue 4): dumped anywhere, read back typed and lazily,
-rebuilt validated or trusted, with schema evolution and record tables."""
+"""Pydantic models (docs/CONCEPTS.md, "Models"): dumped anywhere, read back
+typed and lazily, rebuilt validated or trusted, with schema evolution and
+record tables."""
 import datetime as dt
 import decimal
 import enum

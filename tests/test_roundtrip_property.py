@@ -1,4 +1,5 @@
-"""Round-trip properties over nested values of every type issue 2 lists.
+"""Round-trip properties over nested values of every type that must come back
+exactly (the README's "Round-trips exactly" list).
 
 - loads(dumps(x)) deep-equals x (types exact, floats bitwise, arrays by
   dtype + shape + contents + memory order);

@@ -1,6 +1,7 @@
-"""Behaviours docs/FORMAT.md once listed under "Deviations of the reference
-reader" and that now follow the spec: each is checked here so that the
-entry cannot silently become true again."""
+"""Behaviours that were once deviations of the reader from the spec and now
+follow it (CHANGELOG.md, 0.1.0, "Deviations from the format": the "no longer
+deviations" paragraph): each is checked here so that the deviation cannot
+silently come back."""
 from __future__ import annotations
 
 import decimal

@@ -1,7 +1,8 @@
 """dump's temporary files: created with the umask applied by the kernel
 (the process umask is never changed, so other threads' files keep theirs),
 locked by their writer while they exist, stray exactly when unlocked -- one
-policy for ``dump`` and ``Cache`` (issue 13, "Files")."""
+policy for ``dump`` and ``Cache`` (docs/CONCEPTS.md, "Lifetime": "Temporary
+files: one rule")."""
 from __future__ import annotations
 
 import fcntl

@@ -1,5 +1,6 @@
 """Archiving a view of an archive archives its value: the same bytes as
-archiving ``view.to_python()`` (issue 13, "Views and columns")."""
+archiving ``view.to_python()`` (docs/CONCEPTS.md, "Views and values":
+"Views archive as their values")."""
 from __future__ import annotations
 
 import datetime as dt

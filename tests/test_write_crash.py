@@ -11,7 +11,8 @@
   freshly started interpreters; the test prints trials, old/new and
   corrupt counts (run with -s).
 - The next dump to a path removes stray temporary files of dead writers
-  (issue 5), without touching the temporary file of a writer still alive.
+  (docs/SECURITY.md, promise 4), without touching the temporary file of a
+  writer still alive.
 - RLIMIT_FSIZE (SIGXFSZ ignored, so write() fails with EFBIG): a limit hit
   at any point of the dump -- header, nodes, directory, the last byte --
   raises OSError, leaves the old file byte-identical and no temporary
