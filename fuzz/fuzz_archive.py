@@ -7,7 +7,7 @@
 
 Each input is an archive's bytes (the seed corpus, fuzz/corpus/, holds golden
 archives of every node type). The harness hands it to ``loads`` and
-``Archive.from_buffer`` and walks everything with fuzz/hostile.py's
+``Archive.from_buffer`` and walks everything with tests/support/hostile.py's
 ``exercise``: root, item access with present and missing keys, iteration of
 dicts, lists and tables, ``to_python``, ``verify``, array handles and their
 slices, table columns, model views. Anything but a value, ArchiveError,
@@ -43,10 +43,12 @@ import zlib
 
 import atheris
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+# Run as a script (by hand or by .ci/fuzz.sh, from any directory): sys.path[0]
+# is fuzz/, so the repository root goes first to import tests.support.hostile.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-with atheris.instrument_imports(include=["bfast_archive", "hostile"]):
-    import hostile
+with atheris.instrument_imports(include=["bfast_archive", "tests.support.hostile"]):
+    from tests.support import hostile
 
     import bfast_archive  # noqa: F401
     import bfast_archive.arrays  # noqa: F401

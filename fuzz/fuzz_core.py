@@ -36,10 +36,12 @@ import zlib
 
 import atheris
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+# Run as a script (by hand or by .ci/fuzz.sh, from any directory): sys.path[0]
+# is fuzz/, so the repository root goes first to import tests.support.hostile.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-with atheris.instrument_imports(include=["hostile"]):
-    import hostile
+with atheris.instrument_imports(include=["tests.support.hostile"]):
+    from tests.support import hostile
     from bfast_archive._bfa_core import ffi, lib
     from bfast_archive._lz4 import DECOMPRESS
 

@@ -4,7 +4,7 @@
     python fuzz/make_corpus.py            # (re)writes fuzz/corpus/*.bfa
     python fuzz/make_corpus.py --check    # exit 1 if the committed corpus is stale
 
-The values are defined in fuzz/hostile.py (``golden_values``): every slot
+The values are defined in tests/support/hostile.py (``golden_values``): every slot
 tag (None, bools, int, bigint, float, short and long str and bytes, list,
 tuple, dict with str/int/bytes/bigint keys, set, frozenset, ndarray, date,
 datetime, time, timedelta, uuid, decimal, complex, NumPy scalar, table,
@@ -20,9 +20,11 @@ import pathlib
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# Run as a script: sys.path[0] is fuzz/, so the repository root goes first to
+# import tests.support.hostile.
+sys.path.insert(0, str(HERE.parent))
 
-import hostile  # noqa: E402
+from tests.support import hostile  # noqa: E402
 
 CORPUS = HERE / "corpus"
 

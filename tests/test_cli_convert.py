@@ -3,33 +3,15 @@
 import inspect
 import json
 import os
-import pty
-import subprocess
-import sys
 
 import numpy as np
 
 import bfast_archive as bfa
+from tests.support.cli import cli, convert_on_a_terminal, one_error_line
 
 DATA = {"name": "run-7", "lr": 0.001, "ok": True, "none": None, "big": 2 ** 80,
         "users": [{"id": i, "name": f"u{i}", "tags": ["x"] * (i % 3)} for i in range(50)],
         "nested": {"a": [1, [2, [3, {"b": "ü€😀"}]]]}}
-
-
-def cli(*args, check_rc=None, **kwargs):
-    out = subprocess.run([sys.executable, "-m", "bfast_archive", *map(str, args)],
-                         capture_output=True, timeout=120, **kwargs)
-    if check_rc is not None:
-        assert out.returncode == check_rc, (out.returncode, out.stdout, out.stderr)
-    return out
-
-
-def one_error_line(out, path):
-    err = out.stderr.decode()
-    assert out.returncode == 1 and out.stdout == b""
-    assert err.startswith(f"bfast-archive: {path}: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 def test_json_round_trip(tmp_path):
@@ -149,31 +131,6 @@ def test_convert_errors(tmp_path):
     assert "no such file" in one_error_line(cli("convert", good, missing_dir), missing_dir)
     cli("convert", good, tmp_path / "o.dat", "--to", "bfa", check_rc=0)   # formats by flag
     assert bfa.load(tmp_path / "o.dat") == [1]
-
-
-def convert_on_a_terminal(src, dst) -> tuple:
-    """``convert src dst`` with its stderr on a pseudo-terminal (progress is
-    shown only there): the finished process and what the terminal showed."""
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "bfast_archive", "convert", str(src),
-                               str(dst)], stdout=subprocess.PIPE, stderr=slave, timeout=120)
-        os.close(slave)
-        slave = None
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        if slave is not None:
-            os.close(slave)
-        os.close(master)
-    return proc, b"".join(chunks).decode()
 
 
 def test_progress_only_on_a_terminal(tmp_path):

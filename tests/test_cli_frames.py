@@ -5,7 +5,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 import bfast_archive as bfa
-from test_cli_convert import cli, convert_on_a_terminal, one_error_line
+from tests.support.cli import cli, convert_on_a_terminal, one_error_line
 
 TABLE = pa.table({"id": pa.array(range(1000), pa.int64()),
                   "name": pa.array([f"n{i}" if i % 7 else None for i in range(1000)]),

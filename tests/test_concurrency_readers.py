@@ -31,7 +31,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import textwrap
@@ -42,6 +41,7 @@ import numpy as np
 import pytest
 
 import bfast_archive as bfa
+from tests.support.child import python_env
 
 N_THREADS = 8
 
@@ -261,8 +261,7 @@ def test_reader_processes_see_whole_versions_while_a_writer_replaces_the_file(tm
 
 _MUTATING_CALLER = textwrap.dedent("""
     import random, sys, threading, time
-    sys.path.insert(0, sys.argv[1])
-    import hostile
+    from tests.support import hostile
     import bfast_archive as bfa
     golden = hostile.golden()
     counts = {"reads": 0, "flips": 0, "errors": 0}
@@ -301,9 +300,8 @@ def test_caller_mutating_the_buffer_while_reading_never_crashes():
     no crash, no hang, no read outside the buffer (the C core re-checks
     every access against the buffer length, which cannot change while it
     is exported)."""
-    out = subprocess.run([sys.executable, "-c", _MUTATING_CALLER,
-                          str(pathlib.Path(__file__).resolve().parent.parent / "fuzz")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", _MUTATING_CALLER], capture_output=True,
+                         text=True, timeout=120, env=python_env())
     assert out.returncode == 0, f"status {out.returncode}: {out.stderr[-2000:]}"
     counts = ast.literal_eval(out.stdout.strip())
     assert counts["reads"] > 100 and counts["flips"] > 1000

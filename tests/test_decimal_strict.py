@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bfast_archive as bfa
-from format_helpers import plain_archive
-from strategies import decimals
+from tests.support.format_helpers import plain_archive
+from tests.support.strategies import decimals
 
 T_DECIMAL = 21
 

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bfast_archive as bfa
-from format_helpers import (F_CHECKSUMS, F_COMPRESSED, fix_checksums, header_checksum_ok,
-                            read_header,
-                            rebuild_dict_index, rewrite_header, without_checksums)
+from tests.support.format_helpers import (F_CHECKSUMS, F_COMPRESSED, fix_checksums,
+                                          header_checksum_ok, read_header, rebuild_dict_index,
+                                          rewrite_header, without_checksums)
 
 SMALL = {"a": [1, "hello, world! (long enough)", b"x" * 20], "n": np.arange(3.0), "t": (None, True)}
 

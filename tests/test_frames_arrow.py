@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import bfast_archive as bfa
 from bfast_archive import format as F
-from format_helpers import fix_checksums
+from tests.support.format_helpers import fix_checksums
 
 ROWS = [{"id": i, "score": i / 7, "flag": i % 3 == 0,
          "name": None if i % 5 == 0 else f"name-{i}-é",

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import bfast_archive as bfa
 from bfast_archive import format as F
-from format_helpers import fix_checksums, rewrite_header  # keep the checksums valid
+from tests.support.format_helpers import fix_checksums, rewrite_header  # keep the checksums valid
 
 N = 6
 ARROW_COLUMNS = {

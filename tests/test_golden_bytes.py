@@ -3,7 +3,7 @@ against csrc/bfa.h, bfast_archive/framing.py and docs/format/examples.md
 (same node bytes as its first example), plus the dict hash index recomputed from
 the spec (FNV-1a 64 over kind byte + key bytes, then MurmurHash3 fmix64;
 linear probing, cells hold entry number + 1) and the XXH64 checksums
-recomputed by an independent implementation (tests/format_helpers.py)."""
+recomputed by an independent implementation (tests/support/format_helpers.py)."""
 from __future__ import annotations
 
 import struct
@@ -11,7 +11,7 @@ import struct
 import pytest
 
 import bfast_archive as bfa
-from format_helpers import key_hash, key_kind_bytes, read_header, xxh64
+from tests.support.format_helpers import key_hash, key_kind_bytes, read_header, xxh64
 
 GOLDEN_VALUE = {"a": 1, "b": [True, None, "hi"]}
 

@@ -1,6 +1,6 @@
 """Hostile archives against the promise of docs/SECURITY.md.
 
-Hypothesis mutates golden archives of every node type (fuzz/hostile.py:
+Hypothesis mutates golden archives of every node type (tests/support/hostile.py:
 ``golden()``; uncompressed, re-framed without checksums, LZ4-compressed
 with tables, arrays and external payloads): bit flips, byte overwrites,
 64-bit word overwrites with boundary values, truncations, splices of two
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 import faulthandler
-import pathlib
 import struct
 import subprocess
 import sys
@@ -46,11 +45,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bfast_archive as bfa
-
-FUZZ = pathlib.Path(__file__).resolve().parent.parent / "fuzz"
-sys.path.insert(0, str(FUZZ))
-import hostile  # noqa: E402
-from format_helpers import rebuild_dict_index, rewrite_header  # noqa: E402
+from tests.support import hostile
+from tests.support.child import python_env
+from tests.support.format_helpers import rebuild_dict_index, rewrite_header
 
 GOLDEN = hostile.golden()
 # the 70 KB raw-chunk archive is mutated only by the cheap strategies
@@ -483,8 +480,7 @@ def test_chunk_size_cap_is_enforced_by_the_reader(chunk_size, ok):
 
 _NO_CODE = textwrap.dedent("""
     import random, sys
-    sys.path.insert(0, sys.argv[1])
-    import hostile
+    from tests.support import hostile
     import bfast_archive as bfa
     golden = hostile.golden()
     for data in golden.values():          # warm up: lazy imports of numpy, lz4, pydantic
@@ -524,8 +520,8 @@ def test_reading_never_runs_code_from_the_file():
     """No pickle, eval, exec, import, subprocess or file write is reached
     while reading golden and mutated archives (a CPython audit hook watches
     after the library's own lazy imports are done)."""
-    out = subprocess.run([sys.executable, "-c", _NO_CODE, str(FUZZ)], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", _NO_CODE], capture_output=True, text=True,
+                         timeout=300, env=python_env())
     assert out.returncode == 0, out.stderr[-2000:]
     n, events = out.stdout.split(" ", 1)
     assert int(n) > 1000

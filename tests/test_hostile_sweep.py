@@ -1,5 +1,5 @@
 """Exhaustive single-byte mutation sweep over small golden archives of
-every node type (fuzz/hostile.py, ``golden()``).
+every node type (tests/support/hostile.py, ``golden()``).
 
 Every byte offset of every archive gets four values: 0x00, 0xFF, the byte
 with its lowest bit flipped and with its highest bit flipped (a value equal
@@ -30,15 +30,11 @@ from __future__ import annotations
 
 import collections
 import os
-import pathlib
 import struct
-import sys
 
 import pytest
 
-FUZZ = pathlib.Path(__file__).resolve().parent.parent / "fuzz"
-sys.path.insert(0, str(FUZZ))
-import hostile  # noqa: E402
+from tests.support import hostile
 
 GOLDEN = hostile.golden()
 ALL_VALUES = os.environ.get("BFA_SWEEP_VALUES") == "all"

@@ -14,7 +14,7 @@ import pytest
 
 import bfast_archive as bfa
 from bfast_archive import payloads
-from format_helpers import read_header
+from tests.support.format_helpers import read_header
 
 
 def _sample() -> dict:

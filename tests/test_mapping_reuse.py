@@ -12,7 +12,7 @@ import pytest
 
 import bfast_archive as bfa
 from bfast_archive import _mappings
-from mapping_helpers import base_chain_end, file_mappings
+from tests.support.mapping_helpers import base_chain_end, file_mappings
 
 
 def mappings_of(path) -> int:

@@ -125,7 +125,6 @@ def test_nested_aliased_models_come_back_through_views(name_validation):
 
 import dataclasses  # noqa: E402
 import datetime as dt  # noqa: E402
-import enum  # noqa: E402
 import ipaddress  # noqa: E402
 import pathlib  # noqa: E402
 from typing import Annotated, Generic, Literal, Optional, TypeVar, Union  # noqa: E402
@@ -134,22 +133,8 @@ from pydantic import (AnyUrl, HttpUrl, Json, RootModel, Secret,  # noqa: E402
                       SecretBytes, SecretStr)
 from typing_extensions import TypedDict  # noqa: E402
 
-
-class Color(enum.Enum):
-    RED = "red"
-    BLUE = "blue"
-
-
-class Level(enum.IntEnum):
-    LOW = 1
-    HIGH = 20
-    MID = 3
-
-
-class Tag(str, enum.Enum):
-    A = "alpha"
-    B = "beta"
-    C = "gamma"
+from tests.support.child import python_env  # noqa: E402
+from tests.support.enum_models import Color, Level, Tag, Tagged  # noqa: E402
 
 
 class Movie(TypedDict):
@@ -324,13 +309,6 @@ def test_a_root_model_at_the_root_is_archived_as_its_root_value(trusted):
 
 # -- sets and enum keys ----------------------------------------------------------------------
 
-class Tagged(BaseModel):
-    tags: set[Tag]
-    levels: set[Level]
-    counts: dict[Color, int]
-    paths: frozenset[pathlib.Path] = frozenset()
-
-
 class Pt(BaseModel, frozen=True):
     x: int
     y: int
@@ -340,21 +318,18 @@ class Shape(BaseModel):
     points: set[Pt]
 
 
-_SEEDED = ("import sys, enum, bfast_archive as bfa; sys.path.insert(0, {here!r}); "
-           "from test_models_real import Tagged, Tag, Level, Color; "
-           "v = Tagged(tags={{Tag.A, Tag.B, Tag.C}}, levels={{Level.HIGH, Level.LOW, Level.MID}}, "
-           "counts={{Color.RED: 1}}, paths={{'/a', '/b', '/c', '/dd'}}); "
+_SEEDED = ("import sys, bfast_archive as bfa; "
+           "from tests.support.enum_models import Tagged, Tag, Level, Color; "
+           "v = Tagged(tags={Tag.A, Tag.B, Tag.C}, levels={Level.HIGH, Level.LOW, Level.MID}, "
+           "counts={Color.RED: 1}, paths={'/a', '/b', '/c', '/dd'}); "
            "sys.stdout.write(bfa.dumps(v).hex())")
 
 
 def test_sets_of_enums_in_a_model_give_the_same_bytes_under_any_hash_seed():
-    import os
-
-    here = os.path.dirname(__file__)
     outs = set()
     for seed in ("0", "1", "2", "12345"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        outs.add(subprocess.run([sys.executable, "-c", _SEEDED.format(here=here)], env=env,
+        env = {**python_env(), "PYTHONHASHSEED": seed}
+        outs.add(subprocess.run([sys.executable, "-c", _SEEDED], env=env,
                                 capture_output=True, text=True, check=True).stdout)
     assert len(outs) == 1
 

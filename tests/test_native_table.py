@@ -13,7 +13,7 @@ from hypothesis import given
 import bfast_archive as bfa
 from bfast_archive import _native, _pytable
 from bfast_archive import writer as W
-from test_table_columns import CASES, tables
+from tests.support.tables import CASES, Holder, Row, model_rows, tables
 
 
 def _c_and_python(value, monkeypatch) -> tuple[bytes, bytes]:
@@ -181,13 +181,11 @@ def test_without_the_c_path_the_bytes_are_the_same(monkeypatch):
 
 # -- trusted model loads: instances built in C ---------------------------------
 
-from test_table_columns import Holder, Row, _rows  # noqa: E402
-
 from bfast_archive import models as M  # noqa: E402
 
 
 def _loaded_both_ways(monkeypatch) -> tuple[Holder, Holder, Holder]:
-    holder = Holder(rows=_rows(60))
+    holder = Holder(rows=model_rows(60))
     data = bfa.dumps(holder)
     native = bfa.loads(data, model=Holder, trusted=True)
     with monkeypatch.context() as m:
@@ -198,7 +196,7 @@ def _loaded_both_ways(monkeypatch) -> tuple[Holder, Holder, Holder]:
 
 @pytest.mark.parametrize("nothing", [False, True])
 def test_model_tables_write_the_python_paths_bytes(nothing, monkeypatch):
-    rows = _rows(70, nothing=nothing)
+    rows = model_rows(70, nothing=nothing)
     native, python = _c_and_python({"rows": rows}, monkeypatch)
     assert native == python
     holder = Holder(rows=rows)

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bfast_archive as bfa
-from format_helpers import fix_checksums, read_header
+from tests.support.format_helpers import fix_checksums, read_header
 
 COMPRESSIONS = [None, "lz4"]
 

@@ -129,7 +129,7 @@ def test_offsets_beyond_4_gib_are_read(tmp_path):
     """64-bit offsets: a hand-built plain archive (docs/format/layout.md) whose
     array is 4 GiB + 4 KiB long and whose string and nodes lie past 2**32. The
     file is sparse, so this costs no disk and no time."""
-    from format_helpers import HEADER, key_hash
+    from tests.support.format_helpers import HEADER, key_hash
 
     n = (1 << 32) + 4096
     data_off = 64

@@ -29,7 +29,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import bfast_archive as bfa
-from strategies import _X87, _float_from_bits, assert_deep_equal, assert_view_matches, values
+from tests.support.strategies import (_X87, _float_from_bits, assert_deep_equal,
+                                      assert_view_matches, values)
 
 _N = settings.default.max_examples
 

@@ -10,7 +10,7 @@ import struct
 import pytest
 
 import bfast_archive as bfa
-from format_helpers import fix_checksums, read_header
+from tests.support.format_helpers import fix_checksums, read_header
 
 
 def _share_first_item(value: list) -> bytes:

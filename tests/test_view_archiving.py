@@ -156,8 +156,8 @@ def test_archived_models_archive_as_their_fields():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from format_helpers import fix_checksums  # noqa: E402
-from strategies import hits_empty_text_column_bug, values  # noqa: E402
+from tests.support.format_helpers import fix_checksums  # noqa: E402
+from tests.support.strategies import hits_empty_text_column_bug, values  # noqa: E402
 
 
 def _no_empty_text_bug(v) -> bool:

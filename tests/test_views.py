@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import bfast_archive as bfa
-from format_helpers import fix_checksums
+from tests.support.format_helpers import fix_checksums
 
 ORDERED = {"zeta": 1, "alpha": 2, 3: "three", b"k": [1, 2], "mid": {"x": None}, -7: 2.5}
 

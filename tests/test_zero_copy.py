@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bfast_archive as bfa
-from mapping_helpers import base_chain_end, file_mappings
+from tests.support.mapping_helpers import base_chain_end, file_mappings
 
 DATA = {
     "f32": np.arange(12, dtype=np.float32).reshape(3, 4),

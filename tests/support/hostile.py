@@ -37,6 +37,7 @@ import pydantic
 
 import bfast_archive as bfa
 from bfast_archive._bfa_core import lib
+from tests.support.child import python_env
 
 ALLOWED = (bfa.ArchiveError, KeyError, IndexError, TypeError)
 
@@ -829,11 +830,9 @@ class Isolated:
         import sys
         from multiprocessing.connection import Connection
 
-        here = os.path.dirname(os.path.abspath(__file__))
         proc = subprocess.Popen(
-            [sys.executable, "-c", f"import sys; sys.path.insert(0, {here!r}); "
-             f"import hostile; hostile._serve()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            [sys.executable, "-c", "from tests.support import hostile; hostile._serve()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=python_env())
         proc.send_conn = Connection(os.dup(proc.stdin.fileno()), readable=False)
         conn = Connection(os.dup(proc.stdout.fileno()), writable=False)
         proc.stdin.close()
