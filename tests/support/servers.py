@@ -314,14 +314,16 @@ class S3Server(_Traffic):
     def storage_options(self) -> dict[str, Any]:
         return {"endpoint_url": self.endpoint, "key": self.KEY, "secret": self.SECRET}
 
-    def client(self) -> Any:
-        """A boto3 client whose requests are neither counted nor faulted."""
+    def client(self, internal: bool = True) -> Any:
+        """A boto3 client; an ``internal`` one's requests are neither counted
+        nor faulted."""
         import boto3
         from botocore.config import Config
 
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id=self.KEY, aws_secret_access_key=self.SECRET,
-                            config=Config(user_agent_extra="bfa-test-internal"))
+                            config=Config(user_agent_extra="bfa-test-internal" if internal else None,
+                                          retries={"max_attempts": 1}))
 
     def put(self, key: str, data: bytes) -> str:
         """Store (or replace) ``bucket/key`` (the bucket created if needed);
@@ -408,3 +410,50 @@ class S3Server(_Traffic):
             yield payload
         finally:
             self._sent(key, len(payload))
+
+
+class Remote:
+    """One test's view of a running server: ``put`` stores an object under a
+    fresh name and returns its URL; ``key(url)`` is its ``stats`` key."""
+
+    _names = itertools.count()
+
+    def __init__(self, server: RangeServer | S3Server) -> None:
+        self.server = server
+        self.kind = "http" if isinstance(server, RangeServer) else "s3"
+        self.storage_options: dict[str, Any] = (
+            {} if isinstance(server, RangeServer) else server.storage_options())
+
+    def url(self, name: str | None = None) -> str:
+        """The URL of a fresh (or the named) object; nothing stored."""
+        name = name or f"obj-{next(self._names)}.bfa"
+        if isinstance(self.server, RangeServer):
+            return self.server.url(name)
+        return f"s3://bkt/{name}"
+
+    def key(self, url: str) -> str:
+        if isinstance(self.server, RangeServer):
+            return url[len(self.server.endpoint) + 1:]
+        return url[len("s3://"):]
+
+    def put(self, data: bytes, url: str | None = None) -> str:
+        url = url or self.url()
+        self.server.put(self.key(url), data)
+        return url
+
+    def delete(self, url: str) -> None:
+        if isinstance(self.server, RangeServer):
+            with self.server.lock:
+                del self.server.objects[self.key(url)]
+        else:
+            bucket, key = self.key(url).split("/", 1)
+            self.server.client().delete_object(Bucket=bucket, Key=key)
+
+    def fault(self, url: str, kind: str, **kw: Any) -> None:
+        self.server.add_fault(Fault(kind, self.key(url), **kw))
+
+    def requests(self, url: str, method: str | None = None) -> int:
+        return self.server.requests(self.key(url), method)
+
+    def bytes_served(self, url: str) -> int:
+        return self.server.bytes_served(self.key(url))
