@@ -201,7 +201,7 @@ def _transient(exc: BaseException) -> bool:
     aiohttp = sys.modules.get("aiohttp")
     if aiohttp is not None:
         if isinstance(exc, aiohttp.ClientResponseError):
-            return exc.status >= 500 or exc.status == 429
+            return bool(exc.status >= 500 or exc.status == 429)
         if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)):
             return True
     botocore = sys.modules.get("botocore.exceptions")
@@ -212,7 +212,9 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _named(exc: BaseException, url: str) -> BaseException:
-    """``exc`` (same type) with a message naming ``url``."""
+    """``exc`` with a message naming ``url``, of the same type: a copy with
+    the URL in its arguments, or (a type whose message ignores them) an
+    instance of a subclass made here whose message adds it."""
     if url in str(exc):
         return exc
     try:
@@ -223,11 +225,17 @@ def _named(exc: BaseException, url: str) -> BaseException:
             new.args = (f"{url}: {exc}",)
         if url in str(new):
             return new.with_traceback(exc.__traceback__)
-    except Exception:  # an exception type that does not copy: keep it, with a note
+    except Exception:  # a type that does not copy
         pass
-    if hasattr(exc, "add_note"):
-        exc.add_note(f"while reading {url}")
-    return exc
+    cls = type(exc)
+    text = f"{url}: {exc}"
+    named = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                        "__str__": lambda self: text,
+                                        "__reduce__": lambda self: exc.__reduce__()})
+    renamed: BaseException = cls.__new__(named, *exc.args)
+    renamed.args = exc.args
+    renamed.__dict__.update(getattr(exc, "__dict__", {}))
+    return renamed.with_traceback(exc.__traceback__)
 
 
 class _Blocks:
@@ -329,11 +337,19 @@ class RemoteFile:
                             f"was written or it was removed); open it again")
 
     def _run(self, coroutine: Awaitable[Any]) -> Any:
-        """Run ``coroutine`` on the file system's event loop; its result."""
-        async def wrapper() -> Any:
-            return await coroutine
+        """Run ``coroutine`` on the file system's event loop; its result, or
+        its exception as raised (fsspec's ``sync`` would turn a TimeoutError
+        into a bare FSTimeoutError)."""
+        async def wrapper() -> tuple[Any, BaseException | None]:
+            try:
+                return await coroutine, None
+            except Exception as exc:
+                return None, exc
 
-        return _require("fsspec.asyn").sync(self._loop, wrapper)
+        result, exc = _require("fsspec.asyn").sync(self._loop, wrapper)
+        if exc is not None:
+            raise exc
+        return result
 
     async def _fetch(self, start: int, stop: int) -> _Got:
         """One range (``start < 0``: the last ``-start`` bytes), verified
@@ -343,6 +359,8 @@ class RemoteFile:
                 try:
                     self.requests += 1
                     got = await asyncio.wait_for(self._source.get(start, stop, self.etag), self.timeout)
+                except asyncio.TimeoutError:
+                    raise TimeoutError(f"no complete answer in {self.timeout} s") from None
                 except _Changed:
                     raise self._changed() from None
                 except FileNotFoundError:

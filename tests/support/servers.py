@@ -89,11 +89,12 @@ class _Traffic:
 
     def _begin(self, method: str, key: str) -> Fault | None:
         """Count a request, sleep the latency, return the fault it gets."""
-        if self.latency:
-            time.sleep(self.latency)
         with self.lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if self.latency:
+            time.sleep(self.latency)
+        with self.lock:
             s = self.stats.setdefault(key, Stats())
             s.requests += 1
             s.methods.append(method)
@@ -106,10 +107,15 @@ class _Traffic:
                     return f
         return None
 
-    def _sent(self, key: str, n: int) -> None:
-        """Count a response's body (ends the request ``_begin`` counted)."""
+    def _sending(self, key: str, n: int) -> None:
+        """Count a response's body, before it is sent (a client that has it
+        finds it counted)."""
         with self.lock:
             self.stats.setdefault(key, Stats()).bytes += n
+
+    def _end(self) -> None:
+        """End the request ``_begin`` counted."""
+        with self.lock:
             self.in_flight -= 1
 
 
@@ -154,40 +160,36 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
+        self.server.owner._sending(self._key, len(body))
         self.wfile.write(body)
 
     def _serve(self, body: bool) -> None:
         owner = self.server.owner
         key = self.path.lstrip("/").split("?")[0]
         fault = owner._begin(self.command, key)
-        sent = 0
+        self._key = key
         try:
-            sent = self._answer(owner, key, fault, body)
+            self._answer(owner, key, fault, body)
         finally:
-            owner._sent(key, sent)
+            owner._end()
 
-    def _answer(self, owner: "RangeServer", key: str, fault: Fault | None, body: bool) -> int:
-        """Answer the request; return the body bytes sent."""
+    def _answer(self, owner: "RangeServer", key: str, fault: Fault | None, body: bool) -> None:
         if fault is not None and fault.kind == "replace":
             owner.put(key, fault.data)
             fault = None
         if fault is not None and fault.kind == "error":
-            self._send(fault.status, {"Content-Length": "0"})
-            return 0
+            return self._send(fault.status, {"Content-Length": "0"})
         with owner.lock:
             obj = owner.objects.get(key)
         if obj is None:
-            self._send(404, {"Content-Length": "0"})
-            return 0
+            return self._send(404, {"Content-Length": "0"})
         data, etag = obj
         match = self.headers.get("If-Match")
         if match is not None and match.strip() not in ("*", etag):
-            self._send(412, {"Content-Length": "0", "ETag": etag})
-            return 0
+            return self._send(412, {"Content-Length": "0", "ETag": etag})
         chosen = _slice(self.headers.get("Range"), len(data))
         if chosen == "416":
-            self._send(416, {"Content-Length": "0", "Content-Range": f"bytes */{len(data)}"})
-            return 0
+            return self._send(416, {"Content-Length": "0", "Content-Range": f"bytes */{len(data)}"})
         headers = {"ETag": etag, "Accept-Ranges": "bytes"}
         if isinstance(chosen, tuple):
             start, stop = chosen
@@ -203,14 +205,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(status, headers, payload[:len(payload) // 2])
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
-            return len(payload) // 2
+            return
         self._send(status, headers, payload)
-        return len(payload)
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = False  # joined by server_close (block_on_close)
     owner: "RangeServer"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # (a client that gave up)
+            super().handle_error(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.owner.lock:
@@ -370,7 +377,8 @@ class S3Server(_Traffic):
                 body = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
                 start_response(f"{fault.status} Injected", [("Content-Type", "application/xml"),
                                                             ("Content-Length", str(len(body)))])
-                self._sent(key, len(body))
+                self._sending(key, len(body))
+                self._end()
                 return [body]
             captured: list[Any] = []
 
@@ -382,7 +390,7 @@ class S3Server(_Traffic):
                 payload = b"".join(app(environ, capture))
                 status, headers = captured
             except BaseException:
-                self._sent(key, 0)
+                self._end()
                 raise
             return self._respond(key, fault, status, headers, payload, sock, start_response)
 
@@ -398,18 +406,20 @@ class S3Server(_Traffic):
                        for k, v in headers]
             start_response(status, headers)
             if fault.kind == "drop":
+                self._sending(key, len(half))
                 try:
                     yield half
                 finally:
-                    self._sent(key, len(half))
+                    self._end()
                 sock.shutdown(socket.SHUT_RDWR)
                 return
         else:
             start_response(status, headers)
+        self._sending(key, len(payload))
         try:
             yield payload
         finally:
-            self._sent(key, len(payload))
+            self._end()
 
 
 class Remote:
