@@ -36,6 +36,7 @@ def s3_server():
     from tests.support.servers import S3Server
 
     server = S3Server().start()
+    server.client().create_bucket(Bucket="bkt")  # (tests.support.servers.Remote's)
     yield server
     server.stop()
     assert server.threads_alive() == []
