@@ -308,7 +308,7 @@ class S3Server(_Traffic):
                 app = owner._wrap(DomainDispatcherApplication(create_backend_app))
                 self._server = make_server(self._ip_address, self._port, app, True,
                                            request_handler=Quiet)
-                self._server.daemon_threads = False  # joined by server_close
+                self._server.daemon_threads = False  # type: ignore[attr-defined]  # (threaded): joined by server_close
                 self._server_ready_event.set()
                 self._server.serve_forever()
 
