@@ -15,9 +15,10 @@ import os
 from typing import Any
 
 from ._mappings import release_mappings
+from ._urls import split_source as _split_source
+from ._source import MappedFile as _MappedFile
 from .errors import (ArchiveError, BfastError, InternalError, NestingError, SchemaMismatchError,
                      UnsupportedTypeError)
-from ._source import MappedFile as _MappedFile
 from .archive import Archive
 from .tables import ArchivedTable
 from .views import ArchivedDict, ArchivedList
@@ -30,7 +31,7 @@ __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveE
 
 
 def load(path: str | os.PathLike, *, model: Any = None, trusted: bool = False,
-         verify: bool = True) -> Any:
+         verify: bool = True, storage_options: dict[str, Any] | None = None) -> Any:
     """Read the whole archive at ``path`` into plain Python objects, independent
     of the file (arrays as owned copies, bytes as ``bytes``). Cost: proportional
     to the archive; for random access use ``Archive.open``.
@@ -46,13 +47,31 @@ def load(path: str | os.PathLike, *, model: Any = None, trusted: bool = False,
     the model's (an incompatible change raises SchemaMismatchError naming the
     field); ``trusted=True`` builds it without validation when the archive was
     written from the same models (every schema fingerprint matches), and
-    validates otherwise."""
+    validates otherwise.
+
+    ``path`` may be a URL (``s3://``, ``gs://``, ``az://``, ``http(s)://``,
+    ``memory://``; ``storage_options`` go to its fsspec file system, as in
+    pandas): the whole object is fetched by concurrent ranges, pinned to one
+    version (``bfast_archive.remote.RemoteFile.read_all``), then decoded and
+    verified as a local file; needs ``pip install "bfast-archive[remote]"``."""
+    url, path = _split_source(path, storage_options)
+    if url is not None:
+        from .remote import RemoteFile
+
+        with RemoteFile(url, storage_options) as remote:
+            data = remote.read_all()
+        with Archive.from_buffer(data) as arch:
+            return _named_load(arch, url, model, trusted, verify)
     name = os.fspath(path)
     with Archive._open_source(_MappedFile(path, keep=False)) as arch:
-        try:
-            return _load(arch, model, trusted, verify)
-        except ArchiveError as exc:
-            raise ArchiveError(f"{name}: {exc}") from None
+        return _named_load(arch, name, model, trusted, verify)
+
+
+def _named_load(arch: Archive, name: str, model: Any, trusted: bool, verify: bool) -> Any:
+    try:
+        return _load(arch, model, trusted, verify)
+    except ArchiveError as exc:
+        raise ArchiveError(f"{name}: {exc}") from None
 
 
 def loads(buffer: Any, *, model: Any = None, trusted: bool = False,

@@ -1,7 +1,7 @@
 """Record tables: a list of same-keyed dicts stored column by column.
 
 A table node holds one key dict naming the columns and one column per key
-(docs/FORMAT.md, "Table node"). The node and its column descriptors are
+(docs/format/nodes.md, "Table node"). The node and its column descriptors are
 checked in C once per archive and cached (``TableInfo``); a cell read then
 costs a struct read and a bounds check. ``ArchivedTable`` is the lazy view
 (rows, zero-copy NumPy columns, Arrow), ``ArchivedRow`` one of its rows.
@@ -35,16 +35,6 @@ def _numpy() -> Any:
     import numpy
 
     return numpy
-
-
-# A list of same-keyed dicts is stored as a table node: one key dict naming the
-# columns, one column per key (docs/FORMAT.md, "Table node"). The node and its
-# column descriptors are checked in C once per archive and cached; a cell read
-# then costs a struct read and a bounds check.
-
-_I64S = __import__("struct").Struct("<q").unpack_from
-_D = __import__("struct").Struct("<d").unpack_from
-_QQ = __import__("struct").Struct("<QQ").unpack_from
 
 
 class TableInfo:
@@ -362,9 +352,6 @@ def table_rows(s: Snapshot, info: TableInfo, depth: int) -> list:
         if built is not None:
             return built
     return [dict(zip(names, cells)) for cells in zip(*columns)]
-
-
-
 
 
 class StringsCell(ArchivedList):

@@ -1029,7 +1029,7 @@ def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20
 
 def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
          chunk_size: int = 1 << 20, threads: int | None = None, fsync: bool = True,
-         max_depth: int = F.DEFAULT_MAX_DEPTH) -> int:
+         max_depth: int = F.DEFAULT_MAX_DEPTH, storage_options: dict[str, Any] | None = None) -> int:
     """Archive ``obj`` to the file at ``path`` (``~`` expanded), atomically;
     return its size in bytes. An OSError names ``path``, not the temporary file.
 
@@ -1054,8 +1054,24 @@ def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
     lock is gone, and the next ``dump`` to ``path`` removes it (see
     ``_tempfiles``; docs/CONCEPTS.md, "Lifetime"). A new file gets mode 0o666
     less the umask, a replaced file keeps its mode.
+
+    ``path`` may be a URL (``s3://``, ``gs://``, ``az://``, ``memory://``...;
+    ``storage_options`` go to its fsspec file system, as in pandas): the
+    archive is built in memory (``dumps``) and stored in one PUT, or on S3
+    from 100 MiB a multipart upload completed only at the end, so readers see
+    the old object or the new one and a failed dump leaves no partial object
+    (``bfast_archive.remote.write_object``; needs ``pip install
+    "bfast-archive[remote]"``).
     """
     from . import _tempfiles
+    from ._urls import split_source
+
+    url, path = split_source(path, storage_options)
+    if url is not None:
+        from .remote import write_object
+
+        return write_object(url, dumps(obj, compression=compression, chunk_size=chunk_size,
+                                       threads=threads, max_depth=max_depth), storage_options)
     from .framing import frame, plain_layout, set_minor
 
     nodes, minor = _layout(obj, max_depth, compression, chunk_size, threads)

@@ -1,5 +1,6 @@
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", max_examples=100, deadline=None,
@@ -16,3 +17,36 @@ def pytest_configure(config):
     # and hiding the failure. Ignore exactly that warning.
     config.addinivalue_line(
         "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+
+
+# Real servers for the remote-archive tests (tests/support/servers.py), on
+# 127.0.0.1, started once, stopped at the end, their threads checked gone.
+@pytest.fixture(scope="session")
+def http_server():
+    from tests.support.servers import RangeServer
+
+    server = RangeServer().start()
+    yield server
+    server.stop()
+    assert server.threads_alive() == []
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from tests.support.servers import S3Server
+
+    server = S3Server().start()
+    server.client().create_bucket(Bucket="bkt")  # (tests.support.servers.Remote's)
+    yield server
+    server.stop()
+    assert server.threads_alive() == []
+
+
+@pytest.fixture(params=["http", "s3"])
+def remote(request):
+    """Each remote test once against the HTTP range server, once against S3."""
+    from tests.support.servers import Remote
+
+    server = request.getfixturevalue(f"{request.param}_server")
+    yield Remote(server)
+    server.latency = 0.0
