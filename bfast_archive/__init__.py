@@ -12,7 +12,7 @@ NumPy is imported on the first array read or written.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._mappings import release_mappings
 from .errors import (ArchiveError, BfastError, InternalError, NestingError, SchemaMismatchError,
@@ -27,7 +27,7 @@ __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveE
            "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
 
 
-def load(path: str | os.PathLike, *, model: Any = None, trusted: bool = False,
+def load(path: str | os.PathLike[str], *, model: Any = None, trusted: bool = False,
          verify: bool = True) -> Any:
     """Read the whole archive at ``path`` into plain Python objects, independent
     of the file (arrays as owned copies, bytes as ``bytes``). Cost: proportional
@@ -75,6 +75,12 @@ def _load(arch: Archive, model: Any, trusted: bool, verify: bool) -> Any:
 _LAZY = {"Cache": "cache", "memoize": "cache", "ArrayHandle": "arrays", "ArchivedModel": "models",
          "ArchivedModelList": "models", "ArchivedFrame": "frames"}
 __all__ += list(_LAZY)
+
+if TYPE_CHECKING:  # what __getattr__ gives, for type checkers
+    from .arrays import ArrayHandle
+    from .cache import Cache, memoize
+    from .frames import ArchivedFrame
+    from .models import ArchivedModel, ArchivedModelList
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ None and its caller does the same work in Python, slower.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from ._native import gil_function as _function
 
@@ -32,7 +32,7 @@ def new_bytes(n: int) -> bytes:
 
 # -- writing ------------------------------------------------------------------
 
-def table_columns(rows: list[dict[str, Any]], keys: tuple[str, ...]
+def table_columns(rows: Sequence[Any], keys: tuple[str, ...]
                   ) -> list[tuple[Any, ...] | list[Any]] | None:
     """Per key, a converted column (tuple) or the column's cells (list);
     None if ``rows`` are not dicts with exactly ``keys`` in order, or the C
