@@ -59,6 +59,8 @@ class _Failure(Exception):
     """Internal: carries an UnsupportedTypeError or a NestingError up while the
     path is rebuilt."""
 
+    container: Any  # the object whose child failed (set on the way up)
+
 
 _LOCATED = (UnsupportedTypeError, NestingError, _Failure)  # errors given a path on the way up
 
@@ -220,7 +222,7 @@ class _Writer:
         try:
             body = self.dict(model_fields(v))
         except _Failure as exc:
-            exc.container = v  # type: ignore[attr-defined]
+            exc.container = v
             raise
         except NestingError as exc:  # raised entering the field dict: it stands for ``v``
             exc.value = v
@@ -979,7 +981,7 @@ def _located(exc: Exception, container: Any, step: str) -> Exception:
 def _culprit(exc: Exception) -> Any:
     """The child object whose encoding raised ``exc``."""
     if isinstance(exc, _Failure):
-        return exc.container  # type: ignore[attr-defined]
+        return exc.container
     return exc.value  # type: ignore[attr-defined]
 
 
