@@ -12,7 +12,7 @@ NumPy is imported on the first array read or written.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._mappings import release_mappings
 from ._urls import split_source as _split_source
@@ -30,7 +30,7 @@ __all__ = ["Archive", "ArchivedDict", "ArchivedList", "ArchivedTable", "ArchiveE
            "UnsupportedTypeError", "dump", "dumps", "load", "loads", "release_mappings"]
 
 
-def load(path: str | os.PathLike, *, model: Any = None, trusted: bool = False,
+def load(path: str | os.PathLike[str], *, model: Any = None, trusted: bool = False,
          verify: bool = True, storage_options: dict[str, Any] | None = None) -> Any:
     """Read the whole archive at ``path`` into plain Python objects, independent
     of the file (arrays as owned copies, bytes as ``bytes``). Cost: proportional
@@ -95,6 +95,12 @@ def _load(arch: Archive, model: Any, trusted: bool, verify: bool) -> Any:
 _LAZY = {"Cache": "cache", "memoize": "cache", "ArrayHandle": "arrays", "ArchivedModel": "models",
          "ArchivedModelList": "models", "ArchivedFrame": "frames"}
 __all__ += list(_LAZY)
+
+if TYPE_CHECKING:  # what __getattr__ gives, for type checkers
+    from .arrays import ArrayHandle
+    from .cache import Cache, memoize
+    from .frames import ArchivedFrame
+    from .models import ArchivedModel, ArchivedModelList
 
 
 def __getattr__(name: str) -> Any:

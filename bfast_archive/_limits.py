@@ -23,7 +23,7 @@ class recursion_headroom:
     __slots__ = ("needed",)
     _lock = threading.Lock()
     _active = 0
-    _saved: int | None = None
+    _saved = 0  # the limit before the first active walk raised it (set as it starts)
     _raised_to: int | None = None
 
     def __init__(self, max_depth: int) -> None:

@@ -36,15 +36,17 @@ import os
 import stat
 import threading
 from collections import OrderedDict
+from typing import Any
 
 MAX_IDLE_MAPPINGS = 16
 
 _lock = threading.Lock()
 # path -> [(device, inode, size), mapping, mtime_ns, caches]
-_maps: "OrderedDict[str, list]" = OrderedDict()
+_maps: OrderedDict[str, list[Any]] = OrderedDict()
 
 
-def map_file(name: str, min_size: int, keep: bool = True) -> tuple[mmap.mmap, dict | None]:
+def map_file(name: str, min_size: int, keep: bool = True
+             ) -> tuple[mmap.mmap, dict[str, Any] | None]:
     """``(mapping, caches)`` for the file at ``name``: the mapping is
     read-only and shared, reused if this path was mapped before and still
     names the same file, and kept for later calls if ``keep``. ``caches`` is
@@ -85,7 +87,7 @@ def map_file(name: str, min_size: int, keep: bool = True) -> tuple[mmap.mmap, di
     if not keep:
         forget(name)  # an older file's mapping: not to be reused
         return mm, None
-    caches: dict = {}
+    caches: dict[str, Any] = {}
     with _lock:
         _maps[name] = [(st.st_dev, st.st_ino, st.st_size), mm, st.st_mtime_ns, caches]
         _maps.move_to_end(name)

@@ -6,11 +6,20 @@ path step), turns the core's negative return codes into exceptions with a
 message that says what went wrong and where, and makes the ctypes prototypes
 of the core functions that must run with the GIL held (``gil_function``).
 """
-import os
-from typing import Any
+from __future__ import annotations
 
-from ._bfa_core import ffi, lib
+import os
+from typing import TYPE_CHECKING, Any
+
+from ._bfa_core import ffi as ffi, lib as lib  # (re-exported)
 from .errors import ArchiveError, BfastError, InternalError
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+# A cffi object (``uint8_t *`` pointer, struct, buffer): cffi's compiled
+# backend has no type stubs, so mypy cannot name its classes.
+CData = Any
 
 # a core built with BFA_UNCHECKED (validation compiled out, for measuring
 # what the checks cost) reads no file unless the caller opts in
@@ -64,7 +73,7 @@ def archive_error(rc: int, where: str) -> ArchiveError:
     return ArchiveError(f"{describe(rc)} ({where})")
 
 
-def buffer_pointer(source):
+def buffer_pointer(source: Buffer) -> tuple[CData, CData]:
     """``(owner, pointer)``: a ``uint8_t *`` over a buffer-protocol object,
     no copy. ``owner`` holds the buffer export; pass it to ``release``.
 
@@ -93,11 +102,11 @@ def buffer_pointer(source):
     return owner, owner
 
 
-def release(pointer) -> None:
+def release(pointer: CData) -> None:
     ffi.release(pointer)
 
 
-def parse_header(pointer, length: int):
+def parse_header(pointer: CData, length: int) -> CData:
     """Parse and check the header; returns the filled ``bfa_header`` struct."""
     if not CHECKED_BUILD and os.environ.get("BFA_ALLOW_UNCHECKED") != "1":
         raise BfastError("this build of the bfast_archive C core has its validation compiled "
@@ -137,7 +146,7 @@ _FUNCS: dict[str, Any] = {}
 _OBJECTS = ("py_object", "py_object")
 
 
-def gil_function(name: str, args: tuple = _OBJECTS, python_api: bool = False) -> Any:
+def gil_function(name: str, args: tuple[str, ...] = _OBJECTS, python_api: bool = False) -> Any:
     """The C function ``name`` of the core's library (or of the CPython API)
     returning a new reference, taking ``args`` (ctypes type names)."""
     fn = _FUNCS.get(name)
@@ -145,12 +154,12 @@ def gil_function(name: str, args: tuple = _OBJECTS, python_api: bool = False) ->
         try:
             import ctypes
 
-            from . import _bfa_core
+            from ._bfa_core import __file__ as core_path
 
             # a prototype of our own (setting restype on ctypes.pythonapi's
             # shared function objects would change them for every other user)
             proto = ctypes.PYFUNCTYPE(ctypes.py_object, *[getattr(ctypes, a) for a in args])
-            library = ctypes.pythonapi if python_api else ctypes.PyDLL(_bfa_core.__file__)
+            library = ctypes.pythonapi if python_api else ctypes.PyDLL(core_path)
             fn = proto((name, library))
         except (ImportError, OSError, AttributeError):
             fn = False

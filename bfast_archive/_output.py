@@ -13,9 +13,17 @@ sole reference, before it is hashed or seen by anyone else.
 """
 from __future__ import annotations
 
-from ._native import check_internal, ffi, lib
+from typing import TYPE_CHECKING
+
+from ._native import CData, check_internal, ffi, lib
 from ._parallel import run_parallel, split_range
 from ._pytable import new_bytes
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    Piece: TypeAlias = bytes | bytearray | memoryview
+    _Span: TypeAlias = tuple[Piece, int, int, int]
 
 # Below this size b"".join is as fast: whether the memory is fresh (a page
 # fault per 4 KiB, which the threads here share) or reused from glibc's heap
@@ -24,19 +32,19 @@ JOIN_DIRECT_MAX = 4 << 20
 SPAN = 4 << 20  # copies are cut into spans of at most this many bytes
 
 
-def nbytes(piece) -> int:
+def nbytes(piece: Piece) -> int:
     """Length in bytes of a piece (bytes, bytearray or memoryview)."""
     return piece.nbytes if isinstance(piece, memoryview) else len(piece)
 
 
-def join_pieces(pieces: list, threads: int) -> bytes:
+def join_pieces(pieces: list[Piece], threads: int) -> bytes:
     """``b"".join(pieces)``, copied by up to ``threads`` threads for large
     results. Cost: one copy of every byte; no other allocation."""
     sizes = [nbytes(p) for p in pieces]
     total = sum(sizes)
     if total < JOIN_DIRECT_MAX:
         return b"".join(pieces)
-    spans = []  # (piece, start within piece, length, offset in the result)
+    spans: list[_Span] = []  # (piece, start within piece, length, offset in the result)
     at = 0
     for piece, size in zip(pieces, sizes):
         for s in range(0, size, SPAN):
@@ -50,7 +58,7 @@ def join_pieces(pieces: list, threads: int) -> bytes:
     return out
 
 
-def _copy_spans(dst, total: int, spans: list) -> None:
+def _copy_spans(dst: CData, total: int, spans: list[_Span]) -> None:
     for piece, start, length, at in spans:
         with ffi.from_buffer("uint8_t[]", piece) as src:
             check_internal(lib.bfa_copy(dst, total, at, src + start, length), "piece copy")

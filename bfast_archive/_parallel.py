@@ -16,13 +16,15 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
 _pool_size = 0
 _in_worker = threading.local()
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def split_range(n: int, parts: int) -> list[tuple[int, int]]:
@@ -53,7 +55,7 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def run_parallel(fn: Callable[[Any], Any], tasks: Sequence[Any], threads: int) -> list:
+def run_parallel(fn: Callable[[_T], _R], tasks: Sequence[_T], threads: int) -> list[_R]:
     """``[fn(t) for t in tasks]``, on up to ``threads`` threads (the caller's
     included); results in task order. The first exception a task raises is
     re-raised after every task has finished (none is left running on buffers
@@ -64,7 +66,7 @@ def run_parallel(fn: Callable[[Any], Any], tasks: Sequence[Any], threads: int) -
     workers = min(threads, n) - 1  # the caller is one of the threads
     pool = _get_pool(workers)
     # every thread takes the next task until none is left
-    results: list = [None] * n
+    results: list[Any] = [None] * n  # each slot filled by its task before the return
     errors: list[BaseException] = []
     next_index = iter(range(n))
     take = threading.Lock()

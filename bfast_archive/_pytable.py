@@ -11,7 +11,7 @@ None and its caller does the same work in Python, slower.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from ._native import gil_function as _function
 
@@ -26,12 +26,14 @@ def new_bytes(n: int) -> bytes:
     fn = _function("PyBytes_FromStringAndSize", ("c_void_p", "c_ssize_t"), python_api=True)
     if not fn or n < 2:  # (sizes 0 and 1 are shared singletons)
         return bytes(n)
-    return fn(None, n)
+    out: bytes = fn(None, n)
+    return out
 
 
 # -- writing ------------------------------------------------------------------
 
-def table_columns(rows: list, keys: tuple) -> list | None:
+def table_columns(rows: Sequence[Any], keys: tuple[str, ...]
+                  ) -> list[tuple[Any, ...] | list[Any]] | None:
     """Per key, a converted column (tuple) or the column's cells (list);
     None if ``rows`` are not dicts with exactly ``keys`` in order, or the C
     path is unavailable. One C call; touches every row once."""
@@ -41,8 +43,8 @@ def table_columns(rows: list, keys: tuple) -> list | None:
 
 # -- reading ------------------------------------------------------------------
 
-def model_rows(new: Any, new_args: tuple, setters: tuple, fields_set: set, names: tuple,
-               columns: list) -> list | None:
+def model_rows(new: Any, new_args: tuple[type, ...], setters: tuple[Any, ...], fields_set: set[str],
+               names: tuple[str, ...], columns: list[list[Any]]) -> list[Any] | None:
     """One model instance per row of ``columns`` (lists, in ``names``
     order), built as ``models._rows_builder`` builds them; None if the C
     path is unavailable. One C call; O(rows x fields)."""
@@ -50,7 +52,7 @@ def model_rows(new: Any, new_args: tuple, setters: tuple, fields_set: set, names
     return fn(new, new_args, setters, fields_set, names, columns) if fn else None
 
 
-def strings(blob: bytes, offsets: bytes) -> list | None:
+def strings(blob: bytes, offsets: bytes) -> list[str] | None:
     """The strings ``blob[o[i]:o[i+1]]`` (``offsets``: little-endian uint64,
     one more than the strings), decoded from UTF-8 with surrogatepass.
     Raises ValueError for offsets out of order or past the blob,
@@ -59,14 +61,14 @@ def strings(blob: bytes, offsets: bytes) -> list | None:
     return fn(blob, offsets) if fn else None
 
 
-def groups(items: list, bounds: bytes) -> list | None:
+def groups(items: list[Any], bounds: bytes) -> list[list[Any]] | None:
     """``[items[b[i]:b[i+1]] ...]`` for little-endian uint64 ``bounds``;
     ValueError for bounds out of order or past ``items``."""
     fn = _function("bfa_py_groups")
     return fn(items, bounds) if fn else None
 
 
-def rows(names: tuple, columns: list) -> list | None:
+def rows(names: tuple[str, ...], columns: list[list[Any]]) -> list[dict[str, Any]] | None:
     """One dict ``{names[j]: columns[j][i]}`` per row."""
     fn = _function("bfa_py_rows")
     return fn(names, columns) if fn else None

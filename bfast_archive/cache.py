@@ -30,7 +30,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import MutableMapping
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, overload
 
 from ._tempfiles import is_temporary, remove_if_stray
 from .errors import ArchiveError, UnsupportedTypeError
@@ -38,6 +38,9 @@ from .archive import Archive
 from .tables import ArchivedTable
 from .views import ArchivedDict, ArchivedList
 from .writer import dump
+
+if TYPE_CHECKING:
+    import inspect
 
 __all__ = ["Cache", "memoize", "parse_size"]
 
@@ -85,7 +88,7 @@ _SHARED = frozenset({ArchivedDict, ArchivedList, ArchivedTable, str, int, float,
                      type(None), bytes, complex})
 
 
-class Cache(MutableMapping):
+class Cache(MutableMapping[str, Any]):
     """A cache of archives in ``directory`` (``~`` expanded, created if missing).
 
     ``cache[key] = value`` archives ``value`` and publishes it atomically;
@@ -128,7 +131,8 @@ class Cache(MutableMapping):
     a context manager: leaving the ``with`` block calls ``close()``.
     """
 
-    def __init__(self, directory: str | os.PathLike, max_bytes: int | str | None = None) -> None:
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int | str | None = None
+                 ) -> None:
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"Cache needs a directory (a str or path), "
                             f"not {type(directory).__name__}")
@@ -310,14 +314,15 @@ class Cache(MutableMapping):
 
     # -- size bound and LRU eviction ----------------------------------------------------
     def _account(self, size: int, keep: str) -> None:
-        stale = self._estimate is None or time.monotonic() - self._scanned_at > _RESCAN_SECONDS
-        if not stale:
-            self._estimate += size
-            if self._estimate <= self.max_bytes:
+        estimate, limit = self._estimate, self.max_bytes
+        if (estimate is not None and limit is not None
+                and time.monotonic() - self._scanned_at <= _RESCAN_SECONDS):  # (not stale)
+            self._estimate = estimate = estimate + size
+            if estimate <= limit:
                 return
         self._evict(keep)
 
-    def _listing(self) -> list[os.DirEntry]:
+    def _listing(self) -> list[os.DirEntry[str]]:
         try:
             with os.scandir(self.directory) as it:
                 return list(it)
@@ -407,7 +412,7 @@ class Cache(MutableMapping):
         """Apply ``max_bytes`` now (also done after every publish that needs it)."""
         self._evict()
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, int | None]:
         """``hits``, ``misses`` (this object's lookups), ``entries`` and
         ``bytes`` (the directory now: the entries and the temporary files of
         writers in progress, which ``max_bytes`` counts too),
@@ -436,7 +441,14 @@ class Cache(MutableMapping):
         self.close()
 
     # -- memoize -----------------------------------------------------------------------------
-    def memoize(self, func: Callable | None = None, *, ignore: Any = ()) -> Any:
+    @overload
+    def memoize(self, func: Callable[..., Any], *, ignore: Iterable[str] = ()) -> _Memoized: ...
+    @overload
+    def memoize(self, func: None = None, *, ignore: Iterable[str] = ()
+                ) -> Callable[[Callable[..., Any]], _Memoized]: ...
+
+    def memoize(self, func: Callable[..., Any] | None = None, *, ignore: Iterable[str] = ()
+                ) -> _Memoized | Callable[[Callable[..., Any]], _Memoized]:
         """Decorator: cache ``func``'s results in this cache (see ``bfa.memoize``).
         Use as ``@cache.memoize``, ``@cache.memoize()`` or
         ``@cache.memoize(ignore=["verbose"])``."""
@@ -519,7 +531,7 @@ def parse_size(size: int | str | None) -> int | None:
 
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", size)
     unit = _UNITS.get(match.group(2).lower()) if match else None
-    if unit is None:
+    if match is None or unit is None:
         raise ValueError(f"max_bytes must be {_SIZES_ACCEPTED}; not {size!r}")
     from decimal import Decimal
 
@@ -528,9 +540,9 @@ def parse_size(size: int | str | None) -> int | None:
 
 # -- memoize ---------------------------------------------------------------------------------
 
-def memoize(directory_or_cache: str | os.PathLike | Cache, *,
+def memoize(directory_or_cache: str | os.PathLike[str] | Cache, *,
             max_bytes: int | str | None = None,
-            ignore: Any = ()) -> Callable[[Callable], Callable]:
+            ignore: Iterable[str] = ()) -> Callable[[Callable[..., Any]], _Memoized]:
     """Decorator: cache a function's results as archives.
 
         @bfa.memoize("~/.cache/myapp")          # a directory, or a bfa.Cache
@@ -583,7 +595,7 @@ def memoize(directory_or_cache: str | os.PathLike | Cache, *,
 class _Memoized:
     """The wrapper ``memoize`` returns."""
 
-    def __init__(self, func: Callable, cache: Cache, ignore: Any = ()) -> None:
+    def __init__(self, func: Callable[..., Any], cache: Cache, ignore: Iterable[str] = ()) -> None:
         import functools
 
         if not callable(func):
@@ -592,11 +604,11 @@ class _Memoized:
         self.cache = cache
         self._func = func
         self._ignore = _ignored(func, ignore)
-        self._prefix: str | None = None
-        self._fdigest: bytes | None = None
-        self._sig: Any = None
-        self._names: tuple | None = None     # plain positional parameters, for the fast path
-        self._defaults: tuple = ()
+        self._prefix = ""
+        self._fdigest = b""                  # set, with _prefix, by _prepare on the first call
+        self._sig: inspect.Signature | None = None
+        self._names: tuple[str, ...] | None = None  # plain positional parameters, for the fast path
+        self._defaults: tuple[Any, ...] = ()
 
     def _prepare(self) -> None:
         """Name, code and signature of the function, once (getsource is slow)."""
@@ -631,7 +643,8 @@ class _Memoized:
         self._prefix = f"memoize:{name}:"
         self._fdigest = h.digest()
 
-    def _payload(self, args: tuple, kwargs: dict) -> tuple:
+    def _payload(self, args: tuple[Any, ...], kwargs: dict[str, Any]
+                 ) -> tuple[tuple[str, Any], ...]:
         """((name, value), ...) of the call, bound to the signature, defaults applied."""
         names = self._names
         if names is not None and not kwargs and len(args) <= len(names):
@@ -656,7 +669,7 @@ class _Memoized:
 
     def key(self, *args: Any, **kwargs: Any) -> str:
         """The cache key of the call ``func(*args, **kwargs)``."""
-        if self._fdigest is None:
+        if not self._fdigest:
             self._prepare()
         payload = self._payload(args, kwargs)
         if self._ignore:
@@ -679,7 +692,7 @@ class _Memoized:
             return self._func(*args, **kwargs)  # the call does not fit: Python says why
         return self._cached(key, args, kwargs)
 
-    def _cached(self, key: str, args: tuple, kwargs: dict) -> Any:
+    def _cached(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The entry for ``key``, computed by the call and published on a miss."""
         cache = self.cache
         value = cache._lookup(key, touch=True)
@@ -730,7 +743,7 @@ class _Memoized:
         return params[0] if params else "self"
 
 
-def _ignored(func: Callable, ignore: Any) -> frozenset:
+def _ignored(func: Callable[..., Any], ignore: Iterable[str]) -> frozenset[str]:
     """The parameter names in ``ignore``, checked against ``func``'s signature."""
     if isinstance(ignore, str):
         raise TypeError(f"ignore must be a list of parameter names, e.g. [{ignore!r}], "
@@ -786,7 +799,7 @@ def _const_text(c: Any) -> str:
 _REPR_LEAVES = frozenset({int, float, str, bool, type(None), bytes})
 
 
-def _plain_repr(payload: tuple) -> str | None:
+def _plain_repr(payload: tuple[tuple[str, Any], ...]) -> str | None:
     """``repr(payload)`` if it holds only None, bool, int, float, str, bytes
     and tuples, lists and str/int-keyed dicts of those (whose repr is exact
     and the same in every process), else None."""

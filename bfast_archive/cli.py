@@ -22,7 +22,7 @@ import os
 import struct
 import sys
 import time
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 PROG = "bfast-archive"
 
@@ -104,7 +104,7 @@ def _split_path(path: str) -> list[str]:
     return [part for part in path.split("/") if part != ""]
 
 
-def _steps(args: argparse.Namespace) -> list:
+def _steps(args: argparse.Namespace) -> Sequence[str | int]:
     """The steps of PATH: split on '/', or with --path-json a JSON array of
     str keys and int keys / indices (for keys holding '/', or str keys that
     look like ints)."""
@@ -123,7 +123,7 @@ def _steps(args: argparse.Namespace) -> list:
     return steps
 
 
-def _label(steps: list) -> str:
+def _label(steps: Sequence[str | int]) -> str:
     return "/".join(map(str, steps))
 
 
@@ -141,7 +141,7 @@ def _index(part: Any, value: Any, where: str, file: str, what: str) -> int:
     return index
 
 
-def _resolve(root: Any, steps: list, file: str, exact: bool = False) -> Any:
+def _resolve(root: Any, steps: Sequence[str | int], file: str, exact: bool = False) -> Any:
     """Follow the steps of ``users/3/name``: dict keys (str, else an int key),
     list indices, array rows (``emb/5``). ``exact`` (--path-json): str steps
     are str keys only, int steps int keys or indices."""
@@ -151,7 +151,7 @@ def _resolve(root: Any, steps: list, file: str, exact: bool = False) -> Any:
     for i, part in enumerate(steps):
         where = _label(steps[:i]) or "the root"
         if isinstance(value, ArchivedDict):
-            key = part
+            key: str | int | None = part
             if not exact and part not in value:
                 try:
                     key = int(part)
@@ -258,7 +258,7 @@ def _json_key(key: Any) -> Any:
     return str(key)
 
 
-def _json_default(full_arrays: bool):
+def _json_default(full_arrays: bool) -> Callable[[Any], Any]:
     """Converts values JSON has no form for (``_json_chunks`` asks it for
     anything but str, numbers, bool, None, dicts and lists). ``full_arrays``: arrays
     as nested lists and bytes as base64 text (convert); otherwise arrays as
@@ -299,7 +299,7 @@ def _json_default(full_arrays: bool):
     return default
 
 
-def _array_summary(arr: Any) -> dict:
+def _array_summary(arr: Any) -> dict[str, Any]:
     """dtype, shape and a few values; reads only the values it shows."""
     import numpy as np
 
@@ -324,7 +324,7 @@ _INF = float("inf")
 _END = object()
 
 
-def _scalar_json(v: Any, quote: Any) -> str | None:
+def _scalar_json(v: Any, quote: Callable[[str], str]) -> str | None:
     """The JSON text of a str, number, bool or None (as ``json.dumps`` writes
     it), or None for anything else."""
     if isinstance(v, str):
@@ -355,7 +355,7 @@ def _json_chunks(value: Any, file: str, full_arrays: bool, indent: int | None,
 
     quote = encode_basestring_ascii if ensure_ascii else encode_basestring
     convert = _json_default(full_arrays)
-    stack: list[list] = []  # per open container: [children iterator, is a dict, any child yet]
+    stack: list[list[Any]] = []  # per open container: [children iterator, is a dict, any child yet]
     while True:
         text = _scalar_json(value, quote)
         children = None
@@ -369,7 +369,7 @@ def _json_chunks(value: Any, file: str, full_arrays: bool, indent: int | None,
             value = convert(value)
             text = _scalar_json(value, quote)
         if children is None:
-            yield text
+            yield text  # type: ignore[misc]  # (not None when children is: see the loop)
         else:
             if len(stack) >= DEFAULT_MAX_DEPTH:
                 raise Failure(file, f"nesting deeper than max_depth={DEFAULT_MAX_DEPTH}: "
@@ -378,7 +378,7 @@ def _json_chunks(value: Any, file: str, full_arrays: bool, indent: int | None,
             yield "{" if children[1] else "["
         while stack:  # the next value: the next child of the innermost open container
             top = stack[-1]
-            child = next(top[0], _END)
+            child: Any = next(top[0], _END)  # (an item, a (key, value) pair, or _END)
             if child is _END:
                 stack.pop()
                 close = "}" if top[1] else "]"
@@ -437,6 +437,13 @@ def _scalar_size(value: Any) -> int:
     return len(str(value))
 
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # a line of the tree: (text, the value, prefix of its children's lines, level)
+    _Line: TypeAlias = tuple[str, Any, str, int]
+
+
 class _Inspector:
     """Describes values for ``inspect`` without reading their payloads. On a
     compressed archive, arrays in dicts are reached through ``d.array(key)``
@@ -465,7 +472,7 @@ class _Inspector:
         from . import ArchivedDict, ArchivedList, ArchivedTable
 
         if isinstance(value, ArchivedDict):
-            kids = []
+            kids: list[tuple[str, Any]] = []
             for i, (k, v) in enumerate(self.items(value)):
                 if i == _MAX_KEYS:
                     rest = len(value) - _MAX_KEYS
@@ -502,6 +509,7 @@ class _Inspector:
         exact = n <= sample
         count = n if exact else sample
         total = 0
+        picked: Iterator[Any]
         if mapping:
             for i, (k, v) in enumerate(self.items(value)):
                 if i == count:
@@ -560,7 +568,8 @@ class _Inspector:
             return f"{type(value).__name__}, {len(value):,} items, {self.size_text(value)}"
         return f"{type(value).__name__} = {_preview(value)}"
 
-    def emit(self, pending: list, note: str | None, prefix: str, depth: int, out: Any) -> None:
+    def emit(self, pending: list[_Line], note: str | None, prefix: str, depth: int, out: Any
+             ) -> None:
         """Write lines (and, below ``depth``, subtrees) for the children in ``pending``."""
         for line, kid, kid_prefix, level in pending:
             out.write(line + "\n")
@@ -571,8 +580,9 @@ class _Inspector:
         if note is not None:
             out.write(f"{prefix}└── {note}\n")
 
-    def lines(self, kids: list, note: str | None, prefix: str, level: int) -> list:
-        out = []
+    def lines(self, kids: list[tuple[str, Any]], note: str | None, prefix: str, level: int
+              ) -> list[_Line]:
+        out: list[_Line] = []
         for i, (label, kid) in enumerate(kids):
             last = i == len(kids) - 1 and note is None
             out.append((f"{prefix}{'└── ' if last else '├── '}{label}: {self.describe(kid)}",
@@ -645,7 +655,7 @@ def _write_raw(value: Any, args: argparse.Namespace) -> None:
 
         arr = value if value.flags.c_contiguous else np.ascontiguousarray(value)
         if arr.size:
-            out.write(memoryview(arr.reshape(-1).view(np.uint8)))
+            out.write(arr.reshape(-1).view(np.uint8).data)  # (memoryview(...))
     else:
         raise Failure(args.file, f"--raw needs bytes, a str or an array; "
                                  f"{args.path or 'the root'} is {_kind(value)}")
@@ -721,7 +731,7 @@ def _read_input(path: str, fmt: str, progress: _Progress, allow_nan: bool = Fals
         raise Failure(path, _os_problem(exc)) from None
 
 
-def _read_jsonl(path: str, size: int, progress: _Progress, allow_nan: bool) -> list:
+def _read_jsonl(path: str, size: int, progress: _Progress, allow_nan: bool) -> list[Any]:
     rows = []
     done = 0
     with open(path, "rb") as f:
@@ -849,7 +859,7 @@ def _write_tabular(root: Any, dst: str, fmt: str) -> None:
         raise Failure(dst, _os_problem(exc)) from None
 
 
-def _dump_options(args: argparse.Namespace) -> dict:
+def _dump_options(args: argparse.Namespace) -> dict[str, Any]:
     """``dump``'s options from the command line, checked before any input is read."""
     comp = args.compression
     if comp is None or comp.lower() == "none":
@@ -1172,7 +1182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     file = getattr(args, "file", None) or getattr(args, "input", None) or PROG
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except Failure as exc:
         return _report(exc.file, exc.problem)
     except ArchiveError as exc:  # damage met while reading, past the open

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, TextIO
 
 _READ_BFA = """
 import json, os, sys, time
@@ -44,7 +45,8 @@ print(json.dumps({"import": t1 - t0, "read": t3 - t2, "rss": rss() - r0, "value"
 """
 
 
-def build_data(n_users: int = 100_000, emb_rows: int = 600_000, dim: int = 128) -> dict:
+def build_data(n_users: int = 100_000, emb_rows: int = 600_000, dim: int = 128
+               ) -> dict[str, Any]:
     """Mixed records and arrays: ``n_users`` user dicts plus float32 embeddings."""
     import numpy as np
 
@@ -60,19 +62,20 @@ def build_data(n_users: int = 100_000, emb_rows: int = 600_000, dim: int = 128) 
             "ids": np.arange(emb_rows, dtype=np.int64)}
 
 
-def _child(code: str, path: str) -> dict:
+def _child(code: str, path: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-c", code, path], check=True,
                          capture_output=True, text=True)
-    return json.loads(out.stdout)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
 
 
-def _median_run(code: str, path: str, runs: int) -> dict:
+def _median_run(code: str, path: str, runs: int) -> dict[str, Any]:
     results = [_child(code, path) for _ in range(runs)]
     results.sort(key=lambda r: r["read"])
     return results[len(results) // 2]
 
 
-def run(runs: int = 3, out=sys.stdout) -> None:
+def run(runs: int = 3, out: TextIO = sys.stdout) -> None:
     """Run the demo, printing as it goes; everything it writes is removed."""
     from . import dump
 

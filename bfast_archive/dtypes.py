@@ -14,13 +14,20 @@ import json
 import math
 import warnings
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ArchiveError, UnsupportedTypeError
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-def _descr_obj(dt: np.dtype):
+    # a descriptor before JSON encoding: a dtype's ``str``, or a JSON object
+    Descr: TypeAlias = str | dict[str, Any]
+
+
+def _descr_obj(dt: np.dtype) -> Descr:
     obj = _form(dt)
     if dt.metadata is None:
         return obj
@@ -32,7 +39,7 @@ def _descr_obj(dt: np.dtype):
     return {"dtype": obj, "metadata": meta}  # format 1.1
 
 
-def _json_exact(v) -> bool:
+def _json_exact(v: Any) -> bool:
     """Does ``v`` survive ``json.loads(json.dumps(v))`` with its exact types?"""
     t = type(v)
     if v is None or t is str or t is bool or t is int:
@@ -46,15 +53,16 @@ def _json_exact(v) -> bool:
     return False
 
 
-def _form(dt: np.dtype):
+def _form(dt: np.dtype) -> Descr:
     """The descriptor object of ``dt`` apart from its metadata."""
-    if dt.fields is not None:
-        names = list(dt.names)
-        obj = {"names": names,
-               "formats": [_descr_obj(dt.fields[n][0]) for n in names],
-               "offsets": [dt.fields[n][1] for n in names],
-               "itemsize": dt.itemsize}
-        titles = [dt.fields[n][2] if len(dt.fields[n]) > 2 else None for n in names]
+    fields = dt.fields
+    if fields is not None:
+        names = list(dt.names or ())  # (not None with fields)
+        obj: dict[str, Any] = {"names": names,
+                               "formats": [_descr_obj(fields[n][0]) for n in names],
+                               "offsets": [fields[n][1] for n in names],
+                               "itemsize": dt.itemsize}
+        titles = [f[2] if len(f) > 2 else None for f in map(fields.__getitem__, names)]
         if any(t is not None for t in titles):  # format 1.1
             if not all(t is None or type(t) is str for t in titles):
                 raise UnsupportedTypeError(f"structured dtype {dt} has a field title that is "
@@ -66,9 +74,10 @@ def _form(dt: np.dtype):
     if dt.subdtype is not None:
         base, shape = dt.subdtype
         return {"base": _descr_obj(base), "shape": list(shape)}
-    if dt.char in "qQ" and np.dtype(dt.str).char != dt.char:  # format 1.1
-        return dt.str[0] + dt.char  # C long long where int64 is another C type (Linux: long)
-    return dt.str
+    text: str = dt.str  # (numpy's stubs leave ``dtype.str`` untyped)
+    if dt.char in "qQ" and np.dtype(text).char != dt.char:  # format 1.1
+        return text[0] + dt.char  # C long long where int64 is another C type (Linux: long)
+    return text
 
 
 def dtype_to_descr(dt: np.dtype) -> str:
@@ -88,7 +97,7 @@ def descr_minor(descr: str) -> int:
     return int(descr[1:] in ("q", "Q"))
 
 
-def _uses_1_1(obj) -> bool:
+def _uses_1_1(obj: Descr) -> bool:
     if isinstance(obj, str):
         return obj[1:] in ("q", "Q")
     if "metadata" in obj:
@@ -103,7 +112,7 @@ _STRUCT_FORMS = (_STRUCT_KEYS, _STRUCT_KEYS | {"titles"}, _STRUCT_KEYS | {"align
                  _STRUCT_KEYS | {"titles", "aligned"})
 
 
-def _dtype_from_obj(obj) -> np.dtype:
+def _dtype_from_obj(obj: object) -> np.dtype:
     if isinstance(obj, str):
         return np.dtype(obj)
     if isinstance(obj, dict) and set(obj) == {"dtype", "metadata"}:
@@ -130,11 +139,13 @@ def _dtype_from_obj(obj) -> np.dtype:
                 and all(type(o) is int and o >= 0 for o in offsets)
                 and type(obj["itemsize"]) is int and obj["itemsize"] > 0):
             raise ValueError("bad structured dtype")
-        spec = {"names": names, "formats": [_dtype_from_obj(f) for f in formats],
-                "offsets": offsets, "itemsize": obj["itemsize"]}
+        spec: dict[str, Any] = {"names": names, "formats": [_dtype_from_obj(f) for f in formats],
+                                "offsets": offsets, "itemsize": obj["itemsize"]}
         if "titles" in obj:
             spec["titles"] = titles
-        return np.dtype(spec, align="aligned" in obj)
+        # (numpy's stubs type this dict form as a private TypedDict, which a dict
+        # that gains "titles" after it is built does not match)
+        return np.dtype(spec, align="aligned" in obj)  # type: ignore[call-overload, no-any-return]
     raise ValueError("unknown descriptor form")
 
 

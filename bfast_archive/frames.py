@@ -23,10 +23,14 @@ raises ImportError naming the package and the ``frames`` extra.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import format as F
 from .errors import ArchiveError, UnsupportedTypeError
+
+if TYPE_CHECKING:
+    from .tables import ArchivedTable
+    from .writer import _Writer
 
 _EXTRA = "pip install bfast-archive[frames]"
 _UNIX_EPOCH_MICROS = 62_135_596_800_000_000  # 1970-01-01 counted from 0001-01-01
@@ -166,7 +170,7 @@ def _fixed_arrow(pa: Any, np: Any, code: int) -> Any:
     return pa.from_numpy_dtype(np.dtype(F.FIXED_DTYPES[code]))
 
 
-_CODES: dict | None = None
+_CODES: dict[Any, int] | None = None  # Arrow type -> FIXED code
 
 
 def _fixed_code(pa: Any, np: Any, typ: Any) -> int | None:
@@ -177,7 +181,7 @@ def _fixed_code(pa: Any, np: Any, typ: Any) -> int | None:
     return _CODES.get(pa.timestamp(typ.unit) if pa.types.is_timestamp(typ) else typ)
 
 
-def typed_cell(mv: memoryview, col: tuple, row: int, full: bool) -> Any:
+def typed_cell(mv: memoryview, col: tuple[int, ...], row: int, full: bool) -> Any:
     """One cell of a format 1.1 column (FIXED or BINARY; None cells are
     handled by the caller): ints and floats as Python numbers (float16/32
     widened exactly), dates, timestamps and durations as NumPy ``datetime64``
@@ -200,7 +204,7 @@ def typed_cell(mv: memoryview, col: tuple, row: int, full: bool) -> Any:
     return value if dtype.kind in "Mm" else value.item()
 
 
-def typed_values(s: Any, col: tuple, n: int) -> list:
+def typed_values(s: Any, col: tuple[int, ...], n: int) -> list[Any]:
     """All cells of a format 1.1 column as Python values (as ``typed_cell``;
     None cells are set by the caller). Cost: O(n)."""
     from ._native import archive_error, offsets_check
@@ -217,17 +221,20 @@ def typed_values(s: Any, col: tuple, n: int) -> list:
                                f"the blob holds {r1n} bytes")
         blob = bytes(mv[r1:r1 + r1n])
         return [blob[a:b] for a, b in zip(offs, offs[1:])]
+    if not n:
+        return []
     np = _np()
     code = flags >> F.COL_TYPE_SHIFT
-    values = np.frombuffer(mv, F.FIXED_DTYPES[code], n, r0) if n else []
+    values = np.frombuffer(mv, F.FIXED_DTYPES[code], n, r0)
     if code == F.FX_DATE32:
         return list(np.asarray(values, "<i8").astype("M8[D]"))
-    if n and values.dtype.kind in "Mm":
+    if values.dtype.kind in "Mm":
         return list(values)
-    return values.tolist() if n else []
+    cells: list[Any] = values.tolist()
+    return cells
 
 
-def table_to_arrow(s: Any, info: Any, names: list) -> Any:
+def table_to_arrow(s: Any, info: Any, names: list[str]) -> Any:
     """The whole table as a ``pyarrow.Table``: O(columns) for zero-copy
     columns, plus the copies the module doc lists."""
     pa = require("pyarrow")
@@ -261,7 +268,7 @@ def _frame_kind(v: Any) -> str | None:
     top = t.__module__.partition(".")[0]
     import sys
 
-    mod = sys.modules.get(top)
+    mod: Any = sys.modules.get(top)  # (the module of v's type: imported)
     if top == "pyarrow" and isinstance(v, mod.Table):
         return "pyarrow.Table"
     if top == "pyarrow" and isinstance(v, mod.RecordBatch):
@@ -273,7 +280,7 @@ def _frame_kind(v: Any) -> str | None:
     return None
 
 
-def frame_encoder(v: Any) -> Any:
+def frame_encoder(v: Any) -> Callable[[_Writer, Any], bytes] | None:
     """The writer's encoder for ``v`` if it is a data frame, else None."""
     return write_frame if _frame_kind(v) is not None else None
 
@@ -315,7 +322,7 @@ def _pandas_to_arrow(df: Any) -> Any:
     return table
 
 
-def _pandas_extras(df: Any) -> dict:
+def _pandas_extras(df: Any) -> dict[str, Any]:
     """What pyarrow's pandas metadata does not restore: which columns had an
     ``ArrowDtype`` (not to come back as NumPy or ``StringDtype``), which
     index levels were of dtype object (not to come back as ``str``) and the
@@ -363,11 +370,12 @@ def _to_arrow_input(v: Any, kind: str) -> Any:
         raise UnsupportedTypeError(f"this polars DataFrame has no Arrow form: {exc}") from None
 
 
-def write_frame(w: Any, v: Any) -> bytes:
+def write_frame(w: _Writer, v: Any) -> bytes:
     """The slot of a FRAME node for the data frame ``v`` (format 1.1).
     Cost: one pass over the data (null masks and bools unpacked, values
     under nulls zeroed, strings rebased to u64 offsets)."""
     kind = _frame_kind(v)
+    assert kind is not None  # (write_frame is the encoder of data frames only)
     table = _to_arrow_input(v, kind)
     names = table.column_names
     if not names:
@@ -385,10 +393,10 @@ def write_frame(w: Any, v: Any) -> bytes:
     meta = {"frame": kind, "schema": table.schema.serialize().to_pybytes()}
     if kind == "pandas.DataFrame":
         meta["pandas"] = _pandas_extras(v)
-    meta = w.dict(meta)
+    meta_slot = w.dict(meta)
     dicts = w.seq_node(F.T_LIST, dictionaries)
     w.minor = max(w.minor, F.VERSION_MINOR_FRAMES)
-    return w.seq_node(F.T_FRAME, [meta, body, dicts])
+    return w.seq_node(F.T_FRAME, [meta_slot, body, dicts])
 
 
 def _one_chunk(col: Any) -> Any:
@@ -396,7 +404,7 @@ def _one_chunk(col: Any) -> Any:
     return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
-def write_table(w: Any, names: list, arrays: list) -> bytes:
+def write_table(w: _Writer, names: list[str], arrays: list[Any]) -> bytes:
     """The slot of a TABLE node of the Arrow ``arrays`` (one per column, all
     of one length), laid out as docs/format/nodes.md "Table node" says."""
     n = len(arrays[0])
@@ -419,7 +427,7 @@ def _bytes_of(np: Any, a: Any) -> memoryview:
     return memoryview(np.ascontiguousarray(a).view(np.uint8))
 
 
-def _write_column(w: Any, name: str, arr: Any) -> bytes:
+def _write_column(w: _Writer, name: str, arr: Any) -> bytes:
     """Write one Arrow array's regions; return its 56-byte column descriptor."""
     pa = require("pyarrow")
     np = _np()
@@ -476,7 +484,7 @@ def _write_column(w: Any, name: str, arr: Any) -> bytes:
 
 # -- data frames out ------------------------------------------------------------------
 
-def _frame_parts(s: Any, off: int) -> tuple:
+def _frame_parts(s: Any, off: int) -> list[int]:
     """(metadata dict, body table position, [dictionary table positions]) of
     the FRAME node at ``off``, each slot checked in C and of the right tag."""
     from ._native import archive_error, seq_get
@@ -500,6 +508,11 @@ class _Frame:
     extras, and where its body and dictionary tables are."""
 
     __slots__ = ("kind", "schema", "body_at", "dicts_at", "pandas")
+    kind: str
+    schema: bytes
+    body_at: tuple[int, int]
+    dicts_at: list[tuple[int, int]]
+    pandas: Any
 
     def __init__(self, arch: Any, s: Any, off: int) -> None:
         from ._decode import to_python
@@ -530,7 +543,7 @@ class _Frame:
 
         return ArchivedTable(arch, *self.body_at, F.T_TABLE)
 
-    def dictionaries(self, arch: Any) -> list:
+    def dictionaries(self, arch: Any) -> list[ArchivedTable]:
         from .tables import ArchivedTable
 
         return [ArchivedTable(arch, off, n, F.T_TABLE) for off, n in self.dicts_at]
@@ -551,7 +564,7 @@ def _frame(arch: Any, off: int) -> _Frame:
     if s is None:
         raise closed()
     key = ("frame", off)
-    frame = s.tables.get(key)
+    frame: _Frame | None = s.tables.get(key)
     if frame is None:
         frame = s.tables[key] = _Frame(arch, s, off)
     return frame
@@ -677,7 +690,13 @@ def _archived_frame_base() -> type:
     return ArchivedTable
 
 
-class ArchivedFrame(_archived_frame_base()):  # type: ignore[misc]
+if TYPE_CHECKING:
+    _FrameBase = ArchivedTable
+else:
+    _FrameBase = _archived_frame_base()
+
+
+class ArchivedFrame(_FrameBase):
     """A data frame in an archive (a FRAME node, format 1.1): an
     ``ArchivedTable`` of its stored columns (rows, ``column()``, zero-copy
     ``column(name, arrow=True)``) whose ``to_arrow()``, ``to_pandas()``,
@@ -685,6 +704,7 @@ class ArchivedFrame(_archived_frame_base()):  # type: ignore[misc]
     (``to_python()``: the same kind of object)."""
 
     __slots__ = ("_frame_at",)
+    _frame_at: int  # offset of the FRAME node
 
     def _frame(self) -> _Frame:
         return _frame(self._arch, self._frame_at)

@@ -10,12 +10,25 @@ in C over many chunks per call, on a thread pool, with the GIL released.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import format as F
 from ._native import check_internal, ffi, lib
 from ._output import nbytes
 from ._parallel import run_parallel, split_range
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from ._native import CData
+    from ._output import Piece
+
+    # a checksummed block: (piece, start within piece, length, archive offset)
+    Block: TypeAlias = tuple[Piece, int, int, int]
+    # a compression task: (payload index, its bytes, first chunk, end chunk)
+    _Task: TypeAlias = tuple[int, memoryview, int, int]
+    # its result: (compressed chunks at a stride, and per chunk its size, XXH64 and codec)
+    _Encoded: TypeAlias = tuple[memoryview, list[int], list[int], list[int]]
 
 COMPRESSIONS = (None, "lz4")
 PARALLEL_MIN = 8 << 20  # below this many bytes, byte work runs on the calling thread
@@ -53,8 +66,8 @@ def _header(flags: int, file_size: int, root: bytes, nodes_end: int, sections_of
     return bytes(head)
 
 
-def frame(pieces: list, nodes_end: int, root: bytes, payloads: list, compression: str | None,
-          chunk_size: int, threads: int | None) -> list:
+def frame(pieces: list[Piece], nodes_end: int, root: bytes, payloads: list[Any],
+          compression: str | None, chunk_size: int, threads: int | None) -> list[Piece]:
     """The archive file as a list of buffers to write in order."""
     threads = default_threads(threads)
     if compression is None:
@@ -64,7 +77,7 @@ def frame(pieces: list, nodes_end: int, root: bytes, payloads: list, compression
 
 # -- uncompressed: checksums of the nodes ------------------------------------------
 
-def _frame_plain(pieces: list, nodes_end: int, root: bytes, threads: int) -> list:
+def _frame_plain(pieces: list[Piece], nodes_end: int, root: bytes, threads: int) -> list[Piece]:
     pieces, blocks = plain_layout(pieces, nodes_end, root)
     if nodes_end < PARALLEL_MIN:
         threads = 1  # starting threads costs more than hashing a few MiB
@@ -73,13 +86,14 @@ def _frame_plain(pieces: list, nodes_end: int, root: bytes, threads: int) -> lis
     return pieces + [plain_directory(blocks, [h for part in hashes for h in part])]
 
 
-def plain_layout(pieces: list, nodes_end: int, root: bytes) -> tuple[list, list]:
+def plain_layout(pieces: list[Piece], nodes_end: int, root: bytes
+                 ) -> tuple[list[Piece], list[Block]]:
     """An uncompressed archive but for its directory: the pieces of the
     nodes image with the header filled in (it does not depend on the
     checksums), and the checksummed blocks, (piece, start within piece,
     length, archive offset), which tile the pieces after the header in file
     order. ``plain_directory(blocks, their XXH64s)`` is the last piece."""
-    blocks = []
+    blocks: list[Block] = []
     at = 0
     for piece in pieces:
         n = nbytes(piece)
@@ -88,20 +102,22 @@ def plain_layout(pieces: list, nodes_end: int, root: bytes) -> tuple[list, list]
             blocks.append((piece, s, min(F.CHECK_BLOCK, n - s), at + s))
         at += n
     file_size = nodes_end + F.DIRECTORY_HEADER.size + len(blocks) * F.CHECK_ENTRY.size
-    pieces[0][:F.HEADER_SIZE] = _header(F.F_CHECKSUMS, file_size, root, nodes_end, nodes_end)
+    head = pieces[0]
+    assert isinstance(head, bytearray)  # (the writer's first segment)
+    head[:F.HEADER_SIZE] = _header(F.F_CHECKSUMS, file_size, root, nodes_end, nodes_end)
     return pieces, blocks
 
 
-def plain_directory(blocks: list, hashes: list) -> bytes:
+def plain_directory(blocks: list[Block], hashes: list[int]) -> bytes:
     """The directory of an uncompressed archive: a checksum entry per block."""
     entries = [F.CHECK_ENTRY.pack(off, length, h)
                for (_, _, length, off), h in zip(blocks, hashes)]
     return F.DIRECTORY_HEADER.pack(len(entries), 0, 0, 0) + b"".join(entries)
 
 
-def hash_blocks(blocks: list) -> list:
+def hash_blocks(blocks: list[Block]) -> list[int]:
     """The XXH64 of each block (see ``plain_layout``): a C call each, GIL released."""
-    out = []
+    out: list[int] = []
     for piece, start, length, _ in blocks:
         with ffi.from_buffer("uint8_t[]", piece) as p:
             out.append(lib.bfa_xxh64(p + start, length, 0))
@@ -110,8 +126,8 @@ def hash_blocks(blocks: list) -> list:
 
 # -- compressed: chunked LZ4 payloads ----------------------------------------------
 
-def _frame_compressed(pieces: list, nodes_end: int, root: bytes, payloads: list,
-                      chunk_size: int, threads: int) -> list:
+def _frame_compressed(pieces: list[Piece], nodes_end: int, root: bytes, payloads: list[Any],
+                      chunk_size: int, threads: int) -> list[Piece]:
     from ._lz4 import COMPRESS
 
     structure = b"".join(pieces)[F.HEADER_SIZE:]
@@ -119,7 +135,7 @@ def _frame_compressed(pieces: list, nodes_end: int, root: bytes, payloads: list,
     stride = lib.bfa_lz4_bound(chunk_size)
     if sum(src.nbytes for src in sources) < PARALLEL_MIN:
         threads = 1
-    tasks = []
+    tasks: list[_Task] = []
     for index, src in enumerate(sources):
         nchunks = -(-src.nbytes // chunk_size)
         per_task = max(1, -(-nchunks // (4 * threads)))
@@ -127,11 +143,11 @@ def _frame_compressed(pieces: list, nodes_end: int, root: bytes, payloads: list,
             tasks.append((index, src, a, min(nchunks, a + per_task)))
     results = run_parallel(lambda t: _compress(t, chunk_size, stride, COMPRESS), tasks, threads)
 
-    out: list[Any] = [b""]  # header, filled last
+    out: list[Piece] = [b""]  # header, filled last
     at = F.HEADER_SIZE
-    payload_entries = []
-    chunk_entries = []
-    by_payload: dict[int, list] = {}
+    payload_entries: list[bytes] = []
+    chunk_entries: list[bytes] = []
+    by_payload: dict[int, list[tuple[memoryview, int, _Encoded]]] = {}
     for (index, src, a, b), result in zip(tasks, results):
         by_payload.setdefault(index, []).append((src, a, result))
     for index, src in enumerate(sources):
@@ -165,7 +181,7 @@ def _frame_compressed(pieces: list, nodes_end: int, root: bytes, payloads: list,
 _alloc_uninit = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-def _compress(task: tuple, chunk_size: int, stride: int, compress) -> tuple:
+def _compress(task: _Task, chunk_size: int, stride: int, compress: CData) -> _Encoded:
     """Compress chunks [a, b) of one payload: one C call, GIL released."""
     _, src, a, b = task
     n = b - a
@@ -184,7 +200,7 @@ def _compress(task: tuple, chunk_size: int, stride: int, compress) -> tuple:
     return memoryview(ffi.buffer(d)), list(sizes), list(hashes), list(codecs)
 
 
-def set_minor(first: Any, minor: int) -> Any:
+def set_minor(first: Piece, minor: int) -> bytearray:
     """The first piece of a framed archive (it starts with the header) with
     version_minor set to ``minor`` and the header checksum recomputed: the
     writer marks content that uses a form of a later minor version

@@ -20,9 +20,9 @@ import json
 import types
 import typing
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import pydantic
 
@@ -45,7 +45,7 @@ def _type_name(annotation: Any) -> str:
 
 
 @lru_cache(maxsize=None)
-def schema_of(cls: type) -> dict:
+def schema_of(cls: type[BaseModel]) -> dict[str, Any]:
     """The schema the archive stores for ``cls``: its name, field names and
     field types, and a fingerprint of them."""
     fields = list(cls.model_fields.items())
@@ -56,7 +56,7 @@ def schema_of(cls: type) -> dict:
     return {"model": model, "fields": names, "types": type_names, "fingerprint": digest}
 
 
-def model_fields(value: Any) -> dict:
+def model_fields(value: BaseModel) -> dict[str, Any]:
     """What the archive stores for a model instance: the dict
     ``model_dump(mode="python", round_trip=True, by_alias=False)`` gives
     (serializers applied, computed fields left out, extras kept), taken
@@ -81,7 +81,7 @@ _SERIALIZERS = (pydantic.PlainSerializer, pydantic.WrapSerializer)
 
 
 @lru_cache(maxsize=None)
-def dumped(cls: type) -> bool:
+def dumped(cls: type[BaseModel]) -> bool:
     """Is an instance stored as ``model_dump`` gives it rather than as its
     field values? Yes when something changes what ``model_dump(mode=
     "python", round_trip=True)`` returns: a field or model serializer, a
@@ -98,8 +98,10 @@ def dumped(cls: type) -> bool:
 def _full_annotation(info: Any) -> Any:
     """A field's annotation with its constraints and markers (``Json``,
     ``Gt``, serializers), as pydantic validates it."""
-    return typing.Annotated[(info.annotation, *info.metadata)] if info.metadata \
-        else info.annotation
+    if not info.metadata:
+        return info.annotation
+    args = (info.annotation, *info.metadata)  # (mypy reads X[(a, *b)] as 3.11 syntax)
+    return typing.Annotated[args]
 
 
 def _custom_serialization(annotation: Any, depth: int = 0) -> bool:
@@ -119,7 +121,7 @@ _SECRETS = tuple(t for t in (pydantic.SecretStr, pydantic.SecretBytes,
 
 
 @lru_cache(maxsize=256)
-def _type_adapter(t: type) -> Any:
+def _type_adapter(t: type) -> pydantic.TypeAdapter[Any]:
     return pydantic.TypeAdapter(t)
 
 
@@ -161,12 +163,12 @@ def _strip_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-def _model_class(annotation: Any) -> type | None:
+def _model_class(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
         else None
 
 
-def _list_item_model(annotation: Any) -> type | None:
+def _list_item_model(annotation: Any) -> type[BaseModel] | None:
     if typing.get_origin(annotation) in (list, Sequence, typing.Sequence):
         args = typing.get_args(annotation)
         return _model_class(args[0]) if args else None
@@ -174,9 +176,9 @@ def _list_item_model(annotation: Any) -> type | None:
 
 
 @lru_cache(maxsize=None)
-def _converters(cls: type) -> dict:
+def _converters(cls: type[BaseModel]) -> dict[str, tuple[str, Any]]:
     """Per field: how a lazily read raw value becomes the annotated type."""
-    out = {}
+    out: dict[str, tuple[str, Any]] = {}
     for name, info in cls.model_fields.items():
         ann, _ = _strip_optional(info.annotation)
         sub = _model_class(ann)
@@ -240,9 +242,9 @@ def is_root_model(cls: type) -> bool:
 
 
 @lru_cache(maxsize=None)
-def _nullable(cls: type) -> frozenset:
+def _nullable(cls: type[BaseModel]) -> frozenset[str]:
     """The fields of ``cls`` that take None (Optional, a union with None, Any)."""
-    out = set()
+    out: set[str] = set()
     for name, info in cls.model_fields.items():
         ann = info.annotation
         if ann in (Any, None, type(None), object) or type(None) in typing.get_args(ann):
@@ -250,7 +252,7 @@ def _nullable(cls: type) -> frozenset:
     return frozenset(out)
 
 
-def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
+def convert_field(cls: type[BaseModel], name: str, raw: Any, plan: Plan | None = None,
                   path: str = "", schema: Any = None) -> Any:
     """The raw lazy value of field ``name`` as its annotated type, checked
     against the type the archive recorded (``plan``) as a load checks it."""
@@ -282,7 +284,7 @@ def convert_field(cls: type, name: str, raw: Any, plan: Plan | None = None,
                                   f"({exc})") from None
 
 
-def _copy(view: Any) -> tuple:
+def _copy(view: Any) -> tuple[Any, list[Any]]:
     """A view's data copied out, and the schemas the archive recorded."""
     if isinstance(view, (_views.ArchivedDict, _views.ArchivedList)):
         return _tables.copy_noting_schemas(view)
@@ -305,8 +307,14 @@ class ArchivedModel:
     the model."""
 
     __slots__ = ("_view", "_cls", "_schema", "_plan", "_path")
+    _view: Any
+    _cls: type[BaseModel]
+    _schema: Any
+    _plan: Plan | None
+    _path: str
 
-    def __init__(self, view: Any, cls: type, schema: Any = None, path: str = "") -> None:
+    def __init__(self, view: Any, cls: type[BaseModel], schema: Any = None, path: str = ""
+                 ) -> None:
         object.__setattr__(self, "_schema", schema)
         # a view over a value that is not a mapping (a hostile or unrelated
         # file) is made all the same, as items of a list are: each read of it
@@ -359,8 +367,9 @@ class ArchivedModel:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("archived models are read-only")
 
-    def to_python(self) -> dict:
-        return self._fields().to_python()
+    def to_python(self) -> dict[str, Any]:
+        out: dict[str, Any] = self._fields().to_python()
+        return out
 
     def to_model(self) -> Any:
         """Build and validate this instance as the model class (a copy),
@@ -369,7 +378,7 @@ class ArchivedModel:
         data, stored = _copy(self._view if is_root_model(cls) else self._fields())
         return build(cls, data, self._schema, stored, path=self._path)
 
-    def __dir__(self) -> list:
+    def __dir__(self) -> list[str]:
         return list(self._cls.model_fields)
 
     def __repr__(self) -> str:
@@ -385,29 +394,30 @@ class ArchivedModel:
         return f"{cls.__name__}({', '.join(shown)})"
 
 
-class _RootFields(dict):
+class _RootFields(dict[str, Any]):
     """The fields of an archived ``RootModel``: its one field, ``root``."""
 
     def __init__(self, root: Any) -> None:
         super().__init__(root=root)
 
-    def to_python(self) -> dict:
+    def to_python(self) -> dict[str, Any]:
         return {"root": _to_plain(self["root"])}
 
 
 _new_view = object.__new__
 
 
-class ArchivedModelList(Sequence):
+class ArchivedModelList(Sequence[ArchivedModel]):
     """A lazy list of archived model instances: items are ``ArchivedModel``."""
 
     __slots__ = ("_view", "_cls", "_schema", "_plan", "_path")
 
-    def __init__(self, view: Any, cls: type, schema: Any = None, path: str = "") -> None:
+    def __init__(self, view: Any, cls: type[BaseModel], schema: Any = None, path: str = ""
+                 ) -> None:
         if not isinstance(view, Sequence) or isinstance(view, (str, bytes, memoryview)):
             raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where a "
                                       f"list of {cls.__name__} is expected")
-        self._view = view
+        self._view: Any = view  # an ArchivedList or ArchivedTable
         self._cls = cls
         if schema is None and len(view) and not isinstance(view, _tables.ArchivedTable):
             schema = slot_schema(view, 0)  # a list of model nodes: each names the schema
@@ -432,7 +442,7 @@ class ArchivedModelList(Sequence):
             return [self._item(v) for v in self._view[index]]
         return self._item(self._view[index])
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ArchivedModel]:
         for v in self._view:
             yield self._item(v)
 
@@ -463,26 +473,29 @@ class ArchivedModelList(Sequence):
         values = values.tolist() if hasattr(values, "tolist") else values
         return [None if v is None else _enum_member(arg, v) for v in values]
 
-    def to_python(self) -> list:
-        return self._view.to_python()
+    def to_python(self) -> list[Any]:
+        out: list[Any] = self._view.to_python()
+        return out
 
-    def to_models(self) -> list:
+    def to_models(self) -> list[BaseModel]:
         """Build and validate every instance (copies), checked as ``load``
         checks them. Cost: the whole list."""
         data, stored = _copy(self._view)
-        return build(list[self._cls], data, self._schema, stored, path=self._path)
+        models: list[BaseModel] = build(types.GenericAlias(list, self._cls), data, self._schema,
+                                        stored, path=self._path)  # (list[self._cls])
+        return models
 
     def __repr__(self) -> str:
         return f"<ArchivedModelList {len(self)} {self._cls.__name__}>"
 
 
-class ArchivedModelDict(Mapping):
+class ArchivedModelDict(Mapping[Any, ArchivedModel]):
     """A lazy dict of archived model instances (``model=dict[str, M]``):
     values are ``ArchivedModel``."""
 
     __slots__ = ("_view", "_cls")
 
-    def __init__(self, view: Any, cls: type) -> None:
+    def __init__(self, view: Any, cls: type[BaseModel]) -> None:
         if not isinstance(view, Mapping):
             raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where a "
                                       f"dict of {cls.__name__} is expected")
@@ -496,7 +509,7 @@ class ArchivedModelDict(Mapping):
     def __len__(self) -> int:
         return len(self._view)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._view)
 
     def __repr__(self) -> str:
@@ -504,7 +517,7 @@ class ArchivedModelDict(Mapping):
 
 
 @lru_cache(maxsize=None)
-def _container(model: Any) -> tuple:
+def _container(model: Any) -> tuple[str, type[BaseModel]]:
     """``model`` as (kind, model class): ``one`` for a class, ``items`` for
     list/tuple/set/Sequence of one (``tuple[M, ...]``), ``values`` for a
     dict of one; TypeError for anything else."""
@@ -540,7 +553,7 @@ def typed_view(value: Any, model: Any, root_schema: Any) -> Any:
     return value
 
 
-def trusted_classes(model: Any) -> dict | None:
+def trusted_classes(model: Any) -> dict[str, type[BaseModel]] | None:
     """Fingerprint -> class for a trusted load as ``model``, or None when
     some class it reaches must be validated."""
     _, cls = _container(model)
@@ -548,7 +561,7 @@ def trusted_classes(model: Any) -> dict | None:
     return classes if all(constructible(c) for c in classes.values()) else None
 
 
-def trusted_result(model: Any, built: Any) -> tuple | None:
+def trusted_result(model: Any, built: Any) -> tuple[Any] | None:
     """``(value,)``: the result of a trusted copy-out when it is what
     ``model`` asks for; None when it is not (it then validates)."""
     kind, cls = _container(model)
@@ -567,7 +580,7 @@ def trusted_result(model: Any, built: Any) -> tuple | None:
     return None
 
 
-def build(model: Any, data: Any, root_schema: Any, stored: list, items_only: bool = False,
+def build(model: Any, data: Any, root_schema: Any, stored: list[Any], items_only: bool = False,
           path: str | None = None) -> Any:
     """Validate copied-out ``data`` as ``model`` (a class or container of
     one), every field checked against the types the archive recorded:
@@ -578,11 +591,11 @@ def build(model: Any, data: Any, root_schema: Any, stored: list, items_only: boo
     many = kind != "one" or (isinstance(data, list) and not is_root_model(cls))
     if items_only and not many:
         root_schema = None
-    by_name = {}
+    by_name: dict[str, Any] = {}
     for schema in stored:
         if isinstance(schema, dict) and isinstance(schema.get("model"), str):
             by_name[schema["model"]] = schema
-    plans = {}
+    plans: dict[type[BaseModel], Plan | None] = {}
     for c in model_classes(cls).values():
         plans[c] = field_plan(c, stored_key(by_name.get(_qualname(c))))
     if root_schema is not None:
@@ -617,7 +630,7 @@ def pydantic_core_undefined() -> Any:
 
 # -- building models ---------------------------------------------------------------
 
-def _version() -> tuple:
+def _version() -> tuple[int, ...]:
     return tuple(int(p) for p in pydantic.VERSION.split(".")[:2] if p.isdigit())
 
 
@@ -626,7 +639,9 @@ def _version() -> tuple:
 BY_NAME = _version() >= (2, 11)
 
 
-def validate(cls: type, data: Any, plans: dict | None = None, path: str | None = None) -> Any:
+def validate(cls: type[BaseModel], data: Any,
+             plans: dict[type[BaseModel], Plan | None] | None = None,
+             path: str | None = None) -> BaseModel:
     """``cls.model_validate(data)`` by field name (the archive stores field
     names, whatever the model's aliases), with fields the model dropped
     removed first, and a type change the data cannot satisfy reported by name."""
@@ -642,12 +657,12 @@ def validate(cls: type, data: Any, plans: dict | None = None, path: str | None =
 
 
 @lru_cache(maxsize=None)
-def _adapter(cls: type, name: str) -> Any:
+def _adapter(cls: type[BaseModel], name: str) -> pydantic.TypeAdapter[Any]:
     """A TypeAdapter of field ``name`` (built on first use: about a millisecond)."""
     return pydantic.TypeAdapter(_full_annotation(cls.model_fields[name]))
 
 
-def validate_field(cls: type, name: str, raw: Any, strict: bool | None = None) -> Any:
+def validate_field(cls: type[BaseModel], name: str, raw: Any, strict: bool | None = None) -> Any:
     """``raw`` validated as field ``name`` of ``cls`` (models inside it by
     field name), laxly or, with ``strict=True``, without any conversion."""
     adapter = _adapter(cls, name)
@@ -666,13 +681,13 @@ def _alias_key(info: Any, name: str) -> Any:
     return name if alias is None else alias
 
 
-def to_aliases(cls: type, data: Any) -> Any:
+def to_aliases(cls: type[BaseModel], data: Any) -> Any:
     """``data`` (field values by name, nested models too) keyed the way
     ``cls`` validates without ``by_name``: for pydantic < 2.11."""
     if not isinstance(data, Mapping):
         return data
     fields = cls.model_fields
-    out: dict = {}
+    out: dict[Any, Any] = {}
     for key, value in data.items():
         info = fields.get(key)
         if info is None:
@@ -687,11 +702,11 @@ def to_aliases(cls: type, data: Any) -> Any:
     return out
 
 
-def _put_path(out: dict, path: list, value: Any) -> None:
+def _put_path(out: dict[Any, Any], path: list[Any], value: Any) -> None:
     """Store ``value`` at ``path`` (str keys, int indexes) inside ``out``."""
     node: Any = out
     for step, nxt in zip(path, path[1:]):
-        child = {} if isinstance(nxt, str) else []
+        child: dict[Any, Any] | list[Any] = {} if isinstance(nxt, str) else []
         if isinstance(node, dict):
             node = node.setdefault(step, child)
         else:
@@ -723,10 +738,11 @@ def _aliased_any(annotation: Any, value: Any) -> Any:
 
 # -- stored types against the model's -----------------------------------------------
 
-Plan = dict  # field name -> (verdict, stored type text); see field_plan
+# field name -> (verdict, stored type text); see field_plan
+Plan = dict[str, tuple[str, typing.Optional[str]]]
 
 
-def stored_key(schema: Any) -> tuple | None:
+def stored_key(schema: Any) -> tuple[tuple[str, str], ...] | None:
     """(field, type text) pairs a stored schema records; None if it is not
     a schema (not written from a model, or damaged)."""
     if isinstance(schema, dict):
@@ -737,10 +753,10 @@ def stored_key(schema: Any) -> tuple | None:
     return None
 
 
-_PLANS: dict = {}
+_PLANS: dict[tuple[type[BaseModel], int], tuple[Any, Plan | None]] = {}
 
 
-def plan_of(cls: type, schema: Any) -> Plan | None:
+def plan_of(cls: type[BaseModel], schema: Any) -> Plan | None:
     """``field_plan`` for a stored schema dict (the reader decodes each once
     per archive: remembered by identity, the dict kept alive with it)."""
     if schema is None:
@@ -757,7 +773,7 @@ def plan_of(cls: type, schema: Any) -> Plan | None:
 
 
 @lru_cache(maxsize=4096)
-def field_plan(cls: type, stored: tuple | None) -> Plan | None:
+def field_plan(cls: type[BaseModel], stored: tuple[tuple[str, str], ...] | None) -> Plan | None:
     """How each field of ``cls`` reads values an archive stored with the
     field types ``stored`` records: ``same`` (the archive recorded this very
     type), ``widened`` (a change validation only widens: int -> float,
@@ -767,7 +783,7 @@ def field_plan(cls: type, stored: tuple | None) -> Plan | None:
     if stored is None:
         return None
     was = dict(stored)
-    plan = {}
+    plan: Plan = {}
     for name, info in cls.model_fields.items():
         old = was.get(name)
         if old is None:
@@ -781,13 +797,13 @@ def field_plan(cls: type, stored: tuple | None) -> Plan | None:
     return plan
 
 
-def _accepted_texts(annotation: Any) -> set:
+def _accepted_texts(annotation: Any) -> set[str]:
     """Type texts whose values ``annotation`` takes without conversion."""
     texts = {_type_name(annotation)}
     if annotation is float:
         texts.add("int")
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        members = set()
+        members: set[str] = set()
         for a in typing.get_args(annotation):
             if a is type(None):
                 texts.add("NoneType")
@@ -799,7 +815,7 @@ def _accepted_texts(annotation: Any) -> set:
     return texts
 
 
-def check_strict(cls: type, name: str, value: Any, was: str, path: str) -> Any:
+def check_strict(cls: type[BaseModel], name: str, value: Any, was: str | None, path: str) -> Any:
     """``value`` validated strictly as field ``name``: the archive recorded
     another type (``was``), so nothing may be converted."""
     try:
@@ -817,10 +833,10 @@ def _short(value: Any) -> str:
 
 
 @lru_cache(maxsize=None)
-def _descents(cls: type) -> tuple:
+def _descents(cls: type[BaseModel]) -> tuple[tuple[str, str, type[BaseModel]], ...]:
     """The fields of ``cls`` that hold models: (name, how, class), how one
     of ``one``, ``items`` (a list, tuple or set of them), ``values`` (a dict's)."""
-    out = []
+    out: list[tuple[str, str, type[BaseModel]]] = []
     for name, info in cls.model_fields.items():
         ann, _ = _strip_optional(info.annotation)
         sub = _model_class(ann)
@@ -839,7 +855,8 @@ def _descents(cls: type) -> tuple:
     return tuple(out)
 
 
-def _check_tree(cls: type, data: Any, plans: dict, path: str, todo: set) -> None:
+def _check_tree(cls: type[BaseModel], data: Any, plans: dict[type[BaseModel], Plan | None],
+                path: str, todo: set[type[BaseModel]]) -> None:
     """Check strictly, in the copied-out ``data`` of a ``cls`` instance, the
     fields whose type changed (``plans``), descending into nested models;
     ``todo``: the classes with such fields or nesting one."""
@@ -863,12 +880,13 @@ def _check_tree(cls: type, data: Any, plans: dict, path: str, todo: set) -> None
                     _check_tree(sub, item, plans, f"{path}.{name}[]", todo)
 
 
-def _classes_to_check(plans: dict, roots: list) -> set:
+def _classes_to_check(plans: dict[type[BaseModel], Plan | None], roots: list[type[BaseModel]]
+                      ) -> set[type[BaseModel]]:
     """The classes under ``roots`` whose data must be walked: with a field
     checked strictly, or nesting such a class."""
-    memo: dict = {}
+    memo: dict[type[BaseModel], bool] = {}
 
-    def needs(cls: type) -> bool:
+    def needs(cls: type[BaseModel]) -> bool:
         if cls in memo:
             return memo[cls]
         memo[cls] = False  # recursive models: no cycle
@@ -882,11 +900,12 @@ def _classes_to_check(plans: dict, roots: list) -> set:
     return {c for c, yes in memo.items() if yes}
 
 
-def _qualname(cls: type) -> str:
+def _qualname(cls: type[BaseModel]) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _mismatch(cls: type, exc: pydantic.ValidationError, plans: dict | None = None,
+def _mismatch(cls: type[BaseModel], exc: pydantic.ValidationError,
+              plans: dict[type[BaseModel], Plan | None] | None = None,
               path: str | None = None) -> BfastError:
     """A SchemaMismatchError for a failed validation: the innermost field
     of the first error, the type the archive recorded and the model's."""
@@ -908,10 +927,12 @@ def _mismatch(cls: type, exc: pydantic.ValidationError, plans: dict | None = Non
     return SchemaMismatchError(f"archive data does not validate as {cls.__name__}: {exc}")
 
 
-def _describe(cls: type, loc: tuple, path: str) -> tuple:
+def _describe(cls: type[BaseModel], loc: tuple[Any, ...], path: str
+              ) -> tuple[str, type[BaseModel] | None, Any]:
     """Follow a pydantic error location through ``cls``'s annotations: the
     innermost field's path (``Team.users[].id``), its class and name."""
-    owner = field = None
+    owner: type[BaseModel] | None = None
+    field = None
     cur: Any = cls
     i = 0
     while cur is not None and i < len(loc):
@@ -938,7 +959,7 @@ def _describe(cls: type, loc: tuple, path: str) -> tuple:
     return path, owner, field
 
 
-def constructible(cls: type) -> bool:
+def constructible(cls: type[BaseModel]) -> bool:
     """Can instances be built without validation from archived values?"""
     return not dumped(cls) and not is_root_model(cls) and all(
         how in ("same", "plain", "enum", "model", "models") for how, _ in _converters(cls).values())
@@ -948,7 +969,7 @@ _object_setattr = object.__setattr__
 
 
 @lru_cache(maxsize=None)
-def _plan(cls: type) -> tuple:
+def _plan(cls: type[BaseModel]) -> tuple[tuple[tuple[str, str, Any], ...], bool, frozenset[str]]:
     """How to build ``cls`` from trusted values: the fields that need a
     conversion, and whether the fast path (no private attributes, no
     post-init hook, not a root model, no extra="allow") applies."""
@@ -960,12 +981,12 @@ def _plan(cls: type) -> tuple:
     return conversions, fast, frozenset(cls.model_fields)
 
 
-def _enum_member(enum_cls: type, value: Any) -> Any:
+def _enum_member(enum_cls: type[enum.Enum], value: Any) -> enum.Enum:
     member = enum_cls._value2member_map_.get(value) if value.__hash__ is not None else None
     return member if member is not None else enum_cls(value)
 
 
-def construct(cls: type, data: dict) -> Any:
+def construct(cls: type[BaseModel], data: dict[str, Any]) -> BaseModel:
     """Build ``cls`` from trusted archived field values, without validation
     (what ``model_construct`` does, minus its per-call overhead). ``data`` is
     used as the instance's ``__dict__``."""
@@ -997,7 +1018,7 @@ def construct(cls: type, data: dict) -> Any:
     return obj
 
 
-def _models_list(cls: type, items: Any) -> list:
+def _models_list(cls: type[BaseModel], items: Any) -> list[BaseModel]:
     """A list field of models: items already built (a table of ``cls``
     comes back as instances) are kept, the others (dicts) constructed."""
     if type(items) is list and all(issubclass(t, BaseModel) for t in set(map(type, items))):
@@ -1005,7 +1026,8 @@ def _models_list(cls: type, items: Any) -> list:
     return [d if isinstance(d, BaseModel) else construct(cls, d) for d in items]
 
 
-def construct_columns(cls: type, names: list, columns: list) -> list:
+def construct_columns(cls: type[BaseModel], names: Sequence[str], columns: list[Any]
+                      ) -> list[BaseModel]:
     """Instances of ``cls`` from a record table's columns, built in bulk:
     each conversion runs once per column, then one call per row of a
     builder made for the class (see ``_rows_builder``)."""
@@ -1050,7 +1072,7 @@ def construct_columns(cls: type, names: list, columns: list) -> list:
 _SETTERS: Any = None
 
 
-def _model_setters() -> tuple | None:
+def _model_setters() -> tuple[Any, ...] | None:
     """BaseModel's descriptors of ``__dict__`` and of its three slots, for
     the C row builder (csrc/pytable.c); None if one is not a data descriptor."""
     global _SETTERS
@@ -1071,7 +1093,8 @@ def _slot_setter(name: str) -> Any:
 
 
 @lru_cache(maxsize=None)
-def _rows_builder(cls: type, names: tuple) -> Any:
+def _rows_builder(cls: type[BaseModel], names: tuple[str, ...]
+                  ) -> Callable[..., list[BaseModel]]:
     """A function of ``fields_set`` and the columns of a table (in ``names``
     order) that builds one instance of ``cls`` per row the way
     ``model_construct`` does with every field given: ``__dict__`` the fields
@@ -1093,17 +1116,19 @@ def _rows_builder(cls: type, names: tuple) -> Any:
               f"        set_private(obj, None)\n"
               f"        append(obj)\n"
               f"    return out\n")
-    namespace = {
+    namespace: dict[str, Any] = {
         "new": cls.__new__, "cls": cls, "set_dict": _slot_setter("__dict__"), "zip": zip,
         "set_fields": _slot_setter("__pydantic_fields_set__"),
         "set_extra": _slot_setter("__pydantic_extra__"),
         "set_private": _slot_setter("__pydantic_private__"),
     }
     exec(compile(source, f"<bfast_archive rows builder for {cls.__qualname__}>", "exec"), namespace)
-    return namespace["build"]
+    built: Callable[..., list[BaseModel]] = namespace["build"]
+    return built
 
 
-def model_classes(cls: type, out: dict | None = None) -> dict:
+def model_classes(cls: type[BaseModel], out: dict[str, type[BaseModel]] | None = None
+                  ) -> dict[str, type[BaseModel]]:
     """Fingerprint -> class for ``cls`` and every model class its fields name."""
     out = {} if out is None else out
     fp = schema_of(cls)["fingerprint"]

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from . import format as F
-from ._native import ffi, lib
+from ._native import CData, ffi, lib
 from ._native import archive_error, release
 from ._parallel import run_parallel, split_range
 from ._pytable import new_bytes
@@ -26,7 +26,8 @@ class FileLayer:
     __slots__ = ("view", "owner", "ptr", "header", "file_size", "compressed", "directory",
                  "cache", "lock", "_source", "checked")
 
-    def __init__(self, source: Any, view: memoryview, owner, ptr, header) -> None:
+    def __init__(self, source: object, view: memoryview, owner: CData, ptr: CData,
+                 header: CData) -> None:
         self._source = source
         self.view = view
         self.owner = owner
@@ -34,14 +35,15 @@ class FileLayer:
         self.header = header
         self.file_size = header.file_size
         self.compressed = bool(header.flags & F.F_COMPRESSED)
-        self.directory = None  # checked on first need: open stays O(1) when uncompressed
+        # checked on first need: open stays O(1) when uncompressed
+        self.directory: CData | None = None
         self.cache: dict[int, memoryview] = {}
         self.lock = threading.Lock()
         self.checked = 0  # uncompressed: sections 0..checked-1 verified (verify_through)
         if self.compressed:
             self._directory()
 
-    def _directory(self):
+    def _directory(self) -> CData:
         d = self.directory
         if d is None:
             if self.ptr is None:
@@ -73,12 +75,12 @@ class FileLayer:
         """File offset of the payload if all its chunks are raw, contiguous
         and 64-aligned (then it is used in place), else None."""
         d = self._directory()
-        start = None
-        at = None
+        start: int | None = None
+        at = 0  # (set with start)
         for k in range(first, first + n):
             off, stored, _, codec, _ = F.CHUNK_ENTRY.unpack_from(
                 self.view, d.chunks_off + k * F.CHUNK_ENTRY.size)
-            if codec != F.CODEC_RAW or (at is not None and off != at):
+            if codec != F.CODEC_RAW or (start is not None and off != at):
                 return None
             if start is None:
                 start = off
@@ -164,7 +166,7 @@ class FileLayer:
         out = block[skip:skip + size]
         with ffi.from_buffer("uint8_t[]", out, require_writable=True) as dst:
             self._decode_into(index, 0, n, dst, size, threads)
-        return memoryview(out)
+        return out.data  # (memoryview(out))
 
     def _decode_into(self, index: int, k0: int, k1: int, dst: Any, room: int,
                      threads: int) -> None:

@@ -19,7 +19,22 @@ from contextlib import nullcontext
 from functools import reduce
 from itertools import accumulate, chain, repeat
 from operator import attrgetter, iadd, is_, itemgetter
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+if TYPE_CHECKING:
+    import builtins  # (_Writer's methods bytes, str, int and dict shadow the builtins in it)
+    import decimal
+    import uuid
+    from typing import TypeAlias, TypeGuard
+
+    import numpy as np
+    import numpy.typing as npt
+    from pydantic import BaseModel
+
+    from ._output import Piece
+    from .framing import Block
+
+    _Part: TypeAlias = "_ColumnBuilder | _ReadyColumn"  # a table column being written
 
 from . import _pytable
 from . import format as F
@@ -45,6 +60,8 @@ class _Failure(Exception):
     """Internal: carries an UnsupportedTypeError or a NestingError up while the
     path is rebuilt."""
 
+    container: Any  # the object whose child failed (set on the way up)
+
 
 _LOCATED = (UnsupportedTypeError, NestingError, _Failure)  # errors given a path on the way up
 
@@ -56,13 +73,13 @@ class _Writer:
     def __init__(self, max_depth: int, external: bool = False) -> None:
         self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by framing
         self.base = 0
-        self.pieces: list = []
+        self.pieces: list[Piece] = []
         self.active: set[int] = set()
         self.max_depth = max_depth
         # external: big payloads (array data, large bytes) are kept out of the
         # nodes and compressed as payloads of their own; nodes name them by number
         self.external = external
-        self.payloads: list = []
+        self.payloads: list[Piece] = []
         self.schemas: dict[type, bytes] = {}  # model class -> slot of its schema node
         self.model_depth = 0  # > 0 while writing model fields (enums allowed there)
         self.minor = 0  # the format minor version the content needs (1: a 1.1 dtype form, a frame)
@@ -76,7 +93,7 @@ class _Writer:
             seg += _ZERO[:pad]
         return self.base + len(seg)
 
-    def _append_bytes(self, data, align: int = F.NODE_ALIGN, inline: bool = False) -> int:
+    def _append_bytes(self, data: Piece, align: int = F.NODE_ALIGN, inline: bool = False) -> int:
         """Append raw bytes at an ``align``-aligned offset, padded to 8; return the offset."""
         off = self._pad(align)
         n = len(data)
@@ -94,12 +111,12 @@ class _Writer:
                 self.seg += _ZERO[:pad]
         return off
 
-    def _external_payload(self, data) -> int:
+    def _external_payload(self, data: Piece) -> int:
         """Keep ``data`` out of the nodes; return its payload number (1, 2, ...)."""
         self.payloads.append(data)
         return len(self.payloads)
 
-    def finish(self, root_slot: bytes) -> tuple[list, int]:
+    def finish(self, root_slot: bytes) -> tuple[list[Piece], int]:
         """The pieces of the nodes image (the first 64 bytes left for the
         header) and the offset where the nodes end."""
         nodes_end = self._pad(F.NODE_ALIGN)
@@ -123,7 +140,7 @@ class _Writer:
         active.add(key)
         return key
 
-    def seq_node(self, tag: int, slots: list) -> bytes:
+    def seq_node(self, tag: int, slots: list[bytes]) -> bytes:
         off = self._pad(F.NODE_ALIGN)
         n = len(slots)
         seg = self.seg
@@ -131,7 +148,7 @@ class _Writer:
         seg += b"".join(slots)
         return _SLOT(tag | n << 8, off)
 
-    def sequence(self, v, tag: int, owner: Any = None) -> bytes:
+    def sequence(self, v: Sequence[Any], tag: int, owner: Any = None) -> bytes:
         """A list/tuple/set node of ``v``'s items; ``owner`` is the object
         errors are reported against when ``v`` is a temporary (sorted sets)."""
         owner = v if owner is None else owner
@@ -155,7 +172,7 @@ class _Writer:
             self.active.discard(key)
         return self.seq_node(tag, slots)
 
-    def dict(self, v: dict) -> bytes:
+    def dict(self, v: dict[Any, Any]) -> bytes:
         ident = self._enter(v)
         try:
             enc = self.value
@@ -183,7 +200,7 @@ class _Writer:
         return _SLOT(F.T_DICT | n << 8, off)
 
     # -- pydantic models (bfast_archive/models.py) --------------------------------
-    def schema(self, cls: type) -> bytes:
+    def schema(self, cls: type[BaseModel]) -> bytes:
         """The slot of ``cls``'s schema node, written once per archive."""
         slot = self.schemas.get(cls)
         if slot is None:
@@ -206,7 +223,7 @@ class _Writer:
         try:
             body = self.dict(model_fields(v))
         except _Failure as exc:
-            exc.container = v  # type: ignore[attr-defined]
+            exc.container = v
             raise
         except NestingError as exc:  # raised entering the field dict: it stands for ``v``
             exc.value = v
@@ -215,7 +232,7 @@ class _Writer:
             self.model_depth -= 1
         return self.seq_node(F.T_MODEL, [schema, body])
 
-    def model_table(self, rows: list, cls: type) -> bytes | None:
+    def model_table(self, rows: Sequence[Any], cls: type[BaseModel]) -> bytes | None:
         """A list of instances of one model class: [schema, record table]."""
         from .models import dumped, is_root_model, model_fields
 
@@ -233,9 +250,10 @@ class _Writer:
             self.model_depth -= 1
         return None if body is None else self.seq_node(F.T_MODEL, [schema, body])
 
-    # -- record tables (docs/format/nodes.md, "Table node") ---------------------
-    def table(self, rows: list, owner: Any = None, dicts: Callable | None = None,
-              fields: tuple = ()) -> bytes | None:
+    # -- record tables (docs/format/nodes.md, "Table node") -------------------------
+    def table(self, rows: Sequence[Any], owner: Any = None,
+              dicts: Callable[[Any], builtins.dict[str, Any]] | None = None,
+              fields: tuple[str, ...] = ()) -> bytes | None:
         """Lay out a list of dicts with the same str keys in the same order as
         a table: one key dict, one column per key. None if ``rows`` is not
         such a list (it then takes the generic layout, so nothing is lost).
@@ -253,17 +271,19 @@ class _Writer:
             return None
         with gc_paused() if len(rows) > _BLOCK else _NO_PAUSE:
             # (the temporaries are acyclic: no collections over them)
-            parts = None
+            parts: Sequence[_Part] | None = None
             if len(rows) >= _pytable.NATIVE_MIN:
                 parts = self._native_columns(rows if dicts is None else list(map(dicts, rows)),
                                              keys, self.model_depth > 0)
             if parts is None:
-                parts = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
-                if not self._table_blocks(rows, dicts, keys, parts):
+                builders = [_ColumnBuilder(self.model_depth > 0) for _ in keys]
+                if not self._table_blocks(rows, dicts, keys, builders):
                     return None
+                parts = builders
         return self.table_node(len(rows), keys, parts, rows if owner is None else owner)
 
-    def table_node(self, nrows: int, keys: tuple, parts: list, owner: Any) -> bytes:
+    def table_node(self, nrows: int, keys: tuple[str, ...], parts: Sequence[_Part], owner: Any
+                   ) -> bytes:
         """Write a table's columns (``parts``: a _ColumnBuilder or _ReadyColumn
         per key), its key dict and its node; errors name ``owner``'s rows."""
         ident = self._enter(owner)
@@ -288,7 +308,8 @@ class _Writer:
         return _SLOT(F.T_TABLE | nrows << 8, off)
 
     @staticmethod
-    def _native_columns(rows: list, keys: tuple, in_model: bool) -> list | None:
+    def _native_columns(rows: Sequence[Any], keys: tuple[str, ...], in_model: bool
+                        ) -> list[_Part] | None:
         """The columns of a table of dicts (plain, or model instances'
         ``__dict__``) converted in C (csrc/pytable.c) where it can: a
         _ReadyColumn, or a _ColumnBuilder given the column's cells as one
@@ -298,9 +319,9 @@ class _Writer:
         converted = _pytable.table_columns(rows, keys)
         if converted is None:
             return None
-        parts: list = []
+        parts: list[_Part] = []
         for result in converted:
-            if type(result) is tuple:
+            if isinstance(result, tuple):  # (exact tuples and lists from C)
                 parts.append(_ReadyColumn(result))
             else:
                 builder = _ColumnBuilder(in_model)
@@ -309,16 +330,18 @@ class _Writer:
         return parts
 
     @staticmethod
-    def _table_blocks(rows: list, dicts: Callable | None, keys: tuple, builders: list) -> bool:
+    def _table_blocks(rows: Sequence[Any], dicts: Callable[[Any], builtins.dict[str, Any]] | None,
+                      keys: tuple[str, ...], builders: list[_ColumnBuilder]) -> bool:
         """Feed ``rows`` to the column builders block by block; False as soon
         as a row is not a dict with the keys of the first (see ``table``)."""
         same_keys = keys.__eq__
         # model instances: their field values by name (a field dict has the
         # fields in field order, whatever the __dict__'s order or extras)
-        getters = [itemgetter(name) for name in keys] if dicts is not None else None
+        getters = [itemgetter(name) for name in keys] if dicts is not None else []
+        columns: Iterable[list[Any]]
         for start in range(0, len(rows), _BLOCK):
             block = rows[start:start + _BLOCK]
-            if getters is not None:
+            if dicts is not None:
                 block = list(map(dicts, block))
                 try:
                     columns = [list(map(get, block)) for get in getters]
@@ -335,14 +358,14 @@ class _Writer:
                 builder.add(cells)
         return True
 
-    def column(self, cells: list) -> bytes:
+    def column(self, cells: list[Any]) -> bytes:
         """Write one column's regions; return its 56-byte descriptor: the
         column kind its cells allow (``_ColumnBuilder`` given one block)."""
         builder = _ColumnBuilder(self.model_depth > 0)
         builder.add(cells)
         return builder.finish(self)
 
-    def slots_column(self, cells: list) -> bytes:
+    def slots_column(self, cells: list[Any]) -> bytes:
         """A SLOTS column: one slot per cell, any value."""
         enc = self.value
         slots = b"".join([enc(x) for x in cells])
@@ -361,14 +384,15 @@ class _Writer:
         raise UnsupportedTypeError(
             f"unsupported dict key type {t.__qualname__}: keys must be str, int or bytes", k)
 
-    def str(self, v: str) -> bytes:
+    def str(self, v: builtins.str) -> bytes:
         b = v.encode("utf-8", "surrogatepass")
         n = len(b)
         if n <= F.SMALL_MAX:
             return _SLOT_SHORT(F.T_SSTR | n << 8, b)
         return _SLOT(F.T_STR | n << 8, self._append_bytes(b, inline=True))
 
-    def bytes(self, v, inline: bool = False) -> bytes:
+    def bytes(self, v: builtins.bytes | bytearray | memoryview, inline: bool = False
+              ) -> builtins.bytes:
         n = len(v)
         if n <= F.SMALL_MAX:
             return _SLOT_SHORT(F.T_SBYTES | n << 8, bytes(v))
@@ -377,17 +401,17 @@ class _Writer:
             return _SLOT(F.T_XBYTES | n << 8, self._external_payload(data))
         return _SLOT(F.T_BYTES | n << 8, self._append_bytes(data, inline=inline))
 
-    def int(self, v: int) -> bytes:
+    def int(self, v: builtins.int) -> builtins.bytes:
         if _INT_MIN <= v <= _INT_MAX:
             return _SLOT(F.T_INT, v)
         raw = v.to_bytes(v.bit_length() // 8 + 1, "little", signed=True)
         return _SLOT(F.T_BIGINT | len(raw) << 8, self._append_bytes(raw, inline=True))
 
-    def tuple_node(self, tag: int, fields: list) -> bytes:
+    def tuple_node(self, tag: builtins.int, fields: list[Any]) -> builtins.bytes:
         """A fixed-shape node (datetime, complex, ...) whose fields are plain values."""
         return self.seq_node(tag, [self.value(x) for x in fields])
 
-    def ndarray(self, a) -> bytes:
+    def ndarray(self, a: npt.NDArray[Any]) -> builtins.bytes:
         import numpy as np
 
         if a.dtype.hasobject:
@@ -411,7 +435,7 @@ class _Writer:
         if _x87_padded(a.dtype):
             flat = flat.copy()  # the 6 padding bytes of each value: zeros, not garbage
             flat.view(np.uint8).reshape(-1, 16)[:, 10:] = 0
-        raw = memoryview(flat.view(np.uint8))
+        raw = flat.view(np.uint8).data  # (memoryview(...))
         if self.external and a.nbytes >= F.BIG_PAYLOAD:
             data_off = self._external_payload(raw)
             flags |= F.NDARRAY_EXTERNAL
@@ -424,7 +448,7 @@ class _Writer:
         seg += b"".join(_U64(d) for d in a.shape)
         return _SLOT(F.T_NDARRAY, off)
 
-    def npscalar(self, v) -> bytes:
+    def npscalar(self, v: np.generic) -> builtins.bytes:
         if v.dtype.hasobject:
             raise UnsupportedTypeError("numpy object scalars cannot be archived", v)
         if v.dtype.itemsize == 0 and v.dtype.kind not in "US":
@@ -435,7 +459,7 @@ class _Writer:
             raw = b"".join(raw[i:i + 10] + bytes(6) for i in range(0, len(raw), 16))
         return self.tuple_node(F.T_NPSCALAR, [self._descr(v.dtype, v), raw])
 
-    def _descr(self, dtype, value: Any) -> str:
+    def _descr(self, dtype: np.dtype, value: Any) -> builtins.str:
         """The dtype descriptor of ``value``'s ``dtype``; notes a 1.1 form in
         ``minor``."""
         from .dtypes import descr_minor, dtype_to_descr
@@ -449,7 +473,7 @@ class _Writer:
         return descr
 
 
-def _x87_padded(dtype) -> bool:
+def _x87_padded(dtype: np.dtype) -> bool:
     """True for a native long double (or its complex) stored as x87 80-bit
     values in 16 bytes: each value's last 6 bytes are padding that NumPy
     leaves uninitialised, so the writer zeroes them (equal arrays, equal
@@ -470,16 +494,18 @@ _TZINFO = attrgetter("tzinfo")
 _FOLD = attrgetter("fold")
 _ENUM_VALUE = attrgetter("_value_")
 _MICROSECOND = _dt.timedelta(microseconds=1)
+_K_GENERAL: int  # (C constants, as are the others)
 _K_GENERAL, _K_INT, _K_FLOAT, _K_BOOL = F.WK_GENERAL, F.WK_INT, F.WK_FLOAT, F.WK_BOOL
 _K_DATETIME, _K_STR, _K_STRLIST, _K_ENUM = F.WK_DATETIME, F.WK_STR, F.WK_STRLIST, F.WK_ENUM
-_KINDS = {int: _K_INT, float: _K_FLOAT, bool: _K_BOOL, _dt.datetime: _K_DATETIME, str: _K_STR,
-          list: _K_STRLIST}
+_KINDS: dict[type, int] = {int: _K_INT, float: _K_FLOAT, bool: _K_BOOL, _dt.datetime: _K_DATETIME,
+                          str: _K_STR, list: _K_STRLIST}
 
 
-_EPOCH_STATE = _EPOCH.__reduce__()[1][0]
+# (typeshed gives __reduce__ object's type, str | tuple: a datetime's is a tuple)
+_EPOCH_STATE: bytes = _EPOCH.__reduce__()[1][0]  # type: ignore[assignment]
 
 
-def _micros_from_states(states: bytes):
+def _micros_from_states(states: bytes) -> npt.NDArray[np.int64]:
     """Microseconds since 0001-01-01 of naive datetimes given by their pickle
     states (10 bytes each: year (2, big-endian), month, day, hour, minute,
     second, microsecond (3, big-endian)), as a NumPy int64 array: the days
@@ -495,13 +521,15 @@ def _micros_from_states(states: bytes):
     doy = (153 * ((month + 9) % 12) + 2) // 5 + a[:, 3] - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 306
     seconds = ((days * 24 + a[:, 4]) * 60 + a[:, 5]) * 60 + a[:, 6]
-    return seconds * 1_000_000 + ((a[:, 7] << 16) | (a[:, 8] << 8) | a[:, 9])
+    micros: npt.NDArray[np.int64] = \
+        seconds * 1_000_000 + ((a[:, 7] << 16) | (a[:, 8] << 8) | a[:, 9])
+    return micros
 
 
 _NUMPY_MIN = 512  # below this many cells NumPy's per-call costs outweigh its speed
 
 
-def _offsets(lengths: array) -> memoryview:
+def _offsets(lengths: array[int]) -> memoryview:
     """The running sums 0, l0, l0+l1, ... of ``lengths`` (native uint64): in
     one NumPy call when NumPy is loaded and they are many, else one pass of
     accumulate."""
@@ -522,9 +550,9 @@ class _Strings:
 
     def __init__(self) -> None:
         self.lengths = array("Q")
-        self.parts: list = []
+        self.parts: list[bytes] = []
 
-    def add(self, texts: list) -> None:
+    def add(self, texts: list[str]) -> None:
         joined = "".join(texts)
         if joined.isascii():  # byte lengths are character counts
             self.lengths.fromlist(list(map(len, texts)))
@@ -553,24 +581,32 @@ class _ColumnBuilder:
 
     __slots__ = ("blocks", "kind", "type", "in_model", "nulls", "mask", "data", "strings",
                  "rows_at", "values")
+    strings: _Strings  # STR, STRLIST
+    rows_at: array[int]  # STRLIST
+    # The next two take the form the kind needs: ``data`` a bytearray (BOOL)
+    # or an array("q" / "d") (INT, DATETIME / FLOAT); ``values`` a list of
+    # pickle states or None (DATETIME), or the builder of the values (ENUM).
+    data: Any
+    values: Any
 
     def __init__(self, in_model: bool) -> None:
-        self.blocks: list = []
-        self.kind = None  # decided by the first block
-        self.type = None
+        self.blocks: list[list[Any]] = []
+        self.kind: int | None = None  # decided by the first block
+        self.type: type | None = None
         self.in_model = in_model  # enums are stored as their values (model fields)
         self.nulls = False
         self.mask = bytearray()
 
-    def cells(self) -> list:
+    def cells(self) -> list[Any]:
         blocks = self.blocks
         return blocks[0] if len(blocks) == 1 else list(chain.from_iterable(blocks))
 
-    def add(self, cells: list) -> None:
+    def add(self, cells: list[Any]) -> None:
         self.blocks.append(cells)
         kind = self.kind
         if kind == _K_GENERAL:
             return
+        types: set[type] | list[type | None]
         if kind is None:
             types = set(map(type, cells))
             nulls = _NONE_TYPE in types
@@ -635,7 +671,7 @@ class _ColumnBuilder:
             self.data.fromlist([0 if x is None else (x - epoch) // micro for x in cells]
                                if nulls else [(x - epoch) // micro for x in cells])
         elif kind == _K_STRLIST:
-            flat = reduce(iadd, cells, [])  # the cells are lists (checked): extend in C
+            flat: list[Any] = reduce(iadd, cells, [])  # the cells are lists (checked): extend in C
             if list(map(type, flat)).count(str) != len(flat):
                 self.kind = _K_GENERAL
                 return
@@ -645,7 +681,7 @@ class _ColumnBuilder:
             self.values.add([None if x is None else x._value_ for x in cells] if nulls
                             else list(map(_ENUM_VALUE, cells)))
 
-    def _start(self, types: set, n: int) -> int:
+    def _start(self, types: set[type], n: int) -> int:
         """Pick the kind from the first block's types (None excluded) and
         size ``n``."""
         if len(types) != 1:
@@ -681,7 +717,8 @@ class _ColumnBuilder:
                 return w.column(self.cells())
             return w.slots_column(self.cells())
         if kind == _K_ENUM:
-            return self.values.finish(w)
+            slot: bytes = self.values.finish(w)
+            return slot
         mask = bytes(self.mask) if self.nulls else None
         if kind == _K_STR:
             return _write_column(w, (kind, *self.strings.finish(), mask))
@@ -699,10 +736,10 @@ class _ReadyColumn:
 
     __slots__ = ("ready",)
 
-    def __init__(self, ready: tuple) -> None:
+    def __init__(self, ready: tuple[Any, ...]) -> None:
         self.ready = ready
 
-    def cells(self) -> list:
+    def cells(self) -> list[Any]:
         return []  # (only a general column's cells can fail to encode)
 
     def finish(self, w: _Writer) -> bytes:
@@ -713,7 +750,7 @@ _FIXED_COLUMNS = {_K_INT: F.COL_INT64, _K_FLOAT: F.COL_FLOAT64, _K_BOOL: F.COL_B
                   _K_DATETIME: F.COL_DATETIME}
 
 
-def _write_column(w: _Writer, ready: tuple) -> bytes:
+def _write_column(w: _Writer, ready: tuple[Any, ...]) -> bytes:
     """Write a converted column's regions; return its 56-byte descriptor.
     ``ready`` is (kind, offsets, blob, nulls mask or None) for strings,
     (kind, row offsets, item offsets, blob) for lists of strings, else
@@ -749,7 +786,7 @@ def _float(w: _Writer, v: float) -> bytes:
     return _SLOT_FLOAT(F.T_FLOAT, v)
 
 
-def _tz_fields(owner) -> tuple[Any, Any]:
+def _tz_fields(owner: _dt.datetime | _dt.time) -> tuple[int | None, str | None]:
     tz = owner.tzinfo
     if tz is None:
         return None, None
@@ -775,7 +812,7 @@ def _time(w: _Writer, v: _dt.time) -> bytes:
     return w.tuple_node(F.T_TIME, [micros, v.fold, offset, name])
 
 
-def _set(w: _Writer, v) -> bytes:
+def _set(w: _Writer, v: set[Any] | frozenset[Any]) -> bytes:
     # Sets iterate in hash order, which depends on the per-process string hash
     # seed; sort the members by their own archived bytes so output is deterministic.
     tag = F.T_SET if type(v) is set else F.T_FROZENSET
@@ -839,7 +876,7 @@ _ENCODERS: dict[type, Callable[[_Writer, Any], bytes]] = {
 }
 
 
-def _is_model_class(t: type) -> bool:
+def _is_model_class(t: type) -> TypeGuard[type[BaseModel]]:
     pydantic = sys.modules.get("pydantic")
     return pydantic is not None and issubclass(t, pydantic.BaseModel)
 
@@ -852,11 +889,11 @@ def _enum(w: _Writer, v: enum.Enum) -> bytes:
     return w.value(v.value)
 
 
-def _uuid(w: _Writer, v) -> bytes:
+def _uuid(w: _Writer, v: uuid.UUID) -> bytes:
     return _SLOT(F.T_UUID | 16 << 8, w._append_bytes(v.bytes, inline=True))
 
 
-def _decimal(w: _Writer, v) -> bytes:
+def _decimal(w: _Writer, v: decimal.Decimal) -> bytes:
     text = str(v).encode("ascii")
     return _SLOT(F.T_DECIMAL | len(text) << 8, w._append_bytes(text, inline=True))
 
@@ -933,6 +970,7 @@ def _model_leaf(w: _Writer, v: Any) -> bytes:
 
 def _located(exc: Exception, container: Any, step: str) -> Exception:
     """Record one more step of the path to a failing value and pass it up."""
+    failure: Exception
     if isinstance(exc, (UnsupportedTypeError, NestingError)):
         failure = _Failure(exc, [step])
     else:
@@ -945,11 +983,11 @@ def _located(exc: Exception, container: Any, step: str) -> Exception:
 def _culprit(exc: Exception) -> Any:
     """The child object whose encoding raised ``exc``."""
     if isinstance(exc, _Failure):
-        return exc.container  # type: ignore[attr-defined]
+        return exc.container
     return exc.value  # type: ignore[attr-defined]
 
 
-def _index_of(items, exc: Exception, owner: Any) -> str:
+def _index_of(items: Iterable[Any], exc: Exception, owner: Any) -> str:
     culprit = _culprit(exc)
     for i, x in enumerate(items):
         if x is culprit:
@@ -957,7 +995,7 @@ def _index_of(items, exc: Exception, owner: Any) -> str:
     return "[?]"
 
 
-def _key_of(v: dict, exc: Exception, values: bool) -> str:
+def _key_of(v: dict[Any, Any], exc: Exception, values: bool) -> str:
     culprit = _culprit(exc)
     for k, x in v.items():
         if (x if values else k) is culprit:
@@ -980,7 +1018,7 @@ def _raise_with_path(exc: Exception) -> None:
 # -- public entry points -------------------------------------------------------
 
 def _layout(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
-            threads: int | None) -> tuple[tuple[list, int, bytes, list], int]:
+            threads: int | None) -> tuple[tuple[list[Piece], int, bytes, list[Piece]], int]:
     """The nodes image of ``obj`` (its pieces, the first 64 bytes left for
     the header), where it ends, the root slot and the external payloads; and
     the format minor version its content needs (0 or 1)."""
@@ -998,7 +1036,7 @@ def _layout(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
 
 
 def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
-            threads: int | None) -> list:
+            threads: int | None) -> list[Piece]:
     """The pieces of the archive file for ``obj``, in order."""
     from .framing import frame, set_minor
 
@@ -1027,7 +1065,7 @@ def dumps(obj: Any, *, compression: str | None = None, chunk_size: int = 1 << 20
     return join_pieces(pieces, default_threads(threads))
 
 
-def dump(obj: Any, path: str | os.PathLike, *, compression: str | None = None,
+def dump(obj: Any, path: str | os.PathLike[str], *, compression: str | None = None,
          chunk_size: int = 1 << 20, threads: int | None = None, fsync: bool = True,
          max_depth: int = F.DEFAULT_MAX_DEPTH, storage_options: dict[str, Any] | None = None) -> int:
     """Archive ``obj`` to the file at ``path`` (``~`` expanded), atomically;
@@ -1124,7 +1162,8 @@ _PREALLOCATE_MIN = 1 << 20  # smaller files: one syscall more for nothing
 _FULL = frozenset({getattr(errno, n) for n in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, n)})
 
 
-def _write_file(fd: int, pieces: list, blocks: list | None, threads: int | None) -> int:
+def _write_file(fd: int, pieces: list[Piece], blocks: list[Block] | None, threads: int | None
+                ) -> int:
     """Write the archive to ``fd``; return its size. ``blocks`` (an
     uncompressed archive, ``framing.plain_layout``): the pieces lack the
     directory of checksums, which is taken in the same pass as the write --
@@ -1145,7 +1184,7 @@ def _write_file(fd: int, pieces: list, blocks: list | None, threads: int | None)
         if rc in _FULL:
             raise OSError(rc, os.strerror(rc))  # else (not supported...): write without
     with open(fd, "wb", buffering=0, closefd=False) as f:
-        def write(data) -> None:
+        def write(data: Piece) -> None:
             view = memoryview(data)
             while view.nbytes:
                 view = view[f.write(view):]
