@@ -1,21 +1,14 @@
 """Compression benchmark: chunked LZ4, thread scaling and checksums (MB/s, GB/s: 10**6, 10**9 raw bytes/s).
 
-Data (seeded): arrays = 256 MiB in one dict (float32 (N, 128) embeddings at bfloat16 precision, sorted int64
-ids, int32 (N, 16) Poisson(3) counts); records = bench_core's records workload; slice = one 400 MiB float32
-(N, 256) array at bf16 precision; verify = one 1 GiB uint32 array, uncompressed; random = 256 MiB of
-incompressible bytes.  Measured, for threads t = 1 .. cores and 2 x cores:
-  compress    bfa.dumps(obj, compression="lz4", threads=t) against lz4.frame.compress of the uncompressed
-              archive in one call; bfa.dumps(obj) uncompressed (the encoding every dump does); records: the LZ4
-              stage alone (the uncompressed archive's bytes as one uint8 array)
-  decompress  arrays: arch[key] for every array, a fresh Archive.open(path, threads=t) per sample (untimed);
-              records: Archive.open (decompresses the nodes); against lz4.frame.decompress
-  slice       arch.array("emb")[i:i+100] at random i against arch["emb"] (whole array, all cores)
-  verify      Archive.verify() of a fresh open; again on a faulted-in mapping; np.copyto of 1 GiB ("memcpy")
-  random      bfa.dump(fsync=False) and bfa.dumps with and without compression="lz4" on random bytes
-"cores" is the process's CPU time over wall time (median over samples): how many cores a call kept busy; on
-a busy machine threads wait for cores.  Timing: benchmarks/harness.py's method; files in a temporary
-directory, page cache warm.
+Seeded data: arrays (256 MiB: bf16-precision float32 embeddings, sorted int64 ids, Poisson counts), bench_core's
+records, slice (one 400 MiB float32 array), verify (1 GiB uncompressed), random (256 MiB incompressible).  For
+threads t = 1 .. cores and 2 x cores: bfa.dumps(compression="lz4", threads=t) and decompression (arch[key] per
+array from a fresh Archive.open, or Archive.open for records) against lz4.frame in one call; the LZ4 stage alone
+on the records' bytes; a 100-row slice against the whole array; verify() fresh and faulted in, against np.copyto;
+dump/dumps with and without LZ4 on random bytes.  "cores" = CPU time / wall time (median): on a busy machine
+threads wait for cores.  Timing: benchmarks/harness.py's method; files in a temporary directory, cache warm.
 """
+
 from __future__ import annotations
 
 import gc

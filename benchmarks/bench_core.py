@@ -8,6 +8,7 @@ to bytes, file size, full load (checked equal), open + read one value warm (user
 peak RSS growth; with --nocache also after dropping the page cache), and the lazy users[i]["name"] loop
 against the in-memory dict.  Timing: benchmarks/harness.py's method; targets from this run's medians.
 """
+
 from __future__ import annotations
 
 import gc

@@ -1,16 +1,13 @@
 """Frames benchmark: a 10M-row data frame against Arrow IPC (Feather v2, memory-mapped) and Parquet.
 
-Data (seeded): one pandas DataFrame of N rows: int64 id, float64 score, bool flag, ~12-char str name (pandas
-"string"), category (20 values), datetime64[ns, UTC].  Peers, files in a temporary directory (page cache warm):
-bfa.dump(df, path, fsync=False), every read through bfa.Archive.open(path).root; Feather v2 uncompressed as one
-record batch, every read pa.ipc.open_file(pa.memory_map(path)).read_all(); pq.write_table with pyarrow's
-defaults, every read pq.read_table.  Operations, each read including its open: write (a new file each time, no
-fsync), one column to NumPy (score), one str column as Arrow (name), the same after bfa.release_mappings() (the
-first open of the file: a str column's UTF-8 is checked once per mapping), to_pandas(), one row as Python values
-(bfa: the stored values, category code and naive datetime64; the peers: to_pylist()), file size.  Each peer's
-reads are checked against the data first.  Timing: benchmarks/harness.py's method, the peers of one operation
-sampled round-robin.  Targets, bfa over Arrow IPC on the medians ("(mins)": from the minimums, no verdict).
+Seeded data: one pandas DataFrame (int64, float64, bool, ~12-char str, 20-value category, datetime64[ns, UTC]).
+Each peer writes it (no fsync) and reads it back, every read including its open (page cache warm): one column to
+NumPy, one str column as Arrow (also after bfa.release_mappings(): the first open, UTF-8 checked), to_pandas(),
+one row as Python values; and the file size.  Reads are checked against the data first.  Timing:
+benchmarks/harness.py's method, the peers of one operation sampled round-robin; targets: bfa over Arrow IPC on
+the medians ("(mins)": from the minimums, no verdict).
 """
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ a nested model, list[str]).  bfa.loads pauses the collector itself, pickle.loads
 (collector disabled for both) are the like-for-like comparison.  Timing: benchmarks/harness.py's method, the
 peers of one comparison sampled round-robin; targets on the medians, "(mins)" from the minimums (no verdict).
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -6,6 +6,7 @@ read the row in this process with the peer's reader (benchmarks/peers.py), closi
 fresh child (harness.cold_run: spawn -> value, imports counted).  Parse-everything peers (pickle, msgspec) grow
 with the file, mapping peers should stay flat.  One peer's file exists at a time.  Timing: benchmarks/harness.py.
 """
+
 from __future__ import annotations
 
 import gc

@@ -12,6 +12,7 @@ timeout) is recorded with its output and the suite carries on.  The results file
 description, each part's JSON report (benchmarks/harness.py) and printed tables, how busy the rest of the
 machine was during each part, and whether the page cache could be dropped (for core's cache-dropped runs).
 """
+
 from __future__ import annotations
 
 import argparse
