@@ -1,54 +1,12 @@
-"""Compression benchmark: issue 3's figures for chunked LZ4, thread scaling and checksums.
+"""Compression benchmark: chunked LZ4, thread scaling and checksums (MB/s, GB/s: 10**6, 10**9 raw bytes/s).
 
-Run (from the repository root):
-
-    pip install -e . -r benchmarks/requirements.txt
-    python benchmarks/bench_compression.py                 # full run, about 3 minutes on 2 cores
-    python benchmarks/bench_compression.py --quick         # small data, fewer repeats, < 30 s
-    python benchmarks/bench_compression.py --out res.json  # also write raw samples + medians as JSON
-
-Tables go to stdout, progress to stderr.  Every figure is measured in the run that prints it, and the target
-verdicts at the end are computed from its medians.  MB/s and GB/s are 10**6 and 10**9 bytes per second of
-*raw* (the uncompressed archive's) bytes; MiB and GiB are sizes.
-
-Data (deterministic, seeded):
-  arrays   256 MiB of mixed array bytes in one dict: "emb" float32 (N, 128) embeddings at bfloat16 precision
-           (the low 16 bits of each float are 0, as when a bf16 model's output is stored as float32), "ids"
-           int64 sorted ids below 10**9, "counts" int32 (N, 16) Poisson(3) small counts
-  records  bench_core's records workload: {"meta": {...}, "users": 100,000 dicts}
-  slice    one 400 MiB float32 (N, 256) array, bfloat16 precision as above
-  verify   one 1 GiB uint32 array, uncompressed archive
-  random   256 MiB of random bytes (incompressible), one uint8 array
-
-Measurements, each a median of repeated runs (min and max kept):
-  compress    bfa.dumps(obj, compression="lz4", threads=t) for t = 1 .. cores and 2 x cores, against
-              lz4.frame.compress of the same raw bytes (the uncompressed archive) in one call; also
-              bfa.dumps(obj) uncompressed (the encoding work every dump does, for the records the larger
-              part); records only: the LZ4 stage alone, i.e. bfa.dumps of the uncompressed archive's bytes as
-              one uint8 array with compression="lz4", threads=t
-  decompress  arrays: arch[key] for every array of a compressed archive file (decompresses into the array's
-              final buffer), a fresh Archive.open(path, threads=t) for every repeat (untimed) so no cache
-              helps; records: Archive.open(path, threads=t), which decompresses the structure section; against
-              lz4.frame.decompress of the frame
-  slice       arch.array("emb")[i:i+100] at random i on a compressed 400 MiB array (decodes the one or two 1
-              MiB chunks holding the rows) against arch["emb"] (the whole array, all cores, fresh archive each
-              repeat)
-  verify      Archive.verify() of an uncompressed 1 GiB archive, a fresh Archive.open for every repeat (the
-              mapping's pages are faulted in by verify itself, from the warm page cache), t = 1 .. cores; also
-              verify() again on an already faulted-in mapping; reference: np.copyto of 1 GiB into a
-              pre-faulted buffer ("memcpy", one thread)
-  incompressible  bfa.dump(obj, path, fsync=False) with and without
-              compression="lz4" (all cores) on random bytes; also bfa.dumps
-
-"cores" in the tables is the process's CPU time (all threads) over the wall time, the median over the samples:
-how many cores a call really kept busy. On an idle machine threads=2 of perfectly parallel work shows ~2.0; if
-the rest of the machine is busy, the threads wait for cores and the wall-clock speed-up is lower than the
-work's parallelism.
-
-Method: benchmarks/harness.py's (every operation gets the same number of samples, fast or slow); the archive
-files live in a temporary directory (page cache warm: they were just written).  The machine's other load
-during the run is measured from /proc/stat and printed: on a shared machine thread scaling is only as good as
-the cores left free.
+Seeded data: arrays (256 MiB: bf16-precision float32 embeddings, sorted int64 ids, Poisson counts), bench_core's
+records, slice (one 400 MiB float32 array), verify (1 GiB uncompressed), random (256 MiB incompressible).  For
+threads t = 1 .. cores and 2 x cores: bfa.dumps(compression="lz4", threads=t) and decompression (arch[key] per
+array from a fresh Archive.open, or Archive.open for records) against lz4.frame in one call; the LZ4 stage alone
+on the records' bytes; a 100-row slice against the whole array; verify() fresh and faulted in, against np.copyto;
+dump/dumps with and without LZ4 on random bytes.  "cores" = CPU time / wall time (median): on a busy machine
+threads wait for cores.  Timing: benchmarks/harness.py's method; files in a temporary directory, cache warm.
 """
 
 from __future__ import annotations
@@ -78,9 +36,6 @@ SETTINGS = {  # name: (full, quick)
 }
 
 
-# --- data -----------------------------------------------------------------------------------------
-
-
 def bf16_floats(shape, rng: np.random.Generator) -> np.ndarray:
     """Standard-normal float32 with the low 16 mantissa bits cleared (bfloat16 precision)."""
     a = rng.standard_normal(shape, dtype=np.float32)
@@ -90,18 +45,8 @@ def bf16_floats(shape, rng: np.random.Generator) -> np.ndarray:
 
 def make_arrays(total_bytes: int, rng: np.random.Generator) -> dict:
     n = total_bytes // (128 * 4 + 8 + 16 * 4)
-    return {
-        "emb": bf16_floats((n, 128), rng),
-        "ids": np.sort(rng.integers(0, 10**9, n, dtype=np.int64)),
-        "counts": rng.poisson(3.0, (n, 16)).astype(np.int32),
-    }
-
-
-def make_records(users: int) -> dict:
-    return {"meta": dict(META), "users": make_users(users, random.Random(SEED))}
-
-
-# --- the measurements -----------------------------------------------------------------------------
+    return {"emb": bf16_floats((n, 128), rng), "ids": np.sort(rng.integers(0, 10**9, n, dtype=np.int64)),
+            "counts": rng.poisson(3.0, (n, 16)).astype(np.int32)}
 
 
 def add(res: H.Results, dataset: str, metric: str, peer: str, threads: int, nbytes: int, samples, **extra) -> None:
@@ -116,10 +61,6 @@ def add(res: H.Results, dataset: str, metric: str, peer: str, threads: int, nbyt
 
 def opener(path: str, threads: int):
     return lambda: bfa.Archive.open(path, threads=threads)
-
-
-def close(arch) -> None:
-    arch.close()
 
 
 def bench_compress(name: str, obj: dict, cfg: H.Config, tmp: str, res: H.Results) -> dict:
@@ -165,7 +106,7 @@ def bench_compress(name: str, obj: dict, cfg: H.Config, tmp: str, res: H.Results
                     arch[k]
                     per_key[k].append(time.perf_counter() - t0)
 
-            samples = H.measure(read_all, cfg, setup=opener(path, t), teardown=close)
+            samples = H.measure(read_all, cfg, setup=opener(path, t), teardown=bfa.Archive.close)
             add(res, name, "decompress", "bfa", t, raw, samples,
                 per_key={k: v[-len(samples):] for k, v in per_key.items()})  # the first ones were warm-ups
         else:  # records: open decompresses the structure section
@@ -173,15 +114,9 @@ def bench_compress(name: str, obj: dict, cfg: H.Config, tmp: str, res: H.Results
                 what="Archive.open (decompresses the nodes)")
     add(res, name, "decompress", "lz4.frame", 1, raw, H.measure(lambda: lz4.frame.decompress(frame), cfg))
     os.remove(path)
-    return {
-        "raw_bytes": raw,
-        "bfa_bytes": len(packed),
-        "lz4_frame_bytes": len(frame),
-        "ratio": raw / len(packed),
-        "lz4_frame_ratio": raw / len(frame),
-        "array_ratios": {k: v.nbytes / len(bfa.dumps({k: v}, compression="lz4")) for k, v in obj.items()}
-        if keys else None,
-    }
+    return {"raw_bytes": raw, "bfa_bytes": len(packed), "lz4_frame_bytes": len(frame), "ratio": raw / len(packed),
+            "lz4_frame_ratio": raw / len(frame), "array_ratios": {k: v.nbytes / len(bfa.dumps(
+                {k: v}, compression="lz4")) for k, v in obj.items()} if keys else None}
 
 
 def bench_slice(cfg: H.Config, tmp: str, res: H.Results) -> dict:
@@ -202,7 +137,7 @@ def bench_slice(cfg: H.Config, tmp: str, res: H.Results) -> dict:
         more = H.Config(cfg, repeats=cfg.repeats * 3, slow_repeats=cfg.slow_repeats * 3)
         slice_samples = H.measure(lambda: arch.array("emb")[(j := next(position)) : j + n], more)
     H.log("slice: whole array")
-    whole = H.measure(lambda arch: arch["emb"], cfg, setup=opener(path, CORES), teardown=close)
+    whole = H.measure(lambda arch: arch["emb"], cfg, setup=opener(path, CORES), teardown=bfa.Archive.close)
     add(res, "slice", "slice", "bfa", CORES, n * 256 * 4, slice_samples, rows=n)
     add(res, "slice", "whole", "bfa", CORES, emb.nbytes, whole)
     os.remove(path)
@@ -220,7 +155,7 @@ def bench_verify(cfg: H.Config, tmp: str, res: H.Results) -> dict:
     for t in cfg.threads:
         H.log(f"verify: threads={t}")
         add(res, "verify", "verify", "bfa", t, checked,
-            H.measure(lambda arch: arch.verify(), cfg, setup=opener(path, t), teardown=close))
+            H.measure(lambda arch: arch.verify(), cfg, setup=opener(path, t), teardown=bfa.Archive.close))
     with bfa.Archive.open(path, threads=CORES) as arch:
         arch.verify()  # faults the whole mapping in
         add(res, "verify", "verify_mapped", "bfa", CORES, checked, H.measure(arch.verify, cfg))
@@ -247,46 +182,37 @@ def bench_incompressible(cfg: H.Config, tmp: str, res: H.Results) -> dict:
     return {"raw_bytes": cfg.random_bytes, "plain_file_bytes": sizes["plain"], "lz4_file_bytes": sizes["lz4"]}
 
 
-# --- targets (issue 3), computed from this run's medians ------------------------------------------
+# what, metric, lz4.frame's metric, limits: bfa's speed-up over 1 thread and over lz4.frame
+STAGES = (("compress", "compress", "compress", 1.8, 2), ("compress, LZ4 stage only", "compress_bytes", "compress",
+                                                         1.8, 2), ("decompress", "decompress", "decompress", 1.6, 3))
 
 
 def targets(res: H.Results, facts: dict) -> list:
-    out = []
+    keys = ("dataset", "metric", "peer", "threads")
 
-    def faster(label, fast, slow, limit, dataset=None):
+    def faster(label, fast, slow, limit):
         """Throughput ratio of ``fast`` over ``slow`` (row keys: dataset, metric, peer, threads)."""
-        keys = ("dataset", "metric", "peer", "threads")
-        value = res.ratio(dict(zip(keys, slow, strict=True)), dict(zip(keys, fast, strict=True)))
-        out.append(H.check(label, value, limit, ">=", workload=dataset or fast[0]))
+        return res.target(label, dict(zip(keys, slow)), dict(zip(keys, fast)), limit, ">=", workload=fast[0])
 
+    out, n = [], f"{CORES} threads"
     for ds in ("arrays", "records"):
-        faster(f"compress: {CORES} threads / 1 thread", (ds, "compress", "bfa", CORES), (ds, "compress", "bfa", 1), 1.8)
-        faster(f"compress: {CORES} threads / lz4.frame.compress", (ds, "compress", "bfa", CORES),
-               (ds, "compress", "lz4.frame", 1), 2)
-        if ds == "records":  # without the serial Python encoding: the LZ4 stage on the same bytes
-            faster(f"compress, LZ4 stage only: {CORES} threads / 1 thread", (ds, "compress_bytes", "bfa", CORES),
-                   (ds, "compress_bytes", "bfa", 1), 1.8)
-            faster(f"compress, LZ4 stage only: {CORES} threads / lz4.frame.compress",
-                   (ds, "compress_bytes", "bfa", CORES), (ds, "compress", "lz4.frame", 1), 2)
-        faster(f"decompress: {CORES} threads / 1 thread", (ds, "decompress", "bfa", CORES),
-               (ds, "decompress", "bfa", 1), 1.6)
-        faster(f"decompress: {CORES} threads / lz4.frame.decompress", (ds, "decompress", "bfa", CORES),
-               (ds, "decompress", "lz4.frame", 1), 3)
-    faster("100-row slice vs whole array: whole / slice", ("slice", "slice", "bfa", CORES),
-           ("slice", "whole", "bfa", CORES), 100)
+        for what, metric, ref, per_thread, over_lz4 in STAGES:
+            if metric == "compress_bytes" and ds != "records":
+                continue  # the records' LZ4 stage alone: without the serial Python encoding
+            fast = (ds, metric, "bfa", CORES)
+            out.append(faster(f"{what}: {n} / 1 thread", fast, (ds, metric, "bfa", 1), per_thread))
+            out.append(faster(f"{what}: {n} / lz4.frame.{ref}", fast, (ds, ref, "lz4.frame", 1), over_lz4))
+    out.append(faster("100-row slice vs whole array: whole / slice", ("slice", "slice", "bfa", CORES),
+                      ("slice", "whole", "bfa", CORES), 100))
     v, m = res.get(dataset="verify", metric="verify", threads=CORES), res.get(dataset="verify", metric="memcpy")
     if v and m:
-        out.append(H.check(f"verify() {H.fmt_bytes(facts['verify']['checked_bytes'])}, {CORES} threads: GB/s "
+        out.append(H.check(f"verify() {H.fmt_bytes(facts['verify']['checked_bytes'])}, {n}: GB/s "
                            "(memory-bandwidth class = >= half of one-thread memcpy)", v["mbps"]["median"] * MB / GB,
                            m["mbps"]["median"] * MB / GB / 2, ">=", "GB/s", "verify"))
-    out.append(H.check("dump(compression='lz4') / dump() on incompressible data",
-                       res.ratio({"dataset": "random", "metric": "dump_lz4"}, {"dataset": "random",
-                                                                               "metric": "dump_plain"}),
-                       1.2, "<=", workload="random"))
+    out.append(res.target("dump(compression='lz4') / dump() on incompressible data", {"dataset": "random", "metric":
+               "dump_lz4"}, {"dataset": "random", "metric": "dump_plain"}, 1.2, workload="random"))
     return out
 
-
-# --- report ---------------------------------------------------------------------------------------
 
 LABELS = {
     "compress": "compress", "encode": "encode only: dumps() uncompressed",
@@ -318,26 +244,20 @@ def describe(ds: str, facts: dict) -> str:
 
 
 def print_tables(res: H.Results, facts: dict, cfg: H.Config) -> None:
+    def label(r):
+        return f"{LABELS[r['metric']]}, {r['threads']} thr"
+
     for ds in ("arrays", "records", "slice", "verify", "random"):
-        rows = [r for r in res.rows if r["dataset"] == ds]
-        for r in rows:
-            r["label"] = f"{LABELS[r['metric']]}, {r['threads']} thr"
-        H.print_rows(describe(ds, facts), rows, lambda r: r["label"], group=lambda r: r["label"],
+        H.print_rows(describe(ds, facts), [r for r in res.rows if r["dataset"] == ds], label, group=label,
                      extra=lambda r: f" {r['mbps']['median']:>8.0f} MB/s {r['cores_used']:>5.2f} cores")
-        for r in rows:
-            del r["label"]
     print("== throughput per thread count (MB/s of raw bytes; x = over threads=1)")
     for ds in ("arrays", "records"):
         for metric in ("compress", "compress_bytes", "decompress"):
             base = res.get(dataset=ds, metric=metric, peer="bfa", threads=1)
-            if base is None:
-                continue
-            parts = []
-            for t in cfg.threads:
-                r = res.get(dataset=ds, metric=metric, peer="bfa", threads=t)
-                if r:
-                    parts.append(f"{t}: {r['mbps']['median']:.0f} ({base['median'] / r['median']:.2f}x)")
-            print(f"{ds + ' ' + metric:<26} " + ", ".join(parts))
+            found = [(t, res.get(dataset=ds, metric=metric, peer="bfa", threads=t)) for t in cfg.threads]
+            if base is not None:
+                print(f"{ds + ' ' + metric:<26} " + ", ".join(
+                    f"{t}: {r['mbps']['median']:.0f} ({base['median'] / r['median']:.2f}x)" for t, r in found if r))
     if res.get(dataset="verify", metric="verify", threads=1):
         parts = [f"{t}: {res.get(dataset='verify', metric='verify', threads=t)['mbps']['median'] * MB / GB:.2f} GB/s"
                  for t in cfg.threads]
@@ -350,22 +270,22 @@ def run(cfg: H.Config) -> dict:
     res = H.Results()
     facts = {"users": cfg.users}
     with tempfile.TemporaryDirectory(prefix="bfa-bench-lz4-") as tmp:
-        facts["arrays"] = bench_compress("arrays", make_arrays(cfg.array_bytes, np.random.default_rng(SEED)), cfg,
-                                         tmp, res)
-        gc.collect()
-        facts["records"] = bench_compress("records", make_records(cfg.users), cfg, tmp, res)
-        gc.collect()
-        facts["slice"] = bench_slice(cfg, tmp, res)
-        gc.collect()
-        facts["verify"] = bench_verify(cfg, tmp, res)
-        gc.collect()
-        facts["random"] = bench_incompressible(cfg, tmp, res)
+        for name, bench in (
+            ("arrays", lambda: bench_compress("arrays", make_arrays(cfg.array_bytes, np.random.default_rng(SEED)),
+                                              cfg, tmp, res)),
+            ("records", lambda: bench_compress("records", {"meta": dict(META), "users": make_users(
+                cfg.users, random.Random(SEED))}, cfg, tmp, res)),
+            ("slice", lambda: bench_slice(cfg, tmp, res)), ("verify", lambda: bench_verify(cfg, tmp, res)),
+            ("random", lambda: bench_incompressible(cfg, tmp, res)),
+        ):
+            facts[name] = bench()
+            gc.collect()
     print_tables(res, facts, cfg)
     evaluated = targets(res, facts)
-    H.print_targets(f"issue 3, {CORES} cores", evaluated)
+    H.print_targets(f"compression, {CORES} cores", evaluated)
     if cfg.users < 100_000:
         print("NOTE    : quick mode: the records archive is below bfa's 8 MiB threshold for threads, and the "
-              "sizes are small; the verdicts are not the issue's figures")
+              "sizes are small; the verdicts are not the targets' figures")
     return {"facts": facts, "results": res.rows, "targets": evaluated, "notes": res.notes}
 
 

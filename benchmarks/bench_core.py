@@ -1,33 +1,12 @@
 """Core benchmark: bfast_archive against every peer (benchmarks/peers.py) on records, arrays and mixed data.
 
-Run (from the repository root):
-
-    pip install -e ".[bench]"
-    python benchmarks/bench_core.py                 # full run, about 6 minutes on 2 cores
-    python benchmarks/bench_core.py --quick         # smaller data, fewer repeats, well under a minute
-    python benchmarks/bench_core.py --out res.json  # also write raw samples + medians as JSON
-    python benchmarks/bench_core.py --nocache 3     # also 3 cold children per peer after dropping
-                                                    # the page cache (root only)
-
-Tables go to stdout, progress to stderr.  Every figure is measured in the run that prints it (the timing
-method is benchmarks/harness.py's); the target ratios at the end are computed from its medians.
-
-Workloads (deterministic, seeded):
-  records     {"meta": {...}, "users": [N dicts: id, name, email, score, active, tags]}
-  arrays      8 NumPy arrays sharing one leading dimension (float32 embeddings, ...)
-  mixed       a smaller "users" list and arrays in one dict
-  arrays-big  the arrays workload at ~1 GiB, only for the cold-start / RSS runs
-
-Metrics per workload and peer (each peer only on the workloads it can hold):
-  write / serialise to bytes / file size / full load (materialise everything, checked equal);
-  open + read one value, warm (in-process, page cache warm): "users"[i]["name"] on records and mixed,
-    one row of "emb" on arrays; includes closing the file;
-  cold: the same open + read in a fresh child (harness.cold_run): spawn -> value, its import and
-    open+read parts, the child's wall time, the peak RSS growth of the open+read.  "imports" is what the
-    peer's reader imports up front, plus NumPy when the probed value is an array row;
-  lazy path: arch["users"][i]["name"] over scattered i vs the in-memory dict.
-bfa.dump fsyncs the file and its directory (it writes atomically), so every peer's "write file" is followed by
-the same fsyncs, inside the timing; "serialise to bytes" is the in-memory comparison without any I/O.
+Workloads (seeded): records = {"meta", "users": N dicts}; arrays = 8 NumPy arrays sharing one leading
+dimension; mixed = fewer users and arrays in one dict; arrays-big = arrays at ~1 GiB, cold runs only.  Per
+workload and peer: write + fsync (every peer's file and directory are fsynced, as bfa.dump does), serialise
+to bytes, file size, full load (checked equal), open + read one value warm (users[i]["name"], or one row of
+"emb"; closing included), the same in fresh children (harness.cold_run: spawn -> value, imports, open+read,
+peak RSS growth; with --nocache also after dropping the page cache), and the lazy users[i]["name"] loop
+against the in-memory dict.  Timing: benchmarks/harness.py's method; targets from this run's medians.
 """
 
 from __future__ import annotations
@@ -54,8 +33,6 @@ SETTINGS = {  # name: (full, quick); nocache_repeats: cold children after droppi
     "slow_repeats": (3, 2), "cold_repeats": (5, 1), "lazy_accesses": (100_000, 5_000), "nocache_repeats": (0, 0),
 }
 
-
-# --- workloads ------------------------------------------------------------------------------------
 
 FIRST_NAMES = ("ada alan barbara claude donald edsger frances grace ivan john ken leslie margaret niklaus radia "
                "tim").split()
@@ -93,15 +70,9 @@ def make_users(n: int, rng: random.Random) -> list[dict]:
 def make_arrays(total_bytes: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     row_bytes = sum(np.dtype(dt).itemsize * prod(shape) for _, dt, shape in ARRAY_COLUMNS)
     rows = total_bytes // row_bytes
-    arrays = {}
-    for name, dtype, shape in ARRAY_COLUMNS:
-        full_shape, dt = (rows, *shape), np.dtype(dtype)
-        if dt.kind == "f":
-            arrays[name] = rng.standard_normal(full_shape, dtype=dt)
-        else:
-            info = np.iinfo(dt)
-            arrays[name] = rng.integers(info.min, info.max, full_shape, dtype=dt, endpoint=True)
-    return arrays
+    return {name: rng.standard_normal((rows, *shape), dtype=dtype) if np.dtype(dtype).kind == "f" else
+            rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, (rows, *shape), dtype=dtype, endpoint=True)
+            for name, dtype, shape in ARRAY_COLUMNS}
 
 
 def nbytes(arrays: dict) -> int:
@@ -157,8 +128,6 @@ def find_mismatch(a, b, where="obj") -> str | None:
         return next((m for i, (x, y) in pairs if (m := find_mismatch(x, y, f"{where}[{i}]"))), None)
     return None if a == b else f"{where}: {a!r} vs {b!r}"
 
-
-# --- running one workload -------------------------------------------------------------------------
 
 # metric -> (label, unit); also the order of rows in the tables; nocache_*: with nocache_repeats > 0 only
 METRICS = {
@@ -265,8 +234,6 @@ def bench_lazy_path(wl: Workload, cfg: H.Config, tmp: str, res: H.Results, with_
         P.remove(path)
 
 
-# --- targets: ratios the project must meet, computed from this run's medians ----------------------
-
 # label, workload, metric, baseline peer (None: an absolute limit, in the metric's unit), op, limit
 TARGETS = (
     ("open+read nested field, warm: bfa / pyarrow IPC mmap", "records", "warm_read", "pyarrow", "<=", 1 / 10),
@@ -291,17 +258,10 @@ TARGETS = (
 
 
 def targets(res: H.Results) -> list:
-    out = []
-    for label, wl, metric, base, op, limit in TARGETS:
-        bfa = {"workload": wl, "metric": metric, "peer": "bfa"}
-        if base is None:
-            out.append(H.check(label, res.stat(**bfa), limit, op, METRICS[metric][1], wl))
-        else:
-            out.append(H.check(label, res.ratio(bfa, {**bfa, "peer": base}), limit, op, "x", wl))
-    return out
-
-
-# --- main -----------------------------------------------------------------------------------------
+    return [res.target(label, {"workload": wl, "metric": metric, "peer": "bfa"},
+                       base and {"workload": wl, "metric": metric, "peer": base}, limit, op,
+                       "x" if base else METRICS[metric][1], workload=wl)
+            for label, wl, metric, base, op, limit in TARGETS]
 
 
 def run(cfg: H.Config, names=WORKLOADS) -> dict:
@@ -327,8 +287,6 @@ def run(cfg: H.Config, names=WORKLOADS) -> dict:
             gc.collect()
     evaluated = targets(res)
     H.print_targets("core", evaluated)
-    for e in res.errors:
-        print(f"-- error: {e['workload']} / {e['peer']} / {e['step']}\n{e['error'].rstrip()}")
     return {"peers": [p.name for p in peers], "workloads": list(names), "results": res.rows, "targets": evaluated,
             "errors": res.errors, "skipped_peers": skipped, "peer_notes": {p.name: p.note for p in peers if p.note}}
 

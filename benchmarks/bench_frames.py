@@ -1,47 +1,11 @@
-"""Frames benchmark: issue 17's data frame against Arrow IPC (Feather v2, memory-mapped) and Parquet.
+"""Frames benchmark: a 10M-row data frame against Arrow IPC (Feather v2, memory-mapped) and Parquet.
 
-Run (from the repository root):
-
-    pip install -e ".[bench]"
-    python benchmarks/bench_frames.py                 # full run: 10,000,000 rows, about 70 s on 2 cores
-    python benchmarks/bench_frames.py --quick         # 200,000 rows, fewer repeats, about 10 s
-    python benchmarks/bench_frames.py --out res.json  # also write raw samples + medians as JSON
-
-Tables go to stdout, progress to stderr.  Every figure is measured in the run that prints it; the target
-verdicts at the end are computed from its medians.
-
-Data (deterministic, seeded): one pandas DataFrame of N rows: int64 id, float64 score, bool flag, str name
-(~12 chars, pandas "string" dtype), category (20 values), datetime64[ns, UTC].
-
-Peers (the files live in a temporary directory; page cache warm: they were just written):
-  bfa        bfa.dump(df, path, fsync=False): a temporary file renamed over the old one, no fsync; every read
-             opens bfa.Archive.open(path) and works on its root table
-  arrow-ipc  pyarrow.feather.write_feather(df, path, compression="uncompressed", chunksize=N): Feather v2 as one
-             record batch (no chunks to concatenate when a column becomes NumPy: Arrow IPC's best case for the
-             reads); every read is pa.ipc.open_file(pa.memory_map(path)).read_all()
-  parquet    pq.write_table(pa.Table.from_pandas(df), path) (pyarrow's defaults); every read is pq.read_table
-             (columns=[name] where one column is read)
-
-Operations, each peer's open counted in every read:
-  write                  a new file of the same name each time (no fsync for any peer)
-  column_numpy           open + column "score" as a NumPy array
-  column_arrow           open + column "name" as an Arrow array (bfa: column("name", arrow=True))
-  column_arrow_first     the same, bfa.release_mappings() before each sample (untimed; no effect on the peers):
-                         archives of one file share their mapping and its caches within a process, and a str
-                         column's UTF-8 is checked once per mapping, so this is the first open of the file
-  to_pandas              open + the whole table as a pandas DataFrame
-  row                    open + row N/2 as Python values (bfa: table[i].to_python(), the stored values: the
-                         category's code and a naive datetime64; the peers slice the table and call to_pylist():
-                         the category's string and a UTC Timestamp; Parquet reads the whole file)
-  size                   file size
-Before the timings, each peer's to_pandas() is checked equal to the DataFrame (check_exact), and its columns
-and row against the data.
-
-Method: benchmarks/harness.py's, the peers of one operation sampled round-robin (measure_group).  Timings on a
-shared machine are indicative only.  "ratio" in the tables is the row's median over bfa's.  Targets (issue 17),
-bfa over Arrow IPC on the medians: open + one str column as Arrow <= 1.0x; open + to_pandas() <= 1.2x; write <=
-1.5x.  The first-open row of the str column is shown as an informational target against the same limit.  The
-targets table also shows each ratio computed from the minimums ("(mins)", no verdict).
+Seeded data: one pandas DataFrame (int64, float64, bool, ~12-char str, 20-value category, datetime64[ns, UTC]).
+Each peer writes it (no fsync) and reads it back, every read including its open (page cache warm): one column to
+NumPy, one str column as Arrow (also after bfa.release_mappings(): the first open, UTF-8 checked), to_pandas(),
+one row as Python values; and the file size.  Reads are checked against the data first.  Timing:
+benchmarks/harness.py's method, the peers of one operation sampled round-robin; targets: bfa over Arrow IPC on
+the medians ("(mins)": from the minimums, no verdict).
 """
 
 from __future__ import annotations
@@ -68,13 +32,14 @@ LABELS = {"write": "write (no fsync)", "column_numpy": "open + one column to Num
           "column_arrow": "open + one str column as Arrow (name)",
           "column_arrow_first": "  same, first open of the file (UTF-8 checked)", "to_pandas": "open + to_pandas()",
           "row": "open + one row (Python values)", "size": "file size"}
-
-
-# --- the workload and the peers -------------------------------------------------------------------
+TARGETS = (  # label, metric, limit of bfa / Arrow IPC (<=), primary
+    ("open + one str column as Arrow: bfa / Arrow IPC", "column_arrow", 1.0, True),
+    ("  same, first open of the file (UTF-8 checked)", "column_arrow_first", 1.0, False),
+    ("open + to_pandas(): bfa / Arrow IPC", "to_pandas", 1.2, True), ("write: bfa / Arrow IPC", "write", 1.5, True))
 
 
 def workload(rows: int, seed: int = 0) -> pd.DataFrame:
-    """Issue 17's frame: int64 id, float64 score, bool flag, ~12-char str name, 20 categories, UTC datetimes."""
+    """The frame: int64 id, float64 score, bool flag, ~12-char str name, 20 categories, UTC datetimes."""
     rng = np.random.default_rng(seed)
     names = pd.array([f"user-{i:07d}"[:12] for i in range(rows)], dtype="string")
     cats = pd.Categorical.from_codes(rng.integers(0, 20, rows), categories=[f"cat{i:02d}" for i in range(20)])
@@ -134,9 +99,6 @@ def check_values(df: pd.DataFrame, ops: dict, row: int) -> None:
             raise AssertionError(f"{peer}: row {row} differs: {values}")
 
 
-# --- the run ----------------------------------------------------------------------------------------
-
-
 def rows_label(n: int) -> str:
     return f"{n / 1e6:g}M rows" if n >= 1_000_000 else f"{n / 1e3:g}k rows"
 
@@ -154,40 +116,22 @@ def run(cfg: H.Config) -> dict:
         check_values(df, ops, row)
         for metric, fns in ops.items():
             H.log(f"frames: {metric}")
-            if metric == "column_arrow_first":
-                measured = H.measure_group({p: (lambda _, f=f: f()) for p, f in fns.items()}, cfg,
-                                           setup=bfa.release_mappings)
+            if metric == "column_arrow_first":  # the setup drops the mappings: every sample opens the file anew
+                res.group({p: (lambda _, f=f: f()) for p, f in fns.items()}, cfg, bfa.release_mappings, metric=metric)
             else:
-                measured = H.measure_group(fns, cfg)
-            for peer, samples in measured.items():
-                res.add(samples, metric=metric, peer=peer)
+                res.group(fns, cfg, metric=metric)
         for peer in PEERS:
             res.add([os.path.getsize(paths[peer])], "B", metric="size", peer=peer)
     H.print_rows(f"== frames: {cfg.rows:,} rows x (int64 id, float64 score, bool flag, str name, category of 20, "
                  "datetime64[ns, UTC]); warm page cache", res.rows, lambda r: LABELS[r["metric"]])
-    evaluated = targets(res, cfg)
-    H.print_targets(f"issue 17, {rows_label(cfg.rows)}", evaluated)
+    evaluated = [res.target(label, {"metric": metric, "peer": "bfa"}, {"metric": metric, "peer": "arrow-ipc"}, limit,
+                            workload=rows_label(cfg.rows), primary=primary, mins=True)
+                 for label, metric, limit, primary in TARGETS]
+    H.print_targets(f"data-frame targets, {rows_label(cfg.rows)}", evaluated)
     if cfg.rows < SETTINGS["rows"][0]:
-        print(f"NOTE    : {cfg.rows:,} rows, not the issue's {SETTINGS['rows'][0]:,}: the verdicts are not the "
-              "issue's figures")
+        print(f"NOTE    : {cfg.rows:,} rows, not the targets' {SETTINGS['rows'][0]:,}: the verdicts are not the "
+              "targets' figures")
     return {"results": res.rows, "targets": evaluated, "notes": res.notes, "errors": res.errors}
-
-
-# --- targets (issue 17), from this run's medians --------------------------------------------------
-
-
-def targets(res: H.Results, cfg: H.Config) -> list:
-    def target(label, metric, limit, primary=True):
-        num, den = {"metric": metric, "peer": "bfa"}, {"metric": metric, "peer": "arrow-ipc"}
-        return H.check(label, res.ratio(num, den), limit, "<=", workload=rows_label(cfg.rows), primary=primary,
-                       value_of_mins=res.ratio(num, den, "min"))
-
-    return [
-        target("open + one str column as Arrow: bfa / Arrow IPC", "column_arrow", 1.0),
-        target("  same, first open of the file (UTF-8 checked)", "column_arrow_first", 1.0, primary=False),
-        target("open + to_pandas(): bfa / Arrow IPC", "to_pandas", 1.2),
-        target("write: bfa / Arrow IPC", "write", 1.5),
-    ]
 
 
 if __name__ == "__main__":

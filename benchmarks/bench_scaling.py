@@ -1,24 +1,10 @@
 """Scaling benchmark: open + read one row against file size, for every peer that holds arrays.
 
-Run (from the repository root):
-
-    pip install -e ".[bench]"
-    python benchmarks/bench_scaling.py                 # 10 MiB, 100 MiB, 1 GiB, 4 GiB; ~6 minutes
-    python benchmarks/bench_scaling.py --quick         # 1, 10 and 40 MiB, < 20 s
-    python benchmarks/bench_scaling.py --sizes 10M,1G  # pick the sizes
-    python benchmarks/bench_scaling.py --out res.json  # also write raw samples + medians as JSON
-
-Data: bench_core's arrays workload (8 arrays sharing one leading dimension: float32 embeddings of 256,
-float64, int64 ids, ...) at each size; the probe is one row of "emb" in the middle.  For every size and peer
-the file is written (no fsync: the write is not measured), then:
-
-  warm   open + read the row in this process, page cache warm, with the peer's reader (benchmarks/peers.py),
-         closing included
-  cold   the same in a fresh child (harness.cold_run): spawn -> value, imports counted, page cache warm
-
-Parse-everything peers (pickle, msgspec) read the whole file to reach one row, so their cost grows with the
-file; mapping peers (bfa, pyarrow IPC mmap, safetensors, np.load(mmap_mode="r"), joblib.load(mmap_mode="r"),
-h5py's chunk reads) should stay flat.  One peer's file exists at a time.
+Data: bench_core's arrays workload at each size (default 10 MiB, 100 MiB, 1 GiB, 4 GiB; --sizes); the probe is
+one row of "emb" in the middle.  For every size and peer the file is written (not measured), then: warm = open +
+read the row in this process with the peer's reader (benchmarks/peers.py), closing included; cold = the same in a
+fresh child (harness.cold_run: spawn -> value, imports counted).  Parse-everything peers (pickle, msgspec) grow
+with the file, mapping peers should stay flat.  One peer's file exists at a time.  Timing: benchmarks/harness.py.
 """
 
 from __future__ import annotations
@@ -103,8 +89,6 @@ def run(cfg: H.Config) -> dict:
         for size in cfg.sizes:
             bench_size(size, peers, cfg, tmp, res)
     print_table(res, peers, cfg.sizes)
-    for e in res.errors:
-        print(f"-- error: {H.fmt_bytes(e['size'])} / {e['peer']}\n{e['error'].rstrip()}")
     return {"peers": [p.name for p in peers], "skipped_peers": skipped, "kinds": KIND, "results": res.rows,
             "errors": res.errors}
 

@@ -34,10 +34,8 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
-MB, GB = 1e6, 1e9
-US = 1e-6
+MB, GB, US = 1e6, 1e9, 1e-6
 SEED = 7
 CORES = os.cpu_count() or 1
 SLOW = 0.2  # seconds: a call at least this slow gets cfg.slow_repeats samples, unbatched
@@ -50,9 +48,6 @@ DISTS = ("bfast-archive", "numpy", "lz4", "pydantic", "msgspec", "pyarrow", "saf
 def log(msg: str) -> None:
     """Progress, to stderr (the tables go to stdout)."""
     print(f"[{time.perf_counter() - START:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-# --- config ---------------------------------------------------------------------------------------
 
 
 class Config(dict):
@@ -72,13 +67,11 @@ def config(settings: dict, quick: bool, **overrides) -> Config:
     return cfg
 
 
-# --- timing: the one method (see the module docstring) --------------------------------------------
-
-
 class Samples(list):
-    """Seconds per call of each sample; ``cpu``: this process's CPU seconds per call beside each."""
+    """Seconds per call of each sample; ``cpu``: CPU seconds per call beside each; ``inner``: the batch."""
 
     cpu: list
+    inner: int
 
 
 def _sample(fn, batch: int, setup, teardown) -> tuple[float, float]:
@@ -105,11 +98,8 @@ def _plan(fn, cfg: Config, setup, teardown) -> tuple[int, int]:
 
 
 def measure_group(fns: dict, cfg: Config, setup=None, teardown=None, on_error=None) -> dict:
-    """Time several callables, samples interleaved round-robin; returns {name: Samples}.
-
-    A callable whose warm-up raises is passed to ``on_error(name, traceback)`` and dropped (re-raised
-    without ``on_error``).  ``Samples.inner`` is the batch size.
-    """
+    """Time several callables, samples interleaved round-robin; returns {name: Samples}.  A callable whose
+    warm-up raises goes to ``on_error(name, traceback)`` and is dropped (re-raised without ``on_error``)."""
     plans = {}
     for name, fn in fns.items():
         try:
@@ -169,13 +159,10 @@ CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECOD
 
 
 def cold_run(peer: str, path: str, probe: tuple, array_value: bool, cwd: str) -> tuple[dict, str]:
-    """One fresh ``python -c`` child: import the peer's reader, open ``path``, read ``probe``.
-
-    Returns its metrics and repr(value).  With ``array_value`` NumPy is imported in the import phase, so
-    no reader pays for it inside its open+read.  perf_counter is CLOCK_MONOTONIC on Linux: the parent's
-    spawn time and the child's timestamps share one clock.  Peak RSS growth of the open+read: VmHWM reset
-    through /proc/self/clear_refs, then VmHWM after - VmRSS before.
-    """
+    """One fresh ``python -c`` child: import the peer's reader, open ``path``, read ``probe``; returns its
+    metrics and repr(value).  With ``array_value`` NumPy is imported in the import phase, for every reader.
+    The parent's spawn time and the child's timestamps share one clock (CLOCK_MONOTONIC).  Peak RSS growth
+    of the open+read: VmHWM reset through /proc/self/clear_refs, then VmHWM after - VmRSS before."""
     code = COLD_CHILD.format(root=str(ROOT), peer=peer, path=path, probe=probe, array_value=array_value)
     t_spawn = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=CHILD_ENV)
@@ -184,14 +171,10 @@ def cold_run(peer: str, path: str, probe: tuple, array_value: bool, cwd: str) ->
         raise RuntimeError(f"cold child for {peer} exited {proc.returncode}:\n{proc.stderr}")
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     kept = r["rss_after"] - r["rss_before"]
-    return {
-        "cold_total": r["t_read"] - t_spawn,
-        "cold_import": r["t_imported"] - r["t_util"],
-        "cold_open_read": r["t_read"] - r["t_imported"],
-        "cold_wall": wall,
-        "cold_rss_peak": r["hwm_after"] - r["rss_before"] if r["hwm_reset"] else max(kept, 0),
-        "cold_rss_kept": kept,
-    }, r["value"]
+    return {"cold_total": r["t_read"] - t_spawn, "cold_import": r["t_imported"] - r["t_util"],
+            "cold_open_read": r["t_read"] - r["t_imported"], "cold_wall": wall,
+            "cold_rss_peak": r["hwm_after"] - r["rss_before"] if r["hwm_reset"] else max(kept, 0),
+            "cold_rss_kept": kept}, r["value"]
 
 
 def drop_page_cache() -> bool:
@@ -205,17 +188,9 @@ def drop_page_cache() -> bool:
         return False
 
 
-# --- results and targets --------------------------------------------------------------------------
-
-
 def median(values: list) -> float:
-    s = sorted(values)
-    n = len(s)
+    s, n = sorted(values), len(values)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-
-
-def summary(samples: list) -> dict:
-    return {"median": median(samples), "min": min(samples), "max": max(samples), "n": len(samples)}
 
 
 class Results:
@@ -225,12 +200,20 @@ class Results:
         self.rows, self.errors, self.notes = [], [], []
 
     def add(self, samples: list, unit: str = "s", **keys) -> dict:
-        inner = getattr(samples, "inner", None)
-        row = {**keys, "unit": unit, "samples": list(samples), **summary(samples)}
-        if inner is not None:
-            row["inner"] = inner
+        row = {**keys, "unit": unit, "samples": list(samples), "median": median(samples), "min": min(samples),
+               "max": max(samples), "n": len(samples)}
+        if getattr(samples, "inner", None) is not None:
+            row["inner"] = samples.inner
         self.rows.append(row)
         return row
+
+    def group(self, fns: dict, cfg: Config, setup=None, **keys) -> None:
+        """``measure_group(fns)``, a row per name (``peer``) with ``keys``; with a ``per`` key, seconds per one of
+        ``per`` operations in a call.  A callable that raises is recorded as an error and dropped."""
+        measured = measure_group(fns, cfg, setup, on_error=lambda name, msg: self.error(msg, **keys, peer=name))
+        for name, samples in measured.items():
+            per = keys.get("per", 1)
+            self.add([s / per for s in samples], **keys, peer=name, inner=samples.inner)
 
     def get(self, **keys) -> dict | None:
         return next((r for r in self.rows if all(r.get(k) == v for k, v in keys.items())), None)
@@ -259,6 +242,15 @@ class Results:
     def note(self, text: str) -> None:
         self.notes.append(text)
         log(f"  note: {text}")
+
+    def target(self, label: str, num: dict, den: dict | None, limit: float, op: str = "<=", unit: str = "",
+               mins: bool = False, **kw) -> dict:
+        """A target on this run's figures: num's median over den's ("x"), or num's median alone (den None)."""
+        def value(which):
+            return self.stat(which, **num) if den is None else self.ratio(num, den, which)
+
+        return check(label, value("median"), limit, op, unit or ("x" if den else "s"),
+                     value_of_mins=value("min") if mins else None, **kw)
 
 
 def _show(unit: str):
@@ -308,47 +300,40 @@ def print_rows(title: str, rows: list, label, group=lambda r: r["metric"], ref: 
     print()
 
 
-# --- machine facts and formatting -----------------------------------------------------------------
+def _lines(path: str) -> list:
+    try:
+        with open(path) as f:
+            return f.readlines()
+    except OSError:
+        return []
 
 
 def machine_info() -> dict:
     """Cores, CPU model, RAM, OS, Python and the versions of the peers' distributions."""
     from importlib import metadata
 
-    def _lines(path: str) -> list:
+    def version(dist):
         try:
-            with open(path) as f:
-                return f.readlines()
-        except OSError:
-            return []
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in _lines("/proc/cpuinfo") if ln.startswith("model name")),
                platform.processor())
     mem_kib = next((int(ln.split()[1]) for ln in _lines("/proc/meminfo") if ln.startswith("MemTotal:")), 0)
-    versions = {}
-    for dist in DISTS:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
     return {"cpu_count": os.cpu_count(), "cpu_model": cpu, "ram_bytes": mem_kib * KiB,
             "platform": platform.platform(), "python": sys.version.split()[0],
-            "python_impl": platform.python_implementation(), "versions": versions}
+            "python_impl": platform.python_implementation(), "versions": {d: version(d) for d in DISTS}}
 
 
 class CpuLoad:
-    """How busy the rest of the machine was between start() and stop().
-
-    /proc/stat gives the CPU time all processes used; this process and its waited-for children subtract
-    their own (os.times), so ``others_cores`` is the average number of cores other processes kept busy and
-    ``steal_cores`` the cores the hypervisor gave to other guests.  None where /proc/stat is missing.
-    """
+    """How busy the rest of the machine was between start() and stop(): /proc/stat's CPU time of all processes
+    minus this process's and its waited-for children's (os.times); None where /proc/stat is missing."""
 
     def _snapshot(self) -> dict | None:
         try:
-            with open("/proc/stat") as f:
-                fields = [int(x) for x in f.readline().split()[1:]]
-        except (OSError, ValueError):
+            fields = [int(x) for x in _lines("/proc/stat")[0].split()[1:]]
+        except (IndexError, ValueError):
             return None
         user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
         hz, t = os.sysconf("SC_CLK_TCK"), os.times()
@@ -368,14 +353,6 @@ class CpuLoad:
                 "steal_cores": (b["steal"] - a["steal"]) / wall, "cores": os.cpu_count()}
 
 
-def fmt_load(load: dict | None) -> str:
-    if not load:
-        return "not measured (no /proc/stat)"
-    text = (f"other processes kept {load['others_cores']:.2f} of {load['cores']} cores busy on average "
-            f"(this benchmark {load['own_cores']:.2f}) over {load['seconds']:.0f} s")
-    return text + (f"; hypervisor steal {load['steal_cores']:.2f} cores" if load["steal_cores"] >= 0.01 else "")
-
-
 def fmt_seconds(t: float) -> str:
     if t < 1e-6:
         return f"{t * 1e9:.0f} ns"
@@ -393,14 +370,23 @@ def fmt_bytes(n: float) -> str:
     return f"{sign}{n / MiB:.1f} MiB" if n < 1000 * MiB else f"{sign}{n / GiB:.2f} GiB"
 
 
-# --- the command line of every bench_*.py ---------------------------------------------------------
+def fmt_load(load: dict | None) -> str:
+    if not load:
+        return "not measured (no /proc/stat)"
+    text = (f"other processes kept {load['others_cores']:.2f} of {load['cores']} cores busy on average "
+            f"(this benchmark {load['own_cores']:.2f}) over {load['seconds']:.0f} s")
+    return text + (f"; hypervisor steal {load['steal_cores']:.2f} cores" if load["steal_cores"] >= 0.01 else "")
+
+
+def describe_machine(m: dict) -> str:
+    return f"{m['cpu_count']} cores, {m['cpu_model']}, {fmt_bytes(m['ram_bytes'])} RAM, {m['platform']}"
 
 
 def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     """``python benchmarks/bench_X.py [--quick] [--out FILE.json] [options]``: prints the header, runs
-    ``run(cfg) -> report`` (which prints its tables and returns its figures), adds what every report holds
-    (mode, config, machine, its load, elapsed time) and writes it with --out.  ``options``: (flag, kwargs
-    for argparse, function turning the value into config overrides)."""
+    ``run(cfg) -> report`` (it prints its tables and returns its figures), prints the report's errors, adds
+    mode, config, machine, its load and the elapsed time, and writes it with --out.  ``options``: (flag,
+    argparse kwargs, function turning the value into config overrides)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer repeats (CI smoke run)")
     parser.add_argument("--out", metavar="FILE.json", help="write config, machine, raw samples, medians, targets")
@@ -415,8 +401,7 @@ def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     cfg = config(settings, args.quick, **overrides)
     mode, machine = "quick" if args.quick else "full", machine_info()
     print(f"{doc.split(':')[0]} ({mode} mode)")
-    print(f"machine : {machine['cpu_count']} cores, {machine['cpu_model']}, {fmt_bytes(machine['ram_bytes'])} RAM, "
-          f"{machine['platform']}")
+    print(f"machine : {describe_machine(machine)}")
     print(f"python  : {machine['python_impl']} {machine['python']}; "
           + ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v != "not installed"))
     print(f"method  : benchmarks/harness.py: {cfg.get('repeats')} samples ({cfg.get('slow_repeats')} for calls >= "
@@ -426,6 +411,8 @@ def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     load = CpuLoad().start()
     report = run(cfg)
     machine_load = load.stop()
+    for e in report.get("errors", []):
+        print(f"-- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}\n{e['error'].rstrip()}")
     elapsed = time.perf_counter() - START
     print(f"load    : {fmt_load(machine_load)}")
     print(f"total time {elapsed:.0f} s")

@@ -1,27 +1,9 @@
 """Every peer bfast_archive is compared with: how it writes, serialises, loads and reads one value.
 
-Only os, sys and json are imported at module level (the cold child imports json anyway; no dataclasses, which
-would bring inspect): a cold child (harness.cold_run) imports this module inside its spawn -> value time,
-before it times a peer's own imports, which happen in its ``reader()`` factory.
-
-A probe is the one value an open+read fetches:
-  ("users", i, "name")  -> obj["users"][i]["name"]   (a nested record field)
-  ("emb", i)            -> obj["emb"][i]             (one row of an array)
-
-Peers, each only on the workload kinds it can hold:
-  bfa          bfast_archive: dump/dumps/load, Archive.open + lazy indexing
-  pickle       protocol 5, one file
-  msgspec      msgpack; arrays as {"__nd__": [dtype, shape], "data": raw bytes}
-  pyarrow      IPC file, one record batch; users as columns, arrays as (FixedSizeList) columns; read lazily
-               via pa.memory_map
-  safetensors  arrays only; safe_open(framework="np") + get_slice
-  h5py         users as one dataset per field, arrays as datasets
-  npy          arrays only; one .npy per array in a directory, np.load(mmap_mode="r")
-  orjson       records only: JSON holds no arrays or bytes
-  msgpack      records and mixed: msgpack-python, arrays encoded as for msgspec
-  joblib       every kind: joblib.dump (one file); open+read = joblib.load(mmap_mode="r")
-  bfast-py     records only: B-FAST BFast().encode_packed(obj, False); open+read = decode_lazy over the file's
-               bytes (bfast-py 1.10 stores a NumPy array as its lossy, truncated str())
+Only os, sys and json are imported at module level: a cold child (harness.cold_run) imports this module
+inside its spawn -> value time; a peer's own imports happen in its ``reader()`` factory.  A probe is the
+value an open+read fetches: ("users", i, "name") -> obj["users"][i]["name"], ("emb", i) -> one array row.
+Each peer runs only on the workload kinds it can hold (``Peer.kinds``; ``Peer.note`` says why).
 """
 
 from __future__ import annotations
@@ -43,13 +25,6 @@ def lib(name: str):
     return sys.modules[name]
 
 
-def codec(name: str, make):
-    """One encoder/decoder object per peer, made on first use."""
-    if name not in _CODECS:
-        _CODECS[name] = make()
-    return _CODECS[name]
-
-
 def walk(obj, probe):
     """Follow a probe through nested containers: obj[k0][k1]..."""
     for key in probe:
@@ -62,9 +37,13 @@ def touch(value):
     return value.tobytes() if hasattr(value, "tobytes") else value
 
 
+def _files(path: str) -> list:
+    return [os.path.join(path, f) for f in os.listdir(path)] if os.path.isdir(path) else [path]
+
+
 def fsync_path(path: str) -> None:
     """fsync a file (or every file of a directory), then the directory holding it."""
-    files = [os.path.join(path, f) for f in os.listdir(path)] if os.path.isdir(path) else [path]
+    files = _files(path)
     for name in files + [os.path.dirname(files[0])]:
         fd = os.open(name, os.O_RDONLY)
         try:
@@ -74,9 +53,7 @@ def fsync_path(path: str) -> None:
 
 
 def path_size(path: str) -> int:
-    if os.path.isdir(path):
-        return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
-    return os.path.getsize(path)
+    return sum(os.path.getsize(f) for f in _files(path))
 
 
 def remove(path: str) -> None:
@@ -107,9 +84,6 @@ def parse_reader(loads):
     return lambda path, probe: touch(walk(load_bytes(loads)(path), probe))
 
 
-# --- ndarrays in msgspec and msgpack: {"__nd__": [dtype, shape], "data": bin} -------------------------
-
-
 def nd_enc_hook(obj):
     """enc_hook / default: an ndarray as a dict holding its raw bytes."""
     if type(obj).__name__ == "ndarray":
@@ -127,9 +101,12 @@ def nd_restore(obj):
     return obj
 
 
-def msgspec_codec():
-    return codec("msgspec", lambda: (lib("msgspec.msgpack").Encoder(enc_hook=nd_enc_hook),
-                                     lib("msgspec.msgpack").Decoder()))
+def codec(name: str):
+    """The encoder and decoder of msgspec, or bfast-py's BFast(), made on first use."""
+    if name not in _CODECS:
+        _CODECS[name] = lib("b_fast").BFast() if name == "bfast-py" else (
+            lib("msgspec.msgpack").Encoder(enc_hook=nd_enc_hook), lib("msgspec.msgpack").Decoder())
+    return _CODECS[name]
 
 
 def msgspec_reader():
@@ -137,16 +114,9 @@ def msgspec_reader():
     return parse_reader(lambda data: nd_restore(decoder.decode(data)))
 
 
-def bfastpy_codec():
-    return codec("bfast-py", lambda: lib("b_fast").BFast())
-
-
 def bfastpy_reader():
-    codec = bfastpy_codec()  # its lazy view needs the whole buffer in memory (bytes), not a mapping
-    return parse_reader(lambda data: codec.decode_lazy(data, decompress=False))
-
-
-# --- bfast_archive, pickle, joblib ----------------------------------------------------------------
+    bfast = codec("bfast-py")  # its lazy view needs the whole buffer in memory (bytes), not a mapping
+    return parse_reader(lambda data: bfast.decode_lazy(data, decompress=False))
 
 
 def bfa_reader():
@@ -170,21 +140,13 @@ def pickle_load(path):
 
 
 def pickle_reader():
-    pickle = lib("pickle")
-
-    def read(path, probe):
-        with open(path, "rb") as f:
-            return touch(walk(pickle.load(f), probe))
-
-    return read
+    lib("pickle")
+    return lambda path, probe: touch(walk(pickle_load(path), probe))
 
 
 def joblib_reader():
     joblib = lib("joblib")  # arrays come back as np.memmap views of the file; the rest is unpickled
     return lambda path, probe: touch(walk(joblib.load(path, mmap_mode="r"), probe))
-
-
-# --- pyarrow IPC: records as one column per user field, arrays as (FixedSizeList) columns -----------
 
 
 def pyarrow_write(obj, path):
@@ -196,7 +158,8 @@ def pyarrow_write(obj, path):
         columns, shapes = {}, {}
         for name, arr in obj.items():
             flat = pa.array(arr.reshape(-1))
-            columns[name] = flat if arr.ndim == 1 else pa.FixedSizeListArray.from_arrays(flat, lib("math").prod(arr.shape[1:]))
+            width = lib("math").prod(arr.shape[1:])
+            columns[name] = flat if arr.ndim == 1 else pa.FixedSizeListArray.from_arrays(flat, width)
             shapes[name] = [arr.dtype.str, list(arr.shape)]
         info = {"kind": "arrays", "shapes": shapes}
     batch = pa.RecordBatch.from_pydict(columns, metadata={"bench": json.dumps(info)})
@@ -233,9 +196,6 @@ def pyarrow_reader():
     return read
 
 
-# --- safetensors, np.save (one .npy per array in a directory) ---------------------------------------
-
-
 def safetensors_reader():
     safe_open = lib("safetensors").safe_open
 
@@ -261,9 +221,6 @@ def npy_reader():
     return lambda path, probe: touch(np.load(os.path.join(path, probe[0] + ".npy"), mmap_mode="r")[probe[1]])
 
 
-# --- h5py: users as one dataset per field, arrays as datasets ----------------------------------------
-
-
 def h5py_write(obj, path):
     h5py, np = lib("h5py"), lib("numpy")
     text = h5py.string_dtype()
@@ -286,14 +243,10 @@ def h5py_load(path):
         if "meta" in f.attrs:
             out["meta"] = json.loads(f.attrs["meta"])
         if "users" in f:
-            columns = []
-            for name in USER_FIELDS:
-                ds = f["users"][name]
-                columns.append((ds.asstr() if h5py.check_string_dtype(ds.dtype) else ds)[()].tolist())
+            columns = [(ds.asstr() if h5py.check_string_dtype(ds.dtype) else ds)[()].tolist()
+                       for ds in (f["users"][name] for name in USER_FIELDS)]
             out["users"] = [dict(zip(USER_FIELDS, row, strict=True)) for row in zip(*columns, strict=True)]
-        for name, item in f.items():
-            if isinstance(item, h5py.Dataset):
-                out[name] = item[()]
+        out.update((name, item[()]) for name, item in f.items() if isinstance(item, h5py.Dataset))
     return out
 
 
@@ -307,9 +260,6 @@ def h5py_reader():
             return touch(f[probe[0]][probe[1]])
 
     return read
-
-
-# --- the table -------------------------------------------------------------------------------------
 
 
 class Peer:
@@ -329,7 +279,8 @@ class Peer:
 
 
 def bytes_peer(name, module, kinds, dumps, loads, reader, note=""):
-    """A peer whose file is its serialised bytes."""
+    """A peer whose file is its serialised bytes; ``reader=None``: import ``module``, then parse the whole file."""
+    reader = reader or (lambda: lib(module) and parse_reader(loads))
     return Peer(name, module, kinds, write_bytes(dumps), load_bytes(loads), reader, dumps, note=note)
 
 
@@ -339,8 +290,8 @@ PEERS = (
          fsyncs=True),
     Peer("pickle", "pickle", ALL_KINDS, pickle_write, pickle_load, pickle_reader,
          lambda obj: lib("pickle").dumps(obj, protocol=5)),
-    bytes_peer("msgspec", "msgspec", ALL_KINDS, lambda obj: msgspec_codec()[0].encode(obj),
-               lambda data: nd_restore(msgspec_codec()[1].decode(data)), msgspec_reader),
+    bytes_peer("msgspec", "msgspec", ALL_KINDS, lambda obj: codec("msgspec")[0].encode(obj),
+               lambda data: nd_restore(codec("msgspec")[1].decode(data)), msgspec_reader),
     Peer("pyarrow", "pyarrow", frozenset({"records", "arrays"}), pyarrow_write, pyarrow_load, pyarrow_reader),
     Peer("safetensors", "safetensors", frozenset({"arrays"}), lambda obj, path: lib("safetensors.numpy").save_file(
         obj, path), lambda path: lib("safetensors.numpy").load_file(path), safetensors_reader,
@@ -348,18 +299,16 @@ PEERS = (
     Peer("h5py", "h5py", ALL_KINDS, h5py_write, h5py_load, h5py_reader),
     Peer("npy", "numpy", frozenset({"arrays"}), npy_write, npy_load, npy_reader),
     bytes_peer("orjson", "orjson", frozenset({"records"}), lambda obj: lib("orjson").dumps(obj),
-               lambda data: lib("orjson").loads(data), lambda: parse_reader(lib("orjson").loads),
-               "records only: JSON holds no arrays or bytes"),
+               lambda data: lib("orjson").loads(data), None, "records only: JSON holds no arrays or bytes"),
     bytes_peer("msgpack", "msgpack", frozenset({"records", "mixed"}),
                lambda obj: lib("msgpack").packb(obj, default=nd_enc_hook),
-               lambda data: nd_restore(lib("msgpack").unpackb(data)),
-               lambda: parse_reader(lambda data, unpackb=lib("msgpack").unpackb: nd_restore(unpackb(data))),
+               lambda data: nd_restore(lib("msgpack").unpackb(data)), None,
                "records and mixed; arrays as {'__nd__': [dtype, shape], 'data': bin}"),
     Peer("joblib", "joblib", ALL_KINDS, lambda obj, path: lib("joblib").dump(obj, path),
          lambda path: lib("joblib").load(path), joblib_reader,
          note="open+read = joblib.load(mmap_mode='r'): arrays mapped, the rest unpickled"),
-    bytes_peer("bfast-py", "b_fast", frozenset({"records"}), lambda obj: bfastpy_codec().encode_packed(obj, False),
-               lambda data: bfastpy_codec().decode_packed(data, decompress=False), bfastpy_reader,
+    bytes_peer("bfast-py", "b_fast", frozenset({"records"}), lambda obj: codec("bfast-py").encode_packed(obj, False),
+               lambda data: codec("bfast-py").decode_packed(data, decompress=False), bfastpy_reader,
                "records only: bfast-py 1.10 encodes a NumPy array as its str() (lossy, truncated)"),
 )
 BY_NAME = {p.name: p for p in PEERS}

@@ -29,9 +29,8 @@ PEER_LABELS = {"bfa": "bfast_archive", "pickle": "pickle (protocol 5)", "msgspec
                "npy": 'np.load(mmap_mode="r")', "orjson": "orjson", "msgpack": "msgpack", "joblib": "joblib",
                "bfast-py": "bfast-py (B-FAST)", "dict": "in-memory dict"}
 WORKLOADS = ("records", "arrays", "mixed", "arrays-big")
-
-
-# --- small helpers --------------------------------------------------------------------------------
+TEXT_FILE = ROOT / "benchmarks" / "report_text.md"  # the wording: "@@ name" lines, each followed by its text
+TEXT = dict(re.findall(r"^@@ (\w+)\n(.*?)\n+(?=@@ |\Z)", TEXT_FILE.read_text(), re.S | re.M))
 
 
 def part_report(results: dict, name: str) -> dict | None:
@@ -69,10 +68,9 @@ def md_table(header: list, rows: list, align: list | None = None) -> str:
 
 
 def code_block(text: str) -> str:
-    return "```text\n" + text.rstrip() + "\n```"
+    """Printed output, without the tracker issue numbers that older results files printed."""
+    return "```text\n" + re.sub(r" \(issue \d+\)", "", text.rstrip()) + "\n```"
 
-
-# --- the core part: workloads x peers -------------------------------------------------------------
 
 WRITE_METRICS = (("write", "write + fsync"), ("dumps", "serialise to bytes"), ("size", "file size"),
                  ("load", "full load"))
@@ -107,10 +105,8 @@ def core_section(core: dict, stdout: str) -> str:
         lazy_b = row_of(wl_rows, metric="lazy_path", peer="bfa")
         lazy_d = row_of(wl_rows, metric="lazy_path", peer="dict")
         if lazy_b and lazy_d:
-            out.append(f'Per-field access latency, `arch["users"][i]["name"]` over scattered `i`: bfa '
-                       f"{cell(lazy_b, False)} per access (min {fmt(lazy_b['min'], 's')}, max "
-                       f"{fmt(lazy_b['max'], 's')}), the in-memory dict "
-                       f"{cell(lazy_d, False)}: {lazy_b['median'] / lazy_d['median']:.1f}x.\n")
+            out.append(TEXT["lazy"].format(bfa=cell(lazy_b, False), min=fmt(lazy_b["min"], "s"), dict=cell(
+                lazy_d, False), max=fmt(lazy_b["max"], "s"), ratio=lazy_b["median"] / lazy_d["median"]) + "\n")
     return "\n".join(out)
 
 
@@ -142,17 +138,13 @@ def headline_markdown(results: dict) -> str:
     if table is None:
         return "(no headline table: the core part did not run)"
     cfg, m = part_report(results, "core")["config"], results["machine"]
-    return (f"Medians of one `python -m benchmarks` run ({results['mode']}) on {m['cpu_count']} cores "
-            f"({m['cpu_model']}), {results['started'][:10]}; in parentheses: times bfast_archive's. "
-            f"records = {cfg['users']:,} user dicts, arrays = {fmt_bytes(cfg['array_bytes'])} in 8 arrays, "
-            f"mixed = {cfg['mixed_users']:,} dicts + {fmt_bytes(cfg['mixed_array_bytes'])} of arrays, "
-            f"arrays-big = {fmt_bytes(cfg['big_array_bytes'])}; warm = in-process, page cache warm.\n\n" + table)
+    sizes = {k: fmt_bytes(cfg[k]) for k in ("array_bytes", "mixed_array_bytes", "big_array_bytes")}
+    return TEXT["headline"].format(mode=results["mode"], cores=m["cpu_count"], cpu=m["cpu_model"], users=cfg["users"],
+                                   date=results["started"][:10], mixed_users=cfg["mixed_users"], **sizes) + (
+        "\n\n" + table)
 
 
-# --- targets from every part ----------------------------------------------------------------------
-
-TARGET_PARTS = (("core", "core (issue 2)"), ("compression", "compression (issue 3)"), ("models", "models (issue 4)"),
-                ("cache", "cache (issue 6)"), ("frames", "frames (issue 17)"))
+TARGET_PARTS = ("core", "compression", "models", "cache", "frames")
 CACHE_TARGET = re.compile(r"^\s+(.+?)\s+([\d.]+)x\s+\(target: (>=|<=) ([\d.]+)x\)")
 
 
@@ -180,7 +172,7 @@ def old_cache_targets(part: dict) -> list:
 
 def target_rows(results: dict) -> list:
     out = []
-    for name, title in TARGET_PARTS:
+    for name in TARGET_PARTS:
         part = results["parts"].get(name) or {}
         report = part_report(results, name)
         if report is None and name == "cache" and part.get("status") == "ok":
@@ -188,11 +180,8 @@ def target_rows(results: dict) -> list:
         for t in (report or {}).get("targets", []):
             verdict = t["verdict"] if t.get("primary", True) else f"({t['verdict']}, info)"
             workload = "" if name in ("models", "cache") else t.get("workload", "")
-            out.append((title, t["label"], workload, *target_texts(t), verdict))
+            out.append((name, t["label"], workload, *target_texts(t), verdict))
     return out
-
-
-# --- scaling and compression ----------------------------------------------------------------------
 
 
 def scaling_section(scaling: dict) -> str:
@@ -228,13 +217,9 @@ def compression_section(comp: dict, stdout: str) -> str:
     rows, facts, cores = comp["results"], comp["facts"], comp["machine"]["cpu_count"]
     f, fr = facts["arrays"], facts["records"]
     per = ", ".join(f"{k} {r:.2f}x" for k, r in (f.get("array_ratios") or {}).items())
-    out = [f"Data: **arrays** = {fmt_bytes(f['raw_bytes'])} of float32 embeddings at bfloat16 precision (N, 128), "
-           f"sorted int64 ids and int32 Poisson(3) counts (N, 16); LZ4 ratio {f['ratio']:.2f}x ({per}; "
-           f"lz4.frame {f['lz4_frame_ratio']:.2f}x). **records** = {facts['users']:,} user dicts, "
-           f"{fmt_bytes(fr['raw_bytes'])} uncompressed archive, LZ4 ratio {fr['ratio']:.2f}x (lz4.frame "
-           f"{fr['lz4_frame_ratio']:.2f}x). MB/s = 10⁶ raw (uncompressed archive) bytes per second; min – max below "
-           "the median come from the slowest and fastest samples. *cores busy* is the process's CPU time over wall "
-           "time (median): on an idle 2-core machine, perfectly parallel work on 2 threads shows about 2.\n"]
+    out = [TEXT["compression"].format(raw=fmt_bytes(f["raw_bytes"]), ratio=f["ratio"], per=per, users=facts["users"],
+                                      lz4_ratio=f["lz4_frame_ratio"], records_raw=fmt_bytes(fr["raw_bytes"]),
+                                      records_ratio=fr["ratio"], records_lz4_ratio=fr["lz4_frame_ratio"]) + "\n"]
     labels = {"compress": "compress", "compress_bytes": "LZ4 stage only", "encode": "encode only (uncompressed dumps)",
               "decompress": "decompress"}
     for ds in ("arrays", "records"):
@@ -247,25 +232,22 @@ def compression_section(comp: dict, stdout: str) -> str:
                                          ["l", "l", "r", "r", "r", "r"]), ""]
     s_slice, s_whole = row_of(rows, dataset="slice", metric="slice"), row_of(rows, dataset="slice", metric="whole")
     if s_slice and s_whole:
-        fs = facts["slice"]
-        out.append(f'**Slice**: `arch.array("emb")[i:i+100]` on a compressed {fmt_bytes(fs["raw_bytes"])} float32 '
-                   f"array (LZ4 ratio {fs['ratio']:.2f}x) takes {cell(s_slice, False)} (min "
-                   f"{fmt(s_slice['min'], 's')}, max {fmt(s_slice['max'], 's')}); decompressing the whole array with "
-                   f"{cores} threads takes {cell(s_whole, False)}: **{s_whole['median'] / s_slice['median']:.0f}x**.\n")
+        out.append(TEXT["slice"].format(raw=fmt_bytes(facts["slice"]["raw_bytes"]), ratio=facts["slice"]["ratio"],
+                                        slice=cell(s_slice, False), min=fmt(s_slice["min"], "s"), cores=cores,
+                                        max=fmt(s_slice["max"], "s"), whole=cell(s_whole, False),
+                                        times=s_whole["median"] / s_slice["median"]) + "\n")
     what = {"verify": "verify(), fresh open", "verify_mapped": "verify(), mapping already faulted in",
             "memcpy": "np.copyto, same size (memcpy reference)"}
     table = [[what[r["metric"]], r["threads"], fmt(r["median"], "s"), mbps(r, 1000, 2)]
              for r in rows if r["dataset"] == "verify"]
     if table:
-        out.append(f"**verify()** of an uncompressed {fmt_bytes(facts['verify']['file_bytes'])} archive "
-                   "(XXH64 of every section, in C, GIL released):\n")
+        out.append(TEXT["verify"].format(size=fmt_bytes(facts["verify"]["file_bytes"])) + "\n")
         out += [md_table(["operation", "threads", "median time", "GB/s"], table, ["l", "r", "r", "r"]), ""]
     table = [[RANDOM_LABELS[r["metric"]], r["threads"], cell(r), f"{r['mbps']['median']:.0f}"]
              for r in rows if r["dataset"] == "random"]
     if table:
-        fr = facts["random"]
-        out.append(f"**Incompressible data** ({fmt_bytes(fr['raw_bytes'])} of random bytes; files: "
-                   f"{fmt_bytes(fr['plain_file_bytes'])} uncompressed, {fmt_bytes(fr['lz4_file_bytes'])} lz4):\n")
+        out.append(TEXT["random"].format(raw=fmt_bytes(facts["random"]["raw_bytes"]), plain=fmt_bytes(
+            facts["random"]["plain_file_bytes"]), lz4=fmt_bytes(facts["random"]["lz4_file_bytes"])) + "\n")
         out += [md_table(["operation", "threads", "median", "MB/s"], table, ["l", "r", "r", "r"]), ""]
     m = re.search(r"== throughput per thread count.*?(?=\n\n)", stdout, re.S)  # the block bench_compression printed
     out.append(code_block(m.group(0) if m else ""))
@@ -276,29 +258,20 @@ RANDOM_LABELS = {"dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": 'd
                  "dumps_plain": "dumps(), uncompressed", "dumps_lz4": 'dumps(), compression="lz4"'}
 
 
-# --- frames ---------------------------------------------------------------------------------------
-
 FRAME_PEERS = (("bfa", "bfast_archive"), ("arrow-ipc", "Arrow IPC (Feather v2, mmap)"), ("parquet", "Parquet"))
 FRAME_METRICS = (("write", "write (no fsync)"), ("column_numpy", "open + one column to NumPy (`score`)"),
                  ("column_arrow", "open + one str column as Arrow (`name`)"),
                  ("column_arrow_first", "same, first open of the file (UTF-8 checked)"),
                  ("to_pandas", "open + `to_pandas()`"), ("row", "open + one row (Python values)"),
                  ("size", "file size"))
-FRAMES_ISSUE_ROWS = 10_000_000
+FRAMES_TARGET_ROWS = 10_000_000  # the data-frame targets' size
 
 
 def frames_section(frames: dict) -> str:
     rows, n = frames["results"], frames["config"]["rows"]
-    out = [f"`benchmarks/bench_frames.py` (issue 17): one pandas DataFrame of {n:,} rows x (int64 id, float64 "
-           "score, bool flag, ~12-char str name, category of 20 values, datetime64[ns, UTC]), written by each peer "
-           "to a new file each time (no fsync) and read back with the page cache warm; every read includes its "
-           "open. Arrow IPC: Feather v2, uncompressed, one record batch, read through `pa.memory_map`; Parquet: "
-           "`pq.write_table` with pyarrow's defaults, read with `pq.read_table`. Archives of one file share their "
-           "mapping within a process (a str column's UTF-8 is checked once per mapping): the *first open* row "
-           "drops the mapping before each sample. Median, min – max below; in parentheses: times "
-           "bfast_archive's.\n"]
-    if n < FRAMES_ISSUE_ROWS:
-        out.append(f"Not the issue's size: {n:,} rows, not {FRAMES_ISSUE_ROWS:,}.\n")
+    out = [TEXT["frames"].format(rows=n) + "\n"]
+    if n < FRAMES_TARGET_ROWS:
+        out.append(f"Not the targets' size: {n:,} rows, not {FRAMES_TARGET_ROWS:,}.\n")
     table = []
     for metric, label in FRAME_METRICS:
         b, line = row_of(rows, metric=metric, peer="bfa"), [label]
@@ -308,11 +281,9 @@ def frames_section(frames: dict) -> str:
             line.append(cell(r, after=f" ({fmt_ratio(r['median'] / b['median'])})" if ratio else ""))
         table.append(line)
     out.append(md_table(["operation"] + [label for _, label in FRAME_PEERS], table))
-    out += [f"\n- error: {e.get('step', '')}: `{e['error'].strip().splitlines()[-1]}`" for e in frames.get("errors", [])]
+    out += [f"\n- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}: "
+            f"`{e['error'].strip().splitlines()[-1]}`" for e in frames.get("errors", [])]
     return "\n".join(out)
-
-
-# --- charts ---------------------------------------------------------------------------------------
 
 
 def charts(results: dict, img: Path) -> list:
@@ -480,9 +451,6 @@ def chart_threads(plt, comp: dict, machine: str):
     return fig
 
 
-# --- the document ---------------------------------------------------------------------------------
-
-
 def load_lines(results: dict) -> list:
     out = []
     for name, part in results["parts"].items():
@@ -509,16 +477,8 @@ def average_load(results: dict) -> str:
 
 def cache_drop_text(results: dict) -> str:
     cd = results.get("cache_drop", {})
-    if cd.get("worked"):
-        return (f"Dropping the OS page cache (`{cd['command']}`, as root) **worked** on this machine, so the core "
-                "tables have *cache dropped* columns: before each of those fresh-process runs the page cache was "
-                "emptied, so the data file, the interpreter's modules and each peer's libraries were read from "
-                "disk (the imports dominate that figure; *cache dropped: open + read* is the file's share).")
-    if cd.get("worked") is False:
-        return (f"Dropping the OS page cache (`{cd['command']}`) was **not permitted** here (it needs root), so "
-                "there is no cache-dropped run: every *cold* figure is a fresh process with the file in the page "
-                "cache.")
-    return "No cache-dropped run was attempted (quick mode); *cold* means a fresh process, page cache warm."
+    name = {True: "cache_dropped", False: "cache_refused"}.get(cd.get("worked"), "cache_untried")
+    return TEXT[name].format(command=cd.get("command"))
 
 
 def write(results: dict, docs: Path, results_path: Path | None = None) -> list:
@@ -529,49 +489,15 @@ def write(results: dict, docs: Path, results_path: Path | None = None) -> list:
     return [docs / "BENCHMARKS.md", *written]
 
 
-METHOD = (
-    "- Timing (`benchmarks/harness.py`, one method for every part): `time.perf_counter`; the garbage "
-    "collector stays enabled with default thresholds, and `gc.collect()` runs before each sample, outside the "
-    "timing. The first call of every operation is a discarded warm-up (two for calls under 0.2 s). Operations "
-    "faster than 10 ms are timed in batches of at least 10 ms and reported per call; calls of 0.2 s or more get "
-    "fewer repeats (the *n* in the results file). The peers of one comparison are sampled round-robin.\n"
-    "- Every figure is a median with its min and max; ratios and verdicts are computed from the medians "
-    "of the same run.\n"
-    "- *Cold* runs are fresh `python -c` processes (imports counted), after one discarded warm-up child so "
-    "that `.pyc` files exist, as in normal use; the page cache is warm unless a row says *cache dropped*.\n"
-    "- Each part runs in its own process (`benchmarks/run.py`), one after another, never in parallel; each "
-    "peer's file is written, measured and deleted before the next.\n"
-    "- *Other load*: from `/proc/stat`, the CPU time all processes used minus the suite's own, per second "
-    "of wall time; on a machine shared with other work, thread scaling is bounded by the idle cores."
-)
-
-
-EARLIER_METHOD = (
-    "These figures were measured by the scripts that preceded `benchmarks/harness.py`, with the same workloads, "
-    "peers and targets. Core, scaling and models followed the method above; compression and cache discarded one "
-    "warm-up call (not two), and cache timed bfa and joblib one after the other, its misses without a warm-up."
-)
-
-
 def document(results: dict, docs: Path, img: Path, results_path: Path | None) -> str:
     m, parts = results["machine"], results["parts"]
     started, elapsed = dt.datetime.fromisoformat(results["started"]), results["elapsed_seconds"]
     source = (f" Raw samples, medians, min and max: [{results_path.name}]({os.path.relpath(results_path, docs)})."
               if results_path else "")
-    out = ["# Benchmarks", "",
-           "<!-- generated by `python -m benchmarks` (benchmarks/run.py and benchmarks/report.py): "
-           "edit those, not this file -->", "",
-           f"One run of the whole suite on one machine, {started:%Y-%m-%d}, in "
-           f"{f'{elapsed:.0f} s' if elapsed < 120 else f'{elapsed / 60:.0f} minutes'} ({results['mode']} mode)."
-           f"{source} "
-           'Reproduce with `pip install -e ".[bench]" && python -m benchmarks`; `python -m benchmarks --quick` is the '
-           "CI smoke run (its figures are not published).", "",
-           "**Absolute times differ between machines** (CPU, memory bandwidth, disk, kernel, Python build): read "
-           "the ratios between peers, which are measured within one run on one machine, not the absolute numbers. "
-           "Every figure is the median of repeated runs; min and max are shown under it, and the raw samples are in "
-           "the results file.", "", "## Method", "", METHOD, ""]
+    out = [TEXT["head"].format(date=f"{started:%Y-%m-%d}", mode=results["mode"], source=source,
+                               elapsed=f"{elapsed:.0f} s" if elapsed < 120 else f"{elapsed / 60:.0f} minutes"), ""]
     if any(p.get("status") == "ok" and "harness" not in (p.get("report") or {}) for p in parts.values()):
-        out += [EARLIER_METHOD, ""]
+        out += [TEXT["earlier"], ""]
     for u in results.get("updates", []):
         out += [f"Re-run on {u['started'][:16].replace('T', ' ')} (`--update`): {', '.join(u['parts'])}.", ""]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
@@ -583,8 +509,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
             "", cache_drop_text(results), ""]
     busy = [n for n, p in parts.items() if (p.get("machine_load") or {}).get("others_cores", 0) > 0.25]
     if busy:
-        out += [f"> **Note:** other processes were using this machine's CPU during: {', '.join(busy)} (table below). "
-                "Thread scaling and the figures of those parts are lower than on an idle machine.", ""]
+        out += [TEXT["busy"].format(parts=", ".join(busy)), ""]
     out += [md_table(["part", "started", "status", "time", "cores busy with other processes", "hypervisor steal"],
                      load_lines(results), ["l", "l", "l", "r", "r", "r"]), ""]
     if headline_table(results):
@@ -593,8 +518,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
     if targets:
         passed = sum(t[-1] == "PASS" for t in targets)
         counted = sum(t[-1] in ("PASS", "FAIL") for t in targets)
-        out += ["## Targets", "", f"The issues' targets, each checked in the run from its medians: {passed} of "
-                f"{counted} pass.", "",
+        out += ["## Targets", "", TEXT["targets"].format(passed=passed, counted=counted), "",
                 md_table(["part", "check", "workload", "value", "target", "verdict"],
                          [[*t[:5], f"**{t[5]}**" if t[5] == "FAIL" else t[5]] for t in targets],
                          ["l", "l", "l", "r", "r", "l"]), ""]
@@ -607,13 +531,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
 
     core = part_report(results, "core")
     if core:
-        out += ["## Workloads against the peers", "",
-                f"`benchmarks/bench_core.py`, with every peer of `benchmarks/peers.py`. Probes: "
-                f'`users[{core["config"]["users"] // 2}]["name"]` on records, one row of `emb` on arrays, a nested '
-                "user name on mixed. *warm*: in-process, page cache warm, `close` included. *cold*: a fresh "
-                "`python -c` child, from spawn to the value (interpreter start + the peer's imports + open + read); "
-                "*imports* and *open + read* are its parts; *peak RSS growth* is the open + read's. Writes are "
-                "followed by fsync of the file and its directory for every peer, as `bfa.dump` does.", ""]
+        out += ["## Workloads against the peers", "", TEXT["core"].format(user=core["config"]["users"] // 2), ""]
         notes = [f"- {PEER_LABELS.get(p, p)}: {note}." for p, note in core.get("peer_notes", {}).items()]
         skipped = core.get("skipped_peers", {})
         notes += [f"- {PEER_LABELS.get(p, p)}: **not run** ({why})." for p, why in skipped.items()]
@@ -627,25 +545,21 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
     scaling = part_report(results, "scaling")
     if scaling:
         sizes = scaling["config"]["sizes"]
-        out += ["## Open + read against file size", "",
-                "`benchmarks/bench_scaling.py`: bench_core's arrays workload at "
-                f"{', '.join(fmt_bytes(s) for s in sizes)}; "
-                "one row of `emb` read by the same reader functions as above. Formats that parse the whole file "
-                "(pickle, msgspec) grow with it; the ones that map it do not."]
+        out += ["## Open + read against file size", "", TEXT["scaling"].format(sizes=", ".join(map(fmt_bytes, sizes)))]
         if scaling["mode"] == "full" and max(sizes) < 4 * 1024**3:
-            out.append(f"The largest size here is {fmt_bytes(max(sizes))} (the suite's default is 4 GiB).")
+            out.append(TEXT["scaling_small"].format(largest=fmt_bytes(max(sizes))))
         out += ["", scaling_section(scaling)]
     comp = part_report(results, "compression")
     if comp:
-        out += ["## Compression, threads and checksums", "", "`benchmarks/bench_compression.py` (issue 3). "
-                + compression_section(comp, parts["compression"].get("stdout", "")), ""]
-    for name, title, script in (("models", "Record tables and pydantic models", "bench_models.py` (issue 4"),
-                                ("cache", "Cache: bfa.memoize against joblib.Memory", "bench_cache.py` (issue 6")):
+        out += ["## Compression, threads and checksums", "",
+                compression_section(comp, parts["compression"].get("stdout", "")), ""]
+    for name, title in (("models", "Record tables and pydantic models"),
+                        ("cache", "Cache: bfa.memoize against joblib.Memory")):
         part = parts.get(name)
         if part is not None:
             out += [f"## {title}", ""]
             if part["status"] == "ok":
-                out += [f"`benchmarks/{script}), as it printed:", "", code_block(part["stdout"])]
+                out += [f"`benchmarks/bench_{name}.py`, as it printed:", "", code_block(part["stdout"])]
             else:
                 out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
             out.append("")

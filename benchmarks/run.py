@@ -1,38 +1,16 @@
 """The benchmark suite: every benchmark in one run, one results file, one report.
 
-Run (from the repository root):
-
-    pip install -e ".[bench]"
-    python -m benchmarks            # full suite, about 25 minutes on 2 cores; writes
-                                    #   benchmarks/results/<date>-<machine>.json,
+    python -m benchmarks            # full suite (~25 minutes on 2 cores): benchmarks/results/<date>-<machine>.json,
                                     #   docs/BENCHMARKS.md and docs/img/*.png
-    python -m benchmarks --quick    # CI smoke run, < 2 minutes; writes only under
-                                    #   benchmarks/results/tmp-quick/ (not published)
-    python -m benchmarks --only core,compression     # some parts
-    python -m benchmarks --update benchmarks/results/X.json --only compression
-                                    # re-run parts into an existing results file
-    python -m benchmarks --wait-idle 1800            # on a shared machine: before each part,
-                                    #   wait (up to 30 minutes in all) for other processes to go quiet
+    python -m benchmarks --quick    # CI smoke run: writes only under benchmarks/results/tmp-quick/
+    python -m benchmarks --update benchmarks/results/X.json --only compression   # re-run parts into a file
+    python -m benchmarks --wait-idle 1800   # before each part, wait (30 minutes in all) for a quiet machine
     python -m benchmarks.report benchmarks/results/X.json   # re-render the report
 
-Parts, each run in its own fresh Python process (so one part's memory and imports do not affect the next), in
-this order:
-
-  core         benchmarks/bench_core.py: records, arrays, mixed, arrays-big with every peer of
-               benchmarks/peers.py that can hold them; in the full run also cold children after dropping the
-               page cache, where that is permitted (root)
-  scaling      benchmarks/bench_scaling.py: open + read one row against file size
-  models       benchmarks/bench_models.py (records tables, pydantic models)
-  cache        benchmarks/bench_cache.py (bfa.memoize vs joblib.Memory)
-  frames       benchmarks/bench_frames.py: issue 17's data frame (10M rows) against Arrow IPC (Feather v2,
-               memory-mapped) and Parquet: write, open + one column, to_pandas(), one row, file size
-  compression  benchmarks/bench_compression.py: issue 3's LZ4 / threads / verify figures (last; with
-               --wait-idle, core and compression wait for all cores to be idle, the others for one)
-
-A part that fails (non-zero exit, timeout) is recorded with its output and the suite carries on. The results
-file holds the machine description (cores, CPU model, RAM, OS, Python and package versions), each part's JSON
-report (raw samples, medians, min and max, targets; benchmarks/harness.py) and its printed tables, how busy
-the rest of the machine was during each part, and whether the page cache could be dropped.
+Each part (PARTS) runs in its own fresh Python process, one after another; a part that fails (non-zero exit,
+timeout) is recorded with its output and the suite carries on.  The results file holds the machine
+description, each part's JSON report (benchmarks/harness.py) and printed tables, how busy the rest of the
+machine was during each part, and whether the page cache could be dropped (for core's cache-dropped runs).
 """
 
 from __future__ import annotations
@@ -63,15 +41,11 @@ DROP = "sync; echo 3 > /proc/sys/vm/drop_caches"
 PARTS = (
     ("core", "bench_core.py", "bench_core workloads x all peers", (3600, 240), None),
     ("scaling", "bench_scaling.py", "open + read one row vs file size", (3600, 180), 1),
-    ("models", "bench_models.py", "record tables and pydantic models (issue 4)", (1800, 180), 1),
-    ("cache", "bench_cache.py", "bfa.memoize vs joblib.Memory (issue 6)", (1800, 180), 1),
-    ("frames", "bench_frames.py", "data frames vs Arrow IPC and Parquet (issue 17)", (1800, 120), 1),
-    ("compression", "bench_compression.py", "chunked LZ4, threads, verify (issue 3)", (1800, 180), None),
+    ("models", "bench_models.py", "record tables and pydantic models", (1800, 180), 1),
+    ("cache", "bench_cache.py", "bfa.memoize vs joblib.Memory", (1800, 180), 1),
+    ("frames", "bench_frames.py", "data frames vs Arrow IPC and Parquet", (1800, 120), 1),
+    ("compression", "bench_compression.py", "chunked LZ4, threads, verify", (1800, 180), None),
 )
-
-
-def log(msg: str) -> None:
-    print(f"[suite {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def machine_slug(machine: dict) -> str:
@@ -85,7 +59,7 @@ def run_part(script: Path, args: list, timeout: float) -> dict:
     fd, out_json = tempfile.mkstemp(prefix=f"bfa-suite-{script.stem}-", suffix=".json")
     os.close(fd)
     cmd = [sys.executable, str(script), *args, "--out", out_json]
-    log(f"{script.stem}: {' '.join(cmd[1:])}")
+    H.log(f"{script.stem}: {' '.join(cmd[1:])}")
     load, t0, lines = H.CpuLoad().start(), time.perf_counter(), []
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, bufsize=1)
     watchdog = threading.Timer(timeout, proc.kill)  # a hung part is killed, the suite goes on
@@ -111,7 +85,7 @@ def run_part(script: Path, args: list, timeout: float) -> dict:
             part["status"], part["reason"] = "failed", f"no JSON report: {exc}"
     finally:
         Path(out_json).unlink(missing_ok=True)
-    log(f"{script.stem}: {part['status']} in {elapsed:.0f} s" + (f" ({reason})" if reason else ""))
+    H.log(f"{script.stem}: {part['status']} in {elapsed:.0f} s" + (f" ({reason})" if reason else ""))
     return part
 
 
@@ -131,8 +105,8 @@ def wait_idle(budget: list, need: int | None, probe: float = 5.0) -> dict | None
             return load
         if time.monotonic() - said >= 60:
             said = time.monotonic()
-            log(f"waiting for {need or cores} idle core(s): other processes keep {load['others_cores']:.2f} busy "
-                f"({budget[0]:.0f} s of waiting left)")
+            H.log(f"waiting for {need or cores} idle core(s): other processes keep {load['others_cores']:.2f} busy "
+                  f"({budget[0]:.0f} s of waiting left)")
 
 
 def main(argv=None) -> int:
@@ -148,40 +122,31 @@ def main(argv=None) -> int:
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before each part wait for other processes to use < 0.25 cores, at most SECONDS in all")
     args = parser.parse_args(argv)
-    quick = args.quick
-    only = set(args.only.split(",")) if args.only else None
-    if only and only - {p[0] for p in PARTS}:
+    quick, mode = args.quick, "quick" if args.quick else "full"
+    only = set(args.only.split(",")) if args.only else {p[0] for p in PARTS}
+    if only - {p[0] for p in PARTS}:
         parser.error(f"unknown part(s): {', '.join(sorted(only - {p[0] for p in PARTS}))}")
-
-    started = dt.datetime.now().astimezone()
-    machine = H.machine_info()
+    started, machine = dt.datetime.now().astimezone(), H.machine_info()
     slug = machine_slug(machine)
-    base = QUICK_DIR if quick else RESULTS
-    results_path = Path(args.update or args.results or base / f"{started:%Y-%m-%d}-{slug}.json")
+    default = (QUICK_DIR if quick else RESULTS) / f"{started:%Y-%m-%d}-{slug}.json"
+    results_path = Path(args.update or args.results or default)
     docs_dir = Path(args.docs) if args.docs else QUICK_DIR / "docs" if quick else ROOT / "docs"
-    cache_drop = {"command": DROP, "worked": None, "note": "not attempted in --quick mode"}
     previous = json.loads(results_path.read_text()) if args.update else None
-    if previous and previous["mode"] != ("quick" if quick else "full"):
+    if previous and previous["mode"] != mode:
         parser.error(f"{results_path} is a {previous['mode']} run; use the same mode to update it")
-    if not quick and args.nocache > 0 and (only is None or "core" in only):
+    cache_drop = {"command": DROP, "worked": None, "note": "not attempted in --quick mode"}
+    if not quick and args.nocache > 0 and "core" in only:
         cache_drop = {"command": DROP, "worked": H.drop_page_cache(), "euid": os.geteuid()}
-        log(f"dropping the page cache {'works' if cache_drop['worked'] else 'is not permitted'} here")
-
-    print(f"bfast_archive benchmark suite ({'quick' if quick else 'full'} mode), {started:%Y-%m-%d %H:%M %Z}")
-    print(f"machine : {machine['cpu_count']} cores, {machine['cpu_model']}, {H.fmt_bytes(machine['ram_bytes'])} RAM, "
-          f"{machine['platform']}, {machine['python_impl']} {machine['python']}\n")
-    sys.stdout.flush()
+        H.log(f"dropping the page cache {'works' if cache_drop['worked'] else 'is not permitted'} here")
+    print(f"bfast_archive benchmark suite ({mode} mode), {started:%Y-%m-%d %H:%M %Z}")
+    print(f"machine : {H.describe_machine(machine)}, {machine['python_impl']} {machine['python']}\n", flush=True)
 
     suite_load, t0, parts, budget = H.CpuLoad().start(), time.perf_counter(), {}, [args.wait_idle]
-    for name, script, what, (t_full, t_quick), need in PARTS:
-        if only and name not in only:
-            continue
+    for name, script, what, (t_full, t_quick), need in (p for p in PARTS if p[0] in only):
         waited = wait_idle(budget, need) if budget[0] > 0 else None
         part_args = ["--quick"] if quick else []
-        if name == "core" and cache_drop.get("worked"):
-            part_args += ["--nocache", str(args.nocache)]
-        if name == "scaling" and args.sizes:
-            part_args += ["--sizes", args.sizes]
+        part_args += ["--nocache", str(args.nocache)] if name == "core" and cache_drop.get("worked") else []
+        part_args += ["--sizes", args.sizes] if name == "scaling" and args.sizes else []
         parts[name] = {"what": what, **run_part(BENCH / script, part_args, t_quick if quick else t_full)}
         if waited is not None:
             parts[name]["load_before"] = waited
@@ -197,21 +162,19 @@ def main(argv=None) -> int:
             results["cache_drop"] = cache_drop
         results["elapsed_seconds"] = sum(p.get("elapsed_seconds", 0) for p in results["parts"].values())
     else:
-        results = {"suite": "bfast_archive benchmarks (benchmarks/run.py)", "mode": "quick" if quick else "full",
+        results = {"suite": "bfast_archive benchmarks (benchmarks/run.py)", "mode": mode,
                    "started": started.isoformat(timespec="seconds"), "elapsed_seconds": time.perf_counter() - t0,
                    "machine": machine, "machine_slug": slug, "machine_load": suite_load.stop(),
                    "cache_drop": cache_drop, "parts": parts}
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=1))
-    log(f"wrote {results_path}")
-
     from benchmarks import report
 
-    for path in report.write(results, docs_dir, results_path):
-        log(f"wrote {path}")
+    for path in [results_path, *report.write(results, docs_dir, results_path)]:
+        H.log(f"wrote {path}")
     print(report.headline_markdown(results))
     failed = [n for n, p in parts.items() if p["status"] == "failed"]
-    log(f"done in {results['elapsed_seconds']:.0f} s" + (f"; failed parts: {', '.join(failed)}" if failed else ""))
+    H.log(f"done in {results['elapsed_seconds']:.0f} s" + (f"; failed parts: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 
