@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import operator
-from typing import Any
+from typing import Any, Callable
 
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
@@ -57,6 +57,7 @@ def register(**hooks: Any) -> None:
 def dict_pos(s: Snapshot, off: int, key: Any) -> int:
     """Position of the checked value slot of ``key`` in the dict node at ``off``."""
     ptr = s.ptr
+    pos: int
     t = type(key)
     if t is str:
         try:
@@ -250,10 +251,13 @@ def check_sums(s: Snapshot, end: int) -> None:
 def node_end(s: Snapshot, tag: int, off: int, n: int) -> int:
     """The end of the (checked) container node at ``off``."""
     if tag == _T_DICT:
+        nbuckets: int
+        width: int
         _, nbuckets, width, _ = F.DICT_HEADER.unpack_from(s.raw, off)
         return off + DICT_ENTRIES + 32 * n + nbuckets * width
     if tag == _T_TABLE:
-        return off + F.TABLE_HEADER_SIZE + F.COLUMN.size * F.U64.unpack_from(s.raw, off + 8)[0]
+        ncols: int = F.U64.unpack_from(s.raw, off + 8)[0]
+        return int(off + F.TABLE_HEADER_SIZE + F.COLUMN.size * ncols)
     return off + 8 + 16 * n
 
 
@@ -268,7 +272,7 @@ def utf8(raw: Any, where: int) -> str:
 
 def model_body(s: Snapshot, off: int) -> int:
     """Position of the checked body slot of the MODEL node at ``off``."""
-    pos = seq_get(s.ptr, s.size, off, 1)
+    pos: int = seq_get(s.ptr, s.size, off, 1)
     if pos < 0:
         raise archive_error(pos, f"model node at offset {off}")
     if SLOT(s.raw, pos)[0] & 0xFF not in (_T_DICT, _T_TABLE):
@@ -279,7 +283,7 @@ def model_body(s: Snapshot, off: int) -> int:
 def schema(s: Snapshot, off: int) -> Any:
     """The schema dict of the MODEL node at ``off``, decoded once per
     archive: schema nodes are shared by all instances of a class."""
-    pos = seq_get(s.ptr, s.size, off, 0)
+    pos: int = seq_get(s.ptr, s.size, off, 0)
     if pos < 0:
         raise archive_error(pos, f"model node at offset {off}")
     w0, p = SLOT(s.raw, pos)
@@ -328,19 +332,19 @@ def _mat_model(s: Snapshot, off: int, pos: int, depth: int) -> Any:
     return mat(s, body_pos, depth + 1)
 
 
-def noted_schemas(s: Snapshot) -> list:
+def noted_schemas(s: Snapshot) -> list[Any]:
     """The model schemas decoded from this archive so far (``schema``)."""
     return [v for k, v in list(s.tables.items()) if type(k) is tuple and k[0] == "schema"]
 
 
 # -- fixed-shape scalars ---------------------------------------------------------------
 
-def _fields(s: Snapshot, tag: int, n: int, off: int, depth: int, kinds: tuple) -> list:
+def _fields(s: Snapshot, tag: int, n: int, off: int, depth: int, kinds: tuple[Any, ...]) -> list[Any]:
     """The fields of a fixed-shape node, each checked against ``kinds``."""
     name = F.TAG_NAMES[tag]
     if n != len(kinds):
         raise ArchiveError(f"{name} node at offset {off} has {n} fields, expected {len(kinds)}")
-    values = mat_node(s, _T_LIST, off, n, depth)
+    values: list[Any] = mat_node(s, _T_LIST, off, n, depth)
     for i, (v, ok) in enumerate(zip(values, kinds)):
         ok = ok if isinstance(ok, tuple) else (ok,)
         if not isinstance(v, ok) or isinstance(v, bool) and bool not in ok:
@@ -380,7 +384,7 @@ def _time(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
     micros, fold, offset, name = _fields(s, F.T_TIME, n, off, depth,
                                          (int, int, _OPT_INT, _OPT_STR))
 
-    def build():
+    def build() -> Any:
         if not 0 <= micros < 86_400_000_000:
             raise ValueError("time of day out of range")
         secs, us = divmod(micros, 1_000_000)
@@ -449,7 +453,7 @@ def _decimal(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
         claim(s, off)
     text = bytes(s.mv[off:off + n])
 
-    def build():
+    def build() -> Any:
         value = decimal.Decimal(text.decode("ascii"))
         if str(value) != text.decode("ascii"):  # only str(Decimal)'s own spelling is valid
             raise ValueError(f"{text[:40]!r} is not in the canonical form {str(value)[:40]!r}")
@@ -467,7 +471,7 @@ def _ndarray_copy(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
     return ndarray(s, off, copy=True)
 
 
-_SCALARS = {
+_SCALARS: dict[int, Callable[[Snapshot, int, int, int, int], Any]] = {
     F.T_BIGINT: _bigint,
     F.T_DATE: lambda s, n, p, pos, depth: _dt.date.fromordinal(p),
     F.T_DATETIME: _datetime,

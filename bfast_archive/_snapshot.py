@@ -63,7 +63,7 @@ class Snapshot:
                  "root_slots", "max_depth", "threads", "seen", "models", "check", "arch")
 
     def __init__(self, raw: Any, mv: memoryview, ptr: Any, owner: Any, size: int, header: Any,
-                 layer: Any, tables: dict, root_slots: dict, max_depth: int,
+                 layer: Any, tables: dict[Any, Any], root_slots: dict[Any, Any], max_depth: int,
                  threads: int | None) -> None:
         self.raw = raw
         self.mv = mv
@@ -77,12 +77,12 @@ class Snapshot:
         self.max_depth = max_depth
         self.threads = threads
         self.seen: Any = _NO_TRACKING
-        self.models: dict | None = None
+        self.models: dict[Any, Any] | None = None
         self.check = False
         self.arch: Any = None
 
     def walk(self, arch: Any = None, *, check: bool = False,
-             models: dict | None = None) -> "Snapshot":
+             models: dict[Any, Any] | None = None) -> "Snapshot":
         """A snapshot over the same buffers for one copy-out: it tracks the
         nodes it copies (``claim``); ``check`` verifies the checksums of
         compressed payloads used in place; ``models`` maps schema

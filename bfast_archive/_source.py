@@ -29,7 +29,7 @@ class ByteSource:
 
     name: str
     size: int
-    caches: dict | None = None  # parsed structures shared across opens of one source
+    caches: dict[Any, Any] | None = None  # parsed structures shared across opens of one source
 
     def read(self, off: int, n: int) -> memoryview:
         """Bytes [off, off + n) as a read-only buffer the C core may read.
@@ -84,7 +84,7 @@ class MappedFile(ByteSource):
 
     __slots__ = ("mm", "name", "size", "caches")
 
-    def __init__(self, path: str | os.PathLike, keep: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], keep: bool = True) -> None:
         self.name = os.path.expanduser(os.fspath(path))
         try:
             self.mm, self.caches = map_file(self.name, F.HEADER_SIZE, keep)

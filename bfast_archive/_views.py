@@ -20,10 +20,10 @@ and each node goes to the writer as directly as its layout allows:
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import format as F
 from . import _decode as D
+from . import format as F
 from . import arrays as A
 from . import tables as T
 from ._native import archive_error, dict_check, offsets_check, seq_check, slots_check
@@ -32,21 +32,25 @@ from .tables import ArchivedTable
 from .views import ArchivedDict, ArchivedList
 from .errors import ArchiveError
 
+if TYPE_CHECKING:
+    from ._snapshot import Snapshot
+    from .writer import _Writer
+
 _ZERO8 = bytes(8)
 
 
-def view_types() -> tuple:
+def view_types() -> tuple[Any, ...]:
     """The archive view classes loaded so far (models only if imported)."""
     from .arrays import ArrayHandle
 
-    kinds: tuple = (ArchivedDict, ArchivedList, ArrayHandle)
+    kinds: tuple[Any, ...] = (ArchivedDict, ArchivedList, ArrayHandle)
     models = sys.modules.get(f"{__package__}.models")
     if models is not None:
         kinds += (models.ArchivedModel, models.ArchivedModelList)
     return kinds
 
 
-def encode_view(w: Any, v: Any) -> bytes:
+def encode_view(w: _Writer, v: Any) -> bytes:
     """The writer's encoder for a view ``v``: see the module docstring."""
     shown = type(v).__name__
     if type(v).__module__ == f"{__package__}.models":  # ArchivedModel(List): its plain view
@@ -77,7 +81,7 @@ class _Node:
 
     __slots__ = ("walk", "pos", "tag", "off", "n")
 
-    def __init__(self, walk: Any, pos: int | None, tag: int = 0, off: int = 0,
+    def __init__(self, walk: Snapshot, pos: int | None, tag: int = 0, off: int = 0,
                  n: int = 0) -> None:
         self.walk = walk
         self.pos = pos
@@ -86,12 +90,14 @@ class _Node:
         self.n = n
 
 
-def _encode_node(w: Any, node: _Node) -> bytes:
+def _encode_node(w: _Writer, node: _Node) -> bytes:
     walk = node.walk  # (a walk holds the archive's snapshot: a close meanwhile is harmless)
-    if node.pos is None:
+    pos = node.pos
+    if pos is None:  # a container a view names: handled below, never decoded whole
         tag, off, n = node.tag, node.off, node.n
+        pos = -1
     else:
-        w0, off = D.SLOT(walk.raw, node.pos)
+        w0, off = D.SLOT(walk.raw, pos)
         tag, n = w0 & 0xFF, w0 >> 8
         if tag == F.T_MODEL:  # read without its model: its body, as to_python gives it
             claim(walk, off)
@@ -112,10 +118,10 @@ def _encode_node(w: Any, node: _Node) -> bytes:
         if n > A.TRACK_MIN:
             claim(walk, off)
         return w.bytes(walk.mv[off:off + n])
-    return w.value(D.mat(walk, node.pos, 0))
+    return w.value(D.mat(walk, pos, 0))
 
 
-def _dict(walk: Any, off: int, n: int) -> dict:
+def _dict(walk: Snapshot, off: int, n: int) -> dict[Any, Any]:
     """A dict node as a dict of its keys (decoded) and child nodes."""
     claim(walk, off)
     rc = dict_check(walk.ptr, walk.size, off, n)
@@ -125,7 +131,7 @@ def _dict(walk: Any, off: int, n: int) -> dict:
     return {D.mat(walk, pos, 1): _Node(walk, pos + 16) for pos in range(start, start + 32 * n, 32)}
 
 
-def _items(walk: Any, tag: int, off: int, n: int) -> list:
+def _items(walk: Snapshot, tag: int, off: int, n: int) -> list[Any]:
     """A list or tuple node's child nodes."""
     claim(walk, off)
     rc = seq_check(walk.ptr, walk.size, off, n)
@@ -136,7 +142,7 @@ def _items(walk: Any, tag: int, off: int, n: int) -> list:
 
 # -- tables: packed columns copied region by region -------------------------------
 
-def _table(w: Any, walk: Any, off: int, n: int) -> bytes:
+def _table(w: _Writer, walk: Snapshot, off: int, n: int) -> bytes:
     from .writer import _ColumnBuilder
 
     claim(walk, off)
@@ -155,7 +161,7 @@ def _table(w: Any, walk: Any, off: int, n: int) -> bytes:
     return w.table_node(n, names, parts, parts)
 
 
-def _cells(walk: Any, info: Any, c: int) -> list:
+def _cells(walk: Snapshot, info: Any, c: int) -> list[Any]:
     """Column ``c``'s cells: child nodes of a SLOTS column, else decoded values."""
     kind, _, r0, *_ = info.cols[c]
     if kind != F.COL_SLOTS:
@@ -167,7 +173,7 @@ def _cells(walk: Any, info: Any, c: int) -> list:
     return [_Node(walk, pos) for pos in range(r0, r0 + 16 * n, 16)]
 
 
-def _packed_column(walk: Any, info: Any, c: int) -> Any:
+def _packed_column(walk: Snapshot, info: Any, c: int) -> Any:
     """A _ReadyColumn of column ``c``'s regions, as they are in the archive
     (memoryviews: no copy), if they pass the checks decoding would make and
     are what a writer would write for the decoded cells; else None."""
@@ -176,19 +182,19 @@ def _packed_column(walk: Any, info: Any, c: int) -> Any:
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     if kind == F.COL_SLOTS:
         return None
-    ready = _packed_regions(walk, info, c)
-    if ready is not None:
-        # the regions decoding claims (regions of no bytes may share an offset)
-        regions = {F.COL_STR: ((r0, r0n), (r1, r1n)),
-                   F.COL_STRLIST: ((r0, r0n), (r1, r1n), (r2, r2n))}.get(kind, ((r0, r0n),))
-        for at, size in regions:
-            if size:
-                claim(walk, at)
-        ready = W._ReadyColumn(ready)
-    return ready
+    regions = _packed_regions(walk, info, c)
+    if regions is None:
+        return None
+    # the regions decoding claims (regions of no bytes may share an offset)
+    claimed = {F.COL_STR: ((r0, r0n), (r1, r1n)),
+               F.COL_STRLIST: ((r0, r0n), (r1, r1n), (r2, r2n))}.get(kind, ((r0, r0n),))
+    for at, size in claimed:
+        if size:
+            claim(walk, at)
+    return W._ReadyColumn(regions)
 
 
-def _packed_regions(walk: Any, info: Any, c: int) -> tuple | None:
+def _packed_regions(walk: Snapshot, info: Any, c: int) -> tuple[Any, ...] | None:
     """What ``_packed_column`` hands the writer, before any region is claimed."""
     from . import writer as W
 
@@ -240,7 +246,7 @@ def _last(mv: memoryview, at: int, count: int) -> int:
     return int.from_bytes(mv[end - 8:end], "little")
 
 
-def _strings_regions(walk: Any, offsets_at: int, count: int, blob_at: int, blob_len: int,
+def _strings_regions(walk: Snapshot, offsets_at: int, count: int, blob_at: int, blob_len: int,
                      mask: bytes | None) -> memoryview | None:
     """The offsets region of ``count`` strings, checked as ``tables._strings``
     checks it (ArchiveError if it fails), or None if the strings need

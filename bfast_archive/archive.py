@@ -42,6 +42,7 @@ class Archive:
 
     __slots__ = ("_snap", "_name", "_nbytes", "_root_tag", "_root_off", "max_depth", "threads",
                  "model", "__weakref__")
+    _nbytes: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Archive":
         # The constructor is internal (Archive.open and Archive.from_buffer
@@ -72,7 +73,7 @@ class Archive:
                 raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, model: type | None = None, verify: bool = False,
+    def open(cls, path: str | os.PathLike[str], *, model: type | None = None, verify: bool = False,
              require_zero_copy: bool = False, threads: int | None = None,
              max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
         """Map the file at ``path`` read-only and check its header. O(1) for an
@@ -147,7 +148,8 @@ class Archive:
             if s.layer is None:
                 self.to_python()
                 return s.size
-            return s.layer.verify(s.nthreads())
+            checked: int = s.layer.verify(s.nthreads())
+            return checked
         except ArchiveError as exc:
             if str(exc).startswith(f"{self._name}: "):
                 raise
@@ -362,8 +364,8 @@ def _snapshot(source: ByteSource, max_depth: int, threads: int | None,
     except BaseException:
         release(owner)
         raise
-    tables: dict = caches.setdefault("tables", {}) if caches is not None else {}
-    root_slots: dict = caches.setdefault("root", {}) if caches is not None else {}
+    tables: dict[Any, Any] = caches.setdefault("tables", {}) if caches is not None else {}
+    root_slots: dict[Any, Any] = caches.setdefault("root", {}) if caches is not None else {}
     if layer is None or not layer.compressed:
         # what string and struct reads slice: bytes and mmap slice to bytes, fastest
         raw = whole if type(whole) in (bytes, mmap.mmap) else view

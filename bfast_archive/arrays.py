@@ -25,7 +25,7 @@ def has_text(dt: Any) -> bool:
     dt = dt.base  # the item dtype of a subarray dtype
     if dt.names:
         return any(has_text(dt.fields[name][0]) for name in dt.names)
-    return dt.kind == "U"
+    return bool(dt.kind == "U")
 
 
 def bad_code_point(arr: Any) -> bool:
@@ -44,7 +44,7 @@ def bad_code_point(arr: Any) -> bool:
     return bool(codes.max() > 0x10FFFF)
 
 
-def array_meta(s: Snapshot, off: int) -> tuple:
+def array_meta(s: Snapshot, off: int) -> tuple[Any, ...]:
     """(dtype, shape, order, data offset or payload number, nbytes, external)
     of the checked ndarray node at ``off``; parsed once per archive."""
     meta = s.tables.get(("array", off))
@@ -53,7 +53,7 @@ def array_meta(s: Snapshot, off: int) -> tuple:
     return meta
 
 
-def _parse_array_meta(raw: Any, off: int) -> tuple:
+def _parse_array_meta(raw: Any, off: int) -> tuple[Any, ...]:
     from .dtypes import descr_to_dtype
 
     data_off, nbytes, ndim, flags, dlen = _NDH(raw, off)
@@ -74,7 +74,7 @@ def _parse_array_meta(raw: Any, off: int) -> tuple:
     return dt, shape, order, data_off, nbytes, bool(flags & F.NDARRAY_EXTERNAL)
 
 
-def _shape_array(np: Any, flat: Any, shape: tuple, order: str) -> Any:
+def _shape_array(np: Any, flat: Any, shape: tuple[Any, ...], order: str) -> Any:
     if order == "F":
         return flat.reshape(shape[::-1]).T
     return flat.reshape(shape) if len(shape) != 1 else flat
@@ -143,6 +143,8 @@ class ArrayHandle:
 
     __slots__ = ("_arch", "_off", "dtype", "shape", "_order", "_data", "_nbytes", "_external",
                  "_text")
+    shape: tuple[int, ...]
+    _nbytes: int
 
     def __init__(self, arch: Any, off: int) -> None:
         snap = arch._snap

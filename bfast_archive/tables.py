@@ -19,7 +19,8 @@ from . import _decode as D
 from . import _pytable
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
-from ._native import archive_error, check_slot, offsets_check, slots_check, table_check
+from ._native import (archive_error, check_slot, offsets_check, seq_get, slots_check,
+                      table_check)
 from ._snapshot import Snapshot, claim, closed
 from .errors import ArchiveError
 from .views import ArchivedDict, ArchivedList, item_index, snapshot_of
@@ -55,7 +56,7 @@ class TableInfo:
         self.keys_off = D.SLOT(raw, off + 16)[1]
         base = off + F.TABLE_HEADER_SIZE
         self.cols = [F.COLUMN.unpack_from(raw, base + F.COLUMN.size * c) for c in range(ncols)]
-        self._names: list | None = None
+        self._names: list[Any] | None = None
         self._index: dict[str, int] = {}
         self.arrow_checked: set[int] = set()  # string columns validated for Arrow (frames.py)
 
@@ -72,7 +73,7 @@ class TableInfo:
                 self._index[key] = c
         return c
 
-    def names(self, s: Snapshot) -> list:
+    def names(self, s: Snapshot) -> list[Any]:
         """All column names, in the rows' key order."""
         if self._names is None:
             if type(s.seen) is set:  # on a copy-out walk
@@ -92,7 +93,7 @@ class TableInfo:
 
 def table_info(s: Snapshot, off: int, nrows: int) -> TableInfo:
     """The checked geometry of the table node at ``off``, cached per archive."""
-    info = s.tables.get(off)
+    info: TableInfo | None = s.tables.get(off)
     if info is not None and info.nrows == nrows:
         return info
     info = s.tables[off] = TableInfo(s, off, nrows)
@@ -103,7 +104,7 @@ UNIX_EPOCH_MICROS = 62_135_596_800_000_000  # 1970-01-01 counted from 0001-01-01
 MAX_MICROS = 315_537_897_599_999_999       # 9999-12-31 23:59:59.999999
 
 
-def _datetime_column(raw: memoryview, mask: bytes | None, where: int) -> list:
+def _datetime_column(raw: memoryview, mask: bytes | None, where: int) -> list[Any]:
     """A DATETIME column's naive datetimes (masked cells decoded as 0001-01-01,
     replaced by None afterwards). With NumPy already loaded, in one call."""
     micros = raw.cast("q")
@@ -114,7 +115,8 @@ def _datetime_column(raw: memoryview, mask: bytes | None, where: int) -> list:
             arr = np.where(np.frombuffer(mask, np.uint8) != 0, 0, arr)
         if arr.size and (arr.min() < 0 or arr.max() > MAX_MICROS):
             raise ArchiveError(f"datetime column at offset {where}: value out of range")
-        return (arr - UNIX_EPOCH_MICROS).astype("M8[us]").tolist()
+        out: list[Any] = (arr - UNIX_EPOCH_MICROS).astype("M8[us]").tolist()
+        return out
     values = micros.tolist()
     if mask is not None:
         values = [0 if m else v for v, m in zip(values, mask)]
@@ -178,7 +180,7 @@ def cell(arch: Any, s: Snapshot, info: TableInfo, c: int, row: int, depth: int,
     return D.mat(s, pos, depth) if full else D.decode(arch, pos)
 
 
-def _strings(s: Snapshot, offsets_at: int, count: int, blob_at: int, blob_len: int) -> list:
+def _strings(s: Snapshot, offsets_at: int, count: int, blob_at: int, blob_len: int) -> list[Any]:
     """``count`` strings of an offsets region + UTF-8 blob, validated in bulk."""
     mv = s.mv
     rc = offsets_check(s.ptr, s.size, offsets_at, count + 1, blob_len)
@@ -211,7 +213,7 @@ def _strings(s: Snapshot, offsets_at: int, count: int, blob_at: int, blob_len: i
                            f"{exc.reason}") from None
 
 
-def column_values(s: Snapshot, info: TableInfo, c: int, depth: int) -> list:
+def column_values(s: Snapshot, info: TableInfo, c: int, depth: int) -> list[Any]:
     """All values of column ``c`` as Python objects, in bulk, on walk ``s``."""
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     mv = s.mv
@@ -272,7 +274,7 @@ def column_values(s: Snapshot, info: TableInfo, c: int, depth: int) -> list:
 _NUMBER_KINDS = frozenset("iuf")
 
 
-def numeric_array(values: list) -> Any:
+def numeric_array(values: list[Any]) -> Any:
     """``values`` (a column's cells, None for a missing value) as a NumPy
     array when every other cell is a number and the array holds each one
     exactly, else None (the caller returns the list):
@@ -330,7 +332,7 @@ def numeric_array(values: list) -> Any:
     return np.ma.MaskedArray(data, mask=mask)
 
 
-def with_nulls(values: list, mask: bytes) -> list:
+def with_nulls(values: list[Any], mask: bytes) -> list[Any]:
     """``values`` with None where ``mask`` (bytes 0/1, checked) holds 1: a
     few Nones are set in place (found by bytes.find, in C), many in one pass."""
     if mask.count(1) * 8 > len(mask):
@@ -343,7 +345,7 @@ def with_nulls(values: list, mask: bytes) -> list:
     return values
 
 
-def table_rows(s: Snapshot, info: TableInfo, depth: int) -> list:
+def table_rows(s: Snapshot, info: TableInfo, depth: int) -> list[Any]:
     """The rows of a table as dicts, built column by column, on walk ``s``."""
     columns = [column_values(s, info, c, depth) for c in range(info.ncols)]
     names = info.names(s)
@@ -384,7 +386,7 @@ class StringsCell(ArchivedList):
         for i in range(self._n):
             yield self[i]
 
-    def to_python(self) -> list:
+    def to_python(self) -> list[Any]:
         D.check_sums(snapshot_of(self), max(self._blob_at + self._blob_len,
                                             self._items_at + 8 * (self._first + self._n + 1)))
         return [self[i] for i in range(self._n)]
@@ -423,7 +425,7 @@ class ArchivedTable(ArchivedList):
             yield ArchivedRow(arch, info, row)
 
     @property
-    def columns(self) -> list:
+    def columns(self) -> list[Any]:
         """The column names, in the rows' key order."""
         s = snapshot_of(self)
         return list(self._info(s).names(s))
@@ -516,17 +518,17 @@ class ArchivedRow(ArchivedDict):
             return False
         return True
 
-    def values(self) -> ValuesView:
+    def values(self) -> ValuesView[Any]:
         return ValuesView(self)
 
-    def items(self) -> ItemsView:
+    def items(self) -> ItemsView[Any, Any]:
         return ItemsView(self)
 
     def array(self, key: Any) -> Any:
         raise TypeError("a table row's cells are not array nodes: use the table's "
                         ".column(name) for a whole column as an array")
 
-    def to_python(self) -> dict:
+    def to_python(self) -> dict[Any, Any]:
         s = snapshot_of(self)
         info = self._info
         D.check_sums(s, D.node_end(s, F.T_TABLE, info.off, info.nrows))
@@ -553,7 +555,7 @@ def model_schema_at(view: Any, key: Any) -> Any:
     if type(view) is ArchivedDict:
         pos = D.dict_pos(s, view._off, key)
     elif type(view) is ArchivedList and type(key) is int:
-        pos = D.seq_get(s.ptr, s.size, view._off, key)
+        pos = seq_get(s.ptr, s.size, view._off, key)
         if pos < 0:
             return None
     else:
@@ -564,7 +566,7 @@ def model_schema_at(view: Any, key: Any) -> Any:
     return schema
 
 
-def copy_noting_schemas(view: Any) -> tuple:
+def copy_noting_schemas(view: Any) -> tuple[Any, ...]:
     """``(view.to_python(), schemas)`` for an ``ArchivedDict``,
     ``ArchivedList`` (a table too) or table row: the copy notes the schema
     of every model node it passes; ``schemas`` are all the schemas the

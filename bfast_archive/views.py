@@ -19,7 +19,7 @@ from ._snapshot import Snapshot, closed
 
 def snapshot_of(view: Any) -> Snapshot:
     """The snapshot of ``view``'s archive, or "archive is closed"."""
-    s = view._arch._snap
+    s: Snapshot | None = view._arch._snap
     if s is None:
         raise closed()
     return s
@@ -41,10 +41,10 @@ def item_index(index: Any, n: int) -> int | range:
         index += n
     if not 0 <= index < n:
         raise IndexError("ArchivedList index out of range")
-    return index
+    return int(index)
 
 
-class ArchivedDict(Mapping):
+class ArchivedDict(Mapping[Any, Any]):
     """A read-only, lazy view of an archived dict: a ``Mapping`` in the
     original insertion order. ``d[key]`` hashes the key and probes the
     archived index in C: O(1) expected, touches a few cache lines."""
@@ -79,7 +79,7 @@ class ArchivedDict(Mapping):
                 raise closed()
             yield pos
 
-    def values(self) -> ValuesView:
+    def values(self) -> ValuesView[Any]:
         return _DictValues(self)
 
     def array(self, key: Any) -> Any:
@@ -102,12 +102,13 @@ class ArchivedDict(Mapping):
 
         return ArrayHandle(self._arch, p)
 
-    def items(self) -> ItemsView:
+    def items(self) -> ItemsView[Any, Any]:
         return _DictItems(self)
 
-    def to_python(self) -> dict:
+    def to_python(self) -> dict[Any, Any]:
         """Copy this dict out into plain Python objects. Cost: its whole subtree."""
-        return D.to_python(self._arch, F.T_DICT, self._off, self._n)
+        value: dict[Any, Any] = D.to_python(self._arch, F.T_DICT, self._off, self._n)
+        return value
 
     def __repr__(self) -> str:
         if self._arch._snap is None:
@@ -122,26 +123,26 @@ class ArchivedDict(Mapping):
         return f"<ArchivedDict {self._n} {noun}{': ' if shown else ''}{', '.join(shown)}>"
 
 
-class _DictValues(ValuesView):
+class _DictValues(ValuesView[Any]):
     __slots__ = ()
 
     def __iter__(self) -> Iterator[Any]:
-        d = self._mapping
+        d = self._mapping  # type: ignore[attr-defined]  # (the view's mapping; not in typeshed)
         for pos in d._entries(snapshot_of(d)):
             yield D.decode(d._arch, pos + 16)
 
 
-class _DictItems(ItemsView):
+class _DictItems(ItemsView[Any, Any]):
     __slots__ = ()
 
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        d = self._mapping
+        d = self._mapping  # type: ignore[attr-defined]  # (the view's mapping; not in typeshed)
         s = snapshot_of(d)
         for pos in d._entries(s):
             yield D.mat(s, pos, 0), D.decode(d._arch, pos + 16)
 
 
-class ArchivedList(Sequence):
+class ArchivedList(Sequence[Any]):
     """A read-only, lazy view of an archived list or tuple: a ``Sequence``.
     ``l[i]`` (negative too) is one C call, O(1); slices give a list of items."""
 
@@ -188,7 +189,7 @@ class ArchivedList(Sequence):
     @property
     def is_tuple(self) -> bool:
         """True if the archived value was a tuple (``to_python`` gives a tuple)."""
-        return self._tag == F.T_TUPLE
+        return bool(self._tag == F.T_TUPLE)
 
     def column(self, name: Any) -> Any:
         """The value of key ``name`` in every item of this list of dicts, as
@@ -221,9 +222,11 @@ class ArchivedList(Sequence):
         array = numeric_array(values)
         return values if array is None else array
 
-    def to_python(self) -> list | tuple:
+    def to_python(self) -> list[Any] | tuple[Any, ...]:
         """Copy this list out into plain Python objects. Cost: its whole subtree."""
-        return D.to_python(self._arch, self._tag, self._off, self._n)
+        value: list[Any] | tuple[Any, ...] = D.to_python(self._arch, self._tag, self._off,
+                                                          self._n)
+        return value
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ArchivedList):
