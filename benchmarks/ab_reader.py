@@ -19,12 +19,15 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROBE = r'''
 import json, sys, time, statistics
 sys.path.insert(0, sys.argv[1])
 import bfast_archive as bfa
 import numpy as np
-path, out = sys.argv[2], {}
+path, team_path, out = sys.argv[2], sys.argv[3], {}
 
 def timed(fn, n):
     best = []
@@ -48,14 +51,24 @@ out["column('id') us"] = timed(lambda: users.column("id"), 2000) * 1e6
 out["column('name') ms"] = timed(lambda: users.column("name"), 5) * 1e3
 out["to_python ms"] = timed(lambda: bfa.Archive.open(path).to_python(), 3) * 1e3
 out["load ms"] = timed(lambda: bfa.load(path), 3) * 1e3
+sys.path.insert(1, sys.argv[4])  # the benchmarks package, for the realistic models
+from benchmarks.bench_models import Team
+users = bfa.Archive.open(team_path, model=Team).root.users
+out["typed users[i].created us"] = timed(lambda: users[777].created, 5000) * 1e6
+out["typed users[i].name us"] = timed(lambda: users[777].name, 5000) * 1e6
 print(json.dumps(out))
 '''
 
 
-def make_archive(path: str) -> None:
+def make_archives(path: str, team_path: str) -> None:
+    import random
+
     import numpy as np
 
     import bfast_archive as bfa
+    from benchmarks.bench_models import make_team
+
+    bfa.dump(make_team(10_000, random.Random(0)), team_path)
 
     rows = [{"id": i, "name": f"user-{i}", "score": i * 0.5, "tags": ["a", "b"]}
             for i in range(100_000)]
@@ -68,17 +81,18 @@ def make_archive(path: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("old")
-    ap.add_argument("new", nargs="?", default=str(pathlib.Path(__file__).resolve().parents[1]))
+    ap.add_argument("new", nargs="?", default=str(ROOT))
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "ab.bfa")
-        make_archive(path)
+        path, team_path = os.path.join(tmp, "ab.bfa"), os.path.join(tmp, "team.bfa")
+        make_archives(path, team_path)
         runs: dict[str, list[dict]] = {"old": [], "new": []}
         for _ in range(args.rounds):
             for label in ("old", "new"):
                 tree = getattr(args, label)
-                out = subprocess.run([sys.executable, "-c", PROBE, tree, path], check=True,
+                out = subprocess.run([sys.executable, "-c", PROBE, tree, path, team_path,
+                                      str(ROOT)], check=True,
                                      capture_output=True, text=True).stdout
                 runs[label].append(json.loads(out))
     print(f"{'probe':44} {'old':>10} {'new':>10} {'new/old':>8}   ({args.rounds} rounds, "

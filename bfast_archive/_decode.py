@@ -33,6 +33,7 @@ _T_NONE, _T_TRUE, _T_INT, _T_FLOAT = F.T_NONE, F.T_TRUE, F.T_INT, F.T_FLOAT
 _T_STR, _T_SSTR, _T_BYTES, _T_SBYTES = F.T_STR, F.T_SSTR, F.T_BYTES, F.T_SBYTES
 _T_LIST, _T_TUPLE, _T_DICT, _T_TABLE = F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_TABLE
 _T_NDARRAY, _T_XBYTES, _T_MODEL, _T_FRAME = F.T_NDARRAY, F.T_XBYTES, F.T_MODEL, F.T_FRAME
+_T_DATETIME = F.T_DATETIME
 _K_STR, _K_INT = F.K_STR, F.K_INT
 
 # Registered by views.py and tables.py when they are imported (archive.py
@@ -112,15 +113,12 @@ def int_equal(key: Any) -> int:
 
 # -- decoding ------------------------------------------------------------------
 
-def decode(arch: Any, pos: int) -> Any:
-    """The lazy value of the checked slot at ``pos`` of archive ``arch``:
-    views for containers, zero-copy memoryviews/arrays for byte payloads,
-    else plain values."""
-    try:
-        s = arch._snap
-        raw = s.raw
-    except AttributeError:  # _snap is None: closed
-        raise closed() from None
+def decode(arch: Any, s: Snapshot, pos: int) -> Any:
+    """The lazy value of the checked slot at ``pos`` of archive ``arch``, read
+    through its snapshot ``s`` (the caller took it and checked it is not
+    None): views for containers, zero-copy memoryviews/arrays for byte
+    payloads, else plain values."""
+    raw = s.raw
     w0, p = SLOT(raw, pos)
     tag = w0 & 0xFF
     if tag == _T_SSTR:
@@ -137,6 +135,8 @@ def decode(arch: Any, pos: int) -> Any:
         return ArchivedList(arch, p, w0 >> 8, tag)
     if tag == _T_FLOAT:
         return _F64(raw, pos)[1]
+    if tag <= _T_TRUE:
+        return None if tag == _T_NONE else tag == _T_TRUE
     if tag == _T_NDARRAY:
         return ndarray(s, p, copy=False)
     if tag == _T_SBYTES:
@@ -146,10 +146,14 @@ def decode(arch: Any, pos: int) -> Any:
     if tag == _T_XBYTES:
         return xbytes(s, p, w0 >> 8, copy=False)
     if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
-        return decode(arch, model_body(s, p))
+        return decode(arch, s, model_body(s, p))
     if tag == _T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
         from .frames import frame_view
         return frame_view(arch, p)
+    if tag == _T_DATETIME:
+        value = datetime_node(s, w0 >> 8, p)
+        if value is not None:
+            return value
     with recursion_headroom(s.max_depth):  # sets and fixed-shape nodes recurse
         return mat(s.walk(arch), pos, 0)
 
@@ -353,13 +357,23 @@ def _fields(s: Snapshot, tag: int, n: int, off: int, depth: int, kinds: tuple[An
     return values
 
 
+# timezones made so far (immutable), keyed by (offset, name): timezone objects
+# compare equal by offset alone, so a zone is never looked up by another zone
+_ZONES: dict[tuple[int, str | None], _dt.timezone] = {}
+
+
 def _tz(offset: Any, name: Any) -> Any:
     if offset is None:
         if name is not None:
             raise ValueError("timezone name without an offset")
         return None
-    delta = _dt.timedelta(microseconds=offset)
-    return _dt.timezone(delta) if name is None else _dt.timezone(delta, name)
+    zone = _ZONES.get((offset, name))
+    if zone is None:
+        delta = _dt.timedelta(microseconds=offset)
+        zone = _dt.timezone(delta) if name is None else _dt.timezone(delta, name)
+        if len(_ZONES) < 256:
+            _ZONES[(offset, name)] = zone
+    return zone
 
 
 def _checked(tag: int, off: int, build: Any) -> Any:
@@ -373,7 +387,60 @@ _OPT_INT = (int, type(None))
 _OPT_STR = (str, type(None))
 
 
+def datetime_node(s: Snapshot, n: int, off: int) -> Any:
+    """The datetime of the DATETIME node at ``off`` read straight from its
+    four slots (wall time, fold, UTC offset, zone name), once C has checked
+    the node; None if a slot is not of the kind a writer makes (the caller
+    then decodes it field by field, which names what is wrong). No walk:
+    none of the four slots can be a container."""
+    if n != 4 or seq_check(s.ptr, s.size, off, 4) < 0:
+        return None
+    raw = s.raw
+    w0, wall = SLOT(raw, off + 8)
+    w1, fold = SLOT(raw, off + 24)
+    w2, offset = SLOT(raw, off + 40)
+    w3, p3 = SLOT(raw, off + 56)
+    tag2, tag3 = w2 & 0xFF, w3 & 0xFF
+    if w0 & 0xFF != _T_INT or w1 & 0xFF != _T_INT or tag2 not in (_T_INT, _T_NONE):
+        return None
+    if tag3 == _T_NONE:
+        name = None
+    elif tag3 == _T_SSTR:
+        name = utf8(raw[off + 64:off + 64 + (w3 >> 8)], off + 56)
+    elif tag3 == _T_STR:
+        name = utf8(raw[p3:p3 + (w3 >> 8)], p3)
+    else:
+        return None
+    if tag2 == _T_NONE:
+        offset = None
+    try:
+        if fold == 0:  # the epoch in this zone, plus the wall time: one datetime made
+            return _epoch_in(offset, name) + _dt.timedelta(microseconds=wall)
+        return (_EPOCH + _dt.timedelta(microseconds=wall)).replace(fold=fold,
+                                                                   tzinfo=_tz(offset, name))
+    except (ValueError, OverflowError, TypeError, ArithmeticError) as exc:
+        raise ArchiveError(f"invalid datetime at offset {off}: {exc}") from None
+
+
+# keyed by (offset, name), never by the timezone: timezones equal by offset alone
+_EPOCHS: dict[tuple[Any, Any], _dt.datetime] = {(None, None): _EPOCH}
+
+
+def _epoch_in(offset: Any, name: Any) -> _dt.datetime:
+    """0001-01-01 00:00 in the zone of ``offset`` and ``name`` (cached, as ``_ZONES``)."""
+    epoch = _EPOCHS.get((offset, name))
+    if epoch is None:
+        epoch = _EPOCH.replace(tzinfo=_tz(offset, name))
+        if len(_EPOCHS) < 256:
+            _EPOCHS[(offset, name)] = epoch
+    return epoch
+
+
 def _datetime(s: Snapshot, n: int, off: int, pos: int, depth: int) -> Any:
+    value = datetime_node(s, n, off)
+    if value is not None:
+        claim(s, off)  # as mat_node claims every node a copy-out passes
+        return value
     wall, fold, offset, name = _fields(s, F.T_DATETIME, n, off, depth,
                                        (int, int, _OPT_INT, _OPT_STR))
     return _checked(F.T_DATETIME, off, lambda: (

@@ -88,9 +88,8 @@ class Snapshot:
         compressed payloads used in place; ``models`` maps schema
         fingerprints to classes in a model load (empty: note schemas only);
         ``arch`` is the archive, for values that are built from views."""
-        w = Snapshot.__new__(Snapshot)
-        for name in Snapshot.__slots__:
-            setattr(w, name, getattr(self, name))
+        w = Snapshot(self.raw, self.mv, self.ptr, self.owner, self.size, self.header, self.layer,
+                     self.tables, self.root_slots, self.max_depth, self.threads)
         w.seen = set()
         w.models = models
         w.check = check

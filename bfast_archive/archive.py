@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Iterator
 
 from . import _decode as D
+from ._decode import decode, dict_pos
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
 from ._native import archive_error, buffer_pointer, check_slot, parse_header, release
@@ -167,7 +168,7 @@ class Archive:
     def root(self) -> Any:
         """The root value: a view for a container, else a plain value. O(1).
         Opened with ``model=M``: an ``ArchivedModel`` (or a list of them)."""
-        value = D.decode(self, F.ROOT_SLOT_POS)
+        value = D.decode(self, self._snapshot(), F.ROOT_SLOT_POS)
         if self.model is not None:
             from .models import typed_view
 
@@ -191,7 +192,7 @@ class Archive:
 
         tag = self._root_tag
         if tag in (_T_LIST, _T_TUPLE, _T_DICT):
-            value = D.decode(self, F.ROOT_SLOT_POS)
+            value = D.decode(self, self._snapshot(), F.ROOT_SLOT_POS)
             if len(value):
                 return model_schema_at(value, 0 if tag != _T_DICT else next(iter(value)))
         return None
@@ -249,8 +250,8 @@ class Archive:
                     return ArchivedTable(self, p, n, tag)
                 if tag == _T_LIST or tag == _T_TUPLE:
                     return ArchivedList(self, p, n, tag)
-                return D.decode(self, p)
-            pos = D.dict_pos(s, self._root_off, key)
+                return decode(self, s, p)
+            pos = dict_pos(s, self._root_off, key)
             if type(key) is str:
                 w0, p = D.SLOT(s.raw, pos)
                 tag = w0 & 0xFF
@@ -258,7 +259,7 @@ class Archive:
                     s.root_slots[key] = (tag, w0 >> 8, p)
                 else:
                     s.root_slots[key] = (-1, 0, pos)
-            return D.decode(self, pos)
+            return decode(self, s, pos)
         root = self.root
         if not isinstance(root, (ArchivedDict, ArchivedList)):
             raise TypeError(f"the archive's root is a {type(root).__name__}, not a container")

@@ -16,6 +16,7 @@ from collections.abc import ItemsView, ValuesView
 from typing import Any, Iterator
 
 from . import _decode as D
+from ._decode import decode, utf8
 from . import _pytable
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
@@ -154,7 +155,7 @@ def cell(arch: Any, s: Snapshot, info: TableInfo, c: int, row: int, depth: int,
             return None
     if kind == F.COL_STR:
         a, b = _offset_pair(mv, r0 + 8 * row, r1n, r0)
-        return D.utf8(mv[r1 + a:r1 + b], r1 + a)
+        return utf8(mv[r1 + a:r1 + b], r1 + a)
     if kind == F.COL_INT64:
         return _I64S(mv, r0 + 8 * row)[0]
     if kind == F.COL_DATETIME:
@@ -177,7 +178,7 @@ def cell(arch: Any, s: Snapshot, info: TableInfo, c: int, row: int, depth: int,
     rc = check_slot(s.ptr, s.size, pos, info.off)
     if rc < 0:
         raise archive_error(rc, f"table cell at offset {pos}")
-    return D.mat(s, pos, depth) if full else D.decode(arch, pos)
+    return D.mat(s, pos, depth) if full else decode(arch, s, pos)
 
 
 def _strings(s: Snapshot, offsets_at: int, count: int, blob_at: int, blob_len: int) -> list[Any]:
@@ -410,12 +411,15 @@ class ArchivedTable(ArchivedList):
         return table_info(s if s is not None else snapshot_of(self), self._off, self._n)
 
     def __getitem__(self, index: Any) -> Any:
-        s = snapshot_of(self)
+        arch = self._arch
+        s = arch._snap
+        if s is None:
+            raise closed()
         if type(index) is not int or not 0 <= index < self._n:
             index = item_index(index, self._n)
             if type(index) is range:
                 return [self[i] for i in index]
-        return ArchivedRow(self._arch, self._info(s), index)
+        return ArchivedRow(arch, table_info(s, self._off, self._n), index)
 
     def __iter__(self) -> Iterator[Any]:
         arch, info = self._arch, self._info(snapshot_of(self))
@@ -503,9 +507,12 @@ class ArchivedRow(ArchivedDict):
         self._row = row
 
     def __getitem__(self, key: Any) -> Any:
-        s = snapshot_of(self)
+        arch = self._arch
+        s = arch._snap
+        if s is None:
+            raise closed()
         info = self._info
-        return cell(self._arch, s, info, info.column_of(s, key), self._row, 0, False)
+        return cell(arch, s, info, info.column_of(s, key), self._row, 0, False)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(list(self._info.names(snapshot_of(self))))

@@ -11,6 +11,7 @@ from collections.abc import ItemsView, Mapping, Sequence, ValuesView
 from typing import Any, Iterator
 
 from . import _decode as D
+from ._decode import decode, dict_pos
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
 from ._native import E_INDEX, NOTFOUND, archive_error, dict_check, dict_find, seq_check, seq_get
@@ -57,7 +58,11 @@ class ArchivedDict(Mapping[Any, Any]):
         self._n = n
 
     def __getitem__(self, key: Any) -> Any:
-        return D.decode(self._arch, D.dict_pos(snapshot_of(self), self._off, key))
+        arch = self._arch
+        s = arch._snap
+        if s is None:
+            raise closed()
+        return decode(arch, s, dict_pos(s, self._off, key))
 
     def __len__(self) -> int:
         return self._n
@@ -128,8 +133,9 @@ class _DictValues(ValuesView[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         d = self._mapping  # type: ignore[attr-defined]  # (the view's mapping; not in typeshed)
-        for pos in d._entries(snapshot_of(d)):
-            yield D.decode(d._arch, pos + 16)
+        s = snapshot_of(d)
+        for pos in d._entries(s):
+            yield decode(d._arch, s, pos + 16)
 
 
 class _DictItems(ItemsView[Any, Any]):
@@ -139,7 +145,7 @@ class _DictItems(ItemsView[Any, Any]):
         d = self._mapping  # type: ignore[attr-defined]  # (the view's mapping; not in typeshed)
         s = snapshot_of(d)
         for pos in d._entries(s):
-            yield D.mat(s, pos, 0), D.decode(d._arch, pos + 16)
+            yield D.mat(s, pos, 0), decode(d._arch, s, pos + 16)
 
 
 class ArchivedList(Sequence[Any]):
@@ -159,21 +165,25 @@ class ArchivedList(Sequence[Any]):
             index = item_index(index, self._n)
             if type(index) is range:
                 return [self[i] for i in index]
-        s = snapshot_of(self)
+        arch = self._arch
+        s = arch._snap
+        if s is None:
+            raise closed()
         pos = seq_get(s.ptr, s.size, self._off, index)
         if pos < 0:
             if pos == E_INDEX:
                 raise IndexError("ArchivedList index out of range")
             raise archive_error(pos, f"list node at offset {self._off}")
-        return D.decode(self._arch, pos)
+        return decode(arch, s, pos)
 
     def __len__(self) -> int:
         return self._n
 
     def __iter__(self) -> Iterator[Any]:
         arch = self._arch
-        for pos in self._slots(snapshot_of(self)):
-            yield D.decode(arch, pos)
+        s = snapshot_of(self)
+        for pos in self._slots(s):
+            yield decode(arch, s, pos)
 
     def _slots(self, s: Snapshot) -> Iterator[int]:
         rc = seq_check(s.ptr, s.size, self._off, self._n)

@@ -93,3 +93,21 @@ def test_reads_racing_close_from_many_threads_give_values_or_closed(archive_byte
         for t in threads:
             t.join()
         assert errors == []
+
+
+def test_a_walk_copies_every_buffer_field_of_its_snapshot(archive_bytes):
+    from bfast_archive._snapshot import Snapshot
+
+    arch = bfa.Archive.from_buffer(archive_bytes)
+    snap = arch._snap
+    walk = snap.walk(arch, check=True, models={})
+    state = {"seen", "models", "check", "arch"}
+    for name in set(Snapshot.__slots__) - state:
+        assert getattr(walk, name) is getattr(snap, name), name
+    assert (walk.check, walk.models, walk.arch) == (True, {}, arch)
+
+
+def test_lazy_none_and_bools_need_no_walk(archive_bytes):
+    arch = bfa.Archive.from_buffer(bfa.dumps({"n": None, "t": True, "f": False}))
+    assert (arch["n"], arch["t"], arch["f"]) == (None, True, False)
+    assert type(arch["t"]) is bool
