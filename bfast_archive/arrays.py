@@ -249,6 +249,12 @@ class ArrayHandle:
         arr.flags.writeable = False
         return arr
 
+    def __reduce__(self) -> tuple:
+        """Pickled by reference: its archive's (``_refs.py``) and its node's offset."""
+        if self._arch._snap is None:
+            raise closed()
+        return ArrayHandle, (self._arch, self._off)
+
     def __repr__(self) -> str:
         kind = "compressed" if self._external else "in place"
         return f"<ArrayHandle shape={self.shape} dtype={self.dtype} {kind}>"

@@ -359,6 +359,11 @@ class ArchivedModel:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("archived models are read-only")
 
+    def __reduce__(self) -> tuple:
+        """Pickled as its plain view (by reference, ``_refs.py``), its model
+        class (by name, as pickle names classes), schema and path."""
+        return ArchivedModel, (self._view, self._cls, self._schema, self._path)
+
     def to_python(self) -> dict:
         return self._fields().to_python()
 
@@ -466,6 +471,10 @@ class ArchivedModelList(Sequence):
     def to_python(self) -> list:
         return self._view.to_python()
 
+    def __reduce__(self) -> tuple:
+        """Pickled as ``ArchivedModel`` is: its plain view and model class."""
+        return ArchivedModelList, (self._view, self._cls, self._schema, self._path)
+
     def to_models(self) -> list:
         """Build and validate every instance (copies), checked as ``load``
         checks them. Cost: the whole list."""
@@ -498,6 +507,9 @@ class ArchivedModelDict(Mapping):
 
     def __iter__(self):
         return iter(self._view)
+
+    def __reduce__(self) -> tuple:
+        return ArchivedModelDict, (self._view, self._cls)
 
     def __repr__(self) -> str:
         return f"<ArchivedModelDict {len(self)} {self._cls.__name__}>"
