@@ -55,16 +55,27 @@ def _shown(identity: tuple) -> str:
     return repr(identity)
 
 
+def check_unchanged(ref: ArchiveRef) -> None:
+    """ArchiveError unless the file at ``ref.path`` is still the file
+    ``ref`` names (or if it is gone). Cost: one ``stat``."""
+    from ._mappings import identity as identity_of
+
+    try:
+        st = os.stat(ref.path)
+    except FileNotFoundError:
+        raise ArchiveError(f"{ref.path}: the file of the pickled archive is gone") from None
+    check_identity(ref.path, ref.identity, identity_of(st))
+
+
 def reopen(ref: ArchiveRef) -> Any:
     """Open the archive ``ref`` names, as it was opened (same options), and
-    check that the file mapped is the one pickled (before reading it, and
-    the file actually mapped). Cost: ``Archive.open`` and a ``stat``."""
-    from ._mappings import identity as identity_of
+    check that the file is the one pickled (before reading it, and the file
+    actually mapped). Cost: ``Archive.open`` and a ``stat``."""
     from .archive import Archive
 
     path, identity, options = ref
+    check_unchanged(ref)
     try:
-        check_identity(path, identity, identity_of(os.stat(path)))
         arch = Archive.open(path, **dict(options))
     except FileNotFoundError:
         raise ArchiveError(f"{path}: the file of the pickled archive is gone") from None

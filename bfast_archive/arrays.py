@@ -162,6 +162,15 @@ class ArrayHandle:
     def nbytes(self) -> int:
         return self._nbytes
 
+    @property
+    def chunk_bytes(self) -> int | None:
+        """The size of the compression chunks that hold the array's data (a
+        slice decodes whole chunks), or None for an array stored in place."""
+        s = self._arch._snap
+        if s is None:
+            raise closed()
+        return payloads(s).chunk_size(self._data) if self._external else None
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d array")
