@@ -7,6 +7,7 @@ import shutil
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -214,3 +215,22 @@ def test_a_view_at_a_random_path_pickles_to_the_same_value(tmp_path_factory, roo
         again = pickle.loads(pickle.dumps(view, protocol=data.draw(st.sampled_from(PROTOCOLS))))
         assert type(again) is type(view)
         assert_deep_equal(again.to_python(), view.to_python())
+
+
+def test_a_typed_dict_of_models_round_trips(tmp_path):
+    p = tmp_path / "d.bfa"
+    pets = {"a": Pet(name="x", tags=[]), "b": Pet(name="y", tags=["t"])}
+    bfa.dump(pets, p)
+    with bfa.Archive.open(p, model=dict[str, Pet]) as arch:
+        again = pickle.loads(pickle.dumps(arch.root))
+        assert type(again).__name__ == "ArchivedModelDict" and again["b"].tags == ["t"]
+
+
+def test_a_data_frame_view_round_trips(tmp_path):
+    p = tmp_path / "f.bfa"
+    bfa.dump({"df": pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})}, p)
+    with bfa.Archive.open(p) as arch:
+        view = arch["df"]
+        again = pickle.loads(pickle.dumps(view))
+        assert type(again) is type(view) and again.frame_kind == "pandas.DataFrame"
+        assert again.to_pandas().equals(view.to_pandas())
