@@ -73,6 +73,10 @@ def _keys(key: Any) -> tuple:
     return keys
 
 
+def _shown(keys: tuple) -> str:
+    return repr(keys[0] if len(keys) == 1 else keys)
+
+
 def _parent(arch: Archive, keys: tuple) -> Any:
     """The container holding the value at path ``keys``."""
     node: Any = arch
@@ -90,8 +94,8 @@ def _handle(arch: Archive, keys: tuple) -> Any:
     """The ``ArrayHandle`` of the array at path ``keys``."""
     parent = _parent(arch, keys)
     if not isinstance(parent, (Archive, ArchivedDict)):
-        raise TypeError(f"the array at {keys!r} must be a value of a dict, not an item of a "
-                        f"{type(parent).__name__}")
+        raise TypeError(f"the array at {_shown(keys)} must be a value of a dict, not an item "
+                        f"of a {type(parent).__name__}")
     return parent.array(keys[-1])
 
 
@@ -281,8 +285,9 @@ def dataframe(source: str | os.PathLike, key: Any, npartitions: int | None = Non
     with Archive.open(_path(source)) as arch:
         table = _at(arch, keys)
         if not isinstance(table, ArchivedTable):
-            raise TypeError(f"{keys!r} is a {type(table).__name__}, not a record table "
-                            f"(a list of same-keyed dicts, as bfa.dump stores it)")
+            raise TypeError(f"the value at {_shown(keys)} is not a record table but a "
+                            f"{type(table).__name__} (bfa.dump stores a list of at least "
+                            f"{F.TABLE_MIN_ROWS} same-keyed dicts as a table)")
         n, columns, ref = len(table), table.columns, arch._ref
         meta = _frame(table, columns, 0, min(n, META_ROWS)).iloc[:0]
     if npartitions is None:

@@ -95,6 +95,27 @@ def test_a_key_that_is_not_an_array_is_refused(small):
         bfa.dask.array(small, "plain")
 
 
+def test_an_array_that_is_a_list_item_is_refused(tmp_path):
+    p = tmp_path / "l.bfa"
+    bfa.dump({"arrays": [np.arange(3)]}, p)
+    with pytest.raises(TypeError, match="must be a value of a dict"):
+        bfa.dask.array(p, ("arrays", 0))
+
+
+def test_a_process_opens_an_archive_once_for_its_tasks(small):
+    x = bfa.dask.array(small, "x", chunks=100)  # 10 tasks
+
+    def opened() -> list:
+        return [arch for ref, arch in bfa.dask._cache.items() if ref.path == str(small)]
+
+    bfa.dask._cache.clear()
+    x.sum().compute(scheduler="sync")
+    (first,) = opened()
+    x.sum().compute(scheduler="sync")
+    (again,) = opened()
+    assert again is first and not first.closed
+
+
 @pytest.mark.parametrize("chunks", [0, (1, 2), 2.5, "auto"])
 def test_chunks_other_than_rows_are_refused(small, chunks):
     with pytest.raises(ValueError, match="chunks must be"):
