@@ -38,6 +38,7 @@ import threading
 from collections import OrderedDict
 
 MAX_IDLE_MAPPINGS = 16
+Identity = tuple[str, int, int, int, int]  # ("file", device, inode, size, mtime_ns)
 
 _lock = threading.Lock()
 # path -> [(device, inode, size), mapping, mtime_ns, caches]
@@ -45,7 +46,7 @@ _maps: "OrderedDict[str, list]" = OrderedDict()
 
 
 def map_file(name: str, min_size: int, keep: bool = True
-             ) -> tuple[mmap.mmap, dict | None, tuple]:
+             ) -> tuple[mmap.mmap, dict | None, Identity]:
     """``(mapping, caches, identity)`` for the file at ``name``: the mapping is
     read-only and shared, reused if this path was mapped before and still
     names the same file, and kept for later calls if ``keep``. ``caches`` is
@@ -97,7 +98,7 @@ def map_file(name: str, min_size: int, keep: bool = True
     return mm, caches, identity(st)
 
 
-def identity(st: os.stat_result) -> tuple:
+def identity(st: os.stat_result) -> Identity:
     """The identity of a local file: ``("file", device, inode, size,
     mtime_ns)``. Another file at the same path (a rewrite, a copy) differs
     in inode, size or mtime; a copy on another machine differs too."""

@@ -23,20 +23,23 @@ name and cannot be pickled by reference: ``TypeError``.
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ArchiveError
+
+if TYPE_CHECKING:
+    from .archive import Archive
 
 
 class ArchiveRef(NamedTuple):
     """What an archive pickles as: enough to open the same file again."""
 
     path: str          # absolute
-    identity: tuple    # ("file", device, inode, size, mtime_ns)
-    options: tuple     # (name, value) pairs of Archive.open's keyword options
+    identity: tuple[Any, ...]        # ("file", device, inode, size, mtime_ns)
+    options: tuple[tuple[str, Any], ...]  # Archive.open's keyword options
 
 
-def check_identity(name: str, pickled: tuple, now: tuple) -> None:
+def check_identity(name: str, pickled: tuple[Any, ...], now: tuple[Any, ...]) -> None:
     """The one comparison of a reference's identity with the current one:
     ArchiveError naming ``name`` unless they are the same object. (A remote
     object's identity, an ETag or version and a size, compares here too.)"""
@@ -48,7 +51,7 @@ def check_identity(name: str, pickled: tuple, now: tuple) -> None:
             f"different file")
 
 
-def _shown(identity: tuple) -> str:
+def _shown(identity: tuple[Any, ...]) -> str:
     if identity and identity[0] == "file" and len(identity) == 5:
         _, dev, ino, size, mtime = identity
         return f"device {dev}, inode {ino}, {size} bytes, mtime_ns {mtime}"
@@ -67,7 +70,7 @@ def check_unchanged(ref: ArchiveRef) -> None:
     check_identity(ref.path, ref.identity, identity_of(st))
 
 
-def reopen(ref: ArchiveRef) -> Any:
+def reopen(ref: ArchiveRef) -> Archive:
     """Open the archive ``ref`` names, as it was opened (same options), and
     check that the file is the one pickled (before reading it, and the file
     actually mapped). Cost: ``Archive.open`` and a ``stat``."""
@@ -79,6 +82,7 @@ def reopen(ref: ArchiveRef) -> Any:
         arch = Archive.open(path, **dict(options))
     except FileNotFoundError:
         raise ArchiveError(f"{path}: the file of the pickled archive is gone") from None
+    assert arch._ref is not None  # (a file's archive)
     try:
         check_identity(path, identity, arch._ref.identity)
     except ArchiveError:

@@ -30,7 +30,7 @@ class ByteSource:
     name: str
     size: int
     caches: dict | None = None  # parsed structures shared across opens of one source
-    identity: tuple | None = None  # a file's identity (_mappings.identity); None: in memory
+    identity: tuple[Any, ...] | None = None  # a file's (_mappings.identity); None: in memory
 
     def read(self, off: int, n: int) -> memoryview:
         """Bytes [off, off + n) as a read-only buffer the C core may read.

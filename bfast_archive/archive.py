@@ -326,7 +326,7 @@ class Archive:
         # out, keeps reading valid memory.
         self._snap = None
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by reference: ``(path, file identity, open options)``,
         reopened (and checked) by ``_refs.reopen``. TypeError for an archive
         over a caller's buffer, ArchiveError for a closed one."""

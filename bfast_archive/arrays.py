@@ -258,7 +258,7 @@ class ArrayHandle:
         arr.flags.writeable = False
         return arr
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         """Pickled by reference: its archive's (``_refs.py``) and its node's offset."""
         if self._arch._snap is None:
             raise closed()

@@ -43,6 +43,7 @@ TARGET_CHUNK_BYTES = 64 << 20  # a dask chunk of an uncompressed array, about
 META_ROWS = 8                  # rows read to build a data frame's meta
 PARTITION_ROWS = 1_000_000     # default rows per data frame partition
 CACHED_ARCHIVES = 8            # open archives kept per process
+Keys = tuple[Any, ...]         # a path of keys to a value
 
 __all__ = ["array", "dataframe"]
 
@@ -65,7 +66,7 @@ def _path(source: str | os.PathLike) -> str | os.PathLike:
     return path
 
 
-def _keys(key: Any) -> tuple:
+def _keys(key: Any) -> Keys:
     """``key`` as a path of keys: a str (or any one key), or a tuple/list of them."""
     keys = tuple(key) if isinstance(key, (tuple, list)) else (key,)
     if not keys:
@@ -73,11 +74,11 @@ def _keys(key: Any) -> tuple:
     return keys
 
 
-def _shown(keys: tuple) -> str:
+def _shown(keys: Keys) -> str:
     return repr(keys[0] if len(keys) == 1 else keys)
 
 
-def _parent(arch: Archive, keys: tuple) -> Any:
+def _parent(arch: Archive, keys: Keys) -> Any:
     """The container holding the value at path ``keys``."""
     node: Any = arch
     for k in keys[:-1]:
@@ -85,12 +86,12 @@ def _parent(arch: Archive, keys: tuple) -> Any:
     return node
 
 
-def _at(arch: Archive, keys: tuple) -> Any:
+def _at(arch: Archive, keys: Keys) -> Any:
     """The value at path ``keys``."""
     return _parent(arch, keys)[keys[-1]]
 
 
-def _handle(arch: Archive, keys: tuple) -> Any:
+def _handle(arch: Archive, keys: Keys) -> Any:
     """The ``ArrayHandle`` of the array at path ``keys``."""
     parent = _parent(arch, keys)
     if not isinstance(parent, (Archive, ArchivedDict)):
@@ -128,7 +129,7 @@ class _ArchivedArray:
 
     __slots__ = ("ref", "keys", "shape", "dtype")
 
-    def __init__(self, ref: ArchiveRef, keys: tuple, shape: tuple, dtype: Any) -> None:
+    def __init__(self, ref: ArchiveRef, keys: Keys, shape: tuple[int, ...], dtype: Any) -> None:
         self.ref = ref
         self.keys = keys
         self.shape = shape
@@ -141,20 +142,20 @@ class _ArchivedArray:
     def __getitem__(self, index: Any) -> Any:
         return _handle(_archive(self.ref), self.keys)[index]
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return self.ref, self.keys, self.shape, self.dtype
 
-    def __setstate__(self, state: tuple) -> None:
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.ref, self.keys, self.shape, self.dtype = state
 
-    def __dask_tokenize__(self) -> tuple:
+    def __dask_tokenize__(self) -> tuple[Any, ...]:
         return self.ref, self.keys
 
     def __repr__(self) -> str:
         return f"<archived array {self.keys!r} of {self.ref.path}>"
 
 
-def _row_chunks(n: int, row_bytes: int, chunk_bytes: int | None, chunks: Any) -> tuple:
+def _row_chunks(n: int, row_bytes: int, chunk_bytes: int | None, chunks: Any) -> tuple[int, ...]:
     """The rows of each dask chunk: ``chunks`` (an int: rows per chunk; a
     tuple: the rows of each) or the default, whole compression chunks (as
     many as fit ``TARGET_CHUNK_BYTES``) or about that many bytes."""
@@ -201,7 +202,7 @@ def array(source: str | os.PathLike, key: Any, chunks: Any = None) -> Any:
         shape, dtype, chunk_bytes = handle.shape, handle.dtype, handle.chunk_bytes
         ref = arch._ref
     if not shape:
-        chunked: tuple = ()
+        chunked: tuple[tuple[int, ...], ...] = ()
     else:
         n = shape[0]
         row_bytes = dtype.itemsize * math.prod(shape[1:])
@@ -242,7 +243,7 @@ def _column_values(values: Any, kind: int, lo: int, hi: int, pd: Any, np: Any) -
     return part
 
 
-def _frame(table: ArchivedTable, names: list, lo: int, hi: int) -> Any:
+def _frame(table: ArchivedTable, names: list[str], lo: int, hi: int) -> Any:
     """Rows [lo, hi) of ``table`` as a pandas DataFrame (index lo..hi-1)."""
     import numpy as np
     import pandas as pd
@@ -254,7 +255,7 @@ def _frame(table: ArchivedTable, names: list, lo: int, hi: int) -> Any:
     return pd.DataFrame(data, index=pd.RangeIndex(lo, hi), columns=names)
 
 
-def _partition(lo: int, hi: int, ref: ArchiveRef, keys: tuple, names: list) -> Any:
+def _partition(lo: int, hi: int, ref: ArchiveRef, keys: Keys, names: list[str]) -> Any:
     """One partition of ``dataframe``, read in the worker."""
     return _frame(_at(_archive(ref), keys), names, lo, hi)
 

@@ -689,7 +689,7 @@ class ArchivedFrame(_archived_frame_base()):  # type: ignore[misc]
     def _frame(self) -> _Frame:
         return _frame(self._arch, self._frame_at)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         """Pickled by reference: its archive's and its FRAME node's offset."""
         from .views import view_reduce
 

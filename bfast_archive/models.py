@@ -359,7 +359,7 @@ class ArchivedModel:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("archived models are read-only")
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as its plain view (by reference, ``_refs.py``), its model
         class (by name, as pickle names classes), schema and path."""
         return ArchivedModel, (self._view, self._cls, self._schema, self._path)
@@ -471,7 +471,7 @@ class ArchivedModelList(Sequence):
     def to_python(self) -> list:
         return self._view.to_python()
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as ``ArchivedModel`` is: its plain view and model class."""
         return ArchivedModelList, (self._view, self._cls, self._schema, self._path)
 
@@ -508,7 +508,7 @@ class ArchivedModelDict(Mapping):
     def __iter__(self):
         return iter(self._view)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return ArchivedModelDict, (self._view, self._cls)
 
     def __repr__(self) -> str:

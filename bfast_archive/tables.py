@@ -384,7 +384,7 @@ class StringsCell(ArchivedList):
         for i in range(self._n):
             yield self[i]
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return view_reduce(self, StringsCell, self._first, self._first + self._n,
                            self._items_at, self._blob_at, self._blob_len)
 
@@ -526,7 +526,7 @@ class ArchivedRow(ArchivedDict):
     def items(self) -> ItemsView:
         return ItemsView(self)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return view_reduce(self, _row_at, self._info.off, self._info.nrows, self._row)
 
     def array(self, key: Any) -> Any:

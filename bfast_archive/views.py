@@ -28,7 +28,7 @@ def snapshot_of(view: Any) -> Snapshot:
     return s
 
 
-def view_reduce(view: Any, rebuild: Any, *coords: Any) -> tuple:
+def view_reduce(view: Any, rebuild: Any, *coords: Any) -> tuple[Any, ...]:
     """A view's pickle: ``rebuild(archive, *coords)`` after unpickling. The
     archive pickles by reference (path, file identity, options), so the
     coordinates name the same node when it is reopened; "archive is closed"
@@ -94,7 +94,7 @@ class ArchivedDict(Mapping):
     def values(self) -> ValuesView:
         return _DictValues(self)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return view_reduce(self, ArchivedDict, self._off, self._n)
 
     def array(self, key: Any) -> Any:
@@ -200,7 +200,7 @@ class ArchivedList(Sequence):
                 raise closed()
             yield pos
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return view_reduce(self, type(self), self._off, self._n, self._tag)
 
     @property
