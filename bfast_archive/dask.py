@@ -59,11 +59,18 @@ def _require(module: str) -> Any:
             from exc
 
 
-def _path(source: str | os.PathLike) -> str | os.PathLike:
+def _path(source: str | os.PathLike[str]) -> str | os.PathLike[str]:
     url, path = split_source(source, None)
     if url is not None:
         raise ValueError("remote archives need Archive.open(url), not available yet")
     return path
+
+
+def _ref(arch: Archive) -> ArchiveRef:
+    """The reference of an archive opened from a file (what tasks carry)."""
+    ref = arch._ref
+    assert ref is not None  # (Archive.open gives one)
+    return ref
 
 
 def _keys(key: Any) -> Keys:
@@ -177,7 +184,7 @@ def _row_chunks(n: int, row_bytes: int, chunk_bytes: int | None, chunks: Any) ->
                      f"(a tuple of ints adding up to {n}), not {chunks!r}")
 
 
-def array(source: str | os.PathLike, key: Any, chunks: Any = None) -> Any:
+def array(source: str | os.PathLike[str], key: Any, chunks: Any = None) -> Any:
     """A ``dask.array.Array`` over the archived array at ``key`` (a key of
     the root dict, or a tuple/list of keys for a nested one: ``("model",
     "layers", 3, "w")``; the array must be a value of a dict).
@@ -200,7 +207,7 @@ def array(source: str | os.PathLike, key: Any, chunks: Any = None) -> Any:
     with Archive.open(_path(source)) as arch:
         handle = _handle(arch, keys)
         shape, dtype, chunk_bytes = handle.shape, handle.dtype, handle.chunk_bytes
-        ref = arch._ref
+        ref = _ref(arch)
     if not shape:
         chunked: tuple[tuple[int, ...], ...] = ()
     else:
@@ -245,8 +252,7 @@ def _column_values(values: Any, kind: int, lo: int, hi: int, pd: Any, np: Any) -
 
 def _frame(table: ArchivedTable, names: list[str], lo: int, hi: int) -> Any:
     """Rows [lo, hi) of ``table`` as a pandas DataFrame (index lo..hi-1)."""
-    import numpy as np
-    import pandas as pd
+    np, pd = _require("numpy"), _require("pandas")
 
     s = snapshot_of(table)
     info = table._info(s)
@@ -260,7 +266,7 @@ def _partition(lo: int, hi: int, ref: ArchiveRef, keys: Keys, names: list[str]) 
     return _frame(_at(_archive(ref), keys), names, lo, hi)
 
 
-def dataframe(source: str | os.PathLike, key: Any, npartitions: int | None = None) -> Any:
+def dataframe(source: str | os.PathLike[str], key: Any, npartitions: int | None = None) -> Any:
     """A ``dask.dataframe.DataFrame`` over the record table at ``key`` (a key
     of the root dict, or a tuple/list of keys), one partition per row range
     (``npartitions`` of them; default one per million rows), indexed by row
@@ -289,7 +295,7 @@ def dataframe(source: str | os.PathLike, key: Any, npartitions: int | None = Non
             raise TypeError(f"the value at {_shown(keys)} is not a record table but a "
                             f"{type(table).__name__} (bfa.dump stores a list of at least "
                             f"{F.TABLE_MIN_ROWS} same-keyed dicts as a table)")
-        n, columns, ref = len(table), table.columns, arch._ref
+        n, columns, ref = len(table), table.columns, _ref(arch)
         meta = _frame(table, columns, 0, min(n, META_ROWS)).iloc[:0]
     if npartitions is None:
         npartitions = -(-n // PARTITION_ROWS)
