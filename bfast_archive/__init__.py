@@ -103,12 +103,20 @@ if TYPE_CHECKING:  # what __getattr__ gives, for type checkers
     from .models import ArchivedModel, ArchivedModelList
 
 
+# Submodules loaded on first access: ``bfa.dask`` (Dask collections over archives;
+# Dask itself is imported by its functions).
+_LAZY_MODULES = {"dask"}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
+    if module is None and name not in _LAZY_MODULES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    if module is None:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

@@ -39,6 +39,7 @@ from collections import OrderedDict
 from typing import Any
 
 MAX_IDLE_MAPPINGS = 16
+Identity = tuple[str, int, int, int, int]  # ("file", device, inode, size, mtime_ns)
 
 _lock = threading.Lock()
 # path -> [(device, inode, size), mapping, mtime_ns, caches]
@@ -46,14 +47,16 @@ _maps: OrderedDict[str, list[Any]] = OrderedDict()
 
 
 def map_file(name: str, min_size: int, keep: bool = True
-             ) -> tuple[mmap.mmap, dict[str, Any] | None]:
-    """``(mapping, caches)`` for the file at ``name``: the mapping is
+             ) -> tuple[mmap.mmap, dict[str, Any] | None, Identity]:
+    """``(mapping, caches, identity)`` for the file at ``name``: the mapping is
     read-only and shared, reused if this path was mapped before and still
     names the same file, and kept for later calls if ``keep``. ``caches`` is
     a dict the reader may fill with what it parsed from the file's bytes
     (table geometry, array descriptors, the root's slots); it is shared by
     every archive over this mapping while the file's mtime is unchanged too,
-    and None for a mapping that is not kept.
+    and None for a mapping that is not kept. ``identity`` is the mapped
+    file's ``("file", device, inode, size, mtime_ns)`` (what pickling by
+    reference records, ``_refs.py``).
     Raises OSError (no such file ...), or ``TooSmall`` if the file is
     shorter than ``min_size`` bytes (nothing is mapped then)."""
     try:
@@ -70,7 +73,7 @@ def map_file(name: str, min_size: int, keep: bool = True
                 _maps.move_to_end(name)  # atomic under the GIL
             except KeyError:  # dropped meanwhile by another thread: still valid here
                 pass
-            return entry[1], entry[3]
+            return entry[1], entry[3], identity(st)
     fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)  # the file actually opened: the key is its identity
@@ -86,14 +89,21 @@ def map_file(name: str, min_size: int, keep: bool = True
         os.close(fd)
     if not keep:
         forget(name)  # an older file's mapping: not to be reused
-        return mm, None
+        return mm, None, identity(st)
     caches: dict[str, Any] = {}
     with _lock:
         _maps[name] = [(st.st_dev, st.st_ino, st.st_size), mm, st.st_mtime_ns, caches]
         _maps.move_to_end(name)
         while len(_maps) > MAX_IDLE_MAPPINGS:
             _maps.popitem(last=False)
-    return mm, caches
+    return mm, caches, identity(st)
+
+
+def identity(st: os.stat_result) -> Identity:
+    """The identity of a local file: ``("file", device, inode, size,
+    mtime_ns)``. Another file at the same path (a rewrite, a copy) differs
+    in inode, size or mtime; a copy on another machine differs too."""
+    return ("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def forget(name: str, mm: mmap.mmap | None = None) -> None:

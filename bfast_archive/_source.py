@@ -30,6 +30,7 @@ class ByteSource:
     name: str
     size: int
     caches: dict[Any, Any] | None = None  # parsed structures shared across opens of one source
+    identity: tuple[Any, ...] | None = None  # a file's (_mappings.identity); None: in memory
 
     def read(self, off: int, n: int) -> memoryview:
         """Bytes [off, off + n) as a read-only buffer the C core may read.
@@ -82,12 +83,12 @@ class MappedFile(ByteSource):
     """A file mapped read-only. ``keep`` keeps the mapping for the next open
     of the same unchanged file (``bfa.release_mappings()`` drops it)."""
 
-    __slots__ = ("mm", "name", "size", "caches")
+    __slots__ = ("mm", "name", "size", "caches", "identity")
 
     def __init__(self, path: str | os.PathLike[str], keep: bool = True) -> None:
         self.name = os.path.expanduser(os.fspath(path))
         try:
-            self.mm, self.caches = map_file(self.name, F.HEADER_SIZE, keep)
+            self.mm, self.caches, self.identity = map_file(self.name, F.HEADER_SIZE, keep)
         except TooSmall as small:
             raise ArchiveError(f"{self.name}: archive is truncated ({small.args[0]} bytes, "
                                f"the header alone is {F.HEADER_SIZE})") from None

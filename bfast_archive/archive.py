@@ -19,6 +19,7 @@ from ._decode import decode, dict_pos
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
 from ._native import archive_error, buffer_pointer, check_slot, parse_header, release
+from ._refs import ArchiveRef, reopen
 from ._snapshot import Snapshot, closed
 from ._source import ByteSource, CallerBuffer, MappedFile
 from .errors import ArchiveError
@@ -39,10 +40,15 @@ class Archive:
 
     The archive's buffers are one immutable ``Snapshot`` (``_snap``), dropped
     by ``close()``; every read takes it once (see ``_snapshot.py``).
+
+    An archive opened from a file, and its views, pickle by reference (the
+    path, the file's identity, the open options; ``_refs.py``): unpickling
+    opens the file again, in this process or another, and raises
+    ArchiveError if it changed since (a copy elsewhere is another file).
     """
 
     __slots__ = ("_snap", "_name", "_nbytes", "_root_tag", "_root_off", "max_depth", "threads",
-                 "model", "__weakref__")
+                 "model", "_ref", "__weakref__")
     _nbytes: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Archive":
@@ -61,6 +67,10 @@ class Archive:
         self._name = source.name
         self.max_depth = max_depth
         self.threads = threads
+        self._ref: ArchiveRef | None = None if source.identity is None else ArchiveRef(
+            os.path.abspath(source.name), source.identity,
+            (("model", model), ("verify", verify), ("require_zero_copy", require_zero_copy),
+             ("threads", threads), ("max_depth", max_depth)))
         self._snap: Snapshot | None = None
         self._snap = _snapshot(source, max_depth, threads, require_zero_copy)
         self._nbytes = self._snap.header.file_size
@@ -318,6 +328,20 @@ class Archive:
         # gone, so a walk still running in another thread, or an array handed
         # out, keeps reading valid memory.
         self._snap = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by reference: ``(path, file identity, open options)``,
+        reopened (and checked) by ``_refs.reopen``. TypeError for an archive
+        over a caller's buffer, ArchiveError for a closed one."""
+        ref = self._ref
+        if ref is None:
+            raise TypeError(f"an archive over a caller's buffer ({self._name}, "
+                            f"Archive.from_buffer) cannot be pickled by reference: pickle "
+                            f"its value (.to_python()) instead, or write it to a file "
+                            f"(bfa.dump) and pickle the archive opened from that file")
+        if self._snap is None:
+            raise closed()
+        return reopen, (ref,)
 
     def __enter__(self) -> "Archive":
         return self

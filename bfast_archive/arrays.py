@@ -164,6 +164,15 @@ class ArrayHandle:
     def nbytes(self) -> int:
         return self._nbytes
 
+    @property
+    def chunk_bytes(self) -> int | None:
+        """The size of the compression chunks that hold the array's data (a
+        slice decodes whole chunks), or None for an array stored in place."""
+        s = self._arch._snap
+        if s is None:
+            raise closed()
+        return payloads(s).chunk_size(self._data) if self._external else None
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d array")
@@ -250,6 +259,12 @@ class ArrayHandle:
                 raise ArchiveError(f"ndarray at offset {self._off}: {BAD_CODE_POINT}")
         arr.flags.writeable = False
         return arr
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by reference: its archive's (``_refs.py``) and its node's offset."""
+        if self._arch._snap is None:
+            raise closed()
+        return ArrayHandle, (self._arch, self._off)
 
     def __repr__(self) -> str:
         kind = "compressed" if self._external else "in place"

@@ -709,6 +709,12 @@ class ArchivedFrame(_FrameBase):
     def _frame(self) -> _Frame:
         return _frame(self._arch, self._frame_at)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by reference: its archive's and its FRAME node's offset."""
+        from .views import view_reduce
+
+        return view_reduce(self, frame_view, self._frame_at)
+
     @property
     def frame_kind(self) -> str:
         """What was written: ``pandas.DataFrame``, ``polars.DataFrame``,

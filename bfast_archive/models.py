@@ -367,6 +367,11 @@ class ArchivedModel:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("archived models are read-only")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its plain view (by reference, ``_refs.py``), its model
+        class (by name, as pickle names classes), schema and path."""
+        return ArchivedModel, (self._view, self._cls, self._schema, self._path)
+
     def to_python(self) -> dict[str, Any]:
         out: dict[str, Any] = self._fields().to_python()
         return out
@@ -477,6 +482,10 @@ class ArchivedModelList(Sequence[ArchivedModel]):
         out: list[Any] = self._view.to_python()
         return out
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as ``ArchivedModel`` is: its plain view and model class."""
+        return ArchivedModelList, (self._view, self._cls, self._schema, self._path)
+
     def to_models(self) -> list[BaseModel]:
         """Build and validate every instance (copies), checked as ``load``
         checks them. Cost: the whole list."""
@@ -511,6 +520,9 @@ class ArchivedModelDict(Mapping[Any, ArchivedModel]):
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._view)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ArchivedModelDict, (self._view, self._cls)
 
     def __repr__(self) -> str:
         return f"<ArchivedModelDict {len(self)} {self._cls.__name__}>"

@@ -71,6 +71,10 @@ class FileLayer:
             self.view, d.payloads_off + index * F.PAYLOAD_ENTRY.size)
         return size, chunk_size, first, n
 
+    def chunk_size(self, index: int) -> int:
+        """The size of the chunks payload ``index`` was compressed in."""
+        return self._entry(index)[1]
+
     def _raw_run(self, first: int, n: int, size: int) -> int | None:
         """File offset of the payload if all its chunks are raw, contiguous
         and 64-aligned (then it is used in place), else None."""

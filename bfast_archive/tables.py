@@ -24,7 +24,7 @@ from ._native import (archive_error, check_slot, offsets_check, seq_get, slots_c
                       table_check)
 from ._snapshot import Snapshot, claim, closed
 from .errors import ArchiveError
-from .views import ArchivedDict, ArchivedList, item_index, snapshot_of
+from .views import ArchivedDict, ArchivedList, item_index, snapshot_of, view_reduce
 
 _I64S = struct.Struct("<q").unpack_from
 _D = struct.Struct("<d").unpack_from
@@ -387,6 +387,10 @@ class StringsCell(ArchivedList):
         for i in range(self._n):
             yield self[i]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return view_reduce(self, StringsCell, self._first, self._first + self._n,
+                           self._items_at, self._blob_at, self._blob_len)
+
     def to_python(self) -> list[Any]:
         D.check_sums(snapshot_of(self), max(self._blob_at + self._blob_len,
                                             self._items_at + 8 * (self._first + self._n + 1)))
@@ -531,6 +535,9 @@ class ArchivedRow(ArchivedDict):
     def items(self) -> ItemsView[Any, Any]:
         return ItemsView(self)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return view_reduce(self, _row_at, self._info.off, self._info.nrows, self._row)
+
     def array(self, key: Any) -> Any:
         raise TypeError("a table row's cells are not array nodes: use the table's "
                         ".column(name) for a whole column as an array")
@@ -543,6 +550,12 @@ class ArchivedRow(ArchivedDict):
             walk = s.walk(self._arch, check=True)
             return {name: cell(self._arch, walk, info, c, self._row, 1, True)
                     for c, name in enumerate(info.names(walk))}
+
+
+def _row_at(arch: Any, off: int, nrows: int, row: int) -> ArchivedRow:
+    """Row ``row`` of the table node at ``off`` (an unpickled ``ArchivedRow``)."""
+    s = arch._snapshot()
+    return ArchivedRow(arch, table_info(s, off, nrows), row)
 
 
 # -- model schemas met on the way (typed views, models.py) -------------------------

@@ -3,6 +3,9 @@
 A view holds its archive and a node's offset; each read takes the archive's
 snapshot once (``archive is closed`` after ``close()``), asks the C core to
 check the node and the child slot, and decodes only the value asked for.
+
+A view pickles as its archive (by reference, ``_refs.py``) and those
+coordinates: ``view_reduce``.
 """
 from __future__ import annotations
 
@@ -24,6 +27,15 @@ def snapshot_of(view: Any) -> Snapshot:
     if s is None:
         raise closed()
     return s
+
+
+def view_reduce(view: Any, rebuild: Any, *coords: Any) -> tuple[Any, ...]:
+    """A view's pickle: ``rebuild(archive, *coords)`` after unpickling. The
+    archive pickles by reference (path, file identity, options), so the
+    coordinates name the same node when it is reopened; "archive is closed"
+    for a view of a closed archive."""
+    snapshot_of(view)
+    return rebuild, (view._arch,) + coords
 
 
 def item_index(index: Any, n: int) -> int | range:
@@ -86,6 +98,9 @@ class ArchivedDict(Mapping[Any, Any]):
 
     def values(self) -> ValuesView[Any]:
         return _DictValues(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return view_reduce(self, ArchivedDict, self._off, self._n)
 
     def array(self, key: Any) -> Any:
         """A lazy ``ArrayHandle`` on the array at ``self[key]``: ``.shape``,
@@ -195,6 +210,9 @@ class ArchivedList(Sequence[Any]):
             if arch._snap is None:
                 raise closed()
             yield pos
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return view_reduce(self, type(self), self._off, self._n, self._tag)
 
     @property
     def is_tuple(self) -> bool:
