@@ -60,7 +60,12 @@ class Snapshot:
     """
 
     __slots__ = ("raw", "mv", "ptr", "owner", "size", "header", "layer", "tables",
-                 "root_slots", "max_depth", "threads", "seen", "models", "check", "arch")
+                 "root_slots", "max_depth", "threads")
+    # a lazy read's walk state (a Walk sets its own): nothing tracked
+    seen: Any = _NO_TRACKING
+    models: dict[Any, Any] | None = None
+    check: bool = False
+    arch: Any = None
 
     def __init__(self, raw: Any, mv: memoryview, ptr: Any, owner: Any, size: int, header: Any,
                  layer: Any, tables: dict[Any, Any], root_slots: dict[Any, Any], max_depth: int,
@@ -76,10 +81,6 @@ class Snapshot:
         self.root_slots = root_slots
         self.max_depth = max_depth
         self.threads = threads
-        self.seen: Any = _NO_TRACKING
-        self.models: dict[Any, Any] | None = None
-        self.check = False
-        self.arch: Any = None
 
     def walk(self, arch: Any = None, *, check: bool = False,
              models: dict[Any, Any] | None = None) -> "Snapshot":
@@ -88,8 +89,8 @@ class Snapshot:
         compressed payloads used in place; ``models`` maps schema
         fingerprints to classes in a model load (empty: note schemas only);
         ``arch`` is the archive, for values that are built from views."""
-        w = Snapshot(self.raw, self.mv, self.ptr, self.owner, self.size, self.header, self.layer,
-                     self.tables, self.root_slots, self.max_depth, self.threads)
+        w = Walk(self.raw, self.mv, self.ptr, self.owner, self.size, self.header, self.layer,
+                 self.tables, self.root_slots, self.max_depth, self.threads)
         w.seen = set()
         w.models = models
         w.check = check
@@ -101,6 +102,13 @@ class Snapshot:
         from .framing import default_threads
 
         return default_threads(self.threads)
+
+
+class Walk(Snapshot):
+    """A snapshot for one copy-out (``Snapshot.walk``): the same buffers,
+    plus the nodes copied so far and the walk's options."""
+
+    __slots__ = ("seen", "models", "check", "arch")
 
 
 def claim(s: Snapshot, key: Any) -> None:

@@ -27,6 +27,7 @@ class ByteSource:
     and ``size`` and implement ``read``; ``whole`` returns the whole archive
     as one buffer when the source has it in memory."""
 
+    __slots__ = ()
     name: str
     size: int
     caches: dict[Any, Any] | None = None  # parsed structures shared across opens of one source

@@ -48,29 +48,27 @@ class Archive:
     """
 
     __slots__ = ("_snap", "_name", "_nbytes", "_root_tag", "_root_off", "max_depth", "threads",
-                 "model", "_ref", "__weakref__")
+                 "model", "_origin", "__weakref__")
     _nbytes: int
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "Archive":
-        # The constructor is internal (Archive.open and Archive.from_buffer
-        # call it with a byte source): a user's Archive("x.bfa") is told what
-        # to call instead.
-        if not args or not isinstance(args[0], ByteSource):
-            raise TypeError("Archive objects are made by Archive.open(path) (a file) or "
-                            "Archive.from_buffer(buffer) (bytes in memory), not Archive(...)")
-        return super().__new__(cls)
 
     def __init__(self, source: ByteSource, max_depth: int = F.DEFAULT_MAX_DEPTH, *,
                  verify: bool = False, require_zero_copy: bool = False,
                  threads: int | None = None, model: type | None = None) -> None:
+        # The constructor takes a byte source (Archive.open and from_buffer
+        # make one): a user's Archive("x.bfa") is told what to call instead.
+        if not isinstance(source, ByteSource):
+            raise TypeError("Archive objects are made by Archive.open(path) (a file) or "
+                            "Archive.from_buffer(buffer) (bytes in memory), not Archive(...)")
         self.model = model
         self._name = source.name
         self.max_depth = max_depth
         self.threads = threads
-        self._ref: ArchiveRef | None = None if source.identity is None else ArchiveRef(
-            os.path.abspath(source.name), source.identity,
-            (("model", model), ("verify", verify), ("require_zero_copy", require_zero_copy),
-             ("threads", threads), ("max_depth", max_depth)))
+        # where a file's archive came from, kept cheap (the reference is built
+        # when pickled, ``_ref``): the path made absolute now, the file's identity
+        name, identity = source.name, source.identity
+        self._origin = None if identity is None else (
+            name if name[:1] == os.sep else os.path.join(os.getcwd(), name), identity,
+            verify, require_zero_copy)
         self._snap: Snapshot | None = None
         self._snap = _snapshot(source, max_depth, threads, require_zero_copy)
         self._nbytes = self._snap.header.file_size
@@ -329,6 +327,18 @@ class Archive:
         # out, keeps reading valid memory.
         self._snap = None
 
+    @property
+    def _ref(self) -> ArchiveRef | None:
+        """What this archive pickles as (``_refs.py``): the file's absolute
+        path and identity, and the options it was opened with; None for an
+        archive over a caller's buffer."""
+        if self._origin is None:
+            return None
+        path, identity, verify, require_zero_copy = self._origin
+        return ArchiveRef(os.path.normpath(path), identity, (
+            ("model", self.model), ("verify", verify), ("require_zero_copy", require_zero_copy),
+            ("threads", self.threads), ("max_depth", self.max_depth)))
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by reference: ``(path, file identity, open options)``,
         reopened (and checked) by ``_refs.reopen``. TypeError for an archive
@@ -365,32 +375,34 @@ def _snapshot(source: ByteSource, max_depth: int, threads: int | None,
     view = memoryview(whole)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    view = view.toreadonly()
+    if not view.readonly:
+        view = view.toreadonly()
     caches = source.caches
     # The C pointer exports from the source object itself, never from our
     # memoryview: a memoryview with exports that ends up in cyclic garbage
     # at interpreter exit cannot be cleared safely. For the same reason no
     # view is cached on the archive (a view refers to its archive).
     owner, ptr = buffer_pointer(whole)
-    layer = None
+    # what the archives over one kept mapping share, parsed by the first: the
+    # checked header, the checksum layer of an uncompressed file (its sections
+    # are verified once per mapping), table geometry and other parsed nodes,
+    # the root's slots
+    parsed = caches.get("parsed") if caches is not None else None
     try:
-        header = caches.get("header") if caches is not None else None
-        if header is None:  # (a kept mapping's header was checked by an earlier open)
+        if parsed is None:
             header = parse_header(ptr, view.nbytes)
+            plain_layer = None
+            if header.flags & F.F_CHECKSUMS and not header.flags & F.F_COMPRESSED:
+                plain_layer = _file_layer()(whole, view, owner, ptr, header)
+            parsed = (header, plain_layer, {}, {})
             if caches is not None:
-                caches["header"] = header
-        # the checksum layer of an uncompressed file is shared by the archives
-        # over one kept mapping: its sections are verified once per mapping
-        layer = caches.get("layer") if caches is not None else None
-        if layer is None and header.flags & (F.F_COMPRESSED | F.F_CHECKSUMS):
+                caches["parsed"] = parsed
+        header, layer, tables, root_slots = parsed
+        if header.flags & F.F_COMPRESSED:  # its own layer: payloads decoded for this archive
             layer = _file_layer()(whole, view, owner, ptr, header)
-            if caches is not None and not layer.compressed:
-                caches["layer"] = layer
     except BaseException:
         release(owner)
         raise
-    tables: dict[Any, Any] = caches.setdefault("tables", {}) if caches is not None else {}
-    root_slots: dict[Any, Any] = caches.setdefault("root", {}) if caches is not None else {}
     if layer is None or not layer.compressed:
         # what string and struct reads slice: bytes and mmap slice to bytes, fastest
         raw = whole if type(whole) in (bytes, mmap.mmap) else view
