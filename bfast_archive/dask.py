@@ -221,9 +221,7 @@ def array(source: str | os.PathLike[str], key: Any, chunks: Any = None) -> Any:
 
 
 def _token(*parts: Any) -> str:
-    from dask.base import tokenize
-
-    return tokenize(*parts)
+    return str(_require("dask.base").tokenize(*parts))
 
 
 def _column_values(values: Any, kind: int, lo: int, hi: int, pd: Any, np: Any) -> Any:
