@@ -95,7 +95,6 @@ def _encode_node(w: _Writer, node: _Node) -> bytes:
     pos = node.pos
     if pos is None:  # a container a view names: handled below, never decoded whole
         tag, off, n = node.tag, node.off, node.n
-        pos = -1
     else:
         w0, off = D.SLOT(walk.raw, pos)
         tag, n = w0 & 0xFF, w0 >> 8
@@ -118,6 +117,9 @@ def _encode_node(w: _Writer, node: _Node) -> bytes:
         if n > A.TRACK_MIN:
             claim(walk, off)
         return w.bytes(walk.mv[off:off + n])
+    if pos is None:  # a view names a container, never another node
+        raise ArchiveError(f"the archive holds a {F.TAG_NAMES.get(tag, tag)} where a view "
+                           f"was expected")
     return w.value(D.mat(walk, pos, 0))
 
 

@@ -17,7 +17,7 @@ from . import _decode as D
 from ._decode import decode, dict_pos
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
-from ._native import E_INDEX, NOTFOUND, archive_error, dict_check, dict_find, seq_check, seq_get
+from ._native import E_INDEX, archive_error, dict_check, seq_check, seq_get
 from ._snapshot import Snapshot, closed
 
 
@@ -108,14 +108,7 @@ class ArchivedDict(Mapping[Any, Any]):
         On a compressed archive a slice decompresses only the chunks that
         hold its rows; uncompressed, slices are zero-copy views. O(1)."""
         s = snapshot_of(self)
-        kind, kb = D.key_bytes(key)
-        pos = dict_find(s.ptr, s.size, self._off, kind, kb, len(kb),
-                        int.from_bytes(kb, "little", signed=True) if kind == F.K_INT else 0)
-        if pos < 0:
-            if pos == NOTFOUND:
-                raise KeyError(key)
-            raise archive_error(pos, f"dict node at offset {self._off}")
-        w0, p = D.SLOT(s.raw, pos)
+        w0, p = D.SLOT(s.raw, dict_pos(s, self._off, key))
         if w0 & 0xFF != F.T_NDARRAY:
             raise TypeError(f"{key!r} is a {F.TAG_NAMES.get(w0 & 0xFF, 'value')}, not an array")
         from .arrays import ArrayHandle
