@@ -23,7 +23,7 @@ from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
 CSRC = HERE / "csrc"
-SOURCES = ["read.c", "layout.c", "checksum.c", "chunks.c", "memory.c", "pytable.c", "files.c"]
+SOURCES = ["read.c", "read_sparse.c", "sparse.c", "layout.c", "checksum.c", "chunks.c", "memory.c", "pytable.c", "files.c"]
 
 
 def _cdef_from_header() -> str:
@@ -49,6 +49,8 @@ def _compile_args() -> tuple[list[str], list[str]]:
 
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_from_header())
+# the fill function of ranged images (sparse.c), written in Python (_ranged.py)
+ffibuilder.cdef('extern "Python" int bfa_py_fill(void *, uint64_t, uint64_t);')
 _cflags, _ldflags = _compile_args()
 ffibuilder.set_source(
     "bfast_archive._bfa_core",

@@ -9,6 +9,7 @@ of the core functions that must run with the GIL held (``gil_function``).
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ._bfa_core import ffi as ffi, lib as lib  # (re-exported)
@@ -41,6 +42,7 @@ _MESSAGES = {
     lib.BFA_E_ARG: "invalid argument to the C core",
     lib.BFA_E_CHECKSUM: "checksum mismatch",
     lib.BFA_E_LIMIT: "size beyond a safety limit (a corrupt or hostile archive)",
+    lib.BFA_E_IO: "bytes of a ranged archive could not be fetched",
 }
 
 seq_get = lib.bfa_seq_get
@@ -68,8 +70,27 @@ def check_internal(rc: int, what: str) -> int:
     return rc
 
 
-def archive_error(rc: int, where: str) -> ArchiveError:
-    """An ArchiveError for return code ``rc`` met while reading ``where``."""
+# what a ranged archive's fill call (_ranged.py) failed with, per thread: the
+# core returns BFA_E_IO and the reading thread raises it (archive_error)
+_IO_ERRORS = threading.local()
+
+
+def set_io_error(exc: BaseException) -> None:
+    """Keep ``exc`` for the current thread's next BFA_E_IO."""
+    _IO_ERRORS.exc = exc
+
+
+def archive_error(rc: int, where: str) -> Exception:
+    """An ArchiveError for return code ``rc`` met while reading ``where``;
+    for BFA_E_IO, the error the fetch of a ranged archive's bytes raised
+    (the client's own type, naming the URL)."""
+    if rc == lib.BFA_E_IO:
+        exc = getattr(_IO_ERRORS, "exc", None)
+        if exc is not None:
+            _IO_ERRORS.exc = None
+            if isinstance(exc, Exception):
+                return exc
+            raise exc  # KeyboardInterrupt during a fetch
     return ArchiveError(f"{describe(rc)} ({where})")
 
 

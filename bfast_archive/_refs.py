@@ -17,6 +17,11 @@ mapped before; a compressed archive decompresses its nodes again). Views
 pickled together share one archive when unpickled (pickle's memo); each
 ``pickle.loads`` opens its own.
 
+An archive opened from a URL pickles the same way: the URL, the object's
+identity (ETag or generation, version, size) and the options, its
+``storage_options`` included (credentials in them travel with the pickle,
+as in Dask's graphs); a replaced object is refused when unpickled.
+
 An archive over a caller's buffer (``Archive.from_buffer``) has no file to
 name and cannot be pickled by reference: ``TypeError``.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._urls import is_url
 from .errors import ArchiveError
 
 if TYPE_CHECKING:
@@ -34,8 +40,9 @@ if TYPE_CHECKING:
 class ArchiveRef(NamedTuple):
     """What an archive pickles as: enough to open the same file again."""
 
-    path: str          # absolute
-    identity: tuple[Any, ...]        # ("file", device, inode, size, mtime_ns)
+    path: str          # absolute, or a URL
+    identity: tuple[Any, ...]        # ("file", device, inode, size, mtime_ns) or
+    #                                  ("remote", etag, version, size)
     options: tuple[tuple[str, Any], ...]  # Archive.open's keyword options
 
 
@@ -77,7 +84,8 @@ def reopen(ref: ArchiveRef) -> Archive:
     from .archive import Archive
 
     path, identity, options = ref
-    check_unchanged(ref)
+    if not is_url(path):  # (a remote object's identity is checked once it is open)
+        check_unchanged(ref)
     try:
         arch = Archive.open(path, **dict(options))
     except FileNotFoundError:

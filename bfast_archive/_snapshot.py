@@ -55,12 +55,15 @@ class Snapshot:
       payloads (``payloads.FileLayer``), None for an archive without them;
     - ``tables``: what is parsed from the bytes once (table geometry, array
       descriptors, schemas), shared by the archives over one kept mapping;
+    - ``image``: for an archive read by byte range (``_ranged.py``), its
+      image, whose ``ensure(off, n)`` the reader calls before reading bytes
+      the C core did not read for it; None when every byte is at hand;
     - ``seen``, ``models``, ``check``, ``arch``: the state of a copy-out walk
       (``walk()``); a lazy read tracks nothing.
     """
 
     __slots__ = ("raw", "mv", "ptr", "owner", "size", "header", "layer", "tables",
-                 "root_slots", "max_depth", "threads")
+                 "root_slots", "max_depth", "threads", "image")
     # a lazy read's walk state (a Walk sets its own): nothing tracked
     seen: Any = _NO_TRACKING
     models: dict[Any, Any] | None = None
@@ -69,7 +72,7 @@ class Snapshot:
 
     def __init__(self, raw: Any, mv: memoryview, ptr: Any, owner: Any, size: int, header: Any,
                  layer: Any, tables: dict[Any, Any], root_slots: dict[Any, Any], max_depth: int,
-                 threads: int | None) -> None:
+                 threads: int | None, image: Any = None) -> None:
         self.raw = raw
         self.mv = mv
         self.ptr = ptr
@@ -81,6 +84,7 @@ class Snapshot:
         self.root_slots = root_slots
         self.max_depth = max_depth
         self.threads = threads
+        self.image = image
 
     def walk(self, arch: Any = None, *, check: bool = False,
              models: dict[Any, Any] | None = None) -> "Snapshot":
@@ -90,7 +94,7 @@ class Snapshot:
         fingerprints to classes in a model load (empty: note schemas only);
         ``arch`` is the archive, for values that are built from views."""
         w = Walk(self.raw, self.mv, self.ptr, self.owner, self.size, self.header, self.layer,
-                 self.tables, self.root_slots, self.max_depth, self.threads)
+                 self.tables, self.root_slots, self.max_depth, self.threads, self.image)
         w.seen = set()
         w.models = models
         w.check = check

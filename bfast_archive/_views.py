@@ -202,6 +202,7 @@ def _packed_regions(walk: Snapshot, info: Any, c: int) -> tuple[Any, ...] | None
 
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     n = info.nrows
+    T.fetch_column(walk, info, c)
     mv = walk.mv
     mask = None
     if flags:

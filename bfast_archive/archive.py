@@ -22,6 +22,7 @@ from ._native import archive_error, buffer_pointer, check_slot, parse_header, re
 from ._refs import ArchiveRef, reopen
 from ._snapshot import Snapshot, closed
 from ._source import ByteSource, CallerBuffer, MappedFile
+from ._urls import is_url, split_source
 from .errors import ArchiveError
 from .tables import ArchivedTable
 from .views import ArchivedDict, ArchivedList
@@ -67,8 +68,8 @@ class Archive:
         # when pickled, ``_ref``): the path made absolute now, the file's identity
         name, identity = source.name, source.identity
         self._origin = None if identity is None else (
-            name if name[:1] == os.sep else os.path.join(os.getcwd(), name), identity,
-            verify, require_zero_copy)
+            name if name[:1] == os.sep or is_url(name) else os.path.join(os.getcwd(), name),
+            identity, verify, require_zero_copy, getattr(source, "storage_options", None))
         self._snap: Snapshot | None = None
         self._snap = _snapshot(source, max_depth, threads, require_zero_copy)
         self._nbytes = self._snap.header.file_size
@@ -84,7 +85,8 @@ class Archive:
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, model: type | None = None, verify: bool = False,
              require_zero_copy: bool = False, threads: int | None = None,
-             max_depth: int = F.DEFAULT_MAX_DEPTH) -> "Archive":
+             max_depth: int = F.DEFAULT_MAX_DEPTH,
+             storage_options: dict[str, Any] | None = None) -> "Archive":
         """Map the file at ``path`` read-only and check its header. O(1) for an
         uncompressed archive: one open, one mmap, one 64-byte read; the rest is
         paged in on access. The mapping is kept for the next ``open`` of the
@@ -96,8 +98,31 @@ class Archive:
         ``require_zero_copy=True`` refuses a compressed archive. With
         ``model=M`` (a pydantic model class, or ``list[M]``, ``tuple[M, ...]``,
         ``dict[str, M]``), ``root`` is a typed ``ArchivedModel`` view
-        (``arch.root.users[3].name``), or a list or dict of them."""
-        return cls._open_source(MappedFile(path), model=model, verify=verify,
+        (``arch.root.users[3].name``), or a list or dict of them.
+
+        ``path`` may be a URL (``s3://``, ``gs://``, ``az://``, ``http(s)://``,
+        ``memory://``; ``storage_options`` go to its fsspec file system, as in
+        pandas): the archive is then read by byte range. Opening costs one
+        round trip (the last 64 KiB and the first block, fetched together);
+        each read fetches only the blocks it touches that have not arrived
+        (16 KiB blocks, adjacent ones in one request), so
+        ``arch["users"][50000]["name"]`` costs one or two more. Arrays come
+        back as owned copies fetched for the read; ``verify=True`` and whole
+        copies (``to_python``, ``load``) fetch the whole object. Every
+        request is pinned to the version seen at open: a replaced object
+        raises ArchiveError ("changed while reading"). A ``file://`` URL is
+        a local file."""
+        url, path = split_source(path, storage_options)
+        if url is not None:
+            from ._ranged import open_ranged
+
+            ranged = open_ranged(url, storage_options)
+            if verify:  # the whole object, in concurrent requests
+                ranged.image.ensure(0, ranged.size)
+            source: ByteSource = ranged
+        else:
+            source = MappedFile(path)
+        return cls._open_source(source, model=model, verify=verify,
                                 require_zero_copy=require_zero_copy, threads=threads,
                                 max_depth=max_depth)
 
@@ -334,10 +359,11 @@ class Archive:
         archive over a caller's buffer."""
         if self._origin is None:
             return None
-        path, identity, verify, require_zero_copy = self._origin
-        return ArchiveRef(os.path.normpath(path), identity, (
+        path, identity, verify, require_zero_copy, storage_options = self._origin
+        remote = (("storage_options", storage_options),) if storage_options else ()
+        return ArchiveRef(path if is_url(path) else os.path.normpath(path), identity, (
             ("model", self.model), ("verify", verify), ("require_zero_copy", require_zero_copy),
-            ("threads", self.threads), ("max_depth", self.max_depth)))
+            ("threads", self.threads), ("max_depth", self.max_depth)) + remote)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by reference: ``(path, file identity, open options)``,
@@ -388,18 +414,19 @@ def _snapshot(source: ByteSource, max_depth: int, threads: int | None,
     # are verified once per mapping), table geometry and other parsed nodes,
     # the root's slots
     parsed = caches.get("parsed") if caches is not None else None
+    image = getattr(source, "image", None)  # a ranged source: bytes fetched as needed
     try:
         if parsed is None:
             header = parse_header(ptr, view.nbytes)
             plain_layer = None
             if header.flags & F.F_CHECKSUMS and not header.flags & F.F_COMPRESSED:
-                plain_layer = _file_layer()(whole, view, owner, ptr, header)
+                plain_layer = _file_layer()(whole, view, owner, ptr, header, image)
             parsed = (header, plain_layer, {}, {})
             if caches is not None:
                 caches["parsed"] = parsed
         header, layer, tables, root_slots = parsed
         if header.flags & F.F_COMPRESSED:  # its own layer: payloads decoded for this archive
-            layer = _file_layer()(whole, view, owner, ptr, header)
+            layer = _file_layer()(whole, view, owner, ptr, header, image)
     except BaseException:
         release(owner)
         raise
@@ -407,7 +434,7 @@ def _snapshot(source: ByteSource, max_depth: int, threads: int | None,
         # what string and struct reads slice: bytes and mmap slice to bytes, fastest
         raw = whole if type(whole) in (bytes, mmap.mmap) else view
         return Snapshot(raw, view, ptr, owner, header.file_size, header, layer, tables,
-                        root_slots, max_depth, threads)
+                        root_slots, max_depth, threads, image)
     if require_zero_copy:
         layer.release()
         raise ArchiveError("archive is compressed: reading it decompresses (copies) "

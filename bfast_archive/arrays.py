@@ -97,6 +97,11 @@ def ndarray(s: Snapshot, off: int, copy: bool) -> Any:
             arr = _shape_array(np, np.frombuffer(buf, dt, nbytes // dt.itemsize), shape, order)
             if copy and fresh:
                 return arr  # decoded for this call alone: already an owned buffer
+        elif s.image is not None:  # read by byte range: fetched for this call, owned
+            flat = np.frombuffer(s.image.read(data_off, nbytes), dt, nbytes // dt.itemsize)
+            arr = _shape_array(np, flat, shape, order)
+            if copy:
+                return _shape_array(np, flat.view(np.uint8).copy().view(dt), shape, order)
         elif copy:
             # copy the bytes, then view them: NumPy's own copy of a structured
             # array leaves padding bytes uninitialised
@@ -199,7 +204,8 @@ class ArrayHandle:
         layer = s.layer
         cached = self._external and layer is not None and layer.compressed and \
             self._data in layer.cache
-        if not self._external or cached or self._order == "F" or not self.shape:
+        ranged = s.image is not None and not self._external
+        if (not self._external and not ranged) or cached or self._order == "F" or not self.shape:
             return self._pick(self._full(), index)
         n = self.shape[0]
         if isinstance(first, slice):
@@ -247,8 +253,11 @@ class ArrayHandle:
         if s is None:
             raise closed()
         row_bytes = self._nbytes // self.shape[0] if self.shape[0] else 0
-        buf = payloads(s).payload_range(self._data, self._nbytes, lo * row_bytes,
-                                        hi * row_bytes, s.nthreads())
+        if self._external:
+            buf = payloads(s).payload_range(self._data, self._nbytes, lo * row_bytes,
+                                            hi * row_bytes, s.nthreads())
+        else:  # in place in an archive read by byte range: just these rows fetched
+            buf = s.image.read(self._data + lo * row_bytes, (hi - lo) * row_bytes)
         try:
             flat = np.frombuffer(buf, self.dtype, (hi - lo) * row_bytes // self.dtype.itemsize)
             arr = flat.reshape((hi - lo,) + self.shape[1:])

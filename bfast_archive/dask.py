@@ -16,10 +16,13 @@ file, or the compressed chunks holding the rows, decoded), ``column()`` for
 tables. A file that changes while a graph runs makes its tasks raise
 ``ArchiveError`` naming it.
 
-Sources are local paths (``file://`` URLs too) for now: other URLs raise
-``ValueError`` ("remote archives need Archive.open(url), not available yet").
-The workers must see the file at the same path (one machine, or a shared file
-system on which the device number agrees: the identity is local).
+Sources are local paths (``file://`` URLs too) or URLs (``s3://``,
+``http(s)://``, ..., with ``storage_options`` as in ``Archive.open``). The
+workers must see a local file at the same path (one machine, or a shared file
+system on which the device number agrees: the identity is local); a URL each
+worker reads by byte range itself (the graph carries the URL, the object's
+identity and the storage options), pinned to the version the graph was built
+from: a replaced object makes the tasks raise ``ArchiveError``.
 
 Needs Dask (``pip install "bfast-archive[dask]"``), imported on the first
 call: ``import bfast_archive`` and ``bfa.dask`` import nothing of it.
@@ -34,7 +37,7 @@ from typing import Any
 
 from . import format as F
 from ._refs import ArchiveRef, check_unchanged, reopen
-from ._urls import split_source
+from ._urls import is_url
 from .archive import Archive
 from .tables import ArchivedTable
 from .views import ArchivedDict, snapshot_of
@@ -59,11 +62,6 @@ def _require(module: str) -> Any:
             from exc
 
 
-def _path(source: str | os.PathLike[str]) -> str | os.PathLike[str]:
-    url, path = split_source(source, None)
-    if url is not None:
-        raise ValueError("remote archives need Archive.open(url), not available yet")
-    return path
 
 
 def _ref(arch: Archive) -> ArchiveRef:
@@ -120,7 +118,8 @@ def _archive(ref: ArchiveRef) -> Archive:
         if arch is not None:
             _cache.move_to_end(ref)
     if arch is not None and not arch.closed:
-        check_unchanged(ref)
+        if not is_url(ref.path):  # (a remote archive's reads are pinned to its version)
+            check_unchanged(ref)
         return arch
     arch = reopen(ref)
     with _lock:
@@ -184,7 +183,8 @@ def _row_chunks(n: int, row_bytes: int, chunk_bytes: int | None, chunks: Any) ->
                      f"(a tuple of ints adding up to {n}), not {chunks!r}")
 
 
-def array(source: str | os.PathLike[str], key: Any, chunks: Any = None) -> Any:
+def array(source: str | os.PathLike[str], key: Any, chunks: Any = None,
+          storage_options: dict[str, Any] | None = None) -> Any:
     """A ``dask.array.Array`` over the archived array at ``key`` (a key of
     the root dict, or a tuple/list of keys for a nested one: ``("model",
     "layers", 3, "w")``; the array must be a value of a dict).
@@ -198,13 +198,13 @@ def array(source: str | os.PathLike[str], key: Any, chunks: Any = None) -> Any:
     graph holds only a reference (path, file identity, key); each worker
     opens the archive itself (once per process) and reads its rows: a
     zero-copy view of the mapped file, or the compression chunks holding
-    them, decoded. ``source`` is a local path for now; a URL raises
-    ``ValueError`` (remote archives need ``Archive.open(url)``, not
-    available yet)."""
+    them, decoded; for a URL, the byte ranges of those rows or chunks.
+    ``source`` is a local path or a URL (``storage_options`` as in
+    ``Archive.open``)."""
     da = _require("dask.array")
     np = _require("numpy")
     keys = _keys(key)
-    with Archive.open(_path(source)) as arch:
+    with Archive.open(source, storage_options=storage_options) as arch:
         handle = _handle(arch, keys)
         shape, dtype, chunk_bytes = handle.shape, handle.dtype, handle.chunk_bytes
         ref = _ref(arch)
@@ -264,7 +264,8 @@ def _partition(lo: int, hi: int, ref: ArchiveRef, keys: Keys, names: list[str]) 
     return _frame(_at(_archive(ref), keys), names, lo, hi)
 
 
-def dataframe(source: str | os.PathLike[str], key: Any, npartitions: int | None = None) -> Any:
+def dataframe(source: str | os.PathLike[str], key: Any, npartitions: int | None = None,
+              storage_options: dict[str, Any] | None = None) -> Any:
     """A ``dask.dataframe.DataFrame`` over the record table at ``key`` (a key
     of the root dict, or a tuple/list of keys), one partition per row range
     (``npartitions`` of them; default one per million rows), indexed by row
@@ -282,12 +283,11 @@ def dataframe(source: str | os.PathLike[str], key: Any, npartitions: int | None 
 
     Cost here: opening the archive and reading ``META_ROWS`` rows. The graph
     holds only references (path, file identity, key, row range); each worker
-    opens the archive itself. ``source`` is a local path for now; a URL
-    raises ``ValueError`` (remote archives need ``Archive.open(url)``, not
-    available yet)."""
+    opens the archive itself. ``source`` is a local path or a URL
+    (``storage_options`` as in ``Archive.open``)."""
     dd = _require("dask.dataframe")
     keys = _keys(key)
-    with Archive.open(_path(source)) as arch:
+    with Archive.open(source, storage_options=storage_options) as arch:
         table = _at(arch, keys)
         if not isinstance(table, ArchivedTable):
             raise TypeError(f"the value at {_shown(keys)} is not a record table but a "

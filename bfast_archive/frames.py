@@ -101,6 +101,9 @@ def column_to_arrow(s: Any, info: Any, c: int, name: str) -> Any:
     the archive and which are copied)."""
     pa = require("pyarrow")
     np = _np()
+    from .tables import fetch_column
+
+    fetch_column(s, info, c)
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     n = info.nrows
     mv = s.mv

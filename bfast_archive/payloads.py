@@ -24,11 +24,12 @@ class FileLayer:
     """Directory, checksums and payloads of one archive file or buffer."""
 
     __slots__ = ("view", "owner", "ptr", "header", "file_size", "compressed", "directory",
-                 "cache", "lock", "_source", "checked")
+                 "cache", "lock", "_source", "checked", "image")
 
     def __init__(self, source: object, view: memoryview, owner: CData, ptr: CData,
-                 header: CData) -> None:
+                 header: CData, image: Any = None) -> None:
         self._source = source
+        self.image = image  # an archive read by byte range: fetch before reading
         self.view = view
         self.owner = owner
         self.ptr = ptr
@@ -49,6 +50,9 @@ class FileLayer:
             if self.ptr is None:
                 raise ArchiveError("archive is closed")
             d = ffi.new("bfa_directory *")
+            if self.image is not None:  # the directory: at the end, read at open if small
+                at = self.header.sections_off
+                self.image.ensure(at, self.file_size - at)
             rc = lib.bfa_directory_check(self.ptr, self.file_size, self.header, d)
             if rc < 0:
                 raise archive_error(rc, f"directory at offset {self.header.sections_off}")
@@ -126,6 +130,8 @@ class FileLayer:
         if start is not None:
             if check:
                 self._verify_entries(first, first + n, threads)
+            if self.image is not None:
+                self.image.ensure(start, size)
             view = self.view[start:start + size]
             self.cache[index] = view
             return view, False
@@ -152,6 +158,8 @@ class FileLayer:
             raise ArchiveError(f"payload {index} holds {size} bytes, its node says {nbytes}")
         raw_at = self._raw_run(first, n, size)
         if raw_at is not None:
+            if self.image is not None:
+                self.image.ensure(raw_at + start, stop - start)
             return self.view[raw_at + start:raw_at + stop]
         if start >= stop:
             return memoryview(b"")
@@ -180,6 +188,8 @@ class FileLayer:
 
         d = self._directory()
         size, chunk_size, first, n = self._entry(index)
+        if self.image is not None:  # the chunks' stored bytes, in one round trip
+            self._fetch_entries(d.chunks_off, F.CHUNK_ENTRY.size, first + k0, first + k1)
 
         def task(rng: tuple[int, int]) -> None:
             a, b = rng
@@ -198,7 +208,7 @@ class FileLayer:
         run_parallel(task, [(k0 + a, k0 + b) for a, b in split_range(k1 - k0, threads)],
                      threads if (k1 - k0) > 1 else 1)
 
-    def _chunk_error(self, rc: int, chunk: int, index: int | None) -> ArchiveError:
+    def _chunk_error(self, rc: int, chunk: int, index: int | None) -> Exception:
         d = self._directory()
         off, stored, _, _, _ = F.CHUNK_ENTRY.unpack_from(
             self.view, d.chunks_off + chunk * F.CHUNK_ENTRY.size) \
@@ -208,6 +218,17 @@ class FileLayer:
         if rc == lib.BFA_E_CHECKSUM:
             return ArchiveError(f"checksum mismatch in {where}")
         return archive_error(rc, where)
+
+    def _fetch_entries(self, table: int, entry: int, first: int, stop: int) -> None:
+        """Ranged archive: fetch the bytes of directory entries [first, stop)
+        (sections or chunks; each entry starts with its offset and size)."""
+        lo, hi = self.file_size, 0
+        for i in range(first, stop):
+            off, n = F.U64.unpack_from(self.view, table + i * entry)[0], \
+                F.U64.unpack_from(self.view, table + i * entry + 8)[0]
+            lo, hi = min(lo, off), max(hi, off + n)
+        if hi > lo:
+            self.image.ensure(lo, min(hi, self.file_size) - lo)
 
     # -- verification ------------------------------------------------------------
     def verify(self, threads: int) -> int:
@@ -255,6 +276,8 @@ class FileLayer:
             table, entry = d.chunks_off, F.CHUNK_ENTRY.size
         else:
             table, entry = d.checks_off, F.CHECK_ENTRY.size
+        if self.image is not None:
+            self._fetch_entries(table, entry, first, stop)
 
         def task(rng: tuple[int, int]) -> None:
             bad = ffi.new("uint64_t *")

@@ -269,7 +269,8 @@ class RemoteFile:
 
     Opening costs one round trip (two concurrent requests: the last ``tail``
     bytes by a suffix range, which also gives the size and identity, and the
-    first 64 bytes), kept as ``tail`` and ``head``. ``read(offset, n)`` and
+    first ``head`` bytes, at least the 64 of the header), kept as ``tail`` and
+    ``head``. ``read(offset, n)`` and
     ``read_ranges`` fetch aligned blocks of ``block_size`` bytes not in the
     LRU cache (at most ``cache_bytes`` bytes kept), adjacent missing blocks in
     one request of at most ``max_request`` bytes, at most ``concurrency``
@@ -285,7 +286,7 @@ class RemoteFile:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None, *,
                  block_size: int = 64 << 10, cache_bytes: int = 64 << 20, tail: int = 64 << 10,
                  max_request: int = 8 << 20, concurrency: int = 8, retries: int = 3,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, head: int = HEADER_BYTES) -> None:
         if block_size <= 0 or tail <= 0 or max_request < block_size or concurrency <= 0:
             raise ValueError("block_size, tail and concurrency must be positive, "
                              "max_request at least block_size")
@@ -307,7 +308,7 @@ class RemoteFile:
         self.size = -1
         self.etag: str | None = None
         self.version: str | None = None
-        tail_got, head_got = self._run(self._gather([(-tail, 0), (0, HEADER_BYTES)]))
+        tail_got, head_got = self._run(self._gather([(-tail, 0), (0, max(head, HEADER_BYTES))]))
         sizes = {g.size for g in (tail_got, head_got)} - {-1}
         if len(sizes) > 1 or (len(sizes) == 1 and tail_got.tag != head_got.tag and head_got.body):
             raise self._changed()
@@ -316,7 +317,7 @@ class RemoteFile:
         self.tail_start = tail_got.start
         self.tail = tail_got.body
         self.head = head_got.body
-        if self.tail_start + len(self.tail) != self.size or len(self.head) != min(self.size, HEADER_BYTES):
+        if self.tail_start + len(self.tail) != self.size or len(self.head) != min(self.size, max(head, HEADER_BYTES)):
             raise _named(_Short(f"short read at open: {len(self.tail)} bytes of the tail"), url)
 
     def __enter__(self) -> "RemoteFile":

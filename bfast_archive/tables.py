@@ -141,12 +141,52 @@ def _offset_pair(mv: memoryview, at: int, limit: int, where: int) -> tuple[int, 
     return a, b
 
 
+def fetch_column(s: Snapshot, info: TableInfo, c: int) -> None:
+    """An archive read by byte range: fetch column ``c``'s regions (one round
+    trip), before reading them whole. Nothing for any other archive."""
+    image = s.image
+    if image is not None:
+        _, _, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
+        image.ensure_ranges([(r0, r0n), (r1, r1n), (r2, r2n)])
+
+
+def _fetch_cell(image: Any, mv: Any, col: tuple[int, ...], row: int) -> None:
+    """An archive read by byte range: fetch what ``cell`` reads of ``row``
+    (its null byte and fixed-width value or string offsets first, then the
+    string's bytes: two round trips at most)."""
+    kind, flags, r0, r0n, r1, r1n, r2, r2n = col
+    first = []
+    if flags & F.COL_HAS_NULLS:
+        first.append(((r2 if kind == F.COL_STR or kind == F.COL_BINARY else r1) + row, 1))
+    if kind in (F.COL_STR, F.COL_BINARY, F.COL_STRLIST):
+        first.append((r0 + 8 * row, 16))
+    elif kind == F.COL_BOOL:
+        first.append((r0 + row, 1))
+    elif kind in (F.COL_INT64, F.COL_FLOAT64, F.COL_DATETIME):
+        first.append((r0 + 8 * row, 8))
+    elif kind >= F.COL_FIXED:
+        width = _numpy().dtype(F.FIXED_DTYPES[flags >> F.COL_TYPE_SHIFT]).itemsize
+        first.append((r0 + width * row, width))
+    if (kind == F.COL_STR or kind == F.COL_BINARY) and r0n > 8:
+        # where the string would start if all had the same length: fetched
+        # with its offsets, it saves the second round trip when they do
+        nrows = r0n // 8 - 1
+        first.append((r1 + r1n * row // nrows, max(r1n // nrows, 1)))
+    image.ensure_ranges([(a, min(n, image.size - a)) for a, n in first if 0 <= a < image.size])
+    if kind in (F.COL_STR, F.COL_BINARY) and r0 + 8 * row + 16 <= image.size:
+        a, b = _QQ(mv, r0 + 8 * row)
+        if a <= b <= r1n:  # (else cell() says what is wrong)
+            image.ensure(r1 + a, b - a)
+
+
 def cell(arch: Any, s: Snapshot, info: TableInfo, c: int, row: int, depth: int,
          full: bool) -> Any:
     """One cell of a table of archive ``arch``, read through snapshot ``s``;
     ``full`` (on a walk) materialises nested values instead of returning views."""
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
     mv = s.raw
+    if s.image is not None:
+        _fetch_cell(s.image, mv, info.cols[c], row)
     if flags & F.COL_HAS_NULLS:
         null = mv[(r2 if kind == F.COL_STR or kind == F.COL_BINARY else r1) + row]
         if null:
@@ -217,6 +257,7 @@ def _strings(s: Snapshot, offsets_at: int, count: int, blob_at: int, blob_len: i
 def column_values(s: Snapshot, info: TableInfo, c: int, depth: int) -> list[Any]:
     """All values of column ``c`` as Python objects, in bulk, on walk ``s``."""
     kind, flags, r0, r0n, r1, r1n, r2, r2n = info.cols[c]
+    fetch_column(s, info, c)
     mv = s.mv
     n = info.nrows
     # regions of no bytes may share an offset with the next thing written
@@ -378,9 +419,14 @@ class StringsCell(ArchivedList):
         i = item_index(index, self._n)
         if type(i) is range:
             return [self[j] for j in i]
-        raw = snapshot_of(self).raw
-        x, y = _offset_pair(raw, self._items_at + 8 * (self._first + i), self._blob_len,
-                            self._items_at)
+        s = snapshot_of(self)
+        raw = s.raw
+        at = self._items_at + 8 * (self._first + i)
+        if s.image is not None:
+            s.image.ensure(at, 16)
+        x, y = _offset_pair(raw, at, self._blob_len, self._items_at)
+        if s.image is not None:
+            s.image.ensure(self._blob_at + x, y - x)
         return D.utf8(raw[self._blob_at + x:self._blob_at + y], self._blob_at + x)
 
     def __iter__(self) -> Iterator[Any]:
@@ -451,6 +497,7 @@ class ArchivedTable(ArchivedList):
         s = snapshot_of(self)
         info = self._info(s)
         c = info.column_of(s, name)
+        fetch_column(s, info, c)
         if arrow:
             from .frames import column_to_arrow
             return column_to_arrow(s, info, c, name)

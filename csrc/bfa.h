@@ -117,6 +117,7 @@
 #define BFA_E_ARG -13
 #define BFA_E_CHECKSUM -14
 #define BFA_E_LIMIT -15
+#define BFA_E_IO -16
 
 /* Header flags. */
 #define BFA_F_COMPRESSED 1
@@ -203,6 +204,20 @@ int bfa_copy(uint8_t *dst, uint64_t dst_len, uint64_t at, const uint8_t *src, ui
 /* Files (files.c): reserve a new file's blocks before writing it; 0 or an
  * errno value (EOPNOTSUPP where the call does not exist). */
 int bfa_preallocate(int fd, uint64_t len);
+
+/* Archives whose bytes arrive by range (sparse.c): an image of the archive
+ * in anonymous memory, filled block by block as reads need it. Every read
+ * function above, handed the image's base, runs its ranged variant
+ * (read_sparse.c): before each load it makes the block resident, calling
+ * `fill(userdata, first, end)` (blocks [first, end)) for what is missing.
+ * A fill that fails makes the read return BFA_E_IO. */
+typedef struct bfa_image bfa_image;
+typedef int (*bfa_fill_fn)(void *userdata, uint64_t first, uint64_t end);
+bfa_image *bfa_image_new(uint64_t len, unsigned shift, bfa_fill_fn fill, void *userdata);
+uint8_t *bfa_image_base(const bfa_image *im);
+void bfa_image_free(bfa_image *im);
+void bfa_image_mark(bfa_image *im, uint64_t first, uint64_t end);
+int bfa_image_resident(const bfa_image *im, uint64_t first, uint64_t end);
 
 /* Writer (layout.c). */
 int bfa_dict_build_index(uint8_t *seg, uint64_t seg_len, uint64_t seg_base, uint64_t node_off);

@@ -49,6 +49,31 @@ static inline int bfa_in_range(uint64_t off, uint64_t size, uint64_t limit) {
     return off <= limit && size <= limit - off;
 }
 
+/* Ranged images (sparse.c): what read.c's functions need to run their
+ * ranged variant (read_sparse.c) on a registered image. */
+typedef struct {
+    const bfa_image *image;
+    int failed;
+} bfa_sparse_state;
+int bfa_images_registered(void);
+const bfa_image *bfa_image_of(const uint8_t *buf);
+bfa_sparse_state bfa_sparse_enter(const bfa_image *im);
+int bfa_sparse_leave(bfa_sparse_state saved);
+void bfa_sparse_touch(const uint8_t *p, uint64_t n);
+
+/* The ranged variants of read.c's functions (read_sparse.c). */
+int bfa_sp_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t limit);
+int64_t bfa_sp_seq_get(const uint8_t *buf, uint64_t len, uint64_t node_off, int64_t index);
+int bfa_sp_seq_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count);
+int64_t bfa_sp_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off, uint32_t kind,
+                         const char *key, uint64_t key_len, int64_t int_key);
+int bfa_sp_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count);
+int bfa_sp_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t nrows);
+int bfa_sp_slots_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
+                       uint64_t limit);
+int bfa_sp_offsets_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
+                         uint64_t limit);
+
 /* Layout constants of the dict node (docs/format/nodes.md, "Dict node"). */
 #define BFA_DICT_HEADER 24u
 #define BFA_DICT_ENTRY 32u

@@ -10,6 +10,38 @@
 
 #include "bfa_internal.h"
 
+/* Loads from the buffer. In the ranged variant (read_sparse.c) each first
+ * makes its bytes resident (bfa_sparse_touch), and TOUCH does so for bytes
+ * read elsewhere (compared, hashed, or read by the Python reader right after
+ * the check); the public functions are named bfa_sp_* there. In the normal
+ * build a public function handed the base of a ranged image runs the ranged
+ * variant instead (RANGED): one relaxed load when no image exists. */
+#ifdef BFA_SPARSE_BUILD
+#define LD64(p) (bfa_sparse_touch((p), 8), bfa_ld64(p))
+#define LD32(p) (bfa_sparse_touch((p), 4), bfa_ld32(p))
+#define LD16(p) (bfa_sparse_touch((p), 2), bfa_ld16(p))
+#define TOUCH(p, n) bfa_sparse_touch((p), (n))
+#define FN(name) bfa_sp_##name
+#define RANGED(T, call)
+#else
+#define LD64(p) bfa_ld64(p)
+#define LD32(p) bfa_ld32(p)
+#define LD16(p) bfa_ld16(p)
+#define TOUCH(p, n) ((void)0)
+#define FN(name) bfa_##name
+#define RANGED(T, call)                                                   \
+    if (bfa_images_registered()) {                                        \
+        const bfa_image *image_ = bfa_image_of(buf);                      \
+        if (image_ != NULL) {                                             \
+            bfa_sparse_state saved_ = bfa_sparse_enter(image_);           \
+            T result_ = bfa_sp_##call;                                    \
+            int failed_ = bfa_sparse_leave(saved_);                       \
+            return failed_ < 0 ? (T)failed_ : result_;                    \
+        }                                                                 \
+    }
+#endif
+
+#ifndef BFA_SPARSE_BUILD
 static const uint8_t BFA_MAGIC[8] = {0x89, 'B', 'F', 'A', '\r', '\n', 0x1a, '\n'};
 
 uint64_t bfa_hash_key(uint32_t kind, const char *key, uint64_t key_len) {
@@ -51,6 +83,7 @@ int bfa_parse_header(const uint8_t *buf, uint64_t len, bfa_header *out) {
      * by the reader once that is decompressed */
     return compressed ? BFA_OK : bfa_check_slot(buf, out->file_size, 24, out->nodes_end);
 }
+#endif
 
 /* A referent of `size` bytes at `off`, owned by a parent that starts at
  * `limit`: it must lie after the header, before the parent, 8-aligned. */
@@ -62,14 +95,32 @@ static int check_ref(uint64_t off, uint64_t size, uint64_t limit) {
     return BFA_OK;
 }
 
+/* The bytes of a string, bytes, decimal, bigint or UUID node: the reader
+ * decodes them right after the check. */
+static int byte_string(const uint8_t *buf, uint64_t off, uint64_t size, uint64_t limit) {
+    int rc = check_ref(off, size, limit);
+    if (rc == BFA_OK) TOUCH(buf + off, size);
+    (void)buf;
+    return rc;
+}
+
 /* A sequence node (count + slots) of `count` slots at `off` before `limit`. */
 static int check_seq_node(const uint8_t *buf, uint64_t off, uint64_t count, uint64_t limit) {
     if (BFA_TRUST) return BFA_OK;
     int rc = check_ref(off, BFA_SEQ_HEADER, limit);
     if (rc < 0) return rc;
-    if (bfa_ld64(buf + off) != count) return BFA_E_CORRUPT;
+    if (LD64(buf + off) != count) return BFA_E_CORRUPT;
     if (count > (limit - off - BFA_SEQ_HEADER) / BFA_SLOT_SIZE) return BFA_E_BOUNDS;
     return BFA_OK;
+}
+
+/* A sequence node of a fixed shape (a datetime's parts, a model's schema and
+ * body): its few slots are read by the reader right after the check. */
+static int fixed_seq_node(const uint8_t *buf, uint64_t off, uint64_t count, uint64_t limit) {
+    int rc = check_seq_node(buf, off, count, limit);
+    if (rc == BFA_OK) TOUCH(buf + off, BFA_SEQ_HEADER + count * BFA_SLOT_SIZE);
+    (void)buf;
+    return rc;
 }
 
 /* Dict node header at `off` (before `limit`); on success stores its geometry. */
@@ -77,11 +128,11 @@ static int dict_geometry(const uint8_t *buf, uint64_t off, uint64_t limit, uint6
                          uint64_t *nbuckets, uint32_t *width) {
     int rc = check_ref(off, BFA_DICT_HEADER, limit);
     if (rc < 0) return rc;
-    uint64_t n = bfa_ld64(buf + off);
-    uint64_t nb = bfa_ld64(buf + off + 8);
-    uint32_t w = bfa_ld32(buf + off + 16);
+    uint64_t n = LD64(buf + off);
+    uint64_t nb = LD64(buf + off + 8);
+    uint32_t w = LD32(buf + off + 16);
     if (!BFA_TRUST) {
-        if (bfa_ld32(buf + off + 20) != 0) return BFA_E_CORRUPT;
+        if (LD32(buf + off + 20) != 0) return BFA_E_CORRUPT;
         if (w != 4 && w != 8) return BFA_E_CORRUPT;
         uint64_t room = limit - off - BFA_DICT_HEADER;
         if (n > room / BFA_DICT_ENTRY) return BFA_E_BOUNDS; /* before sizing its index */
@@ -99,17 +150,19 @@ static int check_ndarray_node(const uint8_t *buf, uint64_t off, uint64_t limit) 
     if (BFA_TRUST) return BFA_OK;
     int rc = check_ref(off, BFA_NDARRAY_HEADER, limit);
     if (rc < 0) return rc;
-    uint64_t data_off = bfa_ld64(buf + off);
-    uint64_t nbytes = bfa_ld64(buf + off + 8);
-    uint32_t ndim = bfa_ld32(buf + off + 16);
-    uint32_t flags = bfa_ld32(buf + off + 20);
-    uint64_t descr_len = bfa_ld64(buf + off + 24);
+    uint64_t data_off = LD64(buf + off);
+    uint64_t nbytes = LD64(buf + off + 8);
+    uint32_t ndim = LD32(buf + off + 16);
+    uint32_t flags = LD32(buf + off + 20);
+    uint64_t descr_len = LD64(buf + off + 24);
     if (ndim > BFA_NDARRAY_MAX_NDIM) return BFA_E_CORRUPT;
     if ((flags & ~(uint32_t)(1u | BFA_NDARRAY_EXTERNAL)) != 0) return BFA_E_FLAGS;
     uint64_t room = limit - off - BFA_NDARRAY_HEADER;
     if (descr_len == 0 || descr_len > room) return BFA_E_BOUNDS;
     uint64_t descr_padded = (descr_len + 7u) & ~(uint64_t)7u;
     if (descr_padded > room || (uint64_t)ndim * 8u > room - descr_padded) return BFA_E_BOUNDS;
+    /* the reader parses the dtype descriptor and the shape next */
+    TOUCH(buf + off, BFA_NDARRAY_HEADER + descr_padded + (uint64_t)ndim * 8u);
     if (flags & BFA_NDARRAY_EXTERNAL) return BFA_OK; /* data_off = a payload number */
     if (data_off % BFA_ARRAY_ALIGN != 0) return BFA_E_ALIGN;
     if (data_off < BFA_HEADER_SIZE) return BFA_E_ORDER;
@@ -123,25 +176,26 @@ static int check_ndarray_node(const uint8_t *buf, uint64_t off, uint64_t limit) 
 static int check_table_header(const uint8_t *buf, uint64_t off, uint64_t nrows, uint64_t limit,
                               uint64_t *ncols_out) {
     if (BFA_TRUST) {
-        if (ncols_out != NULL) *ncols_out = bfa_ld64(buf + off + 8);
+        if (ncols_out != NULL) *ncols_out = LD64(buf + off + 8);
         return BFA_OK;
     }
     int rc = check_ref(off, BFA_TABLE_HEADER, limit);
     if (rc < 0) return rc;
-    if (bfa_ld64(buf + off) != nrows) return BFA_E_CORRUPT;
-    uint64_t ncols = bfa_ld64(buf + off + 8);
+    if (LD64(buf + off) != nrows) return BFA_E_CORRUPT;
+    uint64_t ncols = LD64(buf + off + 8);
     if (ncols == 0) return BFA_E_CORRUPT;
     if (ncols > (limit - off - BFA_TABLE_HEADER) / BFA_COLUMN_SIZE) return BFA_E_BOUNDS;
     if (ncols_out != NULL) *ncols_out = ncols;
     return BFA_OK;
 }
 
-int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t limit) {
+int FN(check_slot)(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t limit) {
+    RANGED(int, check_slot(buf, len, slot_pos, limit))
     if (buf == NULL) return BFA_E_ARG;
     if (BFA_TRUST) return BFA_OK;
     if (limit > len || !bfa_in_range(slot_pos, BFA_SLOT_SIZE, len)) return BFA_E_BOUNDS;
-    uint64_t w0 = bfa_ld64(buf + slot_pos);
-    uint64_t payload = bfa_ld64(buf + slot_pos + 8);
+    uint64_t w0 = LD64(buf + slot_pos);
+    uint64_t payload = LD64(buf + slot_pos + 8);
     uint32_t tag = (uint32_t)(w0 & 0xFFu);
     uint64_t aux = w0 >> 8;
     switch (tag) {
@@ -163,32 +217,33 @@ int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t
     case BFA_T_STR:
     case BFA_T_BYTES:
     case BFA_T_DECIMAL:
-        return check_ref(payload, aux, limit);
+        return byte_string(buf, payload, aux, limit);
     case BFA_T_XBYTES:
         return BFA_OK; /* payload = a payload number, checked against the directory */
     case BFA_T_BIGINT:
         /* only integers outside int64 are bigints, and they need >= 9 bytes */
         if (aux < 9) return BFA_E_CORRUPT;
-        return check_ref(payload, aux, limit);
+        return byte_string(buf, payload, aux, limit);
     case BFA_T_UUID:
         if (aux != 16) return BFA_E_CORRUPT;
-        return check_ref(payload, aux, limit);
+        return byte_string(buf, payload, aux, limit);
     case BFA_T_LIST:
     case BFA_T_TUPLE:
     case BFA_T_SET:
     case BFA_T_FROZENSET:
+        return check_seq_node(buf, payload, aux, limit);
     case BFA_T_DATETIME:
     case BFA_T_TIME:
     case BFA_T_TIMEDELTA:
     case BFA_T_COMPLEX:
     case BFA_T_NPSCALAR:
-        return check_seq_node(buf, payload, aux, limit);
+        return fixed_seq_node(buf, payload, aux, limit);
     case BFA_T_MODEL: /* [schema dict, body dict or table] */
         if (aux != 2) return BFA_E_CORRUPT;
-        return check_seq_node(buf, payload, aux, limit);
+        return fixed_seq_node(buf, payload, aux, limit);
     case BFA_T_FRAME: /* format 1.1: [metadata dict, table, list of dictionary tables] */
         if (aux != 3) return BFA_E_CORRUPT;
-        return check_seq_node(buf, payload, aux, limit);
+        return fixed_seq_node(buf, payload, aux, limit);
     case BFA_T_DICT: {
         uint64_t n, nb;
         uint32_t w;
@@ -206,11 +261,12 @@ int bfa_check_slot(const uint8_t *buf, uint64_t len, uint64_t slot_pos, uint64_t
     }
 }
 
-int64_t bfa_seq_get(const uint8_t *buf, uint64_t len, uint64_t node_off, int64_t index) {
+int64_t FN(seq_get)(const uint8_t *buf, uint64_t len, uint64_t node_off, int64_t index) {
+    RANGED(int64_t, seq_get(buf, len, node_off, index))
     if (buf == NULL) return BFA_E_ARG;
     if (!BFA_TRUST && node_off % 8 != 0) return BFA_E_ALIGN;
     if (!bfa_in_range(node_off, BFA_SEQ_HEADER, len)) return BFA_E_BOUNDS;
-    uint64_t count = bfa_ld64(buf + node_off);
+    uint64_t count = LD64(buf + node_off);
     if (!BFA_TRUST && count > (len - node_off - BFA_SEQ_HEADER) / BFA_SLOT_SIZE)
         return BFA_E_BOUNDS;
     uint64_t i;
@@ -223,27 +279,29 @@ int64_t bfa_seq_get(const uint8_t *buf, uint64_t len, uint64_t node_off, int64_t
         if (i >= count) return BFA_E_INDEX;
     }
     uint64_t pos = node_off + BFA_SEQ_HEADER + i * BFA_SLOT_SIZE;
-    int rc = bfa_check_slot(buf, len, pos, node_off);
+    int rc = FN(check_slot)(buf, len, pos, node_off);
     return rc < 0 ? rc : (int64_t)pos;
 }
 
-int bfa_seq_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count) {
+int FN(seq_check)(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count) {
+    RANGED(int, seq_check(buf, len, node_off, count))
     if (buf == NULL) return BFA_E_ARG;
     if (BFA_TRUST) return BFA_OK;
     if (node_off % 8 != 0) return BFA_E_ALIGN;
     if (!bfa_in_range(node_off, BFA_SEQ_HEADER, len)) return BFA_E_BOUNDS;
-    if (bfa_ld64(buf + node_off) != count) return BFA_E_CORRUPT;
-    return bfa_slots_check(buf, len, node_off + BFA_SEQ_HEADER, count, node_off);
+    if (LD64(buf + node_off) != count) return BFA_E_CORRUPT;
+    return FN(slots_check)(buf, len, node_off + BFA_SEQ_HEADER, count, node_off);
 }
 
-int bfa_slots_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
+int FN(slots_check)(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
                     uint64_t limit) {
+    RANGED(int, slots_check(buf, len, off, count, limit))
     if (buf == NULL) return BFA_E_ARG;
     if (BFA_TRUST) return BFA_OK;
     if (off % 8 != 0) return BFA_E_ALIGN;
     if (!bfa_in_range(off, 0, len) || count > (len - off) / BFA_SLOT_SIZE) return BFA_E_BOUNDS;
     for (uint64_t i = 0; i < count; i++) {
-        int rc = bfa_check_slot(buf, len, off + i * BFA_SLOT_SIZE, limit);
+        int rc = FN(check_slot)(buf, len, off + i * BFA_SLOT_SIZE, limit);
         if (rc < 0) return rc;
     }
     return BFA_OK;
@@ -282,8 +340,8 @@ static int bigint_canonical(const uint8_t *b, uint64_t n) {
  * 8 bytes of an INT key. Returns the kind, or a negative error. */
 static int key_bytes(const uint8_t *buf, uint64_t pos, uint64_t limit, uint8_t scratch[8],
                      const uint8_t **bytes, uint64_t *n) {
-    uint64_t w0 = bfa_ld64(buf + pos);
-    uint64_t payload = bfa_ld64(buf + pos + 8);
+    uint64_t w0 = LD64(buf + pos);
+    uint64_t payload = LD64(buf + pos + 8);
     uint32_t tag = (uint32_t)(w0 & 0xFFu);
     uint64_t aux = w0 >> 8;
     switch (tag) {
@@ -306,6 +364,7 @@ static int key_bytes(const uint8_t *buf, uint64_t pos, uint64_t limit, uint8_t s
         if (!BFA_TRUST && tag == BFA_T_BIGINT && aux < 9) return BFA_E_CORRUPT;
         int rc = check_ref(payload, aux, limit);
         if (rc < 0) return rc;
+        TOUCH(buf + payload, aux); /* compared, hashed, or read next */
         if (!BFA_TRUST && tag == BFA_T_BIGINT && !bigint_canonical(buf + payload, aux))
             return BFA_E_CORRUPT;
         *bytes = buf + payload;
@@ -331,7 +390,7 @@ static int64_t probe_index(const uint8_t *buf, uint64_t node_off, uint64_t count
     uint64_t b = bfa_hash_bytes(kind, key, key_len) & mask;
     for (uint64_t probe = 0; probe < nbuckets; probe++, b = (b + 1u) & mask) {
         const uint8_t *cell = buf + index + b * width;
-        uint64_t e = width == 4 ? bfa_ld32(cell) : bfa_ld64(cell);
+        uint64_t e = width == 4 ? LD32(cell) : LD64(cell);
         if (e == 0) return BFA_E_NOTFOUND;
         if (!BFA_TRUST && e > count) return BFA_E_CORRUPT;
         if (e - 1u == self) return (int64_t)self;
@@ -346,8 +405,9 @@ static int64_t probe_index(const uint8_t *buf, uint64_t node_off, uint64_t count
     return BFA_E_NOTFOUND;
 }
 
-int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off, uint32_t kind,
+int64_t FN(dict_find)(const uint8_t *buf, uint64_t len, uint64_t node_off, uint32_t kind,
                       const char *key_chars, uint64_t key_len, int64_t int_key) {
+    RANGED(int64_t, dict_find(buf, len, node_off, kind, key_chars, key_len, int_key))
     const uint8_t *key = (const uint8_t *)key_chars;
     if (buf == NULL || (key == NULL && key_len != 0)) return BFA_E_ARG;
     uint64_t count, nbuckets;
@@ -367,7 +427,7 @@ int64_t bfa_dict_find(const uint8_t *buf, uint64_t len, uint64_t node_off, uint3
                                 UINT64_MAX);
     if (found < 0) return found;
     uint64_t pos = node_off + BFA_DICT_HEADER + (uint64_t)found * BFA_DICT_ENTRY;
-    rc = bfa_check_slot(buf, len, pos + BFA_SLOT_SIZE, node_off);
+    rc = FN(check_slot)(buf, len, pos + BFA_SLOT_SIZE, node_off);
     return rc < 0 ? rc : (int64_t)(pos + BFA_SLOT_SIZE);
 }
 
@@ -382,7 +442,8 @@ static int index_finds(const uint8_t *buf, uint64_t node_off, uint64_t count, ui
     return reached == (int64_t)i ? BFA_OK : BFA_E_CORRUPT; /* missed, or a duplicate key */
 }
 
-int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count) {
+int FN(dict_check)(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t count) {
+    RANGED(int, dict_check(buf, len, node_off, count))
     if (buf == NULL) return BFA_E_ARG;
     if (BFA_TRUST) return BFA_OK;
     uint64_t n, nbuckets;
@@ -398,7 +459,7 @@ int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t
         uint64_t kn;
         int k = key_bytes(buf, pos, node_off, scratch, &kb, &kn);
         if (k < 0) return k;
-        rc = bfa_check_slot(buf, len, pos + BFA_SLOT_SIZE, node_off);
+        rc = FN(check_slot)(buf, len, pos + BFA_SLOT_SIZE, node_off);
         if (rc < 0) return rc;
         rc = index_finds(buf, node_off, n, nbuckets, width, i, (uint32_t)k, kb, kn);
         if (rc < 0) return rc;
@@ -409,8 +470,8 @@ int bfa_dict_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t
 /* One region of a column: [off, off + size) before the table node at `limit`. */
 static int check_region(const uint8_t *buf, uint64_t desc, int region, uint64_t size,
                         uint64_t align, uint64_t limit) {
-    uint64_t off = bfa_ld64(buf + desc + 8 + 16u * (uint64_t)region);
-    uint64_t len = bfa_ld64(buf + desc + 16 + 16u * (uint64_t)region);
+    uint64_t off = LD64(buf + desc + 8 + 16u * (uint64_t)region);
+    uint64_t len = LD64(buf + desc + 16 + 16u * (uint64_t)region);
     if (len != size) return BFA_E_CORRUPT;
     if (off % align != 0) return BFA_E_ALIGN;
     if (off < BFA_HEADER_SIZE) return BFA_E_ORDER;
@@ -419,8 +480,8 @@ static int check_region(const uint8_t *buf, uint64_t desc, int region, uint64_t 
 }
 
 static int region_unused(const uint8_t *buf, uint64_t desc, int region) {
-    return bfa_ld64(buf + desc + 8 + 16u * (uint64_t)region) == 0 &&
-                   bfa_ld64(buf + desc + 16 + 16u * (uint64_t)region) == 0
+    return LD64(buf + desc + 8 + 16u * (uint64_t)region) == 0 &&
+                   LD64(buf + desc + 16 + 16u * (uint64_t)region) == 0
                ? BFA_OK
                : BFA_E_CORRUPT;
 }
@@ -460,7 +521,8 @@ static uint64_t times(uint64_t n, uint64_t width) {
     return n > UINT64_MAX / width ? UINT64_MAX : n * width;
 }
 
-int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t nrows) {
+int FN(table_check)(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_t nrows) {
+    RANGED(int, table_check(buf, len, node_off, nrows))
     if (buf == NULL) return BFA_E_ARG;
     if (BFA_TRUST) return BFA_OK;
     uint64_t ncols;
@@ -468,16 +530,16 @@ int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_
     if (rc < 0) return rc;
     /* the key dict maps each column name to its column number */
     uint64_t keys_slot = node_off + 16;
-    if ((bfa_ld64(buf + keys_slot) & 0xFFu) != BFA_T_DICT ||
-        (bfa_ld64(buf + keys_slot) >> 8) != ncols)
+    if ((LD64(buf + keys_slot) & 0xFFu) != BFA_T_DICT ||
+        (LD64(buf + keys_slot) >> 8) != ncols)
         return BFA_E_CORRUPT;
-    rc = bfa_check_slot(buf, len, keys_slot, node_off);
+    rc = FN(check_slot)(buf, len, keys_slot, node_off);
     if (rc < 0) return rc;
     uint64_t rows1 = nrows == UINT64_MAX ? UINT64_MAX : nrows + 1u;
     for (uint64_t c = 0; c < ncols; c++) {
         uint64_t d = node_off + BFA_TABLE_HEADER + c * BFA_COLUMN_SIZE;
-        uint32_t kind = bfa_ld32(buf + d);
-        uint32_t flags = bfa_ld32(buf + d + 4);
+        uint32_t kind = LD32(buf + d);
+        uint32_t flags = LD32(buf + d + 4);
         int nulls = (flags & BFA_COL_HAS_NULLS) != 0;
         uint32_t allowed = BFA_COL_HAS_NULLS | (kind == BFA_COL_FIXED ? BFA_COL_TYPE_MASK : 0u);
         if ((flags & ~allowed) != 0) return BFA_E_FLAGS;
@@ -505,7 +567,7 @@ int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_
         case BFA_COL_BINARY: {
             rc = check_region(buf, d, 0, times(rows1, 8u), 8, node_off);
             if (rc == BFA_OK) {
-                uint64_t blob_len = bfa_ld64(buf + d + 32);
+                uint64_t blob_len = LD64(buf + d + 32);
                 rc = check_region(buf, d, 1, blob_len, 8, node_off);
             }
             if (rc == BFA_OK)
@@ -521,11 +583,11 @@ int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_
         case BFA_COL_STRLIST: {
             if (nulls) return BFA_E_FLAGS;
             rc = check_region(buf, d, 0, times(rows1, 8u), 8, node_off);
-            uint64_t items_len = bfa_ld64(buf + d + 32);
+            uint64_t items_len = LD64(buf + d + 32);
             if (rc == BFA_OK && (items_len < 8 || items_len % 8 != 0)) rc = BFA_E_CORRUPT;
             if (rc == BFA_OK) rc = check_region(buf, d, 1, items_len, 8, node_off);
             if (rc == BFA_OK) {
-                uint64_t blob_len = bfa_ld64(buf + d + 48);
+                uint64_t blob_len = LD64(buf + d + 48);
                 rc = check_region(buf, d, 2, blob_len, 8, node_off);
             }
             break;
@@ -538,17 +600,18 @@ int bfa_table_check(const uint8_t *buf, uint64_t len, uint64_t node_off, uint64_
     return BFA_OK;
 }
 
-int bfa_offsets_check(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
+int FN(offsets_check)(const uint8_t *buf, uint64_t len, uint64_t off, uint64_t count,
                       uint64_t limit) {
+    RANGED(int, offsets_check(buf, len, off, count, limit))
     if (buf == NULL) return BFA_E_ARG;
     if (BFA_TRUST) return BFA_OK;
     if (off % 8 != 0) return BFA_E_ALIGN;
     if (count == 0 || !bfa_in_range(off, times(count, 8u), len)) return BFA_E_BOUNDS;
     uint64_t prev = 0;
     for (uint64_t i = 0; i < count; i++) {
-        uint64_t v = bfa_ld64(buf + off + 8u * i);
+        uint64_t v = LD64(buf + off + 8u * i);
         if (v < prev || v > limit) return BFA_E_CORRUPT;
         prev = v;
     }
-    return bfa_ld64(buf + off) == 0 ? BFA_OK : BFA_E_CORRUPT;
+    return LD64(buf + off) == 0 ? BFA_OK : BFA_E_CORRUPT;
 }

@@ -69,12 +69,24 @@ def test_missing_dask_names_the_extra(monkeypatch, small):
         bfa.dask.array(small, "x")
 
 
-def test_a_url_is_refused_until_remote_archives_open():
-    with pytest.raises(ValueError, match=r"remote archives need Archive.open\(url\), "
-                                         r"not available yet"):
-        bfa.dask.array("s3://bucket/a.bfa", "x")
-    with pytest.raises(ValueError, match="not available yet"):
-        bfa.dask.dataframe("https://example.com/a.bfa", "users")
+def test_array_and_dataframe_over_a_url_equal_the_archived_values(http_server):
+    x = np.arange(30_000, dtype=np.int64).reshape(-1, 3)
+    http_server.put("dask-small.bfa", bfa.dumps({"x": x, "users": _rows(500)}))
+    url = http_server.url("dask-small.bfa")
+    arr = bfa.dask.array(url, "x", chunks=1000)
+    assert arr.chunks[0] == (1000,) * 10
+    assert np.array_equal(arr.compute(scheduler="threads"), x)
+    df = bfa.dask.dataframe(url, "users", npartitions=3).compute(scheduler="threads")
+    pd.testing.assert_frame_equal(df, pd.DataFrame(_rows(500)), check_dtype=False)
+
+
+def test_a_replaced_url_fails_the_tasks(http_server):
+    http_server.put("dask-replaced.bfa", bfa.dumps({"x": np.arange(300)}))
+    url = http_server.url("dask-replaced.bfa")
+    arr = bfa.dask.array(url, "x", chunks=100)
+    http_server.put("dask-replaced.bfa", bfa.dumps({"x": np.arange(300) + 1}))
+    with pytest.raises(bfa.ArchiveError, match="changed"):
+        arr.compute(scheduler="sync")
 
 
 def test_array_values_equal_the_archived_array(small):
@@ -216,6 +228,16 @@ def test_sum_on_workers_equals_numpy(client, big_files, compression):
     opened = client.run(_opened_here)
     assert any(str(path) in paths for paths in opened.values())  # the workers opened it
     assert str(path) not in _opened_here()  # not this process
+
+
+def test_sum_of_a_url_on_workers_equals_numpy(client, big_files, http_server):
+    http_server.put("dask-big.bfa", big_files[None].read_bytes())
+    url = http_server.url("dask-big.bfa")
+    x = bfa.dask.array(url, "x")
+    assert len(pickle.dumps(dict(x.sum().__dask_graph__()))) < 16 << 10
+    assert x.sum().compute() == _big().sum()
+    opened = client.run(_opened_here)
+    assert any(url in paths for paths in opened.values())  # the workers read it by range
 
 
 def test_groupby_mean_on_workers_equals_pandas(client, big_files):

@@ -1,0 +1,207 @@
+"""Archives read by byte range: the image of a remote object, filled as
+reads need it.
+
+A ``RangedImage`` is an anonymous mapping the size of the archive (pages
+cost memory only once written) plus a residency map of blocks, registered
+with the C core (csrc/sparse.c). The core's read functions, handed its
+base, make every block they load resident first by calling back into
+``_fill`` (``bfa_py_fill``), which fetches the missing blocks through a
+``RemoteFile`` (one round trip for all of them, adjacent blocks in one
+request) and copies them in. The Python reader calls ``ensure(off, n)``
+before it reads bytes the core did not read for it (table columns, array
+data, string blobs). So no byte is read before it arrived, and all bytes
+come from the one version of the object pinned at open: a replaced object
+raises ArchiveError "changed while reading".
+
+``RangedSource`` is the byte source over such an image (``_source.py``);
+``Archive.open(url)`` builds one.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from ._native import ffi, lib, set_io_error
+from ._source import ByteSource
+from .errors import ArchiveError
+
+_IMAGES: "weakref.WeakValueDictionary[int, RangedImage]" = weakref.WeakValueDictionary()
+_NEXT = [1]
+_NEXT_LOCK = threading.Lock()
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def bfa_py_fill(userdata: Any, first: int, end: int) -> int:
+    """The core's fill call: make blocks [first, end) of an image resident.
+    0 on success; else -1, with the exception kept for the reader to raise
+    (``_native.archive_error`` for BFA_E_IO)."""
+    try:
+        image = _IMAGES.get(int(ffi.cast("uintptr_t", userdata)))
+        if image is None:
+            raise ArchiveError("archive is closed")
+        image.fill_blocks(first, end)
+        return 0
+    except BaseException as exc:  # noqa: B902 (handed to the reading thread)
+        set_io_error(exc)
+        return -1
+
+
+class RangedImage:
+    """The bytes of one remote object as they arrive (see the module doc).
+    ``fetched`` counts the bytes copied into the image."""
+
+    __slots__ = ("remote", "size", "block", "shift", "ptr", "_c", "_have", "_lock", "_key",
+                 "fetched", "__weakref__")
+
+    def __init__(self, remote: Any, poison: int | None = None) -> None:
+        self.remote = remote
+        self.size = size = remote.size
+        block = remote.block_size
+        if block & (block - 1) or block < 512:
+            raise ValueError(f"block_size must be a power of two >= 512, not {block}")
+        self.block, self.shift = block, block.bit_length() - 1
+        with _NEXT_LOCK:
+            key = self._key = _NEXT[0]
+            _NEXT[0] += 1
+        c = lib.bfa_image_new(max(size, 1), self.shift, lib.bfa_py_fill, ffi.cast("void *", key))
+        if c == ffi.NULL:
+            raise MemoryError(f"cannot reserve an image of {size} bytes for {remote.url}")
+        self._c = c
+        # the base pointer frees the image (unregistered, then unmapped) when
+        # the last buffer over it goes: every snapshot holds it
+        self.ptr = ffi.gc(lib.bfa_image_base(c), lambda _p, c=c: lib.bfa_image_free(c))
+        if poison is not None:  # tests: bytes never fetched read as garbage, not zeros
+            ffi.memmove(self.ptr, bytes([poison]) * size, size)
+        self._have = bytearray(((max(size, 1) - 1) >> self.shift) + 1)
+        self._lock = threading.Lock()
+        self.fetched = 0
+        _IMAGES[key] = self
+        self._put(0, remote.head)
+        self._put(remote.tail_start, remote.tail)
+
+    def buffer(self) -> Any:
+        """The whole image as a buffer (holds the image alive)."""
+        return ffi.buffer(self.ptr, self.size)
+
+    def _put(self, off: int, data: bytes) -> None:
+        """Copy ``data`` in at ``off`` and mark the blocks it covers whole
+        (the last block of the object counts whole when ``data`` reaches it)."""
+        n = len(data)
+        if not n:
+            return
+        ffi.memmove(self.ptr + off, data, n)
+        self.fetched += n
+        end = off + n
+        first = (off + self.block - 1) >> self.shift
+        last = (end >> self.shift) if end < self.size else ((self.size - 1) >> self.shift) + 1
+        if last > first:
+            lib.bfa_image_mark(self._c, first, last)
+            self._have[first:last] = b"\x01" * (last - first)
+
+    def fill_blocks(self, first: int, end: int) -> None:
+        """Fetch the missing blocks of [first, end) (one round trip)."""
+        self._fill([(first, end)])
+
+    def _fill(self, spans: list[tuple[int, int]]) -> None:
+        """Fetch the missing blocks of each block span [first, end), all in
+        one round trip (adjacent missing blocks in one request)."""
+        with self._lock:
+            have = self._have
+            runs: list[tuple[int, int]] = []
+            for first, end in sorted(spans):
+                b = max(first, runs[-1][1]) if runs else first
+                while b < end:
+                    b = have.find(0, b, end)
+                    if b < 0:
+                        break
+                    a = b
+                    b = have.find(1, a, end)
+                    if b < 0:
+                        b = end
+                    if runs and runs[-1][1] == a:
+                        runs[-1] = (runs[-1][0], b)
+                    else:
+                        runs.append((a, b))
+            if not runs:
+                return
+            ranges = [(a << self.shift, min(b << self.shift, self.size) - (a << self.shift))
+                      for a, b in runs]
+            for (off, _), data in zip(ranges, self.remote.read_ranges(ranges)):
+                self._put(off, data)
+
+    def ensure(self, off: int, n: int) -> None:
+        """Make bytes [off, off + n) resident (a round trip if some are not).
+        ArchiveError for a range outside the object."""
+        if n <= 0:
+            return
+        if off < 0 or off + n > self.size:
+            raise ArchiveError(f"{self.remote.url}: bytes [{off}, {off + n}) are outside the "
+                               f"archive ({self.size} bytes)")
+        first, end = off >> self.shift, ((off + n - 1) >> self.shift) + 1
+        if self._have.find(0, first, end) >= 0:
+            self._fill([(first, end)])
+
+    def ensure_ranges(self, ranges: list[tuple[int, int]]) -> None:
+        """Make each (off, n) resident, all in one round trip."""
+        spans = []
+        for off, n in ranges:
+            if n > 0:
+                if off < 0 or off + n > self.size:
+                    raise ArchiveError(f"{self.remote.url}: bytes [{off}, {off + n}) are "
+                                       f"outside the archive ({self.size} bytes)")
+                first, end = off >> self.shift, ((off + n - 1) >> self.shift) + 1
+                if self._have.find(0, first, end) >= 0:
+                    spans.append((first, end))
+        if spans:
+            self._fill(spans)
+
+    def read(self, off: int, n: int) -> bytes:
+        """Bytes [off, off + n) fetched for the caller alone (array data):
+        not copied into the image, no block cache beyond the remote file's."""
+        if off < 0 or n < 0 or off + n > self.size:
+            raise ArchiveError(f"{self.remote.url}: bytes [{off}, {off + n}) are outside the "
+                               f"archive ({self.size} bytes)")
+        if n and self._have.find(0, off >> self.shift, ((off + n - 1) >> self.shift) + 1) < 0:
+            return bytes(ffi.buffer(self.ptr + off, n))
+        data: bytes = self.remote.read_ranges([(off, n)])[0]
+        return data
+
+
+class RangedSource(ByteSource):
+    """A remote object read by byte range (``Archive.open(url)``): its image
+    fills as reads need it; ``whole()`` is the image."""
+
+    __slots__ = ("image", "name", "size", "identity", "storage_options")
+
+    def __init__(self, remote: Any, storage_options: dict[str, Any] | None = None,
+                 poison: int | None = None) -> None:
+        self.image = RangedImage(remote, poison)
+        self.name = remote.url
+        self.size = remote.size
+        # what a pickled archive checks when it opens the URL again (_refs.py)
+        self.identity = ("remote", remote.etag, remote.version, remote.size)
+        self.storage_options = storage_options
+
+    def read(self, off: int, n: int) -> memoryview:
+        self.image.ensure(off, n)
+        return memoryview(self.image.buffer())[off:off + n].toreadonly()
+
+    def whole(self) -> Any:
+        return self.image.buffer()
+
+
+BLOCK = 16 << 10  # fetch and residency unit of a ranged archive
+
+
+def open_ranged(url: str, storage_options: dict[str, Any] | None = None, *,
+                block: int = BLOCK, tail: int = 64 << 10,
+                poison: int | None = None) -> RangedSource:
+    """A ranged source over the object at ``url``: one round trip (its last
+    ``tail`` bytes and its first block, fetched together). ``poison`` (tests)
+    fills the image with that byte first, so that a byte read before it was
+    fetched shows as garbage instead of zeros."""
+    from .remote import RemoteFile
+
+    remote = RemoteFile(url, storage_options, block_size=block, head=block, tail=tail)
+    return RangedSource(remote, storage_options, poison)

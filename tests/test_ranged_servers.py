@@ -1,0 +1,86 @@
+"""Archive.open(url) over the real test servers (tests/support/servers.py,
+started by fixtures on 127.0.0.1): requests and bytes counted at the server,
+changed objects, retried and persistent faults, verification."""
+import numpy as np
+import pytest
+
+import bfast_archive as bfa
+
+USERS = [{"id": i, "name": f"user-{i:06d}", "score": i / 4} for i in range(20_000)]
+EMB = np.arange(8_000 * 128, dtype=np.float32).reshape(-1, 128)  # 4 MB, 512 B rows
+
+
+@pytest.fixture(scope="module")
+def big_archive():
+    return bfa.dumps({"meta": {"run": 7}, "users": USERS, "emb": EMB})
+
+
+def test_open_and_one_table_cell_cost_three_round_trips(remote, big_archive):
+    url = remote.put(big_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        assert remote.requests(url) == 2  # the tail and the first block, together
+        assert arch["users"][15_000]["name"] == "user-015000"
+        # the table node (1 request), then the cell's offsets with the string
+        # where equal lengths put it (2 concurrent requests)
+        assert remote.requests(url) <= 5
+        assert remote.bytes_served(url) <= 256 << 10
+        assert arch["users"][15_001]["score"] == 15_001 / 4
+
+
+def test_open_and_one_array_row_cost_two_round_trips(remote, big_archive):
+    url = remote.put(big_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        row = arch.array("emb")[4_321]
+        assert np.array_equal(row, EMB[4_321])
+        assert remote.requests(url) == 3
+        assert remote.bytes_served(url) <= (64 << 10) + 2 * (16 << 10)
+
+
+def test_compressed_array_rows_fetch_only_their_chunks(remote):
+    emb = np.random.default_rng(1).random((64_000, 32), dtype=np.float32)  # 8 MB
+    chunk = 1 << 20
+    url = remote.put(bfa.dumps({"emb": emb}, compression="lz4", chunk_size=chunk))
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        before = remote.bytes_served(url)
+        rows = arch.array("emb")[30_000:30_100]
+        assert np.array_equal(rows, emb[30_000:30_100])
+        assert remote.bytes_served(url) - before <= 2 * chunk + (16 << 10)
+
+
+def test_object_replaced_while_open_raises_changed_while_reading(remote, big_archive):
+    url = remote.put(big_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        users = arch["users"]
+        remote.put(bfa.dumps({"users": USERS[::-1]}), url)
+        with pytest.raises(bfa.ArchiveError, match="changed while reading"):
+            users[100]["name"]
+
+
+def test_server_errors_are_retried_and_give_the_right_value(remote, big_archive):
+    url = remote.put(big_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        remote.fault(url, "error", times=2)
+        assert arch["users"][12_345]["name"] == "user-012345"
+
+
+def test_persistent_failures_raise_the_clients_error_naming_the_url(remote, big_archive):
+    url = remote.put(big_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        remote.fault(url, "short", times=1000)
+        with pytest.raises(OSError) as info:
+            arch["users"][12_345]["name"]
+        assert url in str(info.value)
+        remote.server.faults.clear()
+
+
+def test_open_url_verify_checks_every_checksum(remote, big_archive):
+    bad = bytearray(big_archive)
+    bad[len(bad) // 3] ^= 0x40  # inside the users' columns or the array
+    url = remote.put(bytes(bad))
+    with pytest.raises(bfa.ArchiveError, match="checksum"):
+        bfa.Archive.open(url, storage_options=remote.storage_options, verify=True)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        with pytest.raises(bfa.ArchiveError, match="checksum"):
+            arch.to_python()
+
+
