@@ -21,7 +21,6 @@ medians over the same samples.
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import struct
 import sys
@@ -90,17 +89,17 @@ def objects(d: dict, work: Path) -> dict:
         with pa.ipc.new_file(sink, t.schema) as writer:
             writer.write_table(t, max_chunksize=IPC_BATCH)
         out[name] = sink.getvalue().to_pybytes()
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    out["table.parquet"] = buf.getvalue()
-    buf = io.BytesIO()
-    with h5py.File(buf, "w") as f:
-        f["users/id"], f["users/score"] = d["id"], d["score"]
-        f.create_dataset("users/name", data=d["name"], dtype=h5py.string_dtype())
-    out["table.h5"] = buf.getvalue()
-    buf = io.BytesIO()
-    np.save(buf, d["emb"])
-    out["emb.npy"] = buf.getvalue()
+
+    def hdf5(buf):
+        with h5py.File(buf, "w") as f:
+            f["users/id"], f["users/score"] = d["id"], d["score"]
+            f.create_dataset("users/name", data=d["name"], dtype=h5py.string_dtype())
+
+    for name, write in (("table.parquet", lambda buf: pq.write_table(table, buf)), ("table.h5", hdf5),
+                        ("emb.npy", lambda buf: np.save(buf, d["emb"]))):
+        buf = io.BytesIO()
+        write(buf)
+        out[name] = buf.getvalue()
     return out
 
 
@@ -116,8 +115,8 @@ def npy_row(fs, url: str, i: int) -> np.ndarray:
 
 def readers(url, row: int, i: int, a: int) -> dict:
     """{probe: {peer: read()}}; every read opens its object."""
-    fs, zarr, pa, pq, h5py = lib("fsspec").filesystem("http"), lib("zarr"), lib("pyarrow"), lib("pyarrow.parquet"), \
-        lib("h5py")
+    fs = lib("fsspec").filesystem("http")
+    zarr, pa, pq, h5py = lib("zarr"), lib("pyarrow"), lib("pyarrow.parquet"), lib("h5py")
 
     def archive(name, fn):
         with bfa.Archive.open(url(name), storage_options={}) as arch:
