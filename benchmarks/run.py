@@ -44,6 +44,7 @@ PARTS = (
     ("models", "bench_models.py", "record tables and pydantic models", (1800, 180), 1),
     ("cache", "bench_cache.py", "bfa.memoize vs joblib.Memory", (1800, 180), 1),
     ("frames", "bench_frames.py", "data frames vs Arrow IPC and Parquet", (1800, 120), 1),
+    ("remote", "bench_remote.py", "byte-range reads over HTTP; Dask on 2 workers", (1800, 120), None),
     ("compression", "bench_compression.py", "chunked LZ4, threads, verify", (1800, 180), None),
 )
 

@@ -127,3 +127,24 @@ def test_s3_server_counts_and_injects_faults_at_the_server(s3_server):
     got = s3_server.client(internal=False).get_object(Bucket="bkt", Key="counted", Range="bytes=0-99")
     assert (got["ContentRange"], got["Body"].read()) == ("bytes 0-99/10240", DATA[:50])
     assert (s3_server.requests("bkt/counted"), s3_server.bytes_served("bkt/counted")) == (1, 50)
+
+
+def test_sequential_requests_are_separate_rounds_and_concurrent_ones_one(served):
+    import concurrent.futures
+    import time
+
+    server, name = served
+    server.latency = 0.05
+    try:
+        server.reset()
+        get(server, name, {"Range": "bytes=0-9"})
+        get(server, name, {"Range": "bytes=10-19"})
+        assert server.rounds(name) == 2
+        server.reset()
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:  # three at once: one round
+            list(pool.map(lambda _: get(server, name, {"Range": "bytes=0-9"}), range(3)))
+        time.sleep(0.06)  # then one more, after all three were answered
+        get(server, name)
+        assert (server.requests(name), server.rounds(name), server.rounds()) == (4, 2, 2)
+    finally:
+        server.latency = 0.0

@@ -52,6 +52,9 @@ class Stats:
     requests: int = 0
     bytes: int = 0
     methods: list[str] = field(default_factory=list)
+    # (start, sent) of each request, time.perf_counter(): from its arrival to
+    # the moment its response is handed to the socket (before the client has it)
+    spans: list[tuple[float, float]] = field(default_factory=list)
 
 
 class _Traffic:
@@ -64,6 +67,7 @@ class _Traffic:
         self.faults: list[Fault] = []
         self.in_flight = 0
         self.peak_in_flight = 0  # the most requests served at once
+        self._started = threading.local()  # this handler thread's request: its arrival time
 
     def add_fault(self, fault: Fault) -> None:
         with self.lock:
@@ -82,6 +86,21 @@ class _Traffic:
                 return self.stats[key].bytes if key in self.stats else 0
             return sum(s.bytes for s in self.stats.values())
 
+    def rounds(self, key: str | None = None) -> int:
+        """Sequential round trips counted (for one object, or all): requests
+        whose spans overlap were in flight together and count as one round;
+        a request that starts after every earlier one was answered starts a
+        new round (a client waits for an answer before its next request)."""
+        with self.lock:
+            chosen = list(self.stats.values()) if key is None else [self.stats[key]] if key in self.stats else []
+            spans = sorted(span for s in chosen for span in s.spans)
+        count, reach = 0, float("-inf")
+        for start, end in spans:
+            if start > reach:
+                count += 1
+            reach = max(reach, end)
+        return count
+
     def reset(self) -> None:
         with self.lock:
             self.stats.clear()
@@ -89,6 +108,7 @@ class _Traffic:
 
     def _begin(self, method: str, key: str) -> Fault | None:
         """Count a request, sleep the latency, return the fault it gets."""
+        self._started.at = time.perf_counter()
         with self.lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -109,9 +129,13 @@ class _Traffic:
 
     def _sending(self, key: str, n: int) -> None:
         """Count a response's body, before it is sent (a client that has it
-        finds it counted)."""
+        finds it counted), and end the request's span there."""
+        start = getattr(self._started, "at", None)
+        sent = time.perf_counter()
         with self.lock:
-            self.stats.setdefault(key, Stats()).bytes += n
+            s = self.stats.setdefault(key, Stats())
+            s.bytes += n
+            s.spans.append((sent if start is None else start, sent))
 
     def _end(self) -> None:
         """End the request ``_begin`` counted."""
