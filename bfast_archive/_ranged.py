@@ -27,6 +27,10 @@ from ._source import ByteSource
 from .errors import ArchiveError
 
 _IMAGES: "weakref.WeakValueDictionary[int, RangedImage]" = weakref.WeakValueDictionary()
+# blocks fetched past the ones a load of the core needs: a node that starts
+# near the end of a block (a table's column descriptors, a dict's entries)
+# goes on in the next one, which would otherwise cost a round trip of its own
+READAHEAD = 1
 _NEXT = [1]
 _NEXT_LOCK = threading.Lock()
 
@@ -40,7 +44,7 @@ def bfa_py_fill(userdata: Any, first: int, end: int) -> int:
         image = _IMAGES.get(int(ffi.cast("uintptr_t", userdata)))
         if image is None:
             raise ArchiveError("archive is closed")
-        image.fill_blocks(first, end)
+        image.fill_blocks(first, end + READAHEAD)
         return 0
     except BaseException as exc:  # noqa: B902 (handed to the reading thread)
         set_io_error(exc)
@@ -55,6 +59,8 @@ class RangedImage:
                  "fetched", "__weakref__")
 
     def __init__(self, remote: Any, poison: int | None = None) -> None:
+        # ``remote``: what fetches bytes: ``read_ranges``, ``size``,
+        # ``block_size`` and ``url`` (a RemoteFile, or _Structure)
         self.remote = remote
         self.size = size = remote.size
         block = remote.block_size
@@ -77,8 +83,6 @@ class RangedImage:
         self._lock = threading.Lock()
         self.fetched = 0
         _IMAGES[key] = self
-        self._put(0, remote.head)
-        self._put(remote.tail_start, remote.tail)
 
     def buffer(self) -> Any:
         """The whole image as a buffer (holds the image alive)."""
@@ -101,7 +105,7 @@ class RangedImage:
 
     def fill_blocks(self, first: int, end: int) -> None:
         """Fetch the missing blocks of [first, end) (one round trip)."""
-        self._fill([(first, end)])
+        self._fill([(first, min(end, len(self._have)))])
 
     def _fill(self, spans: list[tuple[int, int]]) -> None:
         """Fetch the missing blocks of each block span [first, end), all in
@@ -172,16 +176,19 @@ class RangedSource(ByteSource):
     """A remote object read by byte range (``Archive.open(url)``): its image
     fills as reads need it; ``whole()`` is the image."""
 
-    __slots__ = ("image", "name", "size", "identity", "storage_options")
+    __slots__ = ("image", "name", "size", "identity", "storage_options", "poison")
 
     def __init__(self, remote: Any, storage_options: dict[str, Any] | None = None,
                  poison: int | None = None) -> None:
-        self.image = RangedImage(remote, poison)
+        self.image = image = RangedImage(remote, poison)
+        image._put(0, remote.head)  # what the open fetched
+        image._put(remote.tail_start, remote.tail)
         self.name = remote.url
         self.size = remote.size
         # what a pickled archive checks when it opens the URL again (_refs.py)
         self.identity = ("remote", remote.etag, remote.version, remote.size)
         self.storage_options = storage_options
+        self.poison = poison  # (tests: the nodes image of a compressed archive too)
 
     def read(self, off: int, n: int) -> memoryview:
         self.image.ensure(off, n)
@@ -205,3 +212,46 @@ def open_ranged(url: str, storage_options: dict[str, Any] | None = None, *,
 
     remote = RemoteFile(url, storage_options, block_size=block, head=block, tail=tail)
     return RangedSource(remote, storage_options, poison)
+
+
+class _Structure:
+    """What fills the nodes image of a compressed archive read by byte range
+    (the header, then payload 0): the chunks holding the asked bytes,
+    fetched (once: the file's image keeps them) and decoded, their XXH64
+    checked. A block is decoded from whole chunks; the chunks of blocks
+    asked for together are fetched in one round trip."""
+
+    def __init__(self, layer: Any, header: bytes, url: str, block: int) -> None:
+        self.layer = layer
+        self.header = header
+        self.url = url
+        self.block_size = block
+        self.payload_size = layer._entry(0)[0]
+        self.size = len(header) + self.payload_size
+
+    def read_ranges(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        head = len(self.header)
+        chunk = self.layer.chunk_size(0)
+        # every chunk the ranges need, fetched in one round trip first
+        spans = [((max(off, head) - head) // chunk, -(-(off + n - head) // chunk))
+                 for off, n in ranges if off + n > head]
+        self.layer.fetch_chunks(0, spans)
+        out = []
+        for off, n in ranges:
+            part = self.header[off:off + n] if off < head else b""
+            a, b = max(off, head) - head, off + n - head
+            if b > a:
+                part += bytes(self.layer.payload_range(0, self.payload_size, a, b, 1))
+            out.append(part)
+        return out
+
+
+def structure_image(layer: Any, file_image: RangedImage, poison: int | None = None) -> RangedImage:
+    """The nodes image of a compressed archive whose file is ``file_image``,
+    decoded chunk by chunk as reads need it (``_Structure``)."""
+    from . import format as F
+
+    file_image.ensure(0, F.HEADER_SIZE)
+    header = bytes(ffi.buffer(file_image.ptr, F.HEADER_SIZE))
+    return RangedImage(_Structure(layer, header, file_image.remote.url, file_image.block),
+                       poison)

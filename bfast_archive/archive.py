@@ -439,9 +439,16 @@ def _snapshot(source: ByteSource, max_depth: int, threads: int | None,
         layer.release()
         raise ArchiveError("archive is compressed: reading it decompresses (copies) "
                            "data; open it without require_zero_copy=True")
+    nodes_image = None
     try:
-        image = layer.structure(threads if threads is not None else _cores())
-        owner, ptr = buffer_pointer(image)
+        if image is not None:  # read by range: nodes decoded chunk by chunk as reads need them
+            from ._ranged import structure_image
+
+            nodes_image = structure_image(layer, image, getattr(source, "poison", None))
+            nodes: Any = nodes_image.buffer()
+        else:
+            nodes = layer.structure(threads if threads is not None else _cores())
+        owner, ptr = buffer_pointer(nodes)
     except BaseException:
         layer.release()
         raise
@@ -449,8 +456,9 @@ def _snapshot(source: ByteSource, max_depth: int, threads: int | None,
     rc = check_slot(ptr, size, F.ROOT_SLOT_POS, size)
     if rc < 0:
         raise archive_error(rc, "root slot at offset 24")
-    return Snapshot(image, memoryview(image).toreadonly(), ptr, owner, size, header, layer,
-                    tables, root_slots, max_depth, threads)
+    mv = memoryview(nodes).toreadonly()
+    return Snapshot(nodes if nodes_image is None else mv, mv, ptr, owner, size, header, layer,
+                    tables, root_slots, max_depth, threads, nodes_image)
 
 
 _FileLayer: Any = None

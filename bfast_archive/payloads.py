@@ -219,6 +219,20 @@ class FileLayer:
             return ArchiveError(f"checksum mismatch in {where}")
         return archive_error(rc, where)
 
+    def fetch_chunks(self, index: int, spans: list[tuple[int, int]]) -> None:
+        """Ranged archive: fetch the stored bytes of chunks [k0, k1) of payload
+        ``index`` for each span, all in one round trip."""
+        d = self._directory()
+        first = self._entry(index)[2]
+        ranges = []
+        for k0, k1 in spans:
+            for k in range(first + k0, first + k1):
+                if k < d.n_chunks:
+                    off, stored = F.U64.unpack_from(self.view, d.chunks_off + k * F.CHUNK_ENTRY.size)[0], \
+                        F.U64.unpack_from(self.view, d.chunks_off + k * F.CHUNK_ENTRY.size + 8)[0]
+                    ranges.append((off, min(stored, max(self.file_size - off, 0))))
+        self.image.ensure_ranges(ranges)
+
     def _fetch_entries(self, table: int, entry: int, first: int, stop: int) -> None:
         """Ranged archive: fetch the bytes of directory entries [first, stop)
         (sections or chunks; each entry starts with its offset and size)."""
