@@ -87,10 +87,10 @@ def test_open_url_verify_checks_every_checksum(remote, big_archive):
 
 
 def test_compressed_nodes_are_fetched_and_decoded_chunk_by_chunk(remote):
-    data = bfa.dumps({"users": USERS * 3}, compression="lz4", chunk_size=64 << 10)
+    data = bfa.dumps({"users": USERS * 10}, compression="lz4", chunk_size=64 << 10)
     url = remote.put(data)
     with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
         assert arch["users"][45_000]["name"] == "user-005000"
         assert arch["users"][45_000]["score"] == 5_000 / 4
         assert remote.bytes_served(url) < len(data) // 4
-        assert arch.to_python() == {"users": USERS * 3}
+        assert arch.to_python() == {"users": USERS * 10}
