@@ -202,7 +202,7 @@ BLOCK = 16 << 10  # fetch and residency unit of a ranged archive
 
 
 def open_ranged(url: str, storage_options: dict[str, Any] | None = None, *,
-                block: int = BLOCK, tail: int = 64 << 10,
+                block: int = BLOCK, tail: int = 64 << 10, cache_bytes: int = 64 << 20,
                 poison: int | None = None) -> RangedSource:
     """A ranged source over the object at ``url``: one round trip (its last
     ``tail`` bytes and its first block, fetched together). ``poison`` (tests)
@@ -210,7 +210,8 @@ def open_ranged(url: str, storage_options: dict[str, Any] | None = None, *,
     fetched shows as garbage instead of zeros."""
     from .remote import RemoteFile
 
-    remote = RemoteFile(url, storage_options, block_size=block, head=block, tail=tail)
+    remote = RemoteFile(url, storage_options, block_size=block, head=block, tail=tail,
+                        cache_bytes=cache_bytes)
     return RangedSource(remote, storage_options, poison)
 
 

@@ -86,7 +86,8 @@ class Archive:
     def open(cls, path: str | os.PathLike[str], *, model: type | None = None, verify: bool = False,
              require_zero_copy: bool = False, threads: int | None = None,
              max_depth: int = F.DEFAULT_MAX_DEPTH,
-             storage_options: dict[str, Any] | None = None) -> "Archive":
+             storage_options: dict[str, Any] | None = None,
+             cache_bytes: int = 64 << 20) -> "Archive":
         """Map the file at ``path`` read-only and check its header. O(1) for an
         uncompressed archive: one open, one mmap, one 64-byte read; the rest is
         paged in on access. The mapping is kept for the next ``open`` of the
@@ -110,13 +111,16 @@ class Archive:
         back as owned copies fetched for the read; ``verify=True`` and whole
         copies (``to_python``, ``load``) fetch the whole object. Every
         request is pinned to the version seen at open: a replaced object
-        raises ArchiveError ("changed while reading"). A ``file://`` URL is
-        a local file."""
+        raises ArchiveError ("changed while reading"). ``cache_bytes``
+        bounds the LRU cache of blocks read for arrays and payload chunks;
+        node bytes stay in the archive's image while it is open (what the
+        reads touched, at most the nodes' size). A ``file://`` URL is a
+        local file."""
         url, path = split_source(path, storage_options)
         if url is not None:
             from ._ranged import open_ranged
 
-            ranged = open_ranged(url, storage_options)
+            ranged = open_ranged(url, storage_options, cache_bytes=cache_bytes)
             if verify:  # the whole object, in concurrent requests
                 ranged.image.ensure(0, ranged.size)
             source: ByteSource = ranged

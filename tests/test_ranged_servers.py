@@ -94,3 +94,31 @@ def test_compressed_nodes_are_fetched_and_decoded_chunk_by_chunk(remote):
         assert arch["users"][45_000]["score"] == 5_000 / 4
         assert remote.bytes_served(url) < len(data) // 4
         assert arch.to_python() == {"users": USERS * 10}
+
+
+def test_views_of_a_url_archive_pickle_by_reference(remote, big_archive):
+    import pickle
+
+    url = remote.put(big_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        users, handle = arch["users"], arch.array("emb")
+        blob = pickle.dumps((users, handle))
+        assert len(blob) < 4096 and url.encode() in blob
+    users2, handle2 = pickle.loads(blob)
+    assert users2[19_999]["name"] == "user-019999"
+    assert np.array_equal(handle2[77], EMB[77])
+    remote.put(bfa.dumps({"users": USERS[:5]}), url)  # replaced: the pickle names the old one
+    with pytest.raises(bfa.ArchiveError, match="changed"):
+        pickle.loads(blob)
+
+
+def test_cache_bytes_bounds_the_block_cache_of_array_reads(remote):
+    emb = np.arange(2_000_000, dtype=np.float32).reshape(-1, 100)  # 8 MB
+    url = remote.put(bfa.dumps({"emb": emb}))
+    with bfa.Archive.open(url, storage_options=remote.storage_options,
+                          cache_bytes=256 << 10) as arch:
+        handle = arch.array("emb")
+        for lo in range(0, 20_000, 2_000):
+            assert np.array_equal(handle[lo:lo + 2_000], emb[lo:lo + 2_000])
+        cache = arch._snap.image.remote._cache
+        assert 0 < cache.nbytes <= 256 << 10
