@@ -56,7 +56,7 @@ class RangedImage:
     ``fetched`` counts the bytes copied into the image."""
 
     __slots__ = ("remote", "size", "block", "shift", "ptr", "_c", "_have", "_lock", "_key",
-                 "fetched", "__weakref__")
+                 "fetched", "prefix", "__weakref__")
 
     def __init__(self, remote: Any, poison: int | None = None) -> None:
         # ``remote``: what fetches bytes: ``read_ranges``, ``size``,
@@ -82,11 +82,19 @@ class RangedImage:
         self._have = bytearray(((max(size, 1) - 1) >> self.shift) + 1)
         self._lock = threading.Lock()
         self.fetched = 0
+        self.prefix = 0  # bytes [0, prefix) are resident whatever their blocks (set_prefix)
         _IMAGES[key] = self
 
     def buffer(self) -> Any:
         """The whole image as a buffer (holds the image alive)."""
         return ffi.buffer(self.ptr, self.size)
+
+    def set_prefix(self, data: bytes) -> None:
+        """Copy ``data`` in at 0 and make those bytes resident (not their
+        blocks: a nodes image's header is known before any chunk is)."""
+        ffi.memmove(self.ptr, data, len(data))
+        self.prefix = len(data)
+        lib.bfa_image_prefix(self._c, len(data))
 
     def _put(self, off: int, data: bytes) -> None:
         """Copy ``data`` in at ``off`` and mark the blocks it covers whole
@@ -142,6 +150,8 @@ class RangedImage:
         if off < 0 or off + n > self.size:
             raise ArchiveError(f"{self.remote.url}: bytes [{off}, {off + n}) are outside the "
                                f"archive ({self.size} bytes)")
+        if off + n <= self.prefix:
+            return
         first, end = off >> self.shift, ((off + n - 1) >> self.shift) + 1
         if self._have.find(0, first, end) >= 0:
             self._fill([(first, end)])
@@ -254,5 +264,6 @@ def structure_image(layer: Any, file_image: RangedImage, poison: int | None = No
 
     file_image.ensure(0, F.HEADER_SIZE)
     header = bytes(ffi.buffer(file_image.ptr, F.HEADER_SIZE))
-    return RangedImage(_Structure(layer, header, file_image.remote.url, file_image.block),
-                       poison)
+    nodes = RangedImage(_Structure(layer, header, file_image.remote.url, file_image.block), poison)
+    nodes.set_prefix(header)  # the root slot is in it: reading it fetches no chunk
+    return nodes

@@ -217,6 +217,8 @@ bfa_image *bfa_image_new(uint64_t len, unsigned shift, bfa_fill_fn fill, void *u
 uint8_t *bfa_image_base(const bfa_image *im);
 void bfa_image_free(bfa_image *im);
 void bfa_image_mark(bfa_image *im, uint64_t first, uint64_t end);
+/* Bytes [0, n) are resident (copied in by the caller), whatever their blocks. */
+void bfa_image_prefix(bfa_image *im, uint64_t n);
 int bfa_image_resident(const bfa_image *im, uint64_t first, uint64_t end);
 
 /* Writer (layout.c). */

@@ -32,6 +32,7 @@ struct bfa_image {
     _Atomic unsigned char *resident;
     bfa_fill_fn fill;
     void *userdata;
+    _Atomic uint64_t prefix; /* bytes [0, prefix) are resident, whatever their blocks */
 };
 
 #define BFA_MAX_IMAGES 4096
@@ -121,6 +122,10 @@ void bfa_image_mark(bfa_image *im, uint64_t first, uint64_t end) {
         atomic_store_explicit(&im->resident[b], 1, memory_order_release);
 }
 
+void bfa_image_prefix(bfa_image *im, uint64_t n) {
+    if (im != NULL) atomic_store_explicit(&im->prefix, n < im->len ? n : im->len, memory_order_release);
+}
+
 int bfa_image_resident(const bfa_image *im, uint64_t first, uint64_t end) {
     if (im == NULL || end > im->nblocks) return 0;
     for (uint64_t b = first; b < end; b++)
@@ -161,6 +166,8 @@ void bfa_sparse_touch(const uint8_t *p, uint64_t n) {
     uintptr_t a = (uintptr_t)p, base = (uintptr_t)im->base;
     if (a < base || a - base >= im->len) return; /* not in the image: a caller's key bytes */
     uint64_t off = (uint64_t)(a - base);
+    uint64_t prefix = atomic_load_explicit(&im->prefix, memory_order_acquire);
+    if (n <= prefix && off <= prefix - n) return;
     uint64_t last = n - 1 > im->len - 1 - off ? im->len - 1 : off + n - 1;
     uint64_t end = (last >> im->shift) + 1;
     for (uint64_t b = off >> im->shift; b < end; b++) {
