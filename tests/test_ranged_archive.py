@@ -265,9 +265,14 @@ def test_mutated_archives_read_by_range_fail_as_local_ones_do(name, data):
         mutated = fixed if ok else mutated
     ok_local, local = guard(lambda: bfa.Archive.from_buffer(mutated))
     ok_remote, arch = guard(lambda: _poisoned(_memory_url(bytes(mutated))))
-    assert ok_local == ok_remote
-    if not ok_remote:
+    if not ok_local:
+        # a local open decodes a compressed archive's nodes, a ranged one
+        # decodes each chunk when a read needs it: the damage shows then
+        if ok_remote:
+            with arch:
+                assert not guard(arch.to_python)[0]
         return
+    assert ok_remote
     with arch, local:
         ok_l, want = Walker(local, 300).plain(local.root) if guard(lambda: local.root)[0] \
             else (False, None)
