@@ -56,11 +56,13 @@ def test_object_replaced_while_open_raises_changed_while_reading(remote, big_arc
             users[100]["name"]
 
 
-def test_server_errors_are_retried_and_give_the_right_value(remote, big_archive):
+@pytest.mark.parametrize("kind", ["error", "drop", "short"])
+def test_faults_are_retried_and_give_the_right_value(remote, big_archive, kind):
     url = remote.put(big_archive)
     with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
-        remote.fault(url, "error", times=2)
+        remote.fault(url, kind, times=2)
         assert arch["users"][12_345]["name"] == "user-012345"
+        assert np.array_equal(arch.array("emb")[999], EMB[999])
 
 
 def test_persistent_failures_raise_the_clients_error_naming_the_url(remote, big_archive):
