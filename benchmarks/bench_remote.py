@@ -205,18 +205,35 @@ def bench_dask(work: Path, cfg: H.Config, res: H.Results) -> None:
     zarr.create_array(store=zpath, shape=arr.shape, dtype=arr.dtype, chunks=(rows, WIDTH), compressors=None)[...] = arr
     want = float(arr.sum(dtype=np.float64))
     del arr
+    srv = RangeServer(latency=cfg.latency).start()  # the same files over HTTP, read by the workers
+    srv.put("dask.bfa", Path(path).read_bytes())
+    for f in Path(zpath).rglob("*"):
+        if f.is_file():
+            srv.put(str(f.relative_to(work)), f.read_bytes())
     fns = {"bfa": lambda: float(bfa_dask.array(path, "emb", chunks=cfg.dask_chunk_rows).sum().compute()),
-           "zarr": lambda: float(da.from_zarr(zpath).sum().compute())}
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
-        for peer, fn in fns.items():
-            got = fn()
-            if not np.isclose(got, want, rtol=1e-4):
-                raise AssertionError(f"dask / {peer}: sum {got}, NumPy's (float64) {want}")
-        res.group(fns, H.Config(cfg, repeats=cfg.dask_repeats, slow_repeats=cfg.dask_repeats), probe="dask",
-                  metric="wall", chunk_rows=rows)
+           "zarr": lambda: float(da.from_zarr(zpath).sum().compute()),
+           "bfa http": lambda: float(bfa_dask.array(srv.url("dask.bfa"), "emb",
+                                                    chunks=cfg.dask_chunk_rows).sum().compute()),
+           "zarr http": lambda: float(da.from_zarr(srv.url("dask.zarr")).sum().compute())}
+    try:
+        with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                      dashboard_address=None) as cluster, distributed.Client(cluster):
+            _sums(fns, want, cfg, res, rows)
+    finally:
+        srv.stop()
     res.note(f"dask: {H.fmt_bytes(cfg.dask_bytes)} in chunks of {rows:,} rows x {WIDTH} float32 "
-             f"({H.fmt_bytes(rows * WIDTH * 4)}), Zarr uncompressed, both from local files")
+             f"({H.fmt_bytes(rows * WIDTH * 4)}), Zarr uncompressed; local files, and the same "
+             f"files over HTTP ({cfg.latency * 1e3:.0f} ms per request) read by the workers")
+
+
+def _sums(fns: dict, want: float, cfg: H.Config, res: H.Results, rows: int) -> None:
+    """Each peer's sum checked against NumPy's, then timed side by side."""
+    for peer, fn in fns.items():
+        got = fn()
+        if not np.isclose(got, want, rtol=1e-4):
+            raise AssertionError(f"dask / {peer}: sum {got}, NumPy's (float64) {want}")
+    res.group(fns, H.Config(cfg, repeats=cfg.dask_repeats, slow_repeats=cfg.dask_repeats), probe="dask",
+              metric="wall", chunk_rows=rows)
 
 
 def print_probe(res: H.Results, probe: str, title: str, unavailable: dict) -> None:
@@ -291,7 +308,7 @@ def run(cfg: H.Config) -> dict:
     dask_rows = [r for r in res.rows if r.get("probe") == "dask"]
     if dask_rows:
         H.print_rows(f"== Dask .sum() of a {H.fmt_bytes(cfg.dask_bytes)} float32 array, LocalCluster(2 worker "
-                     "processes, 1 thread each), local files", dask_rows, lambda r: "graph + compute",
+                     "processes, 1 thread each), local files and over HTTP", dask_rows, lambda r: "graph + compute",
                      group=lambda r: r["probe"])
     for text in res.notes:
         print(f"  ({text})")
