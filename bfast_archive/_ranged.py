@@ -31,6 +31,7 @@ _IMAGES: "weakref.WeakValueDictionary[int, RangedImage]" = weakref.WeakValueDict
 # near the end of a block (a table's column descriptors, a dict's entries)
 # goes on in the next one, which would otherwise cost a round trip of its own
 READAHEAD = 1
+LARGE_READ = 1 << 20  # reads of array data this big bypass the block cache
 _NEXT = [1]
 _NEXT_LOCK = threading.Lock()
 
@@ -178,6 +179,9 @@ class RangedImage:
                                f"archive ({self.size} bytes)")
         if n and self._have.find(0, off >> self.shift, ((off + n - 1) >> self.shift) + 1) < 0:
             return bytes(ffi.buffer(self.ptr + off, n))
+        if n >= LARGE_READ:  # straight into one buffer: no block cache, no joins
+            big: bytes = self.remote.read_into(off, n)
+            return big
         data: bytes = self.remote.read_ranges([(off, n)])[0]
         return data
 

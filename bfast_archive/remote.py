@@ -436,6 +436,25 @@ class RemoteFile:
                 out[j] = data[offset - first * bs:offset - first * bs + n]
         return [b if b is not None else b"" for b in out]
 
+    def read_into(self, offset: int, n: int) -> bytearray:
+        """``n`` bytes at ``offset`` in a new buffer, fetched in requests of
+        at most ``max_request`` bytes issued concurrently, bypassing the
+        block cache (for large reads: array data, whole payloads). Cost: one
+        round trip per ``concurrency`` requests; one copy of the bytes."""
+        if offset < 0 or n < 0 or offset + n > self.size:
+            raise ArchiveError(f"{self.url}: bytes {offset}..{offset + n} are past the end "
+                               f"of the object ({self.size} bytes)")
+        out = bytearray(n)
+        view = memoryview(out)
+        parts = [(a, min(a + self.max_request, offset + n))
+                 for a in range(offset, offset + n, self.max_request)]
+
+        def into(got: _Got) -> None:
+            view[got.start - offset:got.start - offset + len(got.body)] = got.body
+
+        self._run(self._gather(parts, into))
+        return out
+
     def read_all(self) -> bytearray:
         """The whole object, in requests of at most ``max_request`` bytes
         issued concurrently (the tail read at open reused), not cached.

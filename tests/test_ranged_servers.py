@@ -124,3 +124,14 @@ def test_cache_bytes_bounds_the_block_cache_of_array_reads(remote):
             assert np.array_equal(handle[lo:lo + 2_000], emb[lo:lo + 2_000])
         cache = arch._snap.image.remote._cache
         assert 0 < cache.nbytes <= 256 << 10
+
+
+def test_large_array_reads_go_straight_into_one_buffer(remote):
+    emb = np.arange(4_000_000, dtype=np.float32)  # 16 MB: two 8 MiB requests, no cached blocks
+    url = remote.put(bfa.dumps({"emb": emb}))
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        before = remote.requests(url)
+        got = arch["emb"]
+        assert np.array_equal(got, emb) and not got.flags.writeable
+        assert remote.requests(url) - before <= 3  # the node's block, then the data
+        assert arch._snap.image.remote._cache.nbytes < 1 << 20
