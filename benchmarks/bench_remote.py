@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bfast_archive as bfa  # noqa: E402
 from benchmarks import harness as H  # noqa: E402
 from benchmarks.peers import lib  # noqa: E402
-from tests.support.servers import RangeServer  # noqa: E402
+from tests.support.servers import RangeServer, S3Server  # noqa: E402
 
 MiB, KiB, GiB = H.MiB, H.KiB, H.GiB
 SETTINGS = {  # name: (full, quick)
@@ -42,6 +42,7 @@ SETTINGS = {  # name: (full, quick)
     "dask_bytes": (1 * GiB, 32 * MiB), "dask_chunk_rows": (None, 16_384), "latency": (0.02, 0.02),
     "repeats": (9, 3), "slow_repeats": (5, 3), "dask_repeats": (5, 3),
 }
+S3_BUCKET = "bench"
 WIDTH, CHUNK, IPC_BATCH, SPAN = 128, 1 << 20, 65_536, 100  # floats per row, bfa chunk_size, IPC rows, rows read
 SYLLABLES = [c + v for c in "bdfghklmnprstvz" for v in "aeiou"]
 TITLES = {"name": 'open + users[{row:,}]["name"] of a {rows:,}-row table',
@@ -113,13 +114,18 @@ def npy_row(fs, url: str, i: int) -> np.ndarray:
     return np.frombuffer(fs.cat_file(url, start=at, end=at + size), dtype).reshape(shape[1:])
 
 
-def readers(url, row: int, i: int, a: int) -> dict:
-    """{probe: {peer: read()}}; every read opens its object."""
+def readers(url, row: int, i: int, a: int, s3=None) -> dict:
+    """{probe: {peer: read()}}; every read opens its object. With ``s3`` (an
+    S3Server holding the bfa objects) the bfa peers also read through s3fs."""
     fs = lib("fsspec").filesystem("http")
     zarr, pa, pq, h5py = lib("zarr"), lib("pyarrow"), lib("pyarrow.parquet"), lib("h5py")
 
     def archive(name, fn):
-        with bfa.Archive.open(url(name), storage_options={}) as arch:
+        if name.endswith(" s3"):
+            where, options = f"s3://{S3_BUCKET}/{name[:-3]}", s3.storage_options()
+        else:
+            where, options = url(name), {}
+        with bfa.Archive.open(where, storage_options=options) as arch:
             return fn(arch)
 
     def ipc(name, column, r):
@@ -142,6 +148,8 @@ def readers(url, row: int, i: int, a: int) -> dict:
         return zarr.open_array(url(name), mode="r")[index]
 
     bfas = {"bfa": "bfa", "bfa lz4": "bfa-lz4"}
+    if s3 is not None:
+        bfas.update({"bfa s3": "bfa s3", "bfa lz4 s3": "bfa-lz4 s3"})
     return {
         "name": {**{p: lambda n=n: archive(n, lambda t: t["users"][row]["name"]) for p, n in bfas.items()},
                  "zarr": lambda: str(zarr_read("name.zarr", row)), "hdf5": hdf5, "parquet": parquet,
@@ -149,7 +157,8 @@ def readers(url, row: int, i: int, a: int) -> dict:
         "row": {**{p: lambda n=n: np.array(archive(n, lambda t: t.array("emb")[i])) for p, n in bfas.items()},
                 "zarr": lambda: zarr_read("emb.zarr", i), "npy (2 ranges)": lambda: npy_row(fs, url("emb.npy"), i),
                 "arrow-ipc": lambda: ipc("emb.arrow", "emb", i).values.to_numpy()},
-        "rows": {"bfa lz4": lambda: np.array(archive("bfa-lz4", lambda t: t.array("big")[a:a + SPAN])),
+        "rows": {**{p: lambda n=n: np.array(archive(n, lambda t: t.array("big")[a:a + SPAN]))
+                    for p, n in bfas.items() if "lz4" in p},
                  "zarr blosc-lz4": lambda: zarr_read("big.zarr", slice(a, a + SPAN))},
     }
 
@@ -158,25 +167,26 @@ def same(got, want) -> bool:
     return np.array_equal(got, want) if isinstance(want, np.ndarray) else got == want
 
 
-def bench_probes(srv: RangeServer, d: dict, cfg: H.Config, res: H.Results, unavailable: dict) -> None:
+def bench_probes(srv: RangeServer, s3, d: dict, cfg: H.Config, res: H.Results, unavailable: dict) -> None:
     row, i, a = cfg.rows // 2, len(d["emb"]) // 2, len(d["big"]) // 2 - SPAN // 2
     want = {"name": d["name"][row], "row": d["emb"][i], "rows": d["big"][a:a + SPAN]}
-    for probe, fns in readers(srv.url, row, i, a).items():
+    for probe, fns in readers(srv.url, row, i, a, s3).items():
         H.log(f"remote: {probe}")
         logs = {peer: [] for peer in fns}
 
-        def counted(fn, log):
+        def counted(fn, log, server):
             def call(_):
-                srv.reset()
+                server.reset()
                 value = fn()
-                log.append((srv.rounds(), srv.requests(), srv.bytes_served()))
+                log.append((server.rounds(), server.requests(), server.bytes_served()))
                 return value
             return call
 
         timed = {}
         for peer, fn in fns.items():
             try:
-                got = counted(fn, logs[peer])(None)
+                server = s3 if peer.endswith(" s3") else srv
+                got = counted(fn, logs[peer], server)(None)
                 if not same(got, want[probe]):
                     raise AssertionError(f"{probe} / {peer}: read {got!r}, not the archived value")
             except Exception as exc:  # bfa: not yet built (recorded, no figures); a peer: an error of the run
@@ -185,7 +195,7 @@ def bench_probes(srv: RangeServer, d: dict, cfg: H.Config, res: H.Results, unava
                 else:
                     res.error(traceback.format_exc(), probe=probe, peer=peer)
                 continue
-            timed[peer] = counted(fn, logs[peer])
+            timed[peer] = counted(fn, logs[peer], server)
         res.group(timed, cfg, lambda: bfa.release_mappings(), probe=probe, metric="wall")
         for peer in timed:
             n = res.get(probe=probe, metric="wall", peer=peer)["n"]
@@ -277,7 +287,7 @@ def targets(res: H.Results, directory: int, workload: str) -> list:
 def run(cfg: H.Config) -> dict:
     res, unavailable = H.Results(), {}
     work = Path(tempfile.mkdtemp(prefix="bfa-bench-remote-"))
-    srv = RangeServer(latency=cfg.latency).start()
+    srv, s3 = RangeServer(latency=cfg.latency).start(), S3Server(latency=cfg.latency).start()
     try:
         H.log(f"remote: building the data ({cfg.rows:,} rows, {H.fmt_bytes(cfg.emb_bytes)} + "
               f"{H.fmt_bytes(cfg.lz4_bytes)} arrays) and every peer's objects")
@@ -287,15 +297,20 @@ def run(cfg: H.Config) -> dict:
         directory = len(lz4) - struct.unpack_from("<Q", lz4, 48)[0]  # header: sections_off at byte 48
         for name, blob in objs.items():
             srv.put(name, blob)
+        client = s3.client()  # (its requests are not counted)
+        client.create_bucket(Bucket=S3_BUCKET)
+        for name in ("bfa", "bfa-lz4"):
+            client.put_object(Bucket=S3_BUCKET, Key=name, Body=objs[name])
         res.note("object sizes: " + ", ".join(f"{k} {H.fmt_bytes(len(v))}" for k, v in objs.items()
                                               if "/c/" not in k and not k.endswith("zarr.json")))
         del objs, lz4
         shutil.rmtree(work)
         work.mkdir()
-        bench_probes(srv, d, cfg, res, unavailable)
+        bench_probes(srv, s3, d, cfg, res, unavailable)
         del d
     finally:
         srv.stop()
+        s3.stop()
     try:
         res.step(lambda: bench_dask(work, cfg, res), probe="dask")
     finally:
