@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bfast_archive as bfa  # noqa: E402
 from benchmarks import harness as H  # noqa: E402
 from benchmarks.bench_core import META, make_users  # noqa: E402
+from benchmarks.report import throughput  # noqa: E402
 
 MiB, GiB, MB, GB, SEED, CORES = H.MiB, H.GiB, H.MB, H.GB, H.SEED, H.CORES
 SETTINGS = {  # name: (full, quick)
@@ -214,55 +215,16 @@ def targets(res: H.Results, facts: dict) -> list:
     return out
 
 
-LABELS = {
-    "compress": "compress", "encode": "encode only: dumps() uncompressed",
-    "compress_bytes": "LZ4 stage: the raw bytes as one array", "decompress": "decompress",
-    "slice": "arch.array('emb')[i:i+100]", "whole": "arch['emb'], whole array", "verify": "verify(), fresh open",
-    "verify_mapped": "verify(), mapping faulted in", "memcpy": "np.copyto 1 GiB (memcpy reference)",
-    "dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": "dump(fsync=False), lz4",
-    "dumps_plain": "dumps(), uncompressed", "dumps_lz4": "dumps(), lz4",
-}
-
-
-def describe(ds: str, facts: dict) -> str:
-    f = facts[ds]
-    if ds == "arrays":
-        per = ", ".join(f"{k} {r:.2f}x" for k, r in (f.get("array_ratios") or {}).items())
-        return (f"== arrays: emb float32 (N, 128) at bf16 precision, ids int64 sorted, counts int32 Poisson(3); "
-                f"{H.fmt_bytes(f['raw_bytes'])} raw; LZ4 ratio bfa {f['ratio']:.2f}x ({per}), "
-                f"lz4.frame {f['lz4_frame_ratio']:.2f}x")
-    if ds == "records":
-        return (f"== records: {facts['users']:,} user dicts; {H.fmt_bytes(f['raw_bytes'])} raw (uncompressed "
-                f"archive); LZ4 ratio bfa {f['ratio']:.2f}x, lz4.frame {f['lz4_frame_ratio']:.2f}x")
-    if ds == "slice":
-        return (f"== slice: float32 ({f['rows']:,}, 256) at bf16 precision, {H.fmt_bytes(f['raw_bytes'])}, "
-                f"LZ4 ratio {f['ratio']:.2f}x, 1 MiB chunks")
-    if ds == "verify":
-        return f"== verify: uncompressed archive, {H.fmt_bytes(f['file_bytes'])}"
-    return (f"== random: {H.fmt_bytes(f['raw_bytes'])} incompressible bytes; file sizes "
-            f"{H.fmt_bytes(f['plain_file_bytes'])} uncompressed, {H.fmt_bytes(f['lz4_file_bytes'])} lz4")
-
-
 def print_tables(res: H.Results, facts: dict, cfg: H.Config) -> None:
     def label(r):
-        return f"{LABELS[r['metric']]}, {r['threads']} thr"
+        return f"{r['metric']}, {r['threads']} thr"
 
     for ds in ("arrays", "records", "slice", "verify", "random"):
-        H.print_rows(describe(ds, facts), [r for r in res.rows if r["dataset"] == ds], label, group=label,
+        about = ", ".join(f"{k} {H.fmt_bytes(v) if k.endswith('bytes') else f'{v:.2f}x' if k.endswith('ratio') else v}"
+                          for k, v in facts[ds].items() if k != "array_ratios")
+        H.print_rows(f"== {ds}: {about}", [r for r in res.rows if r["dataset"] == ds], label, group=label,
                      extra=lambda r: f" {r['mbps']['median']:>8.0f} MB/s {r['cores_used']:>5.2f} cores")
-    print("== throughput per thread count (MB/s of raw bytes; x = over threads=1)")
-    for ds in ("arrays", "records"):
-        for metric in ("compress", "compress_bytes", "decompress"):
-            base = res.get(dataset=ds, metric=metric, peer="bfa", threads=1)
-            found = [(t, res.get(dataset=ds, metric=metric, peer="bfa", threads=t)) for t in cfg.threads]
-            if base is not None:
-                print(f"{ds + ' ' + metric:<26} " + ", ".join(
-                    f"{t}: {r['mbps']['median']:.0f} ({base['median'] / r['median']:.2f}x)" for t, r in found if r))
-    if res.get(dataset="verify", metric="verify", threads=1):
-        parts = [f"{t}: {res.get(dataset='verify', metric='verify', threads=t)['mbps']['median'] * MB / GB:.2f} GB/s"
-                 for t in cfg.threads]
-        print(f"{'verify':<26} " + ", ".join(parts))
-    print()
+    print(throughput({"results": res.rows, "config": {"threads": cfg.threads}}) + "\n")
 
 
 def run(cfg: H.Config) -> dict:

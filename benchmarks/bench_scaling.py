@@ -63,23 +63,6 @@ def bench_size(size: int, peers: list, cfg: H.Config, tmp: str, res: H.Results) 
         gc.collect()
 
 
-def print_table(res: H.Results, peers: list, sizes: tuple) -> None:
-    """Medians per size, each with its ratio to bfa's at that size; and the growth from smallest to largest."""
-    for metric, title in (("warm_read", "open + read one row of 'emb', warm (in this process, page cache warm)"),
-                          ("cold_total", "cold: spawn -> value in a fresh process")):
-        print(f"== {title}; median (ratio to bfa)")
-        print(f"{'peer':<12} {'reads by':<13}" + "".join(f"{H.fmt_bytes(s):>21}" for s in sizes) + "  largest/smallest")
-        for peer in peers:
-            values = [res.stat(peer=peer.name, size=s, metric=metric) for s in sizes]
-            bfa = [res.stat(peer="bfa", size=s, metric=metric) for s in sizes]
-            cells = "".join(f"{'-' if v is None else H.fmt_seconds(v) + (f' ({v / b:.1f}x)' if b else ''):>21}"
-                            for v, b in zip(values, bfa, strict=True))
-            values = [v for v in values if v is not None]
-            growth = f"{values[-1] / values[0]:8.1f}x" if len(values) >= 2 else ""
-            print(f"{peer.name:<12} {KIND[peer.name]:<13}{cells}  {growth}")
-        print()
-
-
 def run(cfg: H.Config) -> dict:
     cfg["sizes"] = tuple(cfg.sizes)
     print("sizes   : " + ", ".join(H.fmt_bytes(s) for s in cfg.sizes) + "\n")
@@ -88,7 +71,10 @@ def run(cfg: H.Config) -> dict:
     with tempfile.TemporaryDirectory(prefix="bfa-bench-scaling-") as tmp:
         for size in cfg.sizes:
             bench_size(size, peers, cfg, tmp, res)
-    print_table(res, peers, cfg.sizes)
+    for metric, title in (("warm_read", "open + read one row of 'emb', warm (in this process, page cache warm)"),
+                          ("cold_total", "cold: spawn -> value in a fresh process")):
+        H.print_rows(f"== {title}", [r for r in res.rows if r["metric"] == metric], lambda r: H.fmt_bytes(r["size"]),
+                     group=lambda r: r["size"])
     return {"peers": [p.name for p in peers], "skipped_peers": skipped, "kinds": KIND, "results": res.rows,
             "errors": res.errors}
 

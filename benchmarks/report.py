@@ -1,17 +1,17 @@
 """docs/BENCHMARKS.md and its charts, from one results file of benchmarks/run.py.
 
-    python -m benchmarks.report benchmarks/results/2026-11-25-amd-epyc-2core-24gb.json
-    python -m benchmarks.report RESULTS.json --docs /tmp/docs   # somewhere else
+    python -m benchmarks.report benchmarks/results/2026-12-02-amd-epyc-2core-24gb.json [--docs /tmp/docs]
 
-Everything here is rendering: the figures, ratios and verdicts come from the results file (computed in
-the run that measured them).  Results files of the earlier scripts (before benchmarks/harness.py) render
-too: their targets are formatted here, and bench_cache's verdicts are read from the lines it printed.
+Everything here is rendering: the figures, ratios, verdicts and their texts come from the results file (computed
+in the run that measured them); the wording from benchmarks/report_text.md ("@@ name" lines, each followed by
+its text).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.harness import ROOT, fmt_bytes, fmt_seconds  # noqa: E402
+from benchmarks.harness import GB, MB, ROOT, fmt_bytes, fmt_seconds  # noqa: E402
 
 COLORS = {"bfa": "#d62728", "pickle": "#1f77b4", "msgspec": "#ff7f0e", "pyarrow": "#2ca02c", "safetensors": "#9467bd",
           "h5py": "#8c564b", "npy": "#e377c2", "orjson": "#7f7f7f", "msgpack": "#bcbd22", "joblib": "#17becf",
@@ -29,8 +29,8 @@ PEER_LABELS = {"bfa": "bfast_archive", "pickle": "pickle (protocol 5)", "msgspec
                "npy": 'np.load(mmap_mode="r")', "orjson": "orjson", "msgpack": "msgpack", "joblib": "joblib",
                "bfast-py": "bfast-py (B-FAST)", "dict": "in-memory dict"}
 WORKLOADS = ("records", "arrays", "mixed", "arrays-big")
-TEXT_FILE = ROOT / "benchmarks" / "report_text.md"  # the wording: "@@ name" lines, each followed by its text
-TEXT = dict(re.findall(r"^@@ (\w+)\n(.*?)\n+(?=@@ |\Z)", TEXT_FILE.read_text(), re.S | re.M))
+TEXT = dict(re.findall(r"^@@ (\w+)\n(.*?)\n+(?=@@ |\Z)", (ROOT / "benchmarks" / "report_text.md").read_text(),
+                      re.S | re.M))
 
 
 def part_report(results: dict, name: str) -> dict | None:
@@ -144,43 +144,14 @@ def headline_markdown(results: dict) -> str:
         "\n\n" + table)
 
 
-TARGET_PARTS = ("core", "compression", "models", "cache", "frames")
-CACHE_TARGET = re.compile(r"^\s+(.+?)\s+([\d.]+)x\s+\(target: (>=|<=) ([\d.]+)x\)")
-
-
-def target_texts(t: dict) -> tuple[str, str]:
-    """(value, limit) as printed; results files of the earlier scripts did not carry the texts."""
-    if "value_text" in t:
-        return t["value_text"].replace("-", "–") if t["value"] is None else t["value_text"], t["limit_text"]
-    op = "<" if t.get("strict") else "<="
-    if t.get("baseline", t.get("den", "")) is None:  # an absolute limit: bytes (core) or seconds (models)
-        show = fmt_bytes if "baseline" in t else fmt_seconds
-        return fmt(t["value"], "B" if "baseline" in t else "s"), f"{op} {show(t['limit'])}"
-    return "–" if t["value"] is None else f"{t['value']:.3g}x", f"{op} {t['limit']:.3g}x"
-
-
-def old_cache_targets(part: dict) -> list:
-    """Earlier bench_cache printed '  hit: joblib / bfa   37.8x   (target: >= 20x)' and no JSON."""
-    out = []
-    for m in filter(None, (CACHE_TARGET.match(line) for line in part.get("stdout", "").splitlines())):
-        value, op, limit = float(m.group(2)), m.group(3), float(m.group(4))
-        ok = value >= limit if op == ">=" else value <= limit
-        out.append({"label": m.group(1), "value": value, "value_text": f"{value:g}x", "limit_text": f"{op} {limit:g}x",
-                    "verdict": "PASS" if ok else "FAIL"})
-    return out
-
-
 def target_rows(results: dict) -> list:
     out = []
-    for name in TARGET_PARTS:
-        part = results["parts"].get(name) or {}
-        report = part_report(results, name)
-        if report is None and name == "cache" and part.get("status") == "ok":
-            report = {"targets": old_cache_targets(part)}
-        for t in (report or {}).get("targets", []):
+    for name in ("core", "compression", "models", "cache", "frames"):
+        for t in (part_report(results, name) or {}).get("targets", []):
+            value = t["value_text"].replace("-", "–") if t["value"] is None else t["value_text"]
             verdict = t["verdict"] if t.get("primary", True) else f"({t['verdict']}, info)"
-            workload = "" if name in ("models", "cache") else t.get("workload", "")
-            out.append((name, t["label"], workload, *target_texts(t), verdict))
+            out.append((name, t["label"], "" if name in ("models", "cache") else t.get("workload", ""), value,
+                        t["limit_text"], verdict))
     return out
 
 
@@ -213,7 +184,7 @@ def mbps(r: dict, scale: float = 1, digits: int = 0) -> str:
             f"{r['mbps']['max'] / scale:.{digits}f}</sub>")
 
 
-def compression_section(comp: dict, stdout: str) -> str:
+def compression_section(comp: dict) -> str:
     rows, facts, cores = comp["results"], comp["facts"], comp["machine"]["cpu_count"]
     f, fr = facts["arrays"], facts["records"]
     per = ", ".join(f"{k} {r:.2f}x" for k, r in (f.get("array_ratios") or {}).items())
@@ -249,8 +220,23 @@ def compression_section(comp: dict, stdout: str) -> str:
         out.append(TEXT["random"].format(raw=fmt_bytes(facts["random"]["raw_bytes"]), plain=fmt_bytes(
             facts["random"]["plain_file_bytes"]), lz4=fmt_bytes(facts["random"]["lz4_file_bytes"])) + "\n")
         out += [md_table(["operation", "threads", "median", "MB/s"], table, ["l", "r", "r", "r"]), ""]
-    m = re.search(r"== throughput per thread count.*?(?=\n\n)", stdout, re.S)  # the block bench_compression printed
-    out.append(code_block(m.group(0) if m else ""))
+    return "\n".join(out + [code_block(throughput(comp))])
+
+
+def throughput(comp: dict) -> str:
+    """bfa's MB/s per thread count, and its speed-up over one thread (also printed by bench_compression)."""
+    rows, threads = comp["results"], comp["config"]["threads"]
+    out = ["== throughput per thread count (MB/s of raw bytes; x = over threads=1)"]
+    for ds, metric in itertools.product(("arrays", "records"), ("compress", "compress_bytes", "decompress")):
+        found = [r for t in threads if (r := row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=t))]
+        base = row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=1)
+        if base:
+            out.append(f"{ds + ' ' + metric:<26} " + ", ".join(f"{r['threads']}: {r['mbps']['median']:.0f} "
+                                                               f"({base['median'] / r['median']:.2f}x)" for r in found))
+    verify = [r for t in threads if (r := row_of(rows, dataset="verify", metric="verify", threads=t))]
+    if verify:
+        out.append(f"{'verify':<26} " + ", ".join(f"{r['threads']}: {r['mbps']['median'] * MB / GB:.2f} GB/s"
+                                                  for r in verify))
     return "\n".join(out)
 
 
@@ -552,7 +538,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
     comp = part_report(results, "compression")
     if comp:
         out += ["## Compression, threads and checksums", "",
-                compression_section(comp, parts["compression"].get("stdout", "")), ""]
+                compression_section(comp), ""]
     for name, title in (("models", "Record tables and pydantic models"),
                         ("cache", "Cache: bfa.memoize against joblib.Memory")):
         part = parts.get(name)
