@@ -89,11 +89,9 @@ def bench_compress(name: str, obj: dict, cfg: H.Config, tmp: str, res: H.Results
     keys = [k for k, v in obj.items() if isinstance(v, np.ndarray)]
     with bfa.Archive.open(path) as arch:  # the values come back identical
         for k in keys:
-            if not np.array_equal(arch[k], obj[k]):
-                raise AssertionError(f"{name}: arch[{k!r}] differs from the original")
+            H.expect(np.array_equal(arch[k], obj[k]), f"{name}: arch[{k!r}] differs from the original")
         middle = len(obj.get("users", ())) // 2
-        if not keys and arch["users"][middle]["name"] != obj["users"][middle]["name"]:
-            raise AssertionError(f"{name}: users differ")
+        H.expect(keys or arch["users"][middle]["name"] == obj["users"][middle]["name"], f"{name}: users differ")
     plain = None  # noqa: F841  (drop the reference before the decompress runs)
     gc.collect()
 
@@ -131,8 +129,7 @@ def bench_slice(cfg: H.Config, tmp: str, res: H.Results) -> dict:
     starts = [rng.randrange(rows - n) for _ in range(1000)]
     with bfa.Archive.open(path) as arch:
         i = starts[0]
-        if not np.array_equal(arch.array("emb")[i : i + n], emb[i : i + n]):
-            raise AssertionError("slice differs from the original rows")
+        H.expect(np.array_equal(arch.array("emb")[i : i + n], emb[i : i + n]), "slice differs from the original rows")
         position = iter(starts * 1000)
         H.log("slice: 100-row slices")
         more = H.Config(cfg, repeats=cfg.repeats * 3, slow_repeats=cfg.slow_repeats * 3)

@@ -162,15 +162,13 @@ def bench_peer(wl: Workload, peer: P.Peer, cfg: H.Config, tmp: str, res: H.Resul
 
     def load():
         mismatch = find_mismatch(wl.obj, peer.load(path))
-        if mismatch:
-            raise AssertionError(f"{peer.name}.load returned a different object: {mismatch}")
+        H.expect(not mismatch, f"{peer.name}.load returned a different object: {mismatch}")
         add("load", H.measure(lambda: peer.load(path), cfg))
 
     def warm_read():
         read = peer.reader()
         value = read(path, wl.probe)
-        if value != expected:
-            raise AssertionError(f"read {wl.probe!r}: got {value!r:.80}, expected {expected!r:.80}")
+        H.expect(value == expected, f"read {wl.probe!r}: got {value!r:.80}, expected {expected!r:.80}")
         add("warm_read", H.measure(lambda: read(path, wl.probe), cfg))
 
     def children(n: int, drop_cache: bool) -> list:
@@ -179,8 +177,7 @@ def bench_peer(wl: Workload, peer: P.Peer, cfg: H.Config, tmp: str, res: H.Resul
             if drop_cache and not H.drop_page_cache():
                 raise RuntimeError("could not drop the page cache (needs root)")
             metrics, value = H.cold_run(peer.name, path, wl.probe, array_value, tmp)
-            if value != repr(expected):
-                raise AssertionError(f"cold read {wl.probe!r}: got {value:.80}, expected {expected!r:.80}")
+            H.expect(value == repr(expected), f"cold read {wl.probe!r}: got {value:.80}, expected {expected!r:.80}")
             runs.append(metrics)
         return runs
 
@@ -210,28 +207,22 @@ def bench_peer(wl: Workload, peer: P.Peer, cfg: H.Config, tmp: str, res: H.Resul
         gc.collect()
 
 
-def bench_lazy_path(wl: Workload, cfg: H.Config, tmp: str, res: H.Results, with_bfa: bool) -> None:
-    """arch["users"][i]["name"] over scattered i, against the same loop on the dict."""
-    rng = random.Random(SEED + 1)
+def bench_lazy_path(wl: Workload, cfg: H.Config, tmp: str, res: H.Results) -> None:
+    """arch["users"][i]["name"] over scattered i, against the same loop on the dict (sampled round-robin)."""
+    rng, path = random.Random(SEED + 1), os.path.join(tmp, f"{wl.name}.lazy.bfa")
     indices = [rng.randrange(len(wl.obj["users"])) for _ in range(cfg.lazy_accesses)]
 
-    def record(peer: str, root) -> None:
-        samples = H.measure(lambda: lazy_path_loop(root, indices), cfg)
-        res.add([s / len(indices) for s in samples], workload=wl.name, metric="lazy_path", peer=peer,
-                accesses=len(indices))
-
-    def bfa_loop():
+    def both():
         bfa = P.lib("bfast_archive")
         bfa.dump(wl.obj, path)
         with bfa.Archive.open(path) as arch:
-            record("bfa", arch)
+            loops = {DICT_PEER: wl.obj, "bfa": arch}
+            res.group({peer: lambda root=root: lazy_path_loop(root, indices) for peer, root in loops.items()}, cfg,
+                      workload=wl.name, metric="lazy_path", per=len(indices))
 
     H.log(f"{wl.name}: lazy path loop")
-    record(DICT_PEER, wl.obj)
-    path = os.path.join(tmp, f"{wl.name}.lazy.bfa")
-    if with_bfa:
-        res.step(bfa_loop, workload=wl.name, peer="bfa", step="lazy_path")
-        P.remove(path)
+    res.step(both, workload=wl.name, peer="bfa", step="lazy_path")
+    P.remove(path)
 
 
 # label, workload, metric, baseline peer (None: an absolute limit, in the metric's unit), op, limit
@@ -277,7 +268,7 @@ def run(cfg: H.Config, names=WORKLOADS) -> dict:
                 if wl.kind in peer.kinds:
                     bench_peer(wl, peer, cfg, tmp, res)
             if "users" in wl.obj and not wl.cold_only:
-                bench_lazy_path(wl, cfg, tmp, res, with_bfa="bfa" not in skipped)
+                bench_lazy_path(wl, cfg, tmp, res)
             order = [p.name for p in peers] + [DICT_PEER]
             rows = sorted((r for r in res.rows if r["workload"] == name and r["metric"] != "cold_rss_kept"),
                           key=lambda r: (list(METRICS).index(r["metric"]), order.index(r["peer"])))
@@ -291,14 +282,7 @@ def run(cfg: H.Config, names=WORKLOADS) -> dict:
             "errors": res.errors, "skipped_peers": skipped, "peer_notes": {p.name: p.note for p in peers if p.note}}
 
 
-def nocache_option(n: int) -> dict:
-    if n and not H.drop_page_cache():
-        print("NOTE    : cannot drop the page cache here (needs root); --nocache ignored")
-        return {}
-    return {"nocache_repeats": n}
-
-
 if __name__ == "__main__":
-    sys.exit(H.main(__doc__, SETTINGS, run, options=[
+    sys.exit(H.main(__doc__, SETTINGS, run, options=[  # without root, each cache-dropped run is recorded as an error
         ("--nocache", {"type": int, "metavar": "N", "help": "N cold children per peer after dropping the page cache"},
-         nocache_option)]))
+         lambda n: {"nocache_repeats": n})]))

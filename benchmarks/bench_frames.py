@@ -88,15 +88,13 @@ def check_values(df: pd.DataFrame, ops: dict, row: int) -> None:
     names = pa.chunked_array([pa.array(df["name"], type=pa.large_string())])
     for peer in PEERS:
         pd.testing.assert_frame_equal(ops["to_pandas"][peer](), df, check_exact=True, obj=f"{peer} to_pandas()")
-        if not np.array_equal(ops["column_numpy"][peer](), df["score"].to_numpy()):
-            raise AssertionError(f"{peer}: column 'score' differs")
+        H.expect(np.array_equal(ops["column_numpy"][peer](), df["score"].to_numpy()), f"{peer}: column 'score' differs")
         got = ops["column_arrow"][peer]()
         got = pa.chunked_array([got]) if isinstance(got, pa.Array) else got
-        if not got.cast(pa.large_string()).equals(names):
-            raise AssertionError(f"{peer}: column 'name' as Arrow differs")
+        H.expect(got.cast(pa.large_string()).equals(names), f"{peer}: column 'name' as Arrow differs")
         values = ops["row"][peer]()
-        if (values["id"], values["name"], values["score"]) != (row, df["name"][row], df["score"][row]):
-            raise AssertionError(f"{peer}: row {row} differs: {values}")
+        H.expect((values["id"], values["name"], values["score"]) == (row, df["name"][row], df["score"][row]),
+                 f"{peer}: row {row} differs: {values}")
 
 
 def rows_label(n: int) -> str:

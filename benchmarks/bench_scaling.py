@@ -47,14 +47,12 @@ def bench_size(size: int, peers: list, cfg: H.Config, tmp: str, res: H.Results) 
             peer.write(obj, path)
             keys = {"size": size, "peer": peer.name, "kind": KIND[peer.name], "file_bytes": P.path_size(path)}
             read = peer.reader()
-            if read(path, probe) != expected:
-                raise AssertionError(f"{peer.name}: wrong row read")
+            H.expect(read(path, probe) == expected, f"{peer.name}: wrong row read")
             res.add(H.measure(lambda: read(path, probe), cfg), **keys, metric="warm_read")
             gc.collect()
             H.cold_run(peer.name, path, probe, True, tmp)  # warm-up child
             cold = [H.cold_run(peer.name, path, probe, True, tmp) for _ in range(cfg.cold_repeats)]
-            if any(value != repr(expected) for _, value in cold):
-                raise AssertionError(f"{peer.name}: cold child read a wrong row")
+            H.expect(all(value == repr(expected) for _, value in cold), f"{peer.name}: cold child read a wrong row")
             for metric in ("cold_total", "cold_open_read", "cold_rss_peak"):
                 res.add([m[metric] for m, _ in cold], "B" if metric == "cold_rss_peak" else "s", **keys, metric=metric)
 

@@ -80,15 +80,9 @@ READ_METRICS = (("warm_read", "open + read, warm"), ("cold_total", "cold: spawn 
                 ("nocache_open_read", "cache dropped: open + read"))
 
 
-def workload_descriptions(stdout: str) -> dict:
-    """The '== name: description; probe ...' lines bench_core printed."""
-    found = (re.match(r"== ([\w-]+): (.*)$", line) for line in stdout.splitlines())
-    return {m.group(1): m.group(2) for m in found if m and m.group(1) in WORKLOADS}
-
-
 def core_section(core: dict, stdout: str) -> str:
-    rows, peers = core["results"], core.get("peers") or sorted({r["peer"] for r in core["results"]})
-    desc, out = workload_descriptions(stdout), []
+    rows, peers, out = core["results"], core.get("peers") or sorted({r["peer"] for r in core["results"]}), []
+    desc = dict(re.findall(r"^== ([\w-]+): (.*)$", stdout, re.M))  # the '== name: description' lines it printed
     for wl in core.get("workloads") or WORKLOADS:
         wl_rows = [r for r in rows if r["workload"] == wl]
         if not wl_rows:
@@ -117,7 +111,7 @@ HEADLINE = (("records", "warm_read", "records: open + read one field"),
             ("records", "load", "records: full load"), ("records", "write", "records: write + fsync"))
 
 
-def headline_table(results: dict) -> str | None:
+def headline_markdown(results: dict) -> str | None:
     core = part_report(results, "core")
     if not core:
         return None
@@ -130,18 +124,11 @@ def headline_table(results: dict) -> str | None:
             ratio = "" if r is None or p == "bfa" or not b else f" ({fmt_ratio(r['median'] / b['median'])})"
             line.append("–" if r is None else fmt(r["median"], r["unit"]) + ratio)
         table.append(line)
-    return md_table(["peer"] + [label for _, _, label in HEADLINE], table)
-
-
-def headline_markdown(results: dict) -> str:
-    table = headline_table(results)
-    if table is None:
-        return "(no headline table: the core part did not run)"
-    cfg, m = part_report(results, "core")["config"], results["machine"]
+    cfg, m = core["config"], results["machine"]
     sizes = {k: fmt_bytes(cfg[k]) for k in ("array_bytes", "mixed_array_bytes", "big_array_bytes")}
     return TEXT["headline"].format(mode=results["mode"], cores=m["cpu_count"], cpu=m["cpu_model"], users=cfg["users"],
                                    date=results["started"][:10], mixed_users=cfg["mixed_users"], **sizes) + (
-        "\n\n" + table)
+        "\n\n" + md_table(["peer"] + [label for _, _, label in HEADLINE], table))
 
 
 def target_rows(results: dict) -> list:
@@ -437,36 +424,6 @@ def chart_threads(plt, comp: dict, machine: str):
     return fig
 
 
-def load_lines(results: dict) -> list:
-    out = []
-    for name, part in results["parts"].items():
-        load = part.get("machine_load")
-        if load:
-            out.append([name, part.get("started", "")[:16].replace("T", " "), part["status"],
-                        f"{part['elapsed_seconds']:.0f} s", f"{load['others_cores']:.2f} of {load['cores']}",
-                        f"{load['steal_cores']:.2f}"])
-        else:
-            reason = f" ({part.get('reason')})" if part.get("reason") else ""
-            out.append([name, "", part["status"] + reason, "–", "–", "–"])
-    return out
-
-
-def average_load(results: dict) -> str:
-    """Other processes' cores busy, averaged over the parts' time."""
-    loads = [(p["elapsed_seconds"], p["machine_load"]) for p in results["parts"].values() if p.get("machine_load")]
-    total = sum(t for t, _ in loads)
-    if not total:
-        return "(not measured)"
-    busy = sum(t * load["others_cores"] for t, load in loads) / total
-    return f"{busy:.2f} of {loads[0][1]['cores']} cores busy on average during the run"
-
-
-def cache_drop_text(results: dict) -> str:
-    cd = results.get("cache_drop", {})
-    name = {True: "cache_dropped", False: "cache_refused"}.get(cd.get("worked"), "cache_untried")
-    return TEXT[name].format(command=cd.get("command"))
-
-
 def write(results: dict, docs: Path, results_path: Path | None = None) -> list:
     docs = Path(docs)
     written = charts(results, docs / "img")
@@ -487,18 +444,30 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
     for u in results.get("updates", []):
         out += [f"Re-run on {u['started'][:16].replace('T', ' ')} (`--update`): {', '.join(u['parts'])}.", ""]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    loads = [(p["elapsed_seconds"], p["machine_load"]) for p in parts.values() if p.get("machine_load")]
+    total = sum(t for t, _ in loads)  # other processes' cores busy, averaged over the parts' time
+    busy = f"{sum(t * load['others_cores'] for t, load in loads) / total:.2f} of {loads[0][1]['cores']} cores busy on " \
+        "average during the run" if total else "(not measured)"
+    cd = results.get("cache_drop", {})
+    cache_drop = {True: "cache_dropped", False: "cache_refused"}.get(cd.get("worked"), "cache_untried")
     out += ["## The machine", "",
             md_table(["", ""], [["CPU", f"{m['cpu_model']}, {m['cpu_count']} cores (`os.cpu_count()`)"],
                                 ["RAM", fmt_bytes(m["ram_bytes"])], ["OS", m["platform"]],
                                 ["Python", f"{m['python_impl']} {m['python']}"], ["packages", versions],
-                                ["other load", "other processes kept " + average_load(results)]], ["l", "l"]),
-            "", cache_drop_text(results), ""]
+                                ["other load", "other processes kept " + busy]], ["l", "l"]),
+            "", TEXT[cache_drop].format(command=cd.get("command")), ""]
     busy = [n for n, p in parts.items() if (p.get("machine_load") or {}).get("others_cores", 0) > 0.25]
     if busy:
         out += [TEXT["busy"].format(parts=", ".join(busy)), ""]
+    lines = []
+    for name, p in parts.items():
+        load, reason = p.get("machine_load"), f" ({p['reason']})" if p.get("reason") else ""
+        lines.append([name, p.get("started", "")[:16].replace("T", " "), p["status"], f"{p['elapsed_seconds']:.0f} s",
+                      f"{load['others_cores']:.2f} of {load['cores']}", f"{load['steal_cores']:.2f}"] if load
+                     else [name, "", p["status"] + reason, "–", "–", "–"])
     out += [md_table(["part", "started", "status", "time", "cores busy with other processes", "hypervisor steal"],
-                     load_lines(results), ["l", "l", "l", "r", "r", "r"]), ""]
-    if headline_table(results):
+                     lines, ["l", "l", "l", "r", "r", "r"]), ""]
+    if headline_markdown(results):
         out += ["## Headline", "", headline_markdown(results), ""]
     targets = target_rows(results)
     if targets:
@@ -537,24 +506,19 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
         out += ["", scaling_section(scaling)]
     comp = part_report(results, "compression")
     if comp:
-        out += ["## Compression, threads and checksums", "",
-                compression_section(comp), ""]
-    for name, title in (("models", "Record tables and pydantic models"),
-                        ("cache", "Cache: bfa.memoize against joblib.Memory")):
+        out += ["## Compression, threads and checksums", "", compression_section(comp), ""]
+    for name, title, render in (("models", "Record tables and pydantic models", None),
+                                ("cache", "Cache: bfa.memoize against joblib.Memory", None),
+                                ("frames", "Data frames against Arrow IPC and Parquet", frames_section)):
         part = parts.get(name)
-        if part is not None:
-            out += [f"## {title}", ""]
-            if part["status"] == "ok":
-                out += [f"`benchmarks/bench_{name}.py`, as it printed:", "", code_block(part["stdout"])]
-            else:
-                out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
-            out.append("")
-    frames = parts.get("frames")
-    if frames is not None:
-        out += ["## Data frames against Arrow IPC and Parquet", ""]
-        report = part_report(results, "frames")
-        out.append(frames_section(report) if report else f"Not in this run: {frames['status']} "
-                   f"({frames.get('reason')}).")
+        if part is None:
+            continue
+        out += [f"## {title}", ""]
+        if part["status"] != "ok" or render and not part.get("report"):
+            out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
+        else:  # models and cache: the tables they printed
+            out += [render(part["report"])] if render else [f"`benchmarks/bench_{name}.py`, as it printed:", "",
+                                                            code_block(part["stdout"])]
         out.append("")
     failed = {n: p for n, p in parts.items() if p["status"] != "ok"}
     if failed:
@@ -572,7 +536,7 @@ def main(argv=None) -> int:
     results = json.loads(path.read_text())
     for p in write(results, Path(args.docs), path):
         print(f"wrote {p}")
-    print(headline_markdown(results))
+    print(headline_markdown(results) or "(no headline table: the core part did not run)")
     return 0
 
 
