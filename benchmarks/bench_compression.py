@@ -181,8 +181,9 @@ def bench_incompressible(cfg: H.Config, tmp: str, res: H.Results) -> dict:
 
 
 # what, metric, lz4.frame's metric, limits: bfa's speed-up over 1 thread and over lz4.frame
-STAGES = (("compress", "compress", "compress", 1.8, 2), ("compress, LZ4 stage only", "compress_bytes", "compress",
-                                                         1.8, 2), ("decompress", "decompress", "decompress", 1.6, 3))
+STAGES = (("compress", "compress", "compress", 1.8, 2),
+          ("compress, LZ4 stage only", "compress_bytes", "compress", 1.8, 2),
+          ("decompress", "decompress", "decompress", 1.6, 3))
 
 
 def targets(res: H.Results, facts: dict) -> list:
@@ -212,18 +213,6 @@ def targets(res: H.Results, facts: dict) -> list:
     return out
 
 
-def print_tables(res: H.Results, facts: dict, cfg: H.Config) -> None:
-    def label(r):
-        return f"{r['metric']}, {r['threads']} thr"
-
-    for ds in ("arrays", "records", "slice", "verify", "random"):
-        about = ", ".join(f"{k} {H.fmt_bytes(v) if k.endswith('bytes') else f'{v:.2f}x' if k.endswith('ratio') else v}"
-                          for k, v in facts[ds].items() if k != "array_ratios")
-        H.print_rows(f"== {ds}: {about}", [r for r in res.rows if r["dataset"] == ds], label, group=label,
-                     extra=lambda r: f" {r['mbps']['median']:>8.0f} MB/s {r['cores_used']:>5.2f} cores")
-    print(throughput({"results": res.rows, "config": {"threads": cfg.threads}}) + "\n")
-
-
 def run(cfg: H.Config) -> dict:
     cfg["threads"] = tuple(cfg.threads)
     res = H.Results()
@@ -239,7 +228,8 @@ def run(cfg: H.Config) -> dict:
         ):
             facts[name] = bench()
             gc.collect()
-    print_tables(res, facts, cfg)
+    print(f"facts   : {facts}\n")  # the tables per dataset are the report's (benchmarks/report.py)
+    print(throughput({"results": res.rows, "config": {"threads": cfg.threads}}) + "\n")
     evaluated = targets(res, facts)
     H.print_targets(f"compression, {CORES} cores", evaluated)
     if cfg.users < 100_000:

@@ -129,18 +129,15 @@ def find_mismatch(a, b, where="obj") -> str | None:
     return None if a == b else f"{where}: {a!r} vs {b!r}"
 
 
-# metric -> (label, unit); also the order of rows in the tables; nocache_*: with nocache_repeats > 0 only
-METRICS = {
-    "write": ("write file + fsync", "s"), "dumps": ("serialise to bytes", "s"), "size": ("file size", "B"),
-    "load": ("full load", "s"), "warm_read": ("open+read one value, warm", "s"),
-    "cold_total": ("cold: spawn -> value read", "s"), "cold_import": ("cold: imports", "s"),
-    "cold_open_read": ("cold: open+read", "s"), "cold_wall": ("cold: child wall time", "s"),
-    "cold_rss_peak": ("cold: peak RSS growth, open+read", "B"),
-    "cold_rss_kept": ("cold: RSS growth kept after open+read", "B"),  # JSON only
-    "lazy_path": ('users[i]["name"] loop, per access', "s"),
-    "nocache_total": ("cache dropped: spawn -> value read", "s"), "nocache_import": ("cache dropped: imports", "s"),
-    "nocache_open_read": ("cache dropped: open+read", "s"),
-}
+# the order of rows in the tables; cold_rss_kept: JSON only; nocache_*: with nocache_repeats > 0 only
+METRICS = ("write", "dumps", "size", "load", "warm_read", "cold_total", "cold_import", "cold_open_read", "cold_wall",
+           "cold_rss_peak", "cold_rss_kept", "lazy_path", "nocache_total", "nocache_import", "nocache_open_read")
+
+
+def unit(metric: str) -> str:
+    return "B" if metric == "size" or "rss" in metric else "s"
+
+
 DICT_PEER = "dict"  # the in-memory object, baseline of the lazy-path loop
 
 
@@ -151,7 +148,7 @@ def bench_peer(wl: Workload, peer: P.Peer, cfg: H.Config, tmp: str, res: H.Resul
     array_value = isinstance(P.walk(wl.obj, wl.probe), np.ndarray)
 
     def add(metric, samples):
-        res.add(samples, METRICS[metric][1], workload=wl.name, metric=metric, peer=peer.name)
+        res.add(samples, unit(metric), workload=wl.name, metric=metric, peer=peer.name)
 
     def write():
         if wl.cold_only:  # setup only, not timed
@@ -251,7 +248,7 @@ TARGETS = (
 def targets(res: H.Results) -> list:
     return [res.target(label, {"workload": wl, "metric": metric, "peer": "bfa"},
                        base and {"workload": wl, "metric": metric, "peer": base}, limit, op,
-                       "x" if base else METRICS[metric][1], workload=wl)
+                       "x" if base else unit(metric), workload=wl)
             for label, wl, metric, base, op, limit in TARGETS]
 
 
@@ -271,8 +268,8 @@ def run(cfg: H.Config, names=WORKLOADS) -> dict:
                 bench_lazy_path(wl, cfg, tmp, res)
             order = [p.name for p in peers] + [DICT_PEER]
             rows = sorted((r for r in res.rows if r["workload"] == name and r["metric"] != "cold_rss_kept"),
-                          key=lambda r: (list(METRICS).index(r["metric"]), order.index(r["peer"])))
-            H.print_rows(f"== {name}: {wl.description}; probe {wl.probe!r}", rows, lambda r: METRICS[r["metric"]][0])
+                          key=lambda r: (METRICS.index(r["metric"]), order.index(r["peer"])))
+            H.print_rows(f"== {name}: {wl.description}; probe {wl.probe!r}", rows, lambda r: r["metric"])
             sys.stdout.flush()
             del wl
             gc.collect()

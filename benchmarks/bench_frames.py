@@ -28,10 +28,6 @@ from benchmarks import harness as H  # noqa: E402
 SETTINGS = {"rows": (10_000_000, 200_000), "repeats": (9, 5), "slow_repeats": (5, 3)}  # name: (full, quick)
 PEERS = ("bfa", "arrow-ipc", "parquet")
 SUFFIXES = {"bfa": "bfa", "arrow-ipc": "feather", "parquet": "parquet"}
-LABELS = {"write": "write (no fsync)", "column_numpy": "open + one column to NumPy (score)",
-          "column_arrow": "open + one str column as Arrow (name)",
-          "column_arrow_first": "  same, first open of the file (UTF-8 checked)", "to_pandas": "open + to_pandas()",
-          "row": "open + one row (Python values)", "size": "file size"}
 TARGETS = (  # label, metric, limit of bfa / Arrow IPC (<=), primary
     ("open + one str column as Arrow: bfa / Arrow IPC", "column_arrow", 1.0, True),
     ("  same, first open of the file (UTF-8 checked)", "column_arrow_first", 1.0, False),
@@ -121,7 +117,7 @@ def run(cfg: H.Config) -> dict:
         for peer in PEERS:
             res.add([os.path.getsize(paths[peer])], "B", metric="size", peer=peer)
     H.print_rows(f"== frames: {cfg.rows:,} rows x (int64 id, float64 score, bool flag, str name, category of 20, "
-                 "datetime64[ns, UTC]); warm page cache", res.rows, lambda r: LABELS[r["metric"]])
+                 "datetime64[ns, UTC]); warm page cache", res.rows, lambda r: r["metric"])
     evaluated = [res.target(label, {"metric": metric, "peer": "bfa"}, {"metric": metric, "peer": "arrow-ipc"}, limit,
                             workload=rows_label(cfg.rows), primary=primary, mins=True)
                  for label, metric, limit, primary in TARGETS]

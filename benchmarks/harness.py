@@ -115,7 +115,8 @@ def measure_group(fns: dict, cfg: Config, setup=None, teardown=None, on_error=No
                 raise
             on_error(name, traceback.format_exc())
     out = {name: Samples() for name in plans}
-    cpu = {name: [] for name in plans}
+    for name, samples in out.items():
+        samples.cpu, samples.inner = [], plans[name][1]
     rounds = max((repeats for repeats, _ in plans.values()), default=0)
     for r in range(rounds):
         for name, (repeats, batch) in plans.items():
@@ -123,9 +124,7 @@ def measure_group(fns: dict, cfg: Config, setup=None, teardown=None, on_error=No
                 continue  # a peer with fewer samples takes every (rounds // repeats)-th round
             wall, used = _sample(fns[name], batch, setup, teardown)
             out[name].append(wall)
-            cpu[name].append(used)
-    for name, samples in out.items():
-        samples.cpu, samples.inner = cpu[name], plans[name][1]
+            out[name].cpu.append(used)
     return out
 
 
@@ -393,14 +392,6 @@ def fmt_bytes(n: float) -> str:
     return f"{sign}{n / MiB:.1f} MiB" if n < 1000 * MiB else f"{sign}{n / GiB:.2f} GiB"
 
 
-def fmt_load(load: dict | None) -> str:
-    if not load:
-        return "not measured (no /proc/stat)"
-    text = (f"other processes kept {load['others_cores']:.2f} of {load['cores']} cores busy on average "
-            f"(this benchmark {load['own_cores']:.2f}) over {load['seconds']:.0f} s")
-    return text + (f"; hypervisor steal {load['steal_cores']:.2f} cores" if load["steal_cores"] >= 0.01 else "")
-
-
 def describe_machine(m: dict) -> str:
     return f"{m['cpu_count']} cores, {m['cpu_model']}, {fmt_bytes(m['ram_bytes'])} RAM, {m['platform']}"
 
@@ -437,7 +428,11 @@ def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     for e in report.get("errors", []):
         print(f"-- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}\n{e['error'].rstrip()}")
     elapsed = time.perf_counter() - START
-    print(f"load    : {fmt_load(machine_load)}")
+    load = machine_load or {}
+    print("load    : " + (f"other processes kept {load['others_cores']:.2f} of {load['cores']} cores busy on average "
+                          f"(this benchmark {load['own_cores']:.2f}) over {load['seconds']:.0f} s" if load else
+                          "not measured (no /proc/stat)")
+          + (f"; hypervisor steal {load['steal_cores']:.2f} cores" if load.get("steal_cores", 0) >= 0.01 else ""))
     print(f"total time {elapsed:.0f} s")
     report = {"mode": mode, "config": dict(cfg), "machine": machine, "machine_load": machine_load,
               "harness": "benchmarks/harness.py", "method": __doc__.split("\n\n", 1)[1].strip(), **report,

@@ -446,8 +446,8 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     loads = [(p["elapsed_seconds"], p["machine_load"]) for p in parts.values() if p.get("machine_load")]
     total = sum(t for t, _ in loads)  # other processes' cores busy, averaged over the parts' time
-    busy = f"{sum(t * load['others_cores'] for t, load in loads) / total:.2f} of {loads[0][1]['cores']} cores busy on " \
-        "average during the run" if total else "(not measured)"
+    busy = (f"{sum(t * load['others_cores'] for t, load in loads) / total:.2f} of {loads[0][1]['cores']} cores busy "
+            "on average during the run" if total else "(not measured)")
     cd = results.get("cache_drop", {})
     cache_drop = {True: "cache_dropped", False: "cache_refused"}.get(cd.get("worked"), "cache_untried")
     out += ["## The machine", "",
