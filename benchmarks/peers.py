@@ -286,7 +286,7 @@ PEERS = (
                lambda data: nd_restore(lib("msgpack").unpackb(data)), None,
                "records and mixed; arrays as {'__nd__': [dtype, shape], 'data': bin}"),
     Peer("joblib", "joblib", ALL_KINDS, lambda obj, path: lib("joblib").dump(obj, path),
-         lambda path: lib("joblib").load(path),  # open+read: arrays as np.memmap views of the file, the rest unpickled
+         lambda path: lib("joblib").load(path),
          lambda: (lambda path, probe, joblib=lib("joblib"): touch(walk(joblib.load(path, mmap_mode="r"), probe))),
          note="open+read = joblib.load(mmap_mode='r'): arrays mapped, the rest unpickled"),
     bytes_peer("bfast-py", "b_fast", frozenset({"records"}), lambda obj: codec("bfast-py").encode_packed(obj, False),

@@ -309,9 +309,7 @@ def _bars(ax, rows, workloads, metric, peers, title):
             for x, r in found:
                 ax.annotate(fmt_seconds(r["median"]), (x, r["max"]), xytext=(0, 3), textcoords="offset points",
                             ha="center", va="bottom", fontsize=7.5, color=COLORS["bfa"], fontweight="bold", rotation=90)
-    ax.set_xticks(range(len(workloads)))
-    ax.set_xticklabels(workloads)
-    ax.set_title(title)
+    ax.set(xticks=range(len(workloads)), xticklabels=workloads, title=title)
     _log_seconds(ax.yaxis)
     ax.grid(axis="y", which="major", alpha=0.35)
 
@@ -352,13 +350,10 @@ def chart_scaling(plt, scaling: dict, machine: str):
                     label=f"{PEER_LABELS.get(p, p)} ({kinds.get(p, '')})")
             ax.fill_between(xs, [r["min"] for _, r in pts], [r["max"] for _, r in pts], color=color, alpha=0.12,
                             linewidth=0)
-        ax.set_xscale("log")
-        ax.set_xticks(sizes)
-        ax.set_xticklabels([fmt_bytes(s).replace(".0 ", " ") for s in sizes])
+        ax.set(xscale="log", xticks=sizes, xticklabels=[fmt_bytes(s).replace(".0 ", " ") for s in sizes])
         ax.xaxis.set_minor_locator(NullLocator())
         _log_seconds(ax.yaxis)
-        ax.set_xlabel("file size (data in the archive)")
-        ax.set_title(title)
+        ax.set(xlabel="file size (data in the archive)", title=title)
         ax.grid(alpha=0.35)
     axes[0].set_ylabel("time (log scale; lower is better)")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=9)
@@ -410,8 +405,7 @@ def chart_threads(plt, comp: dict, machine: str):
                             label="np.copyto, one thread (memcpy reference)")
         axes[2].set_title(f"verify() of {fmt_bytes(comp['facts']['verify']['file_bytes'])} (GB/s)")
     for ax in axes:
-        ax.set_xticks(threads)
-        ax.set_xlabel("threads")
+        ax.set(xticks=threads, xlabel="threads")
         ax.axvline(cores, color="#999", linewidth=0.8, linestyle="-.")
         ax.annotate(f"{cores} cores", (cores, 0), xycoords=("data", "axes fraction"), xytext=(3, 4),
                     textcoords="offset points", fontsize=8, color="#666")
