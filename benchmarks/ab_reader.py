@@ -28,7 +28,7 @@ PROBE = r'''
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import bfast_archive as bfa
-sys.path.insert(1, sys.argv[4])  # the benchmarks package (harness, the realistic models), after the tree's package
+sys.path.insert(0, sys.argv[4])  # this checkout's benchmarks package (harness, models); bfast_archive is the tree's
 from benchmarks.bench_models import Team
 from benchmarks.harness import Config, measure, median
 path, team_path = sys.argv[2], sys.argv[3]
