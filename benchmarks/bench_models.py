@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bfast_archive as bfa  # noqa: E402
 from benchmarks import bench_core as C  # noqa: E402  (the records workload, make_users, find_mismatch)
 from benchmarks import harness as H  # noqa: E402
+from benchmarks import peers as P  # noqa: E402
 
 SEED, US = H.SEED, H.US
 SETTINGS = {  # name: (full, quick); users: records workload rows; models: User models in the Catalog
@@ -178,11 +179,10 @@ def bench_records(cfg: H.Config, res: H.Results) -> None:
 def bfast_py_encoder(catalog: Catalog, res: H.Results):
     """bfast-py's BFast().encode_packed, if it installs and encodes these models."""
     try:
-        from b_fast import BFast
+        encoder = P.codec("bfast-py")  # BFast(), as bench_core's bfast-py peer
     except Exception as exc:
         return res.note(f"bfast-py not importable ({type(exc).__name__}: {exc}); "
                         "`pip install bfast-py` to compare with its encode_packed")
-    encoder = BFast()
     try:
         blob = encoder.encode_packed(catalog, compress=False)
         back = encoder.decode_packed(blob)
