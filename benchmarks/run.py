@@ -143,10 +143,11 @@ def main(argv=None) -> int:
         part_args = ["--quick"] if quick else []
         part_args += ["--nocache", str(args.nocache)] if name == "core" and cache_drop.get("worked") else []
         part_args += ["--sizes", args.sizes] if name == "scaling" and args.sizes else []
-        parts[name] = {"what": what, **run_part(BENCH / script, part_args, t_quick if quick else t_full)}
+        now = dt.datetime.now().astimezone().isoformat(timespec="seconds")  # the part's start (was: its end)
+        timeout = t_quick if quick else t_full
+        parts[name] = {"what": what, "started": now, **run_part(BENCH / script, part_args, timeout)}
         if waited is not None:
             parts[name]["load_before"] = waited
-        parts[name]["started"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
         print()
 
     if previous is not None:  # --update: the new parts replace the old ones, the rest stays
