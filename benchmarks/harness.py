@@ -392,6 +392,14 @@ def fmt_bytes(n: float) -> str:
     return f"{sign}{n / MiB:.1f} MiB" if n < 1000 * MiB else f"{sign}{n / GiB:.2f} GiB"
 
 
+def fmt_load(load: dict | None) -> str:
+    if not load:
+        return "not measured (no /proc/stat)"
+    text = (f"other processes kept {load['others_cores']:.2f} of {load['cores']} cores busy on average "
+            f"(this benchmark {load['own_cores']:.2f}) over {load['seconds']:.0f} s")
+    return text + (f"; hypervisor steal {load['steal_cores']:.2f} cores" if load["steal_cores"] >= 0.01 else "")
+
+
 def describe_machine(m: dict) -> str:
     return f"{m['cpu_count']} cores, {m['cpu_model']}, {fmt_bytes(m['ram_bytes'])} RAM, {m['platform']}"
 
@@ -428,11 +436,7 @@ def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     for e in report.get("errors", []):
         print(f"-- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}\n{e['error'].rstrip()}")
     elapsed = time.perf_counter() - START
-    load = machine_load or {}
-    print("load    : " + (f"other processes kept {load['others_cores']:.2f} of {load['cores']} cores busy on average "
-                          f"(this benchmark {load['own_cores']:.2f}) over {load['seconds']:.0f} s" if load else
-                          "not measured (no /proc/stat)")
-          + (f"; hypervisor steal {load['steal_cores']:.2f} cores" if load.get("steal_cores", 0) >= 0.01 else ""))
+    print(f"load    : {fmt_load(machine_load)}")
     print(f"total time {elapsed:.0f} s")
     report = {"mode": mode, "config": dict(cfg), "machine": machine, "machine_load": machine_load,
               "harness": "benchmarks/harness.py", "method": __doc__.split("\n\n", 1)[1].strip(), **report,
