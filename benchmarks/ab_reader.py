@@ -2,78 +2,57 @@
 
     python benchmarks/ab_reader.py OLD_TREE [NEW_TREE] [--rounds N]
 
-Each round runs one fresh subprocess per tree, alternating, so both see the
-same machine load; each subprocess imports ``bfast_archive`` from its tree
-and times every probe (median of many calls, ``time.perf_counter``). The
-report prints each probe's median over rounds and the ratio new/old. Used to
-show that a refactoring of the reader made no figure worse.
+Each round runs one fresh child per tree (harness.alternate: A B, then B A), so both see the same machine load;
+a child imports ``bfast_archive`` from its tree and times every probe with benchmarks/harness.py's method (the
+median of its samples).  Printed: each probe's median over the rounds, and new / old.  Used to show that a
+refactoring of the reader made no figure worse.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import pathlib
+import random
 import statistics
-import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks import harness as H  # noqa: E402
+
 PROBE = r'''
-import json, sys, time, statistics
+import json, sys
 sys.path.insert(0, sys.argv[1])
 import bfast_archive as bfa
-import numpy as np
-path, team_path, out = sys.argv[2], sys.argv[3], {}
-
-def timed(fn, n):
-    best = []
-    for _ in range(5):
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best.append((time.perf_counter() - t) / n)
-    return statistics.median(best)
-
-arch = bfa.Archive.open(path)
-users, meta = arch["users"], arch["meta"]
-plain = arch["plain"]
-out["open+close (kept mapping) us"] = timed(lambda: bfa.Archive.open(path).close(), 2000) * 1e6
-out["arch['users'][i]['name'] us"] = timed(lambda: arch["users"][50_000]["name"], 20000) * 1e6
-out["row['score'] us"] = timed(lambda: users[7]["score"], 20000) * 1e6
-out["meta['k'] us"] = timed(lambda: meta["k"], 20000) * 1e6
-out["plain[i]['b'] (list of mixed dicts) us"] = timed(lambda: plain[123]["b"], 20000) * 1e6
-out["arch['emb'][i] us"] = timed(lambda: arch["emb"][17], 20000) * 1e6
-out["column('id') us"] = timed(lambda: users.column("id"), 2000) * 1e6
-out["column('name') ms"] = timed(lambda: users.column("name"), 5) * 1e3
-out["to_python ms"] = timed(lambda: bfa.Archive.open(path).to_python(), 3) * 1e3
-out["load ms"] = timed(lambda: bfa.load(path), 3) * 1e3
-sys.path.insert(1, sys.argv[4])  # the benchmarks package, for the realistic models
+sys.path.insert(0, sys.argv[4])  # this checkout's benchmarks package (harness, models); bfast_archive is the tree's
 from benchmarks.bench_models import Team
-users = bfa.Archive.open(team_path, model=Team).root.users
-out["typed users[i].created us"] = timed(lambda: users[777].created, 5000) * 1e6
-out["typed users[i].name us"] = timed(lambda: users[777].name, 5000) * 1e6
-print(json.dumps(out))
+from benchmarks.harness import Config, measure, median
+path, team_path = sys.argv[2], sys.argv[3]
+arch = bfa.Archive.open(path)
+users, meta, plain = arch["users"], arch["meta"], arch["plain"]
+typed = bfa.Archive.open(team_path, model=Team).root.users
+probes = {"open+close (kept mapping)": lambda: bfa.Archive.open(path).close(),
+          "arch['users'][i]['name']": lambda: arch["users"][50_000]["name"], "row['score']": lambda: users[7]["score"],
+          "meta['k']": lambda: meta["k"], "plain[i]['b'] (list of mixed dicts)": lambda: plain[123]["b"],
+          "arch['emb'][i]": lambda: arch["emb"][17], "column('id')": lambda: users.column("id"),
+          "column('name')": lambda: users.column("name"), "to_python": lambda: bfa.Archive.open(path).to_python(),
+          "load": lambda: bfa.load(path), "typed users[i].created": lambda: typed[777].created,
+          "typed users[i].name": lambda: typed[777].name}
+print(json.dumps({name: median(measure(fn, Config(repeats=5, slow_repeats=3))) for name, fn in probes.items()}))
 '''
 
 
 def make_archives(path: str, team_path: str) -> None:
-    import random
-
-    import numpy as np
-
     import bfast_archive as bfa
     from benchmarks.bench_models import make_team
 
     bfa.dump(make_team(10_000, random.Random(0)), team_path)
-
-    rows = [{"id": i, "name": f"user-{i}", "score": i * 0.5, "tags": ["a", "b"]}
-            for i in range(100_000)]
-    plain = [{"a": i, "b": str(i), "c": [i, {"d": i}]} if i % 3 else {"a": i, "b": None}
-             for i in range(10_000)]
+    rows = [{"id": i, "name": f"user-{i}", "score": i * 0.5, "tags": ["a", "b"]} for i in range(100_000)]
+    plain = [{"a": i, "b": str(i), "c": [i, {"d": i}]} if i % 3 else {"a": i, "b": None} for i in range(10_000)]
     bfa.dump({"meta": {"k": "v", "n": 3}, "users": rows, "plain": plain,
               "emb": np.random.default_rng(0).random((10_000, 64), np.float32)}, path)
 
@@ -85,22 +64,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path, team_path = os.path.join(tmp, "ab.bfa"), os.path.join(tmp, "team.bfa")
-        make_archives(path, team_path)
-        runs: dict[str, list[dict]] = {"old": [], "new": []}
-        for _ in range(args.rounds):
-            for label in ("old", "new"):
-                tree = getattr(args, label)
-                out = subprocess.run([sys.executable, "-c", PROBE, tree, path, team_path,
-                                      str(ROOT)], check=True,
-                                     capture_output=True, text=True).stdout
-                runs[label].append(json.loads(out))
-    print(f"{'probe':44} {'old':>10} {'new':>10} {'new/old':>8}   ({args.rounds} rounds, "
-          f"{os.cpu_count()} cores)")
+        paths = [os.path.join(tmp, "ab.bfa"), os.path.join(tmp, "team.bfa")]
+        make_archives(*paths)
+        runs = H.alternate({side: lambda tree=getattr(args, side): H.child_json(PROBE, [tree, *paths, ROOT])
+                            for side in ("old", "new")}, args.rounds)
+    print(f"{'probe':38} {'old':>10} {'new':>10} {'new/old':>8}   ({args.rounds} rounds, {os.cpu_count()} cores)")
     for probe in runs["old"][0]:
-        old = statistics.median(r[probe] for r in runs["old"])
-        new = statistics.median(r[probe] for r in runs["new"])
-        print(f"{probe:44} {old:10.3f} {new:10.3f} {new / old:8.3f}")
+        old, new = (statistics.median(r[probe] for r in runs[side]) for side in ("old", "new"))
+        print(f"{probe:38} {H.fmt_seconds(old):>10} {H.fmt_seconds(new):>10} {new / old:8.3f}")
 
 
 if __name__ == "__main__":

@@ -22,34 +22,24 @@ from benchmarks import bench_core as C  # noqa: E402
 from benchmarks import harness as H  # noqa: E402
 
 
-def side_by_side(a, b, n: int) -> tuple[float, float]:
+def side_by_side(what: str, a, b, n: int, target: float) -> None:
     samples = H.measure_group({"a": a, "b": b}, H.Config(repeats=n, slow_repeats=n))
-    return H.median(samples["a"]), H.median(samples["b"])
-
-
-def write_arrays(d: str, quick: bool) -> None:
-    arrays = C.make_arrays((40 if quick else 400) * H.MiB, np.random.default_rng(C.SEED))
-
-    def npsave():
-        for k, v in arrays.items():
-            np.save(os.path.join(d, f"{k}.npy"), v)
-
-    n, mib = 3 if quick else 15, sum(a.nbytes for a in arrays.values()) / H.MiB
-    ma, mn = side_by_side(lambda: bfa.dump(arrays, os.path.join(d, "a.bfa"), fsync=False), npsave, n)
-    print(f"arrays {mib:.0f} MiB: bfa.dump(fsync=False) median {ma * 1e3:.1f} ms, np.save {mn * 1e3:.1f} ms, "
-          f"ratio {ma / mn:.3f} ({n} each, interleaved; target <= 1.2)")
-
-
-def load_verify(d: str, quick: bool) -> None:
-    obj = {"meta": dict(C.META), "users": C.make_users(10_000 if quick else 100_000, random.Random(C.SEED))}
-    path, n = os.path.join(d, "records.bfa"), 3 if quick else 31
-    bfa.dump(obj, path, fsync=False)
-    mv, mn = side_by_side(lambda: bfa.load(path), lambda: bfa.load(path, verify=False), n)
-    print(f"records load: verify {mv * 1e3:.1f} ms, verify=False {mn * 1e3:.1f} ms, ratio {mv / mn:.3f} "
-          f"({n} each, interleaved; target <= 1.05)")
+    ma, mb = H.median(samples["a"]), H.median(samples["b"])
+    print(f"{what}: {ma * 1e3:.1f} ms against {mb * 1e3:.1f} ms, ratio {ma / mb:.3f} ({n} each, interleaved; "
+          f"target <= {target})")
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory(prefix="bfa-ab-") as tmp:
-        write_arrays(tmp, "--quick" in sys.argv[1:])
-        load_verify(tmp, "--quick" in sys.argv[1:])
+    quick = "--quick" in sys.argv[1:]
+    with tempfile.TemporaryDirectory(prefix="bfa-ab-") as d:
+        arrays = C.make_arrays((40 if quick else 400) * H.MiB, np.random.default_rng(C.SEED))
+        side_by_side(f"arrays {sum(a.nbytes for a in arrays.values()) / H.MiB:.0f} MiB: bfa.dump(fsync=False), "
+                     "np.save", lambda: bfa.dump(arrays, os.path.join(d, "a.bfa"), fsync=False),
+                     lambda: [np.save(os.path.join(d, f"{k}.npy"), v) for k, v in arrays.items()], 3 if quick else 15,
+                     1.2)
+        del arrays
+        path = os.path.join(d, "records.bfa")
+        bfa.dump({"meta": dict(C.META), "users": C.make_users(10_000 if quick else 100_000, random.Random(C.SEED))},
+                 path, fsync=False)
+        side_by_side("records: bfa.load, verify (default) / verify=False", lambda: bfa.load(path),
+                     lambda: bfa.load(path, verify=False), 3 if quick else 31, 1.05)

@@ -8,83 +8,67 @@ Two copies of the package go to a temporary directory, each with its own build o
 sources, compiler and flags (build_ffi.py's); one with BFA_UNCHECKED=1, which compiles out every bounds,
 alignment, tag, order and consistency check of the C read path (csrc/bfa_internal.h); the Python reader is the
 same file in both.  The archive: bench_core's records workload, written once.  Each sample is a fresh child
-importing one build (the builds alternate, so load from other processes falls on both alike); it opens the
-archive and times each phase with benchmarks/harness.py's method, ``--inner`` samples, the median its figure:
-lookups (arch["users"][i]["name"], 100,000 scattered i), rows (row["id"], row["score"] of every row), dict
-(arch["meta"][k] for each key, 20,000 rounds), to_python (the whole table).  Printed: per phase and in total
-the median over the children of each build, and checked / unchecked - 1.  Not part of benchmarks/run.py.
+importing one build (harness.alternate: the builds take turns, so load from other processes falls on both
+alike); it opens the archive and times each phase with benchmarks/harness.py's method, ``--inner`` samples, the
+median its figure: lookups (arch["users"][i]["name"], 100,000 scattered i), rows (row["id"], row["score"] of
+every row), dict (arch["meta"][k] for each key, 20,000 rounds), to_python (the whole table).  Printed: per phase
+and in total the median over the children of each build, and checked / unchecked - 1.  Not part of
+benchmarks/run.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks import harness as H  # noqa: E402
+
 PHASES = ("lookups", "rows", "dict", "to_python")
-CHILD = textwrap.dedent("""
-    import json, random, statistics, sys
-    path, want, inner, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    import bfast_archive as bfa
-    sys.path.append(root)  # after the build under test is imported
-    from benchmarks.harness import Config, measure
-    from bfast_archive import _bfa_core
-    assert _bfa_core.__file__.startswith(want) and bfa.__file__.startswith(want), \\
-        (_bfa_core.__file__, bfa.__file__)
-    arch = bfa.Archive.open(path)
-    users, meta = arch["users"], arch["meta"]
-    n = len(users)
-    rng = random.Random(11)
-    scattered = [rng.randrange(n) for _ in range(100_000)]
-    keys = list(meta)
+ENV = {k: v for k, v in os.environ.items() if k not in ("BFA_SANITIZE", "BFA_UNCHECKED", "PYTHONDONTWRITEBYTECODE")}
+CHILD = """
+import json, random, sys
+path, want, inner, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+import bfast_archive as bfa
+sys.path.append(root)  # after the build under test is imported
+from benchmarks.harness import Config, measure, median
+from bfast_archive import _bfa_core
+assert _bfa_core.__file__.startswith(want) and bfa.__file__.startswith(want), (_bfa_core.__file__, bfa.__file__)
+arch = bfa.Archive.open(path)
+users, meta = arch["users"], arch["meta"]
+n, keys = len(users), list(meta)
+rng = random.Random(11)
+scattered = [rng.randrange(n) for _ in range(100_000)]
 
-    def lookups():
-        for i in scattered:
-            arch["users"][i]["name"]
+def lookups():
+    for i in scattered:
+        arch["users"][i]["name"]
 
-    def rows():
-        for row in arch["users"]:
-            row["id"], row["score"]
+def rows():
+    for row in arch["users"]:
+        row["id"], row["score"]
 
-    def dict_loop():
-        m = arch["meta"]
-        for _ in range(20_000):
-            for k in keys:
-                m[k]
+def dict_loop():
+    m = arch["meta"]
+    for _ in range(20_000):
+        for k in keys:
+            m[k]
 
-    def to_python():
-        arch["users"].to_python()
-
-    out, cfg = {}, Config(repeats=inner, slow_repeats=inner)
-    for name, fn in (("lookups", lookups), ("rows", rows), ("dict", dict_loop),
-                     ("to_python", to_python)):
-        out[name] = statistics.median(measure(fn, cfg))
-    # the same answers from both builds (compared by the parent)
-    table = arch["users"].to_python()
-    out["answer"] = repr((arch["users"][n // 2]["name"], table[n - 1], len(table),
-                          sum(row["id"] for row in arch["users"]), meta.to_python()))
-    arch.close()
-    print(json.dumps(out))
-""")
-
-
-def run(code: str, args: list, env_changes: dict, cwd: Path) -> str:
-    """A ``python -c`` child; its stdout (exits with its stderr when it fails)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("BFA_SANITIZE", "BFA_UNCHECKED", "PYTHONDONTWRITEBYTECODE")}
-    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], env={**env, **env_changes}, cwd=str(cwd),
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"child failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done.stdout
+phases = {"lookups": lookups, "rows": rows, "dict": dict_loop, "to_python": lambda: arch["users"].to_python()}
+out = {name: median(measure(fn, Config(repeats=inner, slow_repeats=inner))) for name, fn in phases.items()}
+table = arch["users"].to_python()  # the same answers from both builds (compared by the parent)
+out["answer"] = repr((users[n // 2]["name"], table[n - 1], len(table), sum(row["id"] for row in users),
+                      meta.to_python()))
+print(json.dumps(out))
+"""
 
 
 def build(dest: Path, unchecked: bool) -> None:
@@ -93,8 +77,10 @@ def build(dest: Path, unchecked: bool) -> None:
                     ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__", "*.pyc"))
     shutil.copytree(ROOT / "csrc", dest / "csrc")
     shutil.copy2(ROOT / "build_ffi.py", dest)
-    run("import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')", [dest / "build_ffi.py"],
-        {"BFA_UNCHECKED": "1"} if unchecked else {}, dest)
+    done = subprocess.run([sys.executable, "build_ffi.py"], cwd=dest, capture_output=True, text=True,
+                          env={**ENV, "BFA_UNCHECKED": "1"} if unchecked else ENV)
+    if done.returncode != 0:
+        sys.exit(f"building the {dest.name} core failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
 def main() -> None:
@@ -106,27 +92,20 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.repeats, args.users = 1, 10_000
-    sys.path.insert(0, str(ROOT))
     import bfast_archive as bfa
     from benchmarks.bench_core import SETTINGS, build_workload
-    from benchmarks.harness import config
 
     load0, start = os.getloadavg(), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bfa-checked-") as tmp:
         builds = {name: Path(tmp) / name for name in ("checked", "unchecked")}
         for name, pkg in builds.items():
             build(pkg, name == "unchecked")
-            print(f"built the {name} core", file=sys.stderr)
+            H.log(f"built the {name} core")
         path = Path(tmp) / "records.bfa"
-        bfa.dump(build_workload("records", config(SETTINGS, False, users=args.users)).obj, path)
-        samples: dict[str, list[dict]] = {name: [] for name in builds}
-        for r in range(args.repeats):
-            for name in (("checked", "unchecked") if r % 2 == 0 else ("unchecked", "checked")):
-                # PYTHONPATH: ahead of the editable install's finder; the unchecked core refuses files otherwise
-                out = run(CHILD, [path, builds[name], args.inner, ROOT],
-                          {"PYTHONPATH": str(builds[name]), "BFA_ALLOW_UNCHECKED": "1"}, builds[name])
-                samples[name].append(json.loads(out.strip().splitlines()[-1]))
-            print(f"repeat {r + 1}/{args.repeats} done", file=sys.stderr)
+        bfa.dump(build_workload("records", H.config(SETTINGS, False, users=args.users)).obj, path)
+        # PYTHONPATH: ahead of the editable install's finder; the unchecked core refuses files otherwise
+        samples = H.alternate({name: lambda pkg=pkg: H.child_json(CHILD, [path, pkg, args.inner, ROOT], cwd=pkg, env={
+            **ENV, "PYTHONPATH": str(pkg), "BFA_ALLOW_UNCHECKED": "1"}) for name, pkg in builds.items()}, args.repeats)
         size = path.stat().st_size
     load1 = os.getloadavg()
     if len({s.pop("answer") for runs in samples.values() for s in runs}) != 1:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bfast_archive as bfa  # noqa: E402
 from benchmarks import harness as H  # noqa: E402
 from benchmarks.bench_core import META, make_users  # noqa: E402
+from benchmarks.report import throughput  # noqa: E402
 
 MiB, GiB, MB, GB, SEED, CORES = H.MiB, H.GiB, H.MB, H.GB, H.SEED, H.CORES
 SETTINGS = {  # name: (full, quick)
@@ -88,11 +89,9 @@ def bench_compress(name: str, obj: dict, cfg: H.Config, tmp: str, res: H.Results
     keys = [k for k, v in obj.items() if isinstance(v, np.ndarray)]
     with bfa.Archive.open(path) as arch:  # the values come back identical
         for k in keys:
-            if not np.array_equal(arch[k], obj[k]):
-                raise AssertionError(f"{name}: arch[{k!r}] differs from the original")
+            H.expect(np.array_equal(arch[k], obj[k]), f"{name}: arch[{k!r}] differs from the original")
         middle = len(obj.get("users", ())) // 2
-        if not keys and arch["users"][middle]["name"] != obj["users"][middle]["name"]:
-            raise AssertionError(f"{name}: users differ")
+        H.expect(keys or arch["users"][middle]["name"] == obj["users"][middle]["name"], f"{name}: users differ")
     plain = None  # noqa: F841  (drop the reference before the decompress runs)
     gc.collect()
 
@@ -130,8 +129,7 @@ def bench_slice(cfg: H.Config, tmp: str, res: H.Results) -> dict:
     starts = [rng.randrange(rows - n) for _ in range(1000)]
     with bfa.Archive.open(path) as arch:
         i = starts[0]
-        if not np.array_equal(arch.array("emb")[i : i + n], emb[i : i + n]):
-            raise AssertionError("slice differs from the original rows")
+        H.expect(np.array_equal(arch.array("emb")[i : i + n], emb[i : i + n]), "slice differs from the original rows")
         position = iter(starts * 1000)
         H.log("slice: 100-row slices")
         more = H.Config(cfg, repeats=cfg.repeats * 3, slow_repeats=cfg.slow_repeats * 3)
@@ -183,8 +181,9 @@ def bench_incompressible(cfg: H.Config, tmp: str, res: H.Results) -> dict:
 
 
 # what, metric, lz4.frame's metric, limits: bfa's speed-up over 1 thread and over lz4.frame
-STAGES = (("compress", "compress", "compress", 1.8, 2), ("compress, LZ4 stage only", "compress_bytes", "compress",
-                                                         1.8, 2), ("decompress", "decompress", "decompress", 1.6, 3))
+STAGES = (("compress", "compress", "compress", 1.8, 2),
+          ("compress, LZ4 stage only", "compress_bytes", "compress", 1.8, 2),
+          ("decompress", "decompress", "decompress", 1.6, 3))
 
 
 def targets(res: H.Results, facts: dict) -> list:
@@ -214,57 +213,6 @@ def targets(res: H.Results, facts: dict) -> list:
     return out
 
 
-LABELS = {
-    "compress": "compress", "encode": "encode only: dumps() uncompressed",
-    "compress_bytes": "LZ4 stage: the raw bytes as one array", "decompress": "decompress",
-    "slice": "arch.array('emb')[i:i+100]", "whole": "arch['emb'], whole array", "verify": "verify(), fresh open",
-    "verify_mapped": "verify(), mapping faulted in", "memcpy": "np.copyto 1 GiB (memcpy reference)",
-    "dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": "dump(fsync=False), lz4",
-    "dumps_plain": "dumps(), uncompressed", "dumps_lz4": "dumps(), lz4",
-}
-
-
-def describe(ds: str, facts: dict) -> str:
-    f = facts[ds]
-    if ds == "arrays":
-        per = ", ".join(f"{k} {r:.2f}x" for k, r in (f.get("array_ratios") or {}).items())
-        return (f"== arrays: emb float32 (N, 128) at bf16 precision, ids int64 sorted, counts int32 Poisson(3); "
-                f"{H.fmt_bytes(f['raw_bytes'])} raw; LZ4 ratio bfa {f['ratio']:.2f}x ({per}), "
-                f"lz4.frame {f['lz4_frame_ratio']:.2f}x")
-    if ds == "records":
-        return (f"== records: {facts['users']:,} user dicts; {H.fmt_bytes(f['raw_bytes'])} raw (uncompressed "
-                f"archive); LZ4 ratio bfa {f['ratio']:.2f}x, lz4.frame {f['lz4_frame_ratio']:.2f}x")
-    if ds == "slice":
-        return (f"== slice: float32 ({f['rows']:,}, 256) at bf16 precision, {H.fmt_bytes(f['raw_bytes'])}, "
-                f"LZ4 ratio {f['ratio']:.2f}x, 1 MiB chunks")
-    if ds == "verify":
-        return f"== verify: uncompressed archive, {H.fmt_bytes(f['file_bytes'])}"
-    return (f"== random: {H.fmt_bytes(f['raw_bytes'])} incompressible bytes; file sizes "
-            f"{H.fmt_bytes(f['plain_file_bytes'])} uncompressed, {H.fmt_bytes(f['lz4_file_bytes'])} lz4")
-
-
-def print_tables(res: H.Results, facts: dict, cfg: H.Config) -> None:
-    def label(r):
-        return f"{LABELS[r['metric']]}, {r['threads']} thr"
-
-    for ds in ("arrays", "records", "slice", "verify", "random"):
-        H.print_rows(describe(ds, facts), [r for r in res.rows if r["dataset"] == ds], label, group=label,
-                     extra=lambda r: f" {r['mbps']['median']:>8.0f} MB/s {r['cores_used']:>5.2f} cores")
-    print("== throughput per thread count (MB/s of raw bytes; x = over threads=1)")
-    for ds in ("arrays", "records"):
-        for metric in ("compress", "compress_bytes", "decompress"):
-            base = res.get(dataset=ds, metric=metric, peer="bfa", threads=1)
-            found = [(t, res.get(dataset=ds, metric=metric, peer="bfa", threads=t)) for t in cfg.threads]
-            if base is not None:
-                print(f"{ds + ' ' + metric:<26} " + ", ".join(
-                    f"{t}: {r['mbps']['median']:.0f} ({base['median'] / r['median']:.2f}x)" for t, r in found if r))
-    if res.get(dataset="verify", metric="verify", threads=1):
-        parts = [f"{t}: {res.get(dataset='verify', metric='verify', threads=t)['mbps']['median'] * MB / GB:.2f} GB/s"
-                 for t in cfg.threads]
-        print(f"{'verify':<26} " + ", ".join(parts))
-    print()
-
-
 def run(cfg: H.Config) -> dict:
     cfg["threads"] = tuple(cfg.threads)
     res = H.Results()
@@ -280,7 +228,8 @@ def run(cfg: H.Config) -> dict:
         ):
             facts[name] = bench()
             gc.collect()
-    print_tables(res, facts, cfg)
+    print(f"facts   : {facts}\n")  # the tables per dataset are the report's (benchmarks/report.py)
+    print(throughput({"results": res.rows, "config": {"threads": cfg.threads}}) + "\n")
     evaluated = targets(res, facts)
     H.print_targets(f"compression, {CORES} cores", evaluated)
     if cfg.users < 100_000:

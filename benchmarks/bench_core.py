@@ -129,18 +129,15 @@ def find_mismatch(a, b, where="obj") -> str | None:
     return None if a == b else f"{where}: {a!r} vs {b!r}"
 
 
-# metric -> (label, unit); also the order of rows in the tables; nocache_*: with nocache_repeats > 0 only
-METRICS = {
-    "write": ("write file + fsync", "s"), "dumps": ("serialise to bytes", "s"), "size": ("file size", "B"),
-    "load": ("full load", "s"), "warm_read": ("open+read one value, warm", "s"),
-    "cold_total": ("cold: spawn -> value read", "s"), "cold_import": ("cold: imports", "s"),
-    "cold_open_read": ("cold: open+read", "s"), "cold_wall": ("cold: child wall time", "s"),
-    "cold_rss_peak": ("cold: peak RSS growth, open+read", "B"),
-    "cold_rss_kept": ("cold: RSS growth kept after open+read", "B"),  # JSON only
-    "lazy_path": ('users[i]["name"] loop, per access', "s"),
-    "nocache_total": ("cache dropped: spawn -> value read", "s"), "nocache_import": ("cache dropped: imports", "s"),
-    "nocache_open_read": ("cache dropped: open+read", "s"),
-}
+# the order of rows in the tables; cold_rss_kept: JSON only; nocache_*: with nocache_repeats > 0 only
+METRICS = ("write", "dumps", "size", "load", "warm_read", "cold_total", "cold_import", "cold_open_read", "cold_wall",
+           "cold_rss_peak", "cold_rss_kept", "lazy_path", "nocache_total", "nocache_import", "nocache_open_read")
+
+
+def unit(metric: str) -> str:
+    return "B" if metric == "size" or "rss" in metric else "s"
+
+
 DICT_PEER = "dict"  # the in-memory object, baseline of the lazy-path loop
 
 
@@ -151,7 +148,7 @@ def bench_peer(wl: Workload, peer: P.Peer, cfg: H.Config, tmp: str, res: H.Resul
     array_value = isinstance(P.walk(wl.obj, wl.probe), np.ndarray)
 
     def add(metric, samples):
-        res.add(samples, METRICS[metric][1], workload=wl.name, metric=metric, peer=peer.name)
+        res.add(samples, unit(metric), workload=wl.name, metric=metric, peer=peer.name)
 
     def write():
         if wl.cold_only:  # setup only, not timed
@@ -162,15 +159,13 @@ def bench_peer(wl: Workload, peer: P.Peer, cfg: H.Config, tmp: str, res: H.Resul
 
     def load():
         mismatch = find_mismatch(wl.obj, peer.load(path))
-        if mismatch:
-            raise AssertionError(f"{peer.name}.load returned a different object: {mismatch}")
+        H.expect(not mismatch, f"{peer.name}.load returned a different object: {mismatch}")
         add("load", H.measure(lambda: peer.load(path), cfg))
 
     def warm_read():
         read = peer.reader()
         value = read(path, wl.probe)
-        if value != expected:
-            raise AssertionError(f"read {wl.probe!r}: got {value!r:.80}, expected {expected!r:.80}")
+        H.expect(value == expected, f"read {wl.probe!r}: got {value!r:.80}, expected {expected!r:.80}")
         add("warm_read", H.measure(lambda: read(path, wl.probe), cfg))
 
     def children(n: int, drop_cache: bool) -> list:
@@ -179,8 +174,7 @@ def bench_peer(wl: Workload, peer: P.Peer, cfg: H.Config, tmp: str, res: H.Resul
             if drop_cache and not H.drop_page_cache():
                 raise RuntimeError("could not drop the page cache (needs root)")
             metrics, value = H.cold_run(peer.name, path, wl.probe, array_value, tmp)
-            if value != repr(expected):
-                raise AssertionError(f"cold read {wl.probe!r}: got {value:.80}, expected {expected!r:.80}")
+            H.expect(value == repr(expected), f"cold read {wl.probe!r}: got {value:.80}, expected {expected!r:.80}")
             runs.append(metrics)
         return runs
 
@@ -210,28 +204,22 @@ def bench_peer(wl: Workload, peer: P.Peer, cfg: H.Config, tmp: str, res: H.Resul
         gc.collect()
 
 
-def bench_lazy_path(wl: Workload, cfg: H.Config, tmp: str, res: H.Results, with_bfa: bool) -> None:
-    """arch["users"][i]["name"] over scattered i, against the same loop on the dict."""
-    rng = random.Random(SEED + 1)
+def bench_lazy_path(wl: Workload, cfg: H.Config, tmp: str, res: H.Results) -> None:
+    """arch["users"][i]["name"] over scattered i, against the same loop on the dict (sampled round-robin)."""
+    rng, path = random.Random(SEED + 1), os.path.join(tmp, f"{wl.name}.lazy.bfa")
     indices = [rng.randrange(len(wl.obj["users"])) for _ in range(cfg.lazy_accesses)]
 
-    def record(peer: str, root) -> None:
-        samples = H.measure(lambda: lazy_path_loop(root, indices), cfg)
-        res.add([s / len(indices) for s in samples], workload=wl.name, metric="lazy_path", peer=peer,
-                accesses=len(indices))
-
-    def bfa_loop():
+    def both():
         bfa = P.lib("bfast_archive")
         bfa.dump(wl.obj, path)
         with bfa.Archive.open(path) as arch:
-            record("bfa", arch)
+            loops = {DICT_PEER: wl.obj, "bfa": arch}
+            res.group({peer: lambda root=root: lazy_path_loop(root, indices) for peer, root in loops.items()}, cfg,
+                      workload=wl.name, metric="lazy_path", per=len(indices))
 
     H.log(f"{wl.name}: lazy path loop")
-    record(DICT_PEER, wl.obj)
-    path = os.path.join(tmp, f"{wl.name}.lazy.bfa")
-    if with_bfa:
-        res.step(bfa_loop, workload=wl.name, peer="bfa", step="lazy_path")
-        P.remove(path)
+    res.step(both, workload=wl.name, peer="bfa", step="lazy_path")
+    P.remove(path)
 
 
 # label, workload, metric, baseline peer (None: an absolute limit, in the metric's unit), op, limit
@@ -260,11 +248,14 @@ TARGETS = (
 def targets(res: H.Results) -> list:
     return [res.target(label, {"workload": wl, "metric": metric, "peer": "bfa"},
                        base and {"workload": wl, "metric": metric, "peer": base}, limit, op,
-                       "x" if base else METRICS[metric][1], workload=wl)
+                       "x" if base else unit(metric), workload=wl)
             for label, wl, metric, base, op, limit in TARGETS]
 
 
 def run(cfg: H.Config, names=WORKLOADS) -> dict:
+    if cfg.nocache_repeats and not H.drop_page_cache():
+        print("NOTE    : cannot drop the page cache here (needs root); --nocache ignored")
+        cfg["nocache_repeats"] = 0
     peers, skipped = P.available()
     for name, problem in skipped.items():
         print(f"NOTE    : peer {name} skipped ({problem})")
@@ -277,11 +268,11 @@ def run(cfg: H.Config, names=WORKLOADS) -> dict:
                 if wl.kind in peer.kinds:
                     bench_peer(wl, peer, cfg, tmp, res)
             if "users" in wl.obj and not wl.cold_only:
-                bench_lazy_path(wl, cfg, tmp, res, with_bfa="bfa" not in skipped)
+                bench_lazy_path(wl, cfg, tmp, res)
             order = [p.name for p in peers] + [DICT_PEER]
             rows = sorted((r for r in res.rows if r["workload"] == name and r["metric"] != "cold_rss_kept"),
-                          key=lambda r: (list(METRICS).index(r["metric"]), order.index(r["peer"])))
-            H.print_rows(f"== {name}: {wl.description}; probe {wl.probe!r}", rows, lambda r: METRICS[r["metric"]][0])
+                          key=lambda r: (METRICS.index(r["metric"]), order.index(r["peer"])))
+            H.print_rows(f"== {name}: {wl.description}; probe {wl.probe!r}", rows, lambda r: r["metric"])
             sys.stdout.flush()
             del wl
             gc.collect()
@@ -291,14 +282,7 @@ def run(cfg: H.Config, names=WORKLOADS) -> dict:
             "errors": res.errors, "skipped_peers": skipped, "peer_notes": {p.name: p.note for p in peers if p.note}}
 
 
-def nocache_option(n: int) -> dict:
-    if n and not H.drop_page_cache():
-        print("NOTE    : cannot drop the page cache here (needs root); --nocache ignored")
-        return {}
-    return {"nocache_repeats": n}
-
-
 if __name__ == "__main__":
     sys.exit(H.main(__doc__, SETTINGS, run, options=[
         ("--nocache", {"type": int, "metavar": "N", "help": "N cold children per peer after dropping the page cache"},
-         nocache_option)]))
+         lambda n: {"nocache_repeats": n})]))

@@ -28,10 +28,6 @@ from benchmarks import harness as H  # noqa: E402
 SETTINGS = {"rows": (10_000_000, 200_000), "repeats": (9, 5), "slow_repeats": (5, 3)}  # name: (full, quick)
 PEERS = ("bfa", "arrow-ipc", "parquet")
 SUFFIXES = {"bfa": "bfa", "arrow-ipc": "feather", "parquet": "parquet"}
-LABELS = {"write": "write (no fsync)", "column_numpy": "open + one column to NumPy (score)",
-          "column_arrow": "open + one str column as Arrow (name)",
-          "column_arrow_first": "  same, first open of the file (UTF-8 checked)", "to_pandas": "open + to_pandas()",
-          "row": "open + one row (Python values)", "size": "file size"}
 TARGETS = (  # label, metric, limit of bfa / Arrow IPC (<=), primary
     ("open + one str column as Arrow: bfa / Arrow IPC", "column_arrow", 1.0, True),
     ("  same, first open of the file (UTF-8 checked)", "column_arrow_first", 1.0, False),
@@ -88,15 +84,13 @@ def check_values(df: pd.DataFrame, ops: dict, row: int) -> None:
     names = pa.chunked_array([pa.array(df["name"], type=pa.large_string())])
     for peer in PEERS:
         pd.testing.assert_frame_equal(ops["to_pandas"][peer](), df, check_exact=True, obj=f"{peer} to_pandas()")
-        if not np.array_equal(ops["column_numpy"][peer](), df["score"].to_numpy()):
-            raise AssertionError(f"{peer}: column 'score' differs")
+        H.expect(np.array_equal(ops["column_numpy"][peer](), df["score"].to_numpy()), f"{peer}: column 'score' differs")
         got = ops["column_arrow"][peer]()
         got = pa.chunked_array([got]) if isinstance(got, pa.Array) else got
-        if not got.cast(pa.large_string()).equals(names):
-            raise AssertionError(f"{peer}: column 'name' as Arrow differs")
+        H.expect(got.cast(pa.large_string()).equals(names), f"{peer}: column 'name' as Arrow differs")
         values = ops["row"][peer]()
-        if (values["id"], values["name"], values["score"]) != (row, df["name"][row], df["score"][row]):
-            raise AssertionError(f"{peer}: row {row} differs: {values}")
+        H.expect((values["id"], values["name"], values["score"]) == (row, df["name"][row], df["score"][row]),
+                 f"{peer}: row {row} differs: {values}")
 
 
 def rows_label(n: int) -> str:
@@ -123,7 +117,7 @@ def run(cfg: H.Config) -> dict:
         for peer in PEERS:
             res.add([os.path.getsize(paths[peer])], "B", metric="size", peer=peer)
     H.print_rows(f"== frames: {cfg.rows:,} rows x (int64 id, float64 score, bool flag, str name, category of 20, "
-                 "datetime64[ns, UTC]); warm page cache", res.rows, lambda r: LABELS[r["metric"]])
+                 "datetime64[ns, UTC]); warm page cache", res.rows, lambda r: r["metric"])
     evaluated = [res.target(label, {"metric": metric, "peer": "bfa"}, {"metric": metric, "peer": "arrow-ipc"}, limit,
                             workload=rows_label(cfg.rows), primary=primary, mins=True)
                  for label, metric, limit, primary in TARGETS]

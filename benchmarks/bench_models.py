@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bfast_archive as bfa  # noqa: E402
 from benchmarks import bench_core as C  # noqa: E402  (the records workload, make_users, find_mismatch)
 from benchmarks import harness as H  # noqa: E402
+from benchmarks import peers as P  # noqa: E402
 
 SEED, US = H.SEED, H.US
 SETTINGS = {  # name: (full, quick); users: records workload rows; models: User models in the Catalog
@@ -137,11 +138,6 @@ def sizes(res: H.Results, section: str, blobs: dict) -> None:
         res.add([len(blob)], "B", section=section, metric="size", peer=peer)
 
 
-def expect(ok: bool, what: str) -> None:
-    if not ok:
-        raise AssertionError(what)
-
-
 def bench_records(cfg: H.Config, res: H.Results) -> None:
     sec = "records"
     H.log(f"{sec}: building {cfg.users:,} user dicts (bench_core.build_workload)")
@@ -152,7 +148,7 @@ def bench_records(cfg: H.Config, res: H.Results) -> None:
     def check_loads():
         for name, out in (("bfa.loads", bfa.loads(b)), ("pickle.loads", pickle.loads(p))):
             mismatch = C.find_mismatch(obj, out)
-            expect(mismatch is None, f"{name} returned a different object: {mismatch}")
+            H.expect(mismatch is None, f"{name} returned a different object: {mismatch}")
 
     dumps_loads(res, sec, cfg, {"bfa.dumps": lambda: bfa.dumps(obj), "pickle.dumps": lambda: pickle.dumps(
         obj, protocol=5), "msgspec.msgpack.encode": lambda: msgspec.msgpack.encode(obj)}, check_loads, {
@@ -168,9 +164,9 @@ def bench_records(cfg: H.Config, res: H.Results) -> None:
                                                       "users": (users * -(-rows // len(users)))[:rows]})
         with bfa.Archive.from_buffer(blob) as arch:
             col = arch["users"].column("score")
-            expect(type(col) is np.ndarray and col.dtype == np.float64 and len(col) == rows,
-                   f"column('score') is {type(col).__name__} {getattr(col, 'dtype', '')} of {len(col)}")
-            expect(np.array_equal(col[: len(users)], expected[:rows]), "column('score') values differ")
+            H.expect(type(col) is np.ndarray and col.dtype == np.float64 and len(col) == rows,
+                     f"column('score') is {type(col).__name__} {getattr(col, 'dtype', '')} of {len(col)}")
+            H.expect(np.array_equal(col[: len(users)], expected[:rows]), "column('score') values differ")
             del col
             timed(res, sec, "column", {f"{rows:,} rows": lambda: arch["users"].column("score")}, cfg)
 
@@ -183,17 +179,16 @@ def bench_records(cfg: H.Config, res: H.Results) -> None:
 def bfast_py_encoder(catalog: Catalog, res: H.Results):
     """bfast-py's BFast().encode_packed, if it installs and encodes these models."""
     try:
-        from b_fast import BFast
+        encoder = P.codec("bfast-py")  # BFast(), as bench_core's bfast-py peer
     except Exception as exc:
         return res.note(f"bfast-py not importable ({type(exc).__name__}: {exc}); "
                         "`pip install bfast-py` to compare with its encode_packed")
-    encoder = BFast()
     try:
         blob = encoder.encode_packed(catalog, compress=False)
         back = encoder.decode_packed(blob)
-        expect(isinstance(back, dict) and len(back.get("users", ())) == len(catalog.users),
-               f"decode_packed gave {type(back).__name__}")
-        expect(back["users"][-1]["name"] == catalog.users[-1].name, "decode_packed: names differ")
+        H.expect(isinstance(back, dict) and len(back.get("users", ())) == len(catalog.users),
+                 f"decode_packed gave {type(back).__name__}")
+        H.expect(back["users"][-1]["name"] == catalog.users[-1].name, "decode_packed: names differ")
     except Exception as exc:
         return res.note(f"bfast-py {metadata.version('bfast-py')} cannot encode these models "
                         f"({type(exc).__name__}: {exc}); its rows are skipped")
@@ -213,11 +208,11 @@ def bench_models(cfg: H.Config, res: H.Results) -> None:
     def check_loads():
         for trusted in (True, False):
             out = bfa.loads(b, model=Catalog, trusted=trusted)
-            expect(type(out) is Catalog and out == catalog, f"bfa.loads(trusted={trusted}) differs")
-            expect(type(out.users[0].role) is Role and type(out.users[0].created) is dt.datetime,
-                   f"bfa.loads(trusted={trusted}): fields not typed")
-        expect(pickle.loads(p_models) == catalog, "pickle.loads differs")
-        expect(Catalog.model_validate(pickle.loads(p_dicts)) == catalog, "model_validate(pickle.loads) differs")
+            H.expect(type(out) is Catalog and out == catalog, f"bfa.loads(trusted={trusted}) differs")
+            H.expect(type(out.users[0].role) is Role and type(out.users[0].created) is dt.datetime,
+                     f"bfa.loads(trusted={trusted}): fields not typed")
+        H.expect(pickle.loads(p_models) == catalog, "pickle.loads differs")
+        H.expect(Catalog.model_validate(pickle.loads(p_dicts)) == catalog, "model_validate(pickle.loads) differs")
 
     dumps_loads(res, sec, cfg, {
         "bfa.dumps(catalog)": lambda: bfa.dumps(catalog),
@@ -236,8 +231,8 @@ def bench_models(cfg: H.Config, res: H.Results) -> None:
         def check_lazy():
             for i in indices[:200]:
                 view, user = arch.root.users[i], catalog.users[i]
-                expect((view.name, view.created) == (user.name, user.created) and view.role is user.role,
-                       f"users[{i}] differs")
+                H.expect((view.name, view.created) == (user.name, user.created) and view.role is user.role,
+                         f"users[{i}] differs")
 
         def lazy_root():
             for i in indices:
@@ -259,8 +254,8 @@ def bench_models(cfg: H.Config, res: H.Results) -> None:
 
         def check_column():
             col = arch["users"].column("score")
-            expect(isinstance(col, np.ma.MaskedArray), f"column('score') is {type(col).__name__}, not masked")
-            expect(col.tolist() == [u.score for u in catalog.users], "column('score') values differ")
+            H.expect(isinstance(col, np.ma.MaskedArray), f"column('score') is {type(col).__name__}, not masked")
+            H.expect(col.tolist() == [u.score for u in catalog.users], "column('score') values differ")
 
         if res.step(check_column, section=sec, step="column('score') masked"):
             timed(res, sec, "column", {f"bfa column('score'), {cfg.models:,} rows, masked":
@@ -278,9 +273,9 @@ def bench_realistic(cfg: H.Config, res: H.Results) -> None:
 
     def check():
         for trusted in (True, False):
-            expect(bfa.loads(b, model=Team, trusted=trusted) == team, f"bfa.loads(trusted={trusted}) differs")
+            H.expect(bfa.loads(b, model=Team, trusted=trusted) == team, f"bfa.loads(trusted={trusted}) differs")
         view = bfa.Archive.from_buffer(b, model=Team).root.users[n // 2]
-        expect(view.created == users[n // 2].created, "lazy users[i].created differs")
+        H.expect(view.created == users[n // 2].created, "lazy users[i].created differs")
 
     dumps_loads(res, sec, cfg, {"bfa.dumps(team)": lambda: bfa.dumps(team),
                                 "pickle.dumps([u.model_dump() for u in users])":

@@ -47,37 +47,18 @@ def bench_size(size: int, peers: list, cfg: H.Config, tmp: str, res: H.Results) 
             peer.write(obj, path)
             keys = {"size": size, "peer": peer.name, "kind": KIND[peer.name], "file_bytes": P.path_size(path)}
             read = peer.reader()
-            if read(path, probe) != expected:
-                raise AssertionError(f"{peer.name}: wrong row read")
+            H.expect(read(path, probe) == expected, f"{peer.name}: wrong row read")
             res.add(H.measure(lambda: read(path, probe), cfg), **keys, metric="warm_read")
             gc.collect()
             H.cold_run(peer.name, path, probe, True, tmp)  # warm-up child
             cold = [H.cold_run(peer.name, path, probe, True, tmp) for _ in range(cfg.cold_repeats)]
-            if any(value != repr(expected) for _, value in cold):
-                raise AssertionError(f"{peer.name}: cold child read a wrong row")
+            H.expect(all(value == repr(expected) for _, value in cold), f"{peer.name}: cold child read a wrong row")
             for metric in ("cold_total", "cold_open_read", "cold_rss_peak"):
                 res.add([m[metric] for m, _ in cold], "B" if metric == "cold_rss_peak" else "s", **keys, metric=metric)
 
         res.step(one, size=size, peer=peer.name)
         P.remove(path)
         gc.collect()
-
-
-def print_table(res: H.Results, peers: list, sizes: tuple) -> None:
-    """Medians per size, each with its ratio to bfa's at that size; and the growth from smallest to largest."""
-    for metric, title in (("warm_read", "open + read one row of 'emb', warm (in this process, page cache warm)"),
-                          ("cold_total", "cold: spawn -> value in a fresh process")):
-        print(f"== {title}; median (ratio to bfa)")
-        print(f"{'peer':<12} {'reads by':<13}" + "".join(f"{H.fmt_bytes(s):>21}" for s in sizes) + "  largest/smallest")
-        for peer in peers:
-            values = [res.stat(peer=peer.name, size=s, metric=metric) for s in sizes]
-            bfa = [res.stat(peer="bfa", size=s, metric=metric) for s in sizes]
-            cells = "".join(f"{'-' if v is None else H.fmt_seconds(v) + (f' ({v / b:.1f}x)' if b else ''):>21}"
-                            for v, b in zip(values, bfa, strict=True))
-            values = [v for v in values if v is not None]
-            growth = f"{values[-1] / values[0]:8.1f}x" if len(values) >= 2 else ""
-            print(f"{peer.name:<12} {KIND[peer.name]:<13}{cells}  {growth}")
-        print()
 
 
 def run(cfg: H.Config) -> dict:
@@ -88,7 +69,10 @@ def run(cfg: H.Config) -> dict:
     with tempfile.TemporaryDirectory(prefix="bfa-bench-scaling-") as tmp:
         for size in cfg.sizes:
             bench_size(size, peers, cfg, tmp, res)
-    print_table(res, peers, cfg.sizes)
+    for metric, title in (("warm_read", "open + read one row of 'emb', warm (in this process, page cache warm)"),
+                          ("cold_total", "cold: spawn -> value in a fresh process")):
+        H.print_rows(f"== {title}", [r for r in res.rows if r["metric"] == metric], lambda r: H.fmt_bytes(r["size"]),
+                     group=lambda r: r["size"])
     return {"peers": [p.name for p in peers], "skipped_peers": skipped, "kinds": KIND, "results": res.rows,
             "errors": res.errors}
 

@@ -27,6 +27,7 @@ import gc
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -45,6 +46,12 @@ DISTS = ("bfast-archive", "numpy", "lz4", "pydantic", "msgspec", "pyarrow", "saf
          "msgpack", "orjson", "bfast-py", "psutil", "matplotlib", "pandas")
 
 
+def expect(ok, what: str) -> None:
+    """A check of a benchmark's data (outside the timing): raises AssertionError(what) unless ``ok``."""
+    if not ok:
+        raise AssertionError(what)
+
+
 def log(msg: str) -> None:
     """Progress, to stderr (the tables go to stdout)."""
     print(f"[{time.perf_counter() - START:6.1f}s] {msg}", file=sys.stderr, flush=True)
@@ -54,10 +61,9 @@ class Config(dict):
     """A part's settings, read as attributes; written to the results file as they are."""
 
     def __getattr__(self, name: str):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        if name not in self:
+            raise AttributeError(name)
+        return self[name]
 
 
 def config(settings: dict, quick: bool, **overrides) -> Config:
@@ -109,7 +115,8 @@ def measure_group(fns: dict, cfg: Config, setup=None, teardown=None, on_error=No
                 raise
             on_error(name, traceback.format_exc())
     out = {name: Samples() for name in plans}
-    cpu = {name: [] for name in plans}
+    for name, samples in out.items():
+        samples.cpu, samples.inner = [], plans[name][1]
     rounds = max((repeats for repeats, _ in plans.values()), default=0)
     for r in range(rounds):
         for name, (repeats, batch) in plans.items():
@@ -117,9 +124,7 @@ def measure_group(fns: dict, cfg: Config, setup=None, teardown=None, on_error=No
                 continue  # a peer with fewer samples takes every (rounds // repeats)-th round
             wall, used = _sample(fns[name], batch, setup, teardown)
             out[name].append(wall)
-            cpu[name].append(used)
-    for name, samples in out.items():
-        samples.cpu, samples.inner = cpu[name], plans[name][1]
+            out[name].cpu.append(used)
     return out
 
 
@@ -177,6 +182,26 @@ def cold_run(peer: str, path: str, probe: tuple, array_value: bool, cwd: str) ->
             "cold_rss_kept": kept}, r["value"]
 
 
+def child_json(code: str, args=(), env: dict | None = None, cwd=None) -> dict:
+    """A fresh ``python -c code args`` child; the JSON object on the last line of its stdout.  Raises with the
+    child's output when it fails."""
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def alternate(children: dict, rounds: int) -> dict:
+    """{name: [children[name]() of each round]}: the children run in turn, in reverse order every other round
+    (A B, B A, ...), so that load from other processes falls on all of them alike."""
+    out = {name: [] for name in children}
+    for r in range(rounds):
+        for name in list(children)[:: 1 if r % 2 == 0 else -1]:
+            out[name].append(children[name]())
+    return out
+
+
 def drop_page_cache() -> bool:
     """sync, then ``echo 3 > /proc/sys/vm/drop_caches``; False where not permitted (not root)."""
     os.sync()
@@ -188,9 +213,7 @@ def drop_page_cache() -> bool:
         return False
 
 
-def median(values: list) -> float:
-    s, n = sorted(values), len(values)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+median = statistics.median
 
 
 class Results:
@@ -219,8 +242,7 @@ class Results:
         return next((r for r in self.rows if all(r.get(k) == v for k, v in keys.items())), None)
 
     def stat(self, which: str = "median", **keys) -> float | None:
-        row = self.get(**keys)
-        return None if row is None else row[which]
+        return (self.get(**keys) or {}).get(which)
 
     def ratio(self, num: dict, den: dict, which: str = "median") -> float | None:
         a, b = self.stat(which, **num), self.stat(which, **den)

@@ -63,25 +63,14 @@ def remove(path: str) -> None:
         os.remove(path)
 
 
-def write_bytes(dumps):
-    def write(obj, path):
-        with open(path, "wb") as f:
-            f.write(dumps(obj))
-
-    return write
-
-
-def load_bytes(loads):
-    def load(path):
-        with open(path, "rb") as f:
-            return loads(f.read())
-
-    return load
+def read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def parse_reader(loads):
     """read(path, probe) for a format parsed whole: read the file, parse it, walk to the value."""
-    return lambda path, probe: touch(walk(load_bytes(loads)(path), probe))
+    return lambda path, probe: touch(walk(loads(read_file(path)), probe))
 
 
 def nd_enc_hook(obj):
@@ -137,16 +126,6 @@ def pickle_write(obj, path):
 def pickle_load(path):
     with open(path, "rb") as f:
         return lib("pickle").load(f)
-
-
-def pickle_reader():
-    lib("pickle")
-    return lambda path, probe: touch(walk(pickle_load(path), probe))
-
-
-def joblib_reader():
-    joblib = lib("joblib")  # arrays come back as np.memmap views of the file; the rest is unpickled
-    return lambda path, probe: touch(walk(joblib.load(path, mmap_mode="r"), probe))
 
 
 def pyarrow_write(obj, path):
@@ -216,11 +195,6 @@ def npy_load(path):
     return {f[: -len(".npy")]: lib("numpy").load(os.path.join(path, f)) for f in sorted(os.listdir(path))}
 
 
-def npy_reader():
-    np = lib("numpy")
-    return lambda path, probe: touch(np.load(os.path.join(path, probe[0] + ".npy"), mmap_mode="r")[probe[1]])
-
-
 def h5py_write(obj, path):
     h5py, np = lib("h5py"), lib("numpy")
     text = h5py.string_dtype()
@@ -280,15 +254,21 @@ class Peer:
 
 def bytes_peer(name, module, kinds, dumps, loads, reader, note=""):
     """A peer whose file is its serialised bytes; ``reader=None``: import ``module``, then parse the whole file."""
+
+    def write(obj, path):
+        with open(path, "wb") as f:
+            f.write(dumps(obj))
+
     reader = reader or (lambda: lib(module) and parse_reader(loads))
-    return Peer(name, module, kinds, write_bytes(dumps), load_bytes(loads), reader, dumps, note=note)
+    return Peer(name, module, kinds, write, lambda path: loads(read_file(path)), reader, dumps, note=note)
 
 
 PEERS = (
     Peer("bfa", "bfast_archive", ALL_KINDS, lambda obj, path: lib("bfast_archive").dump(obj, path),
          lambda path: lib("bfast_archive").load(path), bfa_reader, lambda obj: lib("bfast_archive").dumps(obj),
          fsyncs=True),
-    Peer("pickle", "pickle", ALL_KINDS, pickle_write, pickle_load, pickle_reader,
+    Peer("pickle", "pickle", ALL_KINDS, pickle_write, pickle_load,
+         lambda: lib("pickle") and (lambda path, probe: touch(walk(pickle_load(path), probe))),
          lambda obj: lib("pickle").dumps(obj, protocol=5)),
     bytes_peer("msgspec", "msgspec", ALL_KINDS, lambda obj: codec("msgspec")[0].encode(obj),
                lambda data: nd_restore(codec("msgspec")[1].decode(data)), msgspec_reader),
@@ -297,7 +277,8 @@ PEERS = (
         obj, path), lambda path: lib("safetensors.numpy").load_file(path), safetensors_reader,
          lambda obj: lib("safetensors.numpy").save(obj)),
     Peer("h5py", "h5py", ALL_KINDS, h5py_write, h5py_load, h5py_reader),
-    Peer("npy", "numpy", frozenset({"arrays"}), npy_write, npy_load, npy_reader),
+    Peer("npy", "numpy", frozenset({"arrays"}), npy_write, npy_load, lambda: lambda path, probe, np=lib("numpy"): touch(
+        np.load(os.path.join(path, probe[0] + ".npy"), mmap_mode="r")[probe[1]])),
     bytes_peer("orjson", "orjson", frozenset({"records"}), lambda obj: lib("orjson").dumps(obj),
                lambda data: lib("orjson").loads(data), None, "records only: JSON holds no arrays or bytes"),
     bytes_peer("msgpack", "msgpack", frozenset({"records", "mixed"}),
@@ -305,7 +286,8 @@ PEERS = (
                lambda data: nd_restore(lib("msgpack").unpackb(data)), None,
                "records and mixed; arrays as {'__nd__': [dtype, shape], 'data': bin}"),
     Peer("joblib", "joblib", ALL_KINDS, lambda obj, path: lib("joblib").dump(obj, path),
-         lambda path: lib("joblib").load(path), joblib_reader,
+         lambda path: lib("joblib").load(path),
+         lambda: (lambda path, probe, joblib=lib("joblib"): touch(walk(joblib.load(path, mmap_mode="r"), probe))),
          note="open+read = joblib.load(mmap_mode='r'): arrays mapped, the rest unpickled"),
     bytes_peer("bfast-py", "b_fast", frozenset({"records"}), lambda obj: codec("bfast-py").encode_packed(obj, False),
                lambda data: codec("bfast-py").decode_packed(data, decompress=False), bfastpy_reader,

@@ -1,17 +1,17 @@
 """docs/BENCHMARKS.md and its charts, from one results file of benchmarks/run.py.
 
-    python -m benchmarks.report benchmarks/results/2026-11-25-amd-epyc-2core-24gb.json
-    python -m benchmarks.report RESULTS.json --docs /tmp/docs   # somewhere else
+    python -m benchmarks.report benchmarks/results/2026-12-02-amd-epyc-2core-24gb.json [--docs /tmp/docs]
 
-Everything here is rendering: the figures, ratios and verdicts come from the results file (computed in
-the run that measured them).  Results files of the earlier scripts (before benchmarks/harness.py) render
-too: their targets are formatted here, and bench_cache's verdicts are read from the lines it printed.
+Everything here is rendering: the figures, ratios, verdicts and their texts come from the results file (computed
+in the run that measured them); the wording from benchmarks/report_text.md ("@@ name" lines, each followed by
+its text).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.harness import ROOT, fmt_bytes, fmt_seconds  # noqa: E402
+from benchmarks.harness import GB, MB, ROOT, fmt_bytes, fmt_seconds  # noqa: E402
 
 COLORS = {"bfa": "#d62728", "pickle": "#1f77b4", "msgspec": "#ff7f0e", "pyarrow": "#2ca02c", "safetensors": "#9467bd",
           "h5py": "#8c564b", "npy": "#e377c2", "orjson": "#7f7f7f", "msgpack": "#bcbd22", "joblib": "#17becf",
@@ -29,8 +29,8 @@ PEER_LABELS = {"bfa": "bfast_archive", "pickle": "pickle (protocol 5)", "msgspec
                "npy": 'np.load(mmap_mode="r")', "orjson": "orjson", "msgpack": "msgpack", "joblib": "joblib",
                "bfast-py": "bfast-py (B-FAST)", "dict": "in-memory dict"}
 WORKLOADS = ("records", "arrays", "mixed", "arrays-big")
-TEXT_FILE = ROOT / "benchmarks" / "report_text.md"  # the wording: "@@ name" lines, each followed by its text
-TEXT = dict(re.findall(r"^@@ (\w+)\n(.*?)\n+(?=@@ |\Z)", TEXT_FILE.read_text(), re.S | re.M))
+TEXT = dict(re.findall(r"^@@ (\w+)\n(.*?)\n+(?=@@ |\Z)", (ROOT / "benchmarks" / "report_text.md").read_text(),
+                      re.S | re.M))
 
 
 def part_report(results: dict, name: str) -> dict | None:
@@ -80,15 +80,9 @@ READ_METRICS = (("warm_read", "open + read, warm"), ("cold_total", "cold: spawn 
                 ("nocache_open_read", "cache dropped: open + read"))
 
 
-def workload_descriptions(stdout: str) -> dict:
-    """The '== name: description; probe ...' lines bench_core printed."""
-    found = (re.match(r"== ([\w-]+): (.*)$", line) for line in stdout.splitlines())
-    return {m.group(1): m.group(2) for m in found if m and m.group(1) in WORKLOADS}
-
-
 def core_section(core: dict, stdout: str) -> str:
-    rows, peers = core["results"], core.get("peers") or sorted({r["peer"] for r in core["results"]})
-    desc, out = workload_descriptions(stdout), []
+    rows, peers, out = core["results"], core.get("peers") or sorted({r["peer"] for r in core["results"]}), []
+    desc = dict(re.findall(r"^== ([\w-]+): (.*)$", stdout, re.M))  # the '== name: description' lines it printed
     for wl in core.get("workloads") or WORKLOADS:
         wl_rows = [r for r in rows if r["workload"] == wl]
         if not wl_rows:
@@ -117,7 +111,7 @@ HEADLINE = (("records", "warm_read", "records: open + read one field"),
             ("records", "load", "records: full load"), ("records", "write", "records: write + fsync"))
 
 
-def headline_table(results: dict) -> str | None:
+def headline_markdown(results: dict) -> str | None:
     core = part_report(results, "core")
     if not core:
         return None
@@ -130,57 +124,21 @@ def headline_table(results: dict) -> str | None:
             ratio = "" if r is None or p == "bfa" or not b else f" ({fmt_ratio(r['median'] / b['median'])})"
             line.append("–" if r is None else fmt(r["median"], r["unit"]) + ratio)
         table.append(line)
-    return md_table(["peer"] + [label for _, _, label in HEADLINE], table)
-
-
-def headline_markdown(results: dict) -> str:
-    table = headline_table(results)
-    if table is None:
-        return "(no headline table: the core part did not run)"
-    cfg, m = part_report(results, "core")["config"], results["machine"]
+    cfg, m = core["config"], results["machine"]
     sizes = {k: fmt_bytes(cfg[k]) for k in ("array_bytes", "mixed_array_bytes", "big_array_bytes")}
     return TEXT["headline"].format(mode=results["mode"], cores=m["cpu_count"], cpu=m["cpu_model"], users=cfg["users"],
                                    date=results["started"][:10], mixed_users=cfg["mixed_users"], **sizes) + (
-        "\n\n" + table)
-
-
-TARGET_PARTS = ("core", "compression", "models", "cache", "frames")
-CACHE_TARGET = re.compile(r"^\s+(.+?)\s+([\d.]+)x\s+\(target: (>=|<=) ([\d.]+)x\)")
-
-
-def target_texts(t: dict) -> tuple[str, str]:
-    """(value, limit) as printed; results files of the earlier scripts did not carry the texts."""
-    if "value_text" in t:
-        return t["value_text"].replace("-", "–") if t["value"] is None else t["value_text"], t["limit_text"]
-    op = "<" if t.get("strict") else "<="
-    if t.get("baseline", t.get("den", "")) is None:  # an absolute limit: bytes (core) or seconds (models)
-        show = fmt_bytes if "baseline" in t else fmt_seconds
-        return fmt(t["value"], "B" if "baseline" in t else "s"), f"{op} {show(t['limit'])}"
-    return "–" if t["value"] is None else f"{t['value']:.3g}x", f"{op} {t['limit']:.3g}x"
-
-
-def old_cache_targets(part: dict) -> list:
-    """Earlier bench_cache printed '  hit: joblib / bfa   37.8x   (target: >= 20x)' and no JSON."""
-    out = []
-    for m in filter(None, (CACHE_TARGET.match(line) for line in part.get("stdout", "").splitlines())):
-        value, op, limit = float(m.group(2)), m.group(3), float(m.group(4))
-        ok = value >= limit if op == ">=" else value <= limit
-        out.append({"label": m.group(1), "value": value, "value_text": f"{value:g}x", "limit_text": f"{op} {limit:g}x",
-                    "verdict": "PASS" if ok else "FAIL"})
-    return out
+        "\n\n" + md_table(["peer"] + [label for _, _, label in HEADLINE], table))
 
 
 def target_rows(results: dict) -> list:
     out = []
-    for name in TARGET_PARTS:
-        part = results["parts"].get(name) or {}
-        report = part_report(results, name)
-        if report is None and name == "cache" and part.get("status") == "ok":
-            report = {"targets": old_cache_targets(part)}
-        for t in (report or {}).get("targets", []):
+    for name in ("core", "compression", "models", "cache", "frames"):
+        for t in (part_report(results, name) or {}).get("targets", []):
+            value = t["value_text"].replace("-", "–") if t["value"] is None else t["value_text"]
             verdict = t["verdict"] if t.get("primary", True) else f"({t['verdict']}, info)"
-            workload = "" if name in ("models", "cache") else t.get("workload", "")
-            out.append((name, t["label"], workload, *target_texts(t), verdict))
+            out.append((name, t["label"], "" if name in ("models", "cache") else t.get("workload", ""), value,
+                        t["limit_text"], verdict))
     return out
 
 
@@ -213,7 +171,7 @@ def mbps(r: dict, scale: float = 1, digits: int = 0) -> str:
             f"{r['mbps']['max'] / scale:.{digits}f}</sub>")
 
 
-def compression_section(comp: dict, stdout: str) -> str:
+def compression_section(comp: dict) -> str:
     rows, facts, cores = comp["results"], comp["facts"], comp["machine"]["cpu_count"]
     f, fr = facts["arrays"], facts["records"]
     per = ", ".join(f"{k} {r:.2f}x" for k, r in (f.get("array_ratios") or {}).items())
@@ -249,8 +207,23 @@ def compression_section(comp: dict, stdout: str) -> str:
         out.append(TEXT["random"].format(raw=fmt_bytes(facts["random"]["raw_bytes"]), plain=fmt_bytes(
             facts["random"]["plain_file_bytes"]), lz4=fmt_bytes(facts["random"]["lz4_file_bytes"])) + "\n")
         out += [md_table(["operation", "threads", "median", "MB/s"], table, ["l", "r", "r", "r"]), ""]
-    m = re.search(r"== throughput per thread count.*?(?=\n\n)", stdout, re.S)  # the block bench_compression printed
-    out.append(code_block(m.group(0) if m else ""))
+    return "\n".join(out + [code_block(throughput(comp))])
+
+
+def throughput(comp: dict) -> str:
+    """bfa's MB/s per thread count, and its speed-up over one thread (also printed by bench_compression)."""
+    rows, threads = comp["results"], comp["config"]["threads"]
+    out = ["== throughput per thread count (MB/s of raw bytes; x = over threads=1)"]
+    for ds, metric in itertools.product(("arrays", "records"), ("compress", "compress_bytes", "decompress")):
+        found = [r for t in threads if (r := row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=t))]
+        base = row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=1)
+        if base:
+            out.append(f"{ds + ' ' + metric:<26} " + ", ".join(f"{r['threads']}: {r['mbps']['median']:.0f} "
+                                                               f"({base['median'] / r['median']:.2f}x)" for r in found))
+    verify = [r for t in threads if (r := row_of(rows, dataset="verify", metric="verify", threads=t))]
+    if verify:
+        out.append(f"{'verify':<26} " + ", ".join(f"{r['threads']}: {r['mbps']['median'] * MB / GB:.2f} GB/s"
+                                                  for r in verify))
     return "\n".join(out)
 
 
@@ -336,9 +309,7 @@ def _bars(ax, rows, workloads, metric, peers, title):
             for x, r in found:
                 ax.annotate(fmt_seconds(r["median"]), (x, r["max"]), xytext=(0, 3), textcoords="offset points",
                             ha="center", va="bottom", fontsize=7.5, color=COLORS["bfa"], fontweight="bold", rotation=90)
-    ax.set_xticks(range(len(workloads)))
-    ax.set_xticklabels(workloads)
-    ax.set_title(title)
+    ax.set(xticks=range(len(workloads)), xticklabels=workloads, title=title)
     _log_seconds(ax.yaxis)
     ax.grid(axis="y", which="major", alpha=0.35)
 
@@ -379,13 +350,10 @@ def chart_scaling(plt, scaling: dict, machine: str):
                     label=f"{PEER_LABELS.get(p, p)} ({kinds.get(p, '')})")
             ax.fill_between(xs, [r["min"] for _, r in pts], [r["max"] for _, r in pts], color=color, alpha=0.12,
                             linewidth=0)
-        ax.set_xscale("log")
-        ax.set_xticks(sizes)
-        ax.set_xticklabels([fmt_bytes(s).replace(".0 ", " ") for s in sizes])
+        ax.set(xscale="log", xticks=sizes, xticklabels=[fmt_bytes(s).replace(".0 ", " ") for s in sizes])
         ax.xaxis.set_minor_locator(NullLocator())
         _log_seconds(ax.yaxis)
-        ax.set_xlabel("file size (data in the archive)")
-        ax.set_title(title)
+        ax.set(xlabel="file size (data in the archive)", title=title)
         ax.grid(alpha=0.35)
     axes[0].set_ylabel("time (log scale; lower is better)")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=9)
@@ -437,8 +405,7 @@ def chart_threads(plt, comp: dict, machine: str):
                             label="np.copyto, one thread (memcpy reference)")
         axes[2].set_title(f"verify() of {fmt_bytes(comp['facts']['verify']['file_bytes'])} (GB/s)")
     for ax in axes:
-        ax.set_xticks(threads)
-        ax.set_xlabel("threads")
+        ax.set(xticks=threads, xlabel="threads")
         ax.axvline(cores, color="#999", linewidth=0.8, linestyle="-.")
         ax.annotate(f"{cores} cores", (cores, 0), xycoords=("data", "axes fraction"), xytext=(3, 4),
                     textcoords="offset points", fontsize=8, color="#666")
@@ -449,36 +416,6 @@ def chart_threads(plt, comp: dict, machine: str):
     fig.suptitle(f"Compression, decompression and verify throughput per thread count ({machine})", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
-
-
-def load_lines(results: dict) -> list:
-    out = []
-    for name, part in results["parts"].items():
-        load = part.get("machine_load")
-        if load:
-            out.append([name, part.get("started", "")[:16].replace("T", " "), part["status"],
-                        f"{part['elapsed_seconds']:.0f} s", f"{load['others_cores']:.2f} of {load['cores']}",
-                        f"{load['steal_cores']:.2f}"])
-        else:
-            reason = f" ({part.get('reason')})" if part.get("reason") else ""
-            out.append([name, "", part["status"] + reason, "–", "–", "–"])
-    return out
-
-
-def average_load(results: dict) -> str:
-    """Other processes' cores busy, averaged over the parts' time."""
-    loads = [(p["elapsed_seconds"], p["machine_load"]) for p in results["parts"].values() if p.get("machine_load")]
-    total = sum(t for t, _ in loads)
-    if not total:
-        return "(not measured)"
-    busy = sum(t * load["others_cores"] for t, load in loads) / total
-    return f"{busy:.2f} of {loads[0][1]['cores']} cores busy on average during the run"
-
-
-def cache_drop_text(results: dict) -> str:
-    cd = results.get("cache_drop", {})
-    name = {True: "cache_dropped", False: "cache_refused"}.get(cd.get("worked"), "cache_untried")
-    return TEXT[name].format(command=cd.get("command"))
 
 
 def write(results: dict, docs: Path, results_path: Path | None = None) -> list:
@@ -501,18 +438,30 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
     for u in results.get("updates", []):
         out += [f"Re-run on {u['started'][:16].replace('T', ' ')} (`--update`): {', '.join(u['parts'])}.", ""]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    loads = [(p["elapsed_seconds"], p["machine_load"]) for p in parts.values() if p.get("machine_load")]
+    total = sum(t for t, _ in loads)  # other processes' cores busy, averaged over the parts' time
+    busy = (f"{sum(t * load['others_cores'] for t, load in loads) / total:.2f} of {loads[0][1]['cores']} cores busy "
+            "on average during the run" if total else "(not measured)")
+    cd = results.get("cache_drop", {})
+    cache_drop = {True: "cache_dropped", False: "cache_refused"}.get(cd.get("worked"), "cache_untried")
     out += ["## The machine", "",
             md_table(["", ""], [["CPU", f"{m['cpu_model']}, {m['cpu_count']} cores (`os.cpu_count()`)"],
                                 ["RAM", fmt_bytes(m["ram_bytes"])], ["OS", m["platform"]],
                                 ["Python", f"{m['python_impl']} {m['python']}"], ["packages", versions],
-                                ["other load", "other processes kept " + average_load(results)]], ["l", "l"]),
-            "", cache_drop_text(results), ""]
+                                ["other load", "other processes kept " + busy]], ["l", "l"]),
+            "", TEXT[cache_drop].format(command=cd.get("command")), ""]
     busy = [n for n, p in parts.items() if (p.get("machine_load") or {}).get("others_cores", 0) > 0.25]
     if busy:
         out += [TEXT["busy"].format(parts=", ".join(busy)), ""]
+    lines = []
+    for name, p in parts.items():
+        load, reason = p.get("machine_load"), f" ({p['reason']})" if p.get("reason") else ""
+        lines.append([name, p.get("started", "")[:16].replace("T", " "), p["status"], f"{p['elapsed_seconds']:.0f} s",
+                      f"{load['others_cores']:.2f} of {load['cores']}", f"{load['steal_cores']:.2f}"] if load
+                     else [name, "", p["status"] + reason, "–", "–", "–"])
     out += [md_table(["part", "started", "status", "time", "cores busy with other processes", "hypervisor steal"],
-                     load_lines(results), ["l", "l", "l", "r", "r", "r"]), ""]
-    if headline_table(results):
+                     lines, ["l", "l", "l", "r", "r", "r"]), ""]
+    if headline_markdown(results):
         out += ["## Headline", "", headline_markdown(results), ""]
     targets = target_rows(results)
     if targets:
@@ -551,24 +500,19 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
         out += ["", scaling_section(scaling)]
     comp = part_report(results, "compression")
     if comp:
-        out += ["## Compression, threads and checksums", "",
-                compression_section(comp, parts["compression"].get("stdout", "")), ""]
-    for name, title in (("models", "Record tables and pydantic models"),
-                        ("cache", "Cache: bfa.memoize against joblib.Memory")):
+        out += ["## Compression, threads and checksums", "", compression_section(comp), ""]
+    for name, title, render in (("models", "Record tables and pydantic models", None),
+                                ("cache", "Cache: bfa.memoize against joblib.Memory", None),
+                                ("frames", "Data frames against Arrow IPC and Parquet", frames_section)):
         part = parts.get(name)
-        if part is not None:
-            out += [f"## {title}", ""]
-            if part["status"] == "ok":
-                out += [f"`benchmarks/bench_{name}.py`, as it printed:", "", code_block(part["stdout"])]
-            else:
-                out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
-            out.append("")
-    frames = parts.get("frames")
-    if frames is not None:
-        out += ["## Data frames against Arrow IPC and Parquet", ""]
-        report = part_report(results, "frames")
-        out.append(frames_section(report) if report else f"Not in this run: {frames['status']} "
-                   f"({frames.get('reason')}).")
+        if part is None:
+            continue
+        out += [f"## {title}", ""]
+        if part["status"] != "ok" or render and not part.get("report"):
+            out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
+        else:  # models and cache: the tables they printed
+            out += [render(part["report"])] if render else [f"`benchmarks/bench_{name}.py`, as it printed:", "",
+                                                            code_block(part["stdout"])]
         out.append("")
     failed = {n: p for n, p in parts.items() if p["status"] != "ok"}
     if failed:
@@ -586,7 +530,7 @@ def main(argv=None) -> int:
     results = json.loads(path.read_text())
     for p in write(results, Path(args.docs), path):
         print(f"wrote {p}")
-    print(headline_markdown(results))
+    print(headline_markdown(results) or "(no headline table: the core part did not run)")
     return 0
 
 

@@ -73,20 +73,18 @@ def run_part(script: Path, args: list, timeout: float) -> dict:
     finally:
         watchdog.cancel()
     elapsed = time.perf_counter() - t0
-    status, reason = "ok", None
-    if rc != 0:
-        status, reason = "failed", f"timed out after {timeout:.0f} s" if elapsed >= timeout else f"exit status {rc}"
-    part = {"status": status, "reason": reason, "command": " ".join(["python", str(script.relative_to(ROOT)), *args]),
-            "elapsed_seconds": elapsed, "machine_load": load.stop(), "stdout": "".join(lines), "report": None}
+    reason = None if rc == 0 else f"timed out after {timeout:.0f} s" if elapsed >= timeout else f"exit status {rc}"
+    part = {"status": "failed" if reason else "ok", "reason": reason, "elapsed_seconds": elapsed,
+            "command": " ".join(["python", str(script.relative_to(ROOT)), *args]), "machine_load": load.stop(),
+            "stdout": "".join(lines), "report": None}
     try:
         text = Path(out_json).read_text()
         part["report"] = json.loads(text) if text.strip() else None
     except (OSError, ValueError) as exc:
-        if status == "ok":
+        if not reason:
             part["status"], part["reason"] = "failed", f"no JSON report: {exc}"
-    finally:
-        Path(out_json).unlink(missing_ok=True)
-    H.log(f"{script.stem}: {part['status']} in {elapsed:.0f} s" + (f" ({reason})" if reason else ""))
+    Path(out_json).unlink(missing_ok=True)
+    H.log(f"{script.stem}: {part['status']} in {elapsed:.0f} s" + (f" ({part['reason']})" if part["reason"] else ""))
     return part
 
 
@@ -94,14 +92,12 @@ def wait_idle(budget: list, need: int | None, probe: float = 5.0) -> dict | None
     """Wait until ``need`` cores (None: all) are idle, i.e. other processes use less than
     cores - need + 0.25 of them over ``probe`` seconds, spending at most budget[0] seconds
     in all; returns the last probe's load."""
-    cores = os.cpu_count() or 1
+    cores, said = os.cpu_count() or 1, 0.0
     threshold = cores - min(need or cores, cores) + 0.25
-    said = 0.0
     while True:
         load = H.CpuLoad().start()
         time.sleep(probe)
-        load = load.stop()
-        budget[0] -= probe
+        load, budget[0] = load.stop(), budget[0] - probe
         if load is None or load["others_cores"] < threshold or budget[0] <= 0:
             return load
         if time.monotonic() - said >= 60:
@@ -125,8 +121,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     quick, mode = args.quick, "quick" if args.quick else "full"
     only = set(args.only.split(",")) if args.only else {p[0] for p in PARTS}
-    if only - {p[0] for p in PARTS}:
-        parser.error(f"unknown part(s): {', '.join(sorted(only - {p[0] for p in PARTS}))}")
+    if unknown := only - {p[0] for p in PARTS}:
+        parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
     started, machine = dt.datetime.now().astimezone(), H.machine_info()
     slug = machine_slug(machine)
     default = (QUICK_DIR if quick else RESULTS) / f"{started:%Y-%m-%d}-{slug}.json"
@@ -148,10 +144,11 @@ def main(argv=None) -> int:
         part_args = ["--quick"] if quick else []
         part_args += ["--nocache", str(args.nocache)] if name == "core" and cache_drop.get("worked") else []
         part_args += ["--sizes", args.sizes] if name == "scaling" and args.sizes else []
-        parts[name] = {"what": what, **run_part(BENCH / script, part_args, t_quick if quick else t_full)}
+        now = dt.datetime.now().astimezone().isoformat(timespec="seconds")  # the part's start (was: its end)
+        timeout = t_quick if quick else t_full
+        parts[name] = {"what": what, "started": now, **run_part(BENCH / script, part_args, timeout)}
         if waited is not None:
             parts[name]["load_before"] = waited
-        parts[name]["started"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
         print()
 
     if previous is not None:  # --update: the new parts replace the old ones, the rest stays
@@ -173,7 +170,7 @@ def main(argv=None) -> int:
 
     for path in [results_path, *report.write(results, docs_dir, results_path)]:
         H.log(f"wrote {path}")
-    print(report.headline_markdown(results))
+    print(report.headline_markdown(results) or "(no headline table: the core part did not run)")
     failed = [n for n, p in parts.items() if p["status"] == "failed"]
     H.log(f"done in {results['elapsed_seconds']:.0f} s" + (f"; failed parts: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
