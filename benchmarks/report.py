@@ -133,7 +133,7 @@ def headline_markdown(results: dict) -> str | None:
 
 def target_rows(results: dict) -> list:
     out = []
-    for name in ("core", "compression", "models", "cache", "frames"):
+    for name in ("core", "compression", "models", "cache", "frames", "remote"):
         for t in (part_report(results, name) or {}).get("targets", []):
             value = t["value_text"].replace("-", "–") if t["value"] is None else t["value_text"]
             verdict = t["verdict"] if t.get("primary", True) else f"({t['verdict']}, info)"
@@ -503,14 +503,15 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
         out += ["## Compression, threads and checksums", "", compression_section(comp), ""]
     for name, title, render in (("models", "Record tables and pydantic models", None),
                                 ("cache", "Cache: bfa.memoize against joblib.Memory", None),
-                                ("frames", "Data frames against Arrow IPC and Parquet", frames_section)):
+                                ("frames", "Data frames against Arrow IPC and Parquet", frames_section),
+                                ("remote", "Remote reads by byte range, and Dask", None)):
         part = parts.get(name)
         if part is None:
             continue
         out += [f"## {title}", ""]
         if part["status"] != "ok" or render and not part.get("report"):
             out.append(f"Not in this run: {part['status']} ({part.get('reason')}).")
-        else:  # models and cache: the tables they printed
+        else:  # models, cache and remote: the tables they printed
             out += [render(part["report"])] if render else [f"`benchmarks/bench_{name}.py`, as it printed:", "",
                                                             code_block(part["stdout"])]
         out.append("")
