@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import Any, Iterable
 
 from ._native import ffi, lib, set_io_error
 from ._source import ByteSource
@@ -143,31 +143,28 @@ class RangedImage:
             for (off, _), data in zip(ranges, self.remote.read_ranges(ranges)):
                 self._put(off, data)
 
+    def _outside(self, off: int, n: int) -> ArchiveError:
+        return ArchiveError(f"{self.remote.url}: bytes [{off}, {off + n}) are outside the "
+                            f"archive ({self.size} bytes)")
+
     def ensure(self, off: int, n: int) -> None:
         """Make bytes [off, off + n) resident (a round trip if some are not).
         ArchiveError for a range outside the object."""
-        if n <= 0:
-            return
-        if off < 0 or off + n > self.size:
-            raise ArchiveError(f"{self.remote.url}: bytes [{off}, {off + n}) are outside the "
-                               f"archive ({self.size} bytes)")
-        if off + n <= self.prefix:
-            return
-        first, end = off >> self.shift, ((off + n - 1) >> self.shift) + 1
-        if self._have.find(0, first, end) >= 0:
-            self._fill([(first, end)])
+        self.ensure_ranges(((off, n),))
 
-    def ensure_ranges(self, ranges: list[tuple[int, int]]) -> None:
+    def ensure_ranges(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Make each (off, n) resident, all in one round trip."""
         spans = []
         for off, n in ranges:
-            if n > 0:
-                if off < 0 or off + n > self.size:
-                    raise ArchiveError(f"{self.remote.url}: bytes [{off}, {off + n}) are "
-                                       f"outside the archive ({self.size} bytes)")
-                first, end = off >> self.shift, ((off + n - 1) >> self.shift) + 1
-                if self._have.find(0, first, end) >= 0:
-                    spans.append((first, end))
+            if n <= 0:
+                continue
+            if off < 0 or off + n > self.size:
+                raise self._outside(off, n)
+            if off + n <= self.prefix:
+                continue
+            first, end = off >> self.shift, ((off + n - 1) >> self.shift) + 1
+            if self._have.find(0, first, end) >= 0:
+                spans.append((first, end))
         if spans:
             self._fill(spans)
 
@@ -175,8 +172,7 @@ class RangedImage:
         """Bytes [off, off + n) fetched for the caller alone (array data):
         not copied into the image, no block cache beyond the remote file's."""
         if off < 0 or n < 0 or off + n > self.size:
-            raise ArchiveError(f"{self.remote.url}: bytes [{off}, {off + n}) are outside the "
-                               f"archive ({self.size} bytes)")
+            raise self._outside(off, n)
         if n and self._have.find(0, off >> self.shift, ((off + n - 1) >> self.shift) + 1) < 0:
             return bytes(ffi.buffer(self.ptr + off, n))
         if n >= LARGE_READ:  # straight into one buffer: no block cache, no joins
