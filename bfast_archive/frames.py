@@ -427,6 +427,53 @@ def _bytes_of(np: Any, a: Any) -> memoryview:
     return memoryview(np.ascontiguousarray(a).view(np.uint8))
 
 
+def _string_regions(pa: Any, np: Any, arr: Any, name: str, text: bool) -> tuple[Any, memoryview]:
+    """The u64 offsets (from 0) and the blob of a ``large_string`` /
+    ``large_binary`` array without nulls, checked: offsets non-decreasing
+    within the blob (in C), and for text, UTF-8 (an all-ASCII blob in one
+    vectorised pass, else Arrow's full validation). Cost: O(n + bytes); the
+    offsets are the array's own memory unless the array is a slice."""
+    from ._native import ffi, offsets_check
+
+    try:
+        arr.validate()  # buffer sizes (O(1)): the offsets below lie within them
+    except pa.ArrowException as exc:
+        raise _unsupported(name, f"invalid strings: {exc}") from None
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], "<i8", n + 1, 8 * arr.offset) if n else np.zeros(1, "<i8")
+    base, end = int(offsets[0]), int(offsets[-1])
+    size = bufs[2].size if bufs[2] is not None else 0
+    if not 0 <= base <= end <= size:
+        raise _unsupported(name, f"invalid strings: offsets {base}..{end} outside the "
+                                 f"{size} bytes of data")
+    rebased = (offsets if base == 0 else offsets - base).view("<u8")
+    with ffi.from_buffer("uint8_t[]", rebased) as p:
+        rc = offsets_check(p, rebased.nbytes, 0, n + 1, end - base)
+    if rc < 0:
+        raise _unsupported(name, "invalid strings: offsets out of order")
+    blob = memoryview(bufs[2])[base:end] if bufs[2] is not None else memoryview(b"")
+    if text and not _ascii(np, blob):
+        try:
+            arr.validate(full=True)
+        except pa.ArrowException as exc:
+            raise _unsupported(name, f"invalid strings: {exc}") from None
+    return rebased, blob
+
+
+_HIGH_BITS = 0x8080808080808080
+
+
+def _ascii(np: Any, blob: memoryview) -> bool:
+    """Whether every byte of ``blob`` is below 0x80: one OR-reduction over
+    its 8-byte words (no copy), then the tail."""
+    raw = np.frombuffer(blob, np.uint8)
+    whole = raw.size // 8 * 8
+    words = raw[:whole].view(np.uint64)
+    return not int(np.bitwise_or.reduce(words)) & _HIGH_BITS and \
+        not (raw[whole:] >= 0x80).any()
+
+
 def _write_column(w: _Writer, name: str, arr: Any) -> bytes:
     """Write one Arrow array's regions; return its 56-byte column descriptor."""
     pa = require("pyarrow")
@@ -454,17 +501,9 @@ def _write_column(w: _Writer, name: str, arr: Any) -> bytes:
         arr = arr.cast(pa.large_string() if text else pa.large_binary())
         if mask is not None:
             arr = arr.fill_null("" if text else b"")
-        try:
-            arr.validate(full=True)
-        except pa.ArrowException as exc:
-            raise _unsupported(name, f"invalid strings: {exc}") from None
-        bufs = arr.buffers()
-        offsets = np.frombuffer(bufs[1], "<i8")[arr.offset:arr.offset + n + 1] if n else \
-            np.zeros(1, "<i8")
-        base, end = int(offsets[0]), int(offsets[-1])
-        blob = memoryview(bufs[2])[base:end] if bufs[2] is not None else b""
-        r0 = (w._append_bytes(_bytes_of(np, (offsets - base).astype("<u8"))), 8 * (n + 1))
-        r1 = (w._append_bytes(blob), end - base)
+        offsets, blob = _string_regions(pa, np, arr, name, text)
+        r0 = (w._append_bytes(_bytes_of(np, offsets)), 8 * (n + 1))
+        r1 = (w._append_bytes(blob), len(blob))
         return F.COLUMN.pack(F.COL_STR if text else F.COL_BINARY, flags, *r0, *r1, *nulls)
     if pa.types.is_int64(typ) or pa.types.is_float64(typ):
         kind, width = (F.COL_INT64 if pa.types.is_int64(typ) else F.COL_FLOAT64), 8

@@ -151,6 +151,32 @@ def test_duplicate_column_names_are_refused():
         bfa.dumps(pa.table([pa.array([1]), pa.array([2])], names=["a", "a"]))
 
 
+def _large_strings(offsets, blob, typ=pa.large_string()):
+    """A large_string array straight from its buffers (Arrow checks only their sizes)."""
+    raw = b"".join(o.to_bytes(8, "little", signed=True) for o in offsets)
+    return pa.Array.from_buffers(typ, len(offsets) - 1, [None, pa.py_buffer(raw), pa.py_buffer(blob)])
+
+
+@pytest.mark.parametrize("offsets, blob", [([0, 1, 3], b"a\xff\xfe"),  # not UTF-8
+                                           ([0, 1, 2], "é".encode())])  # cuts a character
+def test_arrow_strings_of_invalid_utf8_are_refused_naming_the_column(offsets, blob):
+    with pytest.raises(bfa.UnsupportedTypeError, match="'s'.*UTF8"):
+        bfa.dumps(pa.table({"s": _large_strings(offsets, blob)}))
+
+
+@pytest.mark.parametrize("typ", [pa.large_string(), pa.large_binary()])
+def test_arrow_string_offsets_out_of_order_are_refused_naming_the_column(typ):
+    with pytest.raises(bfa.UnsupportedTypeError, match="'s'.*out of order"):
+        bfa.dumps(pa.table({"s": _large_strings([0, 3, 1, 3], b"abc", typ)}))
+
+
+@pytest.mark.parametrize("start", [0, 1, 2])
+def test_sliced_string_columns_are_stored_from_their_first_byte(start):
+    strings = pa.array(["é", "ab", "", None, "xyz\0", "ü" * 3], pa.large_string())
+    table = pa.table({"s": strings, "b": strings.cast(pa.large_binary())}).slice(start, 3)
+    assert _back(table).equals(table)
+
+
 arrow_ints = st.sampled_from([pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint32()])
 
 
