@@ -546,12 +546,13 @@ class _Frame:
     file share it, so it holds no view): its kind, Arrow schema, pandas
     extras, and where its body and dictionary tables are."""
 
-    __slots__ = ("kind", "schema", "body_at", "dicts_at", "pandas")
+    __slots__ = ("kind", "schema", "body_at", "dicts_at", "pandas", "indices_checked")
     kind: str
     schema: bytes
     body_at: tuple[int, int]
     dicts_at: list[tuple[int, int]]
     pandas: Any
+    indices_checked: set[int]  # dictionary columns whose indices were checked in range
 
     def __init__(self, arch: Any, s: Any, off: int) -> None:
         from ._decode import to_python
@@ -567,6 +568,7 @@ class _Frame:
                                f"kind and Arrow schema")
         self.kind, self.schema = kind, schema
         self.pandas = meta.get("pandas")
+        self.indices_checked = set()
         w0, p = F.SLOT.unpack_from(s.raw, body_pos)
         self.body_at = (p, w0 >> 8)
         w0, p = F.SLOT.unpack_from(s.raw, dicts_pos)
@@ -646,7 +648,7 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
     metadata): the body's columns as ``to_arrow`` gives them, given the
     schema's types (time zones; ``string``/``binary`` offsets narrowed to 32
     bits, a copy), and dictionary columns rebuilt from their indices and
-    values (indices checked)."""
+    values (indices checked in range once per mapping: O(n) the first time)."""
     from .views import snapshot_of
 
     pa = require("pyarrow")
@@ -670,7 +672,8 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
                                            typ.value_type)
                 indices = _typed_column(pa, s, body, info, c, name, typ.index_type)
                 arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=typ.ordered,
-                                                     safe=True)
+                                                     safe=c not in frame.indices_checked)
+                frame.indices_checked.add(c)
             else:
                 arr = _typed_column(pa, s, body, info, c, name, typ)
         except pa.ArrowException as exc:

@@ -392,6 +392,16 @@ def test_dictionary_index_out_of_range_is_refused():
         bfa.Archive.from_buffer(fix_checksums(bytes(buf))).root.to_arrow()
 
 
+def test_dictionary_index_out_of_range_is_refused_at_every_read():
+    buf, off = _frame_bytes()
+    codes_at = struct.unpack_from("<Q", buf, _desc_at(off, 2) + 8)[0]
+    buf[codes_at] = 9
+    root = bfa.Archive.from_buffer(fix_checksums(bytes(buf))).root
+    for _ in range(2):  # (a check that failed is not remembered as passed)
+        with pytest.raises(bfa.ArchiveError, match="'d'"):
+            root.to_arrow()
+
+
 def test_frame_slot_with_the_wrong_count_is_refused():
     buf = bytearray(bfa.dumps(ARROW))
     word = struct.unpack_from("<Q", buf, 24)[0]
