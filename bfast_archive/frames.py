@@ -310,16 +310,49 @@ def _pandas_to_arrow(df: Any) -> Any:
             if not (kinds <= {str} or kinds <= {bytes}):
                 raise _unsupported(name, f"an object column must hold only str or only bytes "
                                          f"(and None), not {sorted(k.__name__ for k in kinds)}")
+    floats = {name for name in names
+              if isinstance(df[name].dtype, np.dtype) and df[name].dtype.kind == "f"}
     try:
-        table = pa.Table.from_pandas(df, preserve_index=None)
+        # float columns are left out of pyarrow's conversion (which scans them
+        # for NaNs to make nulls of) and added as they are, zero-copy
+        table = pa.Table.from_pandas(df, preserve_index=None,
+                                     columns=[name for name in names if name not in floats])
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise UnsupportedTypeError(f"this data frame has no exact Arrow form: {exc}") from None
-    for i, name in enumerate(table.column_names):
-        if name in df.columns and isinstance(df[name].dtype, np.dtype) and \
-                df[name].dtype.kind == "f":
-            values = df[name].to_numpy()
-            table = table.set_column(i, table.schema.field(i), pa.array(values, from_pandas=False))
+    if floats:
+        table = _floats_added(pa, df, names, floats, table)
     return table
+
+
+def _floats_added(pa: Any, df: Any, names: list[str], floats: set[str], table: Any) -> Any:
+    """``table`` (pyarrow's conversion of ``df`` but for its float columns)
+    with the float columns' values added at their places, and the pandas
+    metadata pyarrow writes for them (taken from a conversion of no rows)."""
+    import json
+
+    empty = pa.Table.from_pandas(df.iloc[:0][[n for n in names if n in floats]],
+                                 preserve_index=False)
+    meta = dict(table.schema.metadata)
+    pandas_meta = json.loads(meta[b"pandas"])
+    entries = iter(pandas_meta["columns"])  # the data columns' entries, then the index's
+    float_entries = iter(json.loads(empty.schema.metadata[b"pandas"])["columns"])
+    converted = iter(zip(table.schema, table.columns))  # the same order
+    fields, columns, described = [], [], []
+    for name in names:
+        if name in floats:
+            values = pa.array(df[name].to_numpy(), from_pandas=False)
+            field, entry = pa.field(name, values.type), next(float_entries)
+        else:
+            (field, values), entry = next(converted), next(entries)
+        fields.append(field)
+        columns.append(values)
+        described.append(entry)
+    for field, values in converted:  # index columns
+        fields.append(field)
+        columns.append(values)
+    pandas_meta["columns"] = described + list(entries)
+    meta[b"pandas"] = json.dumps(pandas_meta).encode("utf8")
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=meta))
 
 
 def _pandas_extras(df: Any) -> dict[str, Any]:

@@ -242,6 +242,8 @@ PANDAS = {
         "2020", periods=N, tz="UTC", name="t")),
     "empty": pd.DataFrame({"x": pd.Series([], dtype="int64")}),
     "column order": pd.DataFrame({"b": [1, 2], "a": ["x", "y"], "c": [0.5, 1.5]}),
+    "floats among others": pd.DataFrame({"f": [0.5, np.nan], "a": ["x", "y"], "g": [1.5, -0.0],
+                                         "i": [1, 2]}, index=pd.Index([2.5, 1.0], name="fi")),
 }
 
 
@@ -251,6 +253,20 @@ def test_pandas_dtype_round_trips_exactly(name):
     back = _back(df)
     pd.testing.assert_frame_equal(back, df, check_exact=True)
     assert list(back.columns) == list(df.columns)
+
+
+MIXED_FLOATS = pd.DataFrame({"f16": np.arange(N, dtype="f2"), "i": np.arange(N),
+                             "f64": [np.nan, 1.0, 2.0, 3.0, 4.0, 5.0], "s": list("abcdef"),
+                             "f32": np.arange(N, dtype="f4")}, index=pd.Index(list("uvwxyz"), name="k"))
+
+
+@pytest.mark.parametrize("name", list(PANDAS) + ["mixed floats", "only floats"])
+def test_pandas_frame_gets_pyarrows_schema_and_metadata(name):
+    from bfast_archive.frames import _pandas_to_arrow
+
+    df = {"mixed floats": MIXED_FLOATS, "only floats": MIXED_FLOATS[["f64", "f32"]]}.get(name)
+    df = PANDAS[name] if df is None else df
+    assert _pandas_to_arrow(df).schema.equals(pa.Table.from_pandas(df).schema, check_metadata=True)
 
 
 def test_arrow_float_nan_bits_survive():
