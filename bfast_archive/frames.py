@@ -762,6 +762,38 @@ def arrow_to_frame(table: Any, kind: str, pandas_extras: Any = None) -> Any:
     return require("polars").from_arrow(table)
 
 
+_PLAIN_BOOLS_MAX = 16  # more inserted columns would leave pandas a fragmented frame
+
+
+def _plain_bools(table: Any, info: Any, extras: Any) -> list[tuple[int, str, int]]:
+    """(position among the data frame's columns, name, offset of the values)
+    of each column of ``table`` that pandas gets as a NumPy bool array: a
+    BOOL column of the body without nulls that the pandas metadata (if any)
+    calls ``bool``; none if there are more than ``_PLAIN_BOOLS_MAX``."""
+    import json
+
+    raw = (table.schema.metadata or {}).get(b"pandas")
+    try:
+        meta = json.loads(raw) if raw is not None else None
+        numpy_types = {e["field_name"]: e["numpy_type"] for e in meta["columns"]} \
+            if meta is not None else None
+        index = {i for i in meta["index_columns"] if isinstance(i, str)} if meta else set()
+    except (ValueError, TypeError, KeyError):
+        return []  # (pyarrow's own conversion reports such metadata)
+    skip = set(extras.get("arrow_columns") or ()) if isinstance(extras, dict) else set()
+    found = []
+    position = 0
+    for c, name in enumerate(table.column_names):
+        if name in index:
+            continue
+        kind, flags = info.cols[c][:2]
+        if kind == F.COL_BOOL and not flags & F.COL_HAS_NULLS and name not in skip and \
+                (numpy_types is None or numpy_types.get(name) == "bool"):
+            found.append((position, name, info.cols[c][2]))
+        position += 1
+    return found if len(found) <= _PLAIN_BOOLS_MAX else []
+
+
 def _archived_frame_base() -> type:
     from .tables import ArchivedTable
 
@@ -807,9 +839,24 @@ class ArchivedFrame(_FrameBase):
 
     def to_pandas(self) -> Any:
         """The frame as a pandas DataFrame (pyarrow's conversion, which uses
-        the pandas metadata of a frame written from pandas)."""
+        the pandas metadata of a frame written from pandas), except that
+        NumPy bool columns without nulls are copied from the archive's
+        byte-per-row values (a memcpy, where Arrow unpacks bits)."""
+        from .views import snapshot_of
+
+        frame = self._frame()
         table = self.to_arrow()
-        return arrow_to_frame(table, "pandas.DataFrame", self._frame().pandas)
+        s = snapshot_of(self)
+        bools = _plain_bools(table, self._info(s), frame.pandas)
+        if not bools:
+            return arrow_to_frame(table, "pandas.DataFrame", frame.pandas)
+        np = _np()
+        df = arrow_to_frame(table.drop_columns([name for _, name, _ in bools]),
+                            "pandas.DataFrame", frame.pandas)
+        for position, name, r0 in bools:  # (checked to hold 0 and 1 by to_arrow)
+            # (insert copies the values: the frame owns them, writable)
+            df.insert(position, name, np.frombuffer(s.mv, np.bool_, table.num_rows, r0))
+        return df
 
     def to_polars(self) -> Any:
         """The frame as a polars DataFrame."""

@@ -310,6 +310,42 @@ def test_to_pandas_of_a_pandas_frame_view_is_the_frame():
     pd.testing.assert_frame_equal(view.to_pandas(), PANDAS["named index"], check_exact=True)
 
 
+def _bools_frame(nbool, index=None):
+    cols = {f"b{i}": np.arange(N) % (i + 2) == 0 for i in range(nbool)}
+    cols = {"x": np.arange(N), **cols, "s": list("abcdef"), "last": [True] * N,
+            "nb": pd.array([True, False] * 3, "boolean")}  # (pandas' nullable bool: no nulls)
+    df = pd.DataFrame(cols, index=index)
+    df.columns.name = "cols"
+    return df
+
+
+BOOL_FRAMES = {"bools among others": _bools_frame(2),
+               "bools and a named index": _bools_frame(1, pd.Index(list("uvwxyz"), name="k")),
+               "more bools than are copied alone": _bools_frame(20),
+               "only bools": pd.DataFrame({"a": [True, False], "b": [False, False]})}
+
+
+@pytest.mark.parametrize("name", list(BOOL_FRAMES))
+def test_to_pandas_of_a_frame_view_with_bool_columns_is_the_frame(name):
+    df = BOOL_FRAMES[name]
+    back = bfa.Archive.from_buffer(bfa.dumps(df)).root.to_pandas()
+    pd.testing.assert_frame_equal(back, df, check_exact=True)
+    assert list(back.columns) == list(df.columns)
+
+
+def test_bool_columns_of_to_pandas_are_writable_copies():
+    arch = bfa.Archive.from_buffer(bfa.dumps(BOOL_FRAMES["bools among others"]))
+    back = arch.root.to_pandas()
+    back.loc[0, "b1"] = not back.loc[0, "b1"]
+    assert arch.root.to_pandas().loc[0, "b1"] == BOOL_FRAMES["bools among others"].loc[0, "b1"]
+
+
+def test_to_pandas_of_an_arrow_frame_view_with_bools_is_pyarrows():
+    table = pa.table({"b": [True, False, True], "n": [True, None, False], "i": [1, 2, 3]})
+    view = bfa.Archive.from_buffer(bfa.dumps(table)).root
+    pd.testing.assert_frame_equal(view.to_pandas(), table.to_pandas(), check_exact=True)
+
+
 # -- polars -------------------------------------------------------------------------
 
 POLARS = pl.DataFrame({
