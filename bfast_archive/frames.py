@@ -7,7 +7,8 @@ data frames"):
 - INT64 and FLOAT64 values: zero-copy (``int64`` / ``double``).
 - STR: the column's u64 offsets (from 0) and UTF-8 blob are exactly Arrow's
   ``large_string`` layout: zero-copy. The offsets are checked in C and the
-  blob's UTF-8 by Arrow's full validation, once per column and archive.
+  blob's UTF-8 (an all-ASCII blob in one vectorised pass, else by Arrow's
+  full validation) once per column and mapping.
 - STRLIST: row starts, string offsets and blob are ``large_list<large_string>``:
   zero-copy.
 - Null masks (a byte per row, 1 = None) become Arrow validity bitmaps (a bit
@@ -409,7 +410,9 @@ def _to_arrow_input(v: Any, kind: str) -> Any:
 def write_frame(w: _Writer, v: Any) -> bytes:
     """The slot of a FRAME node for the data frame ``v`` (format 1.1).
     Cost: one pass over the data (null masks and bools unpacked, values
-    under nulls zeroed, strings rebased to u64 offsets)."""
+    under nulls zeroed, string offsets checked and rebased to 0 if sliced);
+    int, float and unsliced string buffers are written from the frame's
+    memory, not copied first."""
     kind = _frame_kind(v)
     assert kind is not None  # (write_frame is the encoder of data frames only)
     table = _to_arrow_input(v, kind)
