@@ -340,8 +340,10 @@ def test_bool_columns_of_to_pandas_are_writable_copies():
     assert arch.root.to_pandas().loc[0, "b1"] == BOOL_FRAMES["bools among others"].loc[0, "b1"]
 
 
-def test_to_pandas_of_an_arrow_frame_view_with_bools_is_pyarrows():
-    table = pa.table({"b": [True, False, True], "n": [True, None, False], "i": [1, 2, 3]})
+@pytest.mark.parametrize("table", [
+    pa.table({"b": [True, False, True], "n": [True, None, False], "i": [1, 2, 3]}),
+    pa.table({"only": [True, False, True]})], ids=["among others", "only bools"])
+def test_to_pandas_of_an_arrow_frame_view_with_bools_is_pyarrows(table):
     view = bfa.Archive.from_buffer(bfa.dumps(table)).root
     pd.testing.assert_frame_equal(view.to_pandas(), table.to_pandas(), check_exact=True)
 
