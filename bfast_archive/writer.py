@@ -1084,7 +1084,10 @@ def dump(obj: Any, path: str | os.PathLike[str], *, compression: str | None = No
     The archive is written to a temporary file in the same directory, flushed
     and fsynced, then renamed over ``path`` (``os.replace``), and the directory
     is fsynced (``fsync=False`` skips both fsyncs: still atomic, but a power
-    loss may lose the new file; for caches that can be rebuilt). On any error the temporary file is removed and an existing
+    loss may lose the new file; for caches that can be rebuilt). Before
+    writing an archive of 64 MiB or more over a regular file, the old file's
+    clean, unmapped cached pages are dropped (``POSIX_FADV_DONTNEED``; its
+    bytes stay readable, from disk) so that the new file's pages reuse them. On any error the temporary file is removed and an existing
     file at ``path`` is untouched. Uncompressed array payloads are written
     straight from the arrays' memory, without an intermediate copy.
 
