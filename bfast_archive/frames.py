@@ -7,7 +7,8 @@ data frames"):
 - INT64 and FLOAT64 values: zero-copy (``int64`` / ``double``).
 - STR: the column's u64 offsets (from 0) and UTF-8 blob are exactly Arrow's
   ``large_string`` layout: zero-copy. The offsets are checked in C and the
-  blob's UTF-8 by Arrow's full validation, once per column and archive.
+  blob's UTF-8 (an all-ASCII blob in one vectorised pass, else by Arrow's
+  full validation) once per column and mapping.
 - STRLIST: row starts, string offsets and blob are ``large_list<large_string>``:
   zero-copy.
 - Null masks (a byte per row, 1 = None) become Arrow validity bitmaps (a bit
@@ -81,9 +82,12 @@ def _strings_checked(s: Any, offsets_at: int, count: int, blob_len: int, where: 
 
 
 def _utf8_checked(arr: Any, blob: memoryview, where: str) -> None:
-    """Arrow's full validation (UTF-8 of every string, offsets): O(bytes), no
-    copy. A lone surrogate (allowed in the format, as Python's
-    ``surrogatepass``) has no Arrow form: refused, not returned."""
+    """The UTF-8 of every string of ``arr`` (whose offsets were checked):
+    an all-ASCII ``blob`` in one vectorised pass, else Arrow's full
+    validation; O(bytes), no copy. A lone surrogate (allowed in the format,
+    as Python's ``surrogatepass``) has no Arrow form: refused, not returned."""
+    if _ascii(_np(), blob):
+        return
     try:
         arr.validate(full=True)
     except Exception:
@@ -313,16 +317,49 @@ def _pandas_to_arrow(df: Any) -> Any:
             if not (kinds <= {str} or kinds <= {bytes}):
                 raise _unsupported(name, f"an object column must hold only str or only bytes "
                                          f"(and None), not {sorted(k.__name__ for k in kinds)}")
+    floats = {name for name in names
+              if isinstance(df[name].dtype, np.dtype) and df[name].dtype.kind == "f"}
     try:
-        table = pa.Table.from_pandas(df, preserve_index=None)
+        # float columns are left out of pyarrow's conversion (which scans them
+        # for NaNs to make nulls of) and added as they are, zero-copy
+        table = pa.Table.from_pandas(df, preserve_index=None,
+                                     columns=[name for name in names if name not in floats])
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise UnsupportedTypeError(f"this data frame has no exact Arrow form: {exc}") from None
-    for i, name in enumerate(table.column_names):
-        if name in df.columns and isinstance(df[name].dtype, np.dtype) and \
-                df[name].dtype.kind == "f":
-            values = df[name].to_numpy()
-            table = table.set_column(i, table.schema.field(i), pa.array(values, from_pandas=False))
+    if floats:
+        table = _floats_added(pa, df, names, floats, table)
     return table
+
+
+def _floats_added(pa: Any, df: Any, names: list[str], floats: set[str], table: Any) -> Any:
+    """``table`` (pyarrow's conversion of ``df`` but for its float columns)
+    with the float columns' values added at their places, and the pandas
+    metadata pyarrow writes for them (taken from a conversion of no rows)."""
+    import json
+
+    empty = pa.Table.from_pandas(df.iloc[:0][[n for n in names if n in floats]],
+                                 preserve_index=False)
+    meta = dict(table.schema.metadata)
+    pandas_meta = json.loads(meta[b"pandas"])
+    entries = iter(pandas_meta["columns"])  # the data columns' entries, then the index's
+    float_entries = iter(json.loads(empty.schema.metadata[b"pandas"])["columns"])
+    converted = iter(zip(table.schema, table.columns))  # the same order
+    fields, columns, described = [], [], []
+    for name in names:
+        if name in floats:
+            values = pa.array(df[name].to_numpy(), from_pandas=False)
+            field, entry = pa.field(name, values.type), next(float_entries)
+        else:
+            (field, values), entry = next(converted), next(entries)
+        fields.append(field)
+        columns.append(values)
+        described.append(entry)
+    for field, values in converted:  # index columns
+        fields.append(field)
+        columns.append(values)
+    pandas_meta["columns"] = described + list(entries)
+    meta[b"pandas"] = json.dumps(pandas_meta).encode("utf8")
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=meta))
 
 
 def _pandas_extras(df: Any) -> dict[str, Any]:
@@ -376,7 +413,9 @@ def _to_arrow_input(v: Any, kind: str) -> Any:
 def write_frame(w: _Writer, v: Any) -> bytes:
     """The slot of a FRAME node for the data frame ``v`` (format 1.1).
     Cost: one pass over the data (null masks and bools unpacked, values
-    under nulls zeroed, strings rebased to u64 offsets)."""
+    under nulls zeroed, string offsets checked and rebased to 0 if sliced);
+    int, float and unsliced string buffers are written from the frame's
+    memory, not copied first."""
     kind = _frame_kind(v)
     assert kind is not None  # (write_frame is the encoder of data frames only)
     table = _to_arrow_input(v, kind)
@@ -430,6 +469,53 @@ def _bytes_of(np: Any, a: Any) -> memoryview:
     return memoryview(np.ascontiguousarray(a).view(np.uint8))
 
 
+def _string_regions(pa: Any, np: Any, arr: Any, name: str, text: bool) -> tuple[Any, memoryview]:
+    """The u64 offsets (from 0) and the blob of a ``large_string`` /
+    ``large_binary`` array without nulls, checked: offsets non-decreasing
+    within the blob (in C), and for text, UTF-8 (an all-ASCII blob in one
+    vectorised pass, else Arrow's full validation). Cost: O(n + bytes); the
+    offsets are the array's own memory unless the array is a slice."""
+    from ._native import ffi, offsets_check
+
+    try:
+        arr.validate()  # buffer sizes (O(1)): the offsets below lie within them
+    except pa.ArrowException as exc:
+        raise _unsupported(name, f"invalid strings: {exc}") from None
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], "<i8", n + 1, 8 * arr.offset) if n else np.zeros(1, "<i8")
+    base, end = int(offsets[0]), int(offsets[-1])
+    size = bufs[2].size if bufs[2] is not None else 0
+    if not 0 <= base <= end <= size:
+        raise _unsupported(name, f"invalid strings: offsets {base}..{end} outside the "
+                                 f"{size} bytes of data")
+    rebased = (offsets if base == 0 else offsets - base).view("<u8")
+    with ffi.from_buffer("uint8_t[]", rebased) as p:
+        rc = offsets_check(p, rebased.nbytes, 0, n + 1, end - base)
+    if rc < 0:
+        raise _unsupported(name, "invalid strings: offsets out of order")
+    blob = memoryview(bufs[2])[base:end] if bufs[2] is not None else memoryview(b"")
+    if text and not _ascii(np, blob):
+        try:
+            arr.validate(full=True)
+        except pa.ArrowException as exc:
+            raise _unsupported(name, f"invalid strings: {exc}") from None
+    return rebased, blob
+
+
+_HIGH_BITS = 0x8080808080808080
+
+
+def _ascii(np: Any, blob: memoryview) -> bool:
+    """Whether every byte of ``blob`` is below 0x80: one OR-reduction over
+    its 8-byte words (no copy), then the tail."""
+    raw = np.frombuffer(blob, np.uint8)
+    whole = raw.size // 8 * 8
+    words = raw[:whole].view(np.uint64)
+    return not int(np.bitwise_or.reduce(words)) & _HIGH_BITS and \
+        not (raw[whole:] >= 0x80).any()
+
+
 def _write_column(w: _Writer, name: str, arr: Any) -> bytes:
     """Write one Arrow array's regions; return its 56-byte column descriptor."""
     pa = require("pyarrow")
@@ -457,17 +543,9 @@ def _write_column(w: _Writer, name: str, arr: Any) -> bytes:
         arr = arr.cast(pa.large_string() if text else pa.large_binary())
         if mask is not None:
             arr = arr.fill_null("" if text else b"")
-        try:
-            arr.validate(full=True)
-        except pa.ArrowException as exc:
-            raise _unsupported(name, f"invalid strings: {exc}") from None
-        bufs = arr.buffers()
-        offsets = np.frombuffer(bufs[1], "<i8")[arr.offset:arr.offset + n + 1] if n else \
-            np.zeros(1, "<i8")
-        base, end = int(offsets[0]), int(offsets[-1])
-        blob = memoryview(bufs[2])[base:end] if bufs[2] is not None else b""
-        r0 = (w._append_bytes(_bytes_of(np, (offsets - base).astype("<u8"))), 8 * (n + 1))
-        r1 = (w._append_bytes(blob), end - base)
+        offsets, blob = _string_regions(pa, np, arr, name, text)
+        r0 = (w._append_bytes(_bytes_of(np, offsets)), 8 * (n + 1))
+        r1 = (w._append_bytes(blob), len(blob))
         return F.COLUMN.pack(F.COL_STR if text else F.COL_BINARY, flags, *r0, *r1, *nulls)
     if pa.types.is_int64(typ) or pa.types.is_float64(typ):
         kind, width = (F.COL_INT64 if pa.types.is_int64(typ) else F.COL_FLOAT64), 8
@@ -510,12 +588,13 @@ class _Frame:
     file share it, so it holds no view): its kind, Arrow schema, pandas
     extras, and where its body and dictionary tables are."""
 
-    __slots__ = ("kind", "schema", "body_at", "dicts_at", "pandas")
+    __slots__ = ("kind", "schema", "body_at", "dicts_at", "pandas", "indices_checked")
     kind: str
     schema: bytes
     body_at: tuple[int, int]
     dicts_at: list[tuple[int, int]]
     pandas: Any
+    indices_checked: set[int]  # dictionary columns whose indices were checked in range
 
     def __init__(self, arch: Any, s: Any, off: int) -> None:
         from ._decode import to_python
@@ -531,6 +610,7 @@ class _Frame:
                                f"kind and Arrow schema")
         self.kind, self.schema = kind, schema
         self.pandas = meta.get("pandas")
+        self.indices_checked = set()
         w0, p = F.SLOT.unpack_from(s.raw, body_pos)
         self.body_at = (p, w0 >> 8)
         w0, p = F.SLOT.unpack_from(s.raw, dicts_pos)
@@ -610,7 +690,7 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
     metadata): the body's columns as ``to_arrow`` gives them, given the
     schema's types (time zones; ``string``/``binary`` offsets narrowed to 32
     bits, a copy), and dictionary columns rebuilt from their indices and
-    values (indices checked)."""
+    values (indices checked in range once per mapping: O(n) the first time)."""
     from .views import snapshot_of
 
     pa = require("pyarrow")
@@ -634,7 +714,8 @@ def frame_to_arrow(arch: Any, frame: _Frame) -> Any:
                                            typ.value_type)
                 indices = _typed_column(pa, s, body, info, c, name, typ.index_type)
                 arr = pa.DictionaryArray.from_arrays(indices, dictionary, ordered=typ.ordered,
-                                                     safe=True)
+                                                     safe=c not in frame.indices_checked)
+                frame.indices_checked.add(c)
             else:
                 arr = _typed_column(pa, s, body, info, c, name, typ)
         except pa.ArrowException as exc:
@@ -687,6 +768,38 @@ def arrow_to_frame(table: Any, kind: str, pandas_extras: Any = None) -> Any:
     return require("polars").from_arrow(table)
 
 
+_PLAIN_BOOLS_MAX = 16  # more inserted columns would leave pandas a fragmented frame
+
+
+def _plain_bools(table: Any, info: Any, extras: Any) -> list[tuple[int, str, int]]:
+    """(position among the data frame's columns, name, offset of the values)
+    of each column of ``table`` that pandas gets as a NumPy bool array: a
+    BOOL column of the body without nulls that the pandas metadata (if any)
+    calls ``bool``; none if there are more than ``_PLAIN_BOOLS_MAX``."""
+    import json
+
+    raw = (table.schema.metadata or {}).get(b"pandas")
+    try:
+        meta = json.loads(raw) if raw is not None else None
+        numpy_types = {e["field_name"]: e["numpy_type"] for e in meta["columns"]} \
+            if meta is not None else None
+        index = {i for i in meta["index_columns"] if isinstance(i, str)} if meta else set()
+    except (ValueError, TypeError, KeyError):
+        return []  # (pyarrow's own conversion reports such metadata)
+    skip = set(extras.get("arrow_columns") or ()) if isinstance(extras, dict) else set()
+    found = []
+    position = 0
+    for c, name in enumerate(table.column_names):
+        if name in index:
+            continue
+        kind, flags = info.cols[c][:2]
+        if kind == F.COL_BOOL and not flags & F.COL_HAS_NULLS and name not in skip and \
+                (numpy_types is None or numpy_types.get(name) == "bool"):
+            found.append((position, name, info.cols[c][2]))
+        position += 1
+    return found if len(found) <= _PLAIN_BOOLS_MAX else []
+
+
 def _archived_frame_base() -> type:
     from .tables import ArchivedTable
 
@@ -732,9 +845,24 @@ class ArchivedFrame(_FrameBase):
 
     def to_pandas(self) -> Any:
         """The frame as a pandas DataFrame (pyarrow's conversion, which uses
-        the pandas metadata of a frame written from pandas)."""
+        the pandas metadata of a frame written from pandas), except that
+        NumPy bool columns without nulls are copied from the archive's
+        byte-per-row values (a memcpy, where Arrow unpacks bits)."""
+        from .views import snapshot_of
+
+        frame = self._frame()
         table = self.to_arrow()
-        return arrow_to_frame(table, "pandas.DataFrame", self._frame().pandas)
+        s = snapshot_of(self)
+        bools = _plain_bools(table, self._info(s), frame.pandas)
+        if not bools:
+            return arrow_to_frame(table, "pandas.DataFrame", frame.pandas)
+        np = _np()
+        df = arrow_to_frame(table.drop_columns([name for _, name, _ in bools]),
+                            "pandas.DataFrame", frame.pandas)
+        for position, name, r0 in bools:  # (checked to hold 0 and 1 by to_arrow)
+            # (insert copies the values: the frame owns them, writable)
+            df.insert(position, name, np.frombuffer(s.mv, np.bool_, table.num_rows, r0))
+        return df
 
     def to_polars(self) -> Any:
         """The frame as a polars DataFrame."""

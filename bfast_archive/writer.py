@@ -13,6 +13,7 @@ import datetime as _dt
 import enum
 import errno
 import os
+import stat
 import sys
 from array import array
 from contextlib import nullcontext
@@ -1083,7 +1084,10 @@ def dump(obj: Any, path: str | os.PathLike[str], *, compression: str | None = No
     The archive is written to a temporary file in the same directory, flushed
     and fsynced, then renamed over ``path`` (``os.replace``), and the directory
     is fsynced (``fsync=False`` skips both fsyncs: still atomic, but a power
-    loss may lose the new file; for caches that can be rebuilt). On any error the temporary file is removed and an existing
+    loss may lose the new file; for caches that can be rebuilt). Before
+    writing an archive of 64 MiB or more over a regular file, the old file's
+    clean, unmapped cached pages are dropped (``POSIX_FADV_DONTNEED``; its
+    bytes stay readable, from disk) so that the new file's pages reuse them. On any error the temporary file is removed and an existing
     file at ``path`` is untouched. Uncompressed array payloads are written
     straight from the arrays' memory, without an intermediate copy.
 
@@ -1131,6 +1135,7 @@ def dump(obj: Any, path: str | os.PathLike[str], *, compression: str | None = No
         mode = _existing_mode(path)
         if mode is not None:
             os.fchmod(fd, mode)
+            _drop_replaced_cache(path, pieces)
         size = _write_file(fd, pieces, blocks, threads)
         if fsync:
             os.fsync(fd)
@@ -1223,6 +1228,36 @@ def _existing_mode(path: str) -> int | None:
         return os.stat(path).st_mode & 0o7777
     except OSError:
         return None
+
+
+_DROP_CACHE_MIN = 64 << 20  # smaller files: a few syscalls more for little
+
+
+def _drop_replaced_cache(path: str, pieces: list[Piece]) -> None:
+    """Let the pages of the new archive reuse those of the file it replaces:
+    for a big archive, ask the kernel to drop the page cache of the regular
+    file now at ``path`` (``POSIX_FADV_DONTNEED``: clean pages that no
+    process maps; the file's bytes are untouched and stay readable until
+    the rename, from disk). On a VM that hands freed memory back to its host
+    (free page reporting) filling fresh page-cache pages costs several times
+    more than recycled ones (438 MiB: 2.4 s against 0.44 s measured after an
+    idle 2.5 s); elsewhere it keeps the page cache from holding both
+    versions at once. Errors are ignored: it is only a hint."""
+    from ._output import nbytes
+
+    if not hasattr(os, "posix_fadvise") or sum(map(nbytes, pieces)) < _DROP_CACHE_MIN:
+        return
+    try:  # (not following a symlink; not waiting on a FIFO)
+        old = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        if stat.S_ISREG(os.fstat(old).st_mode):
+            os.posix_fadvise(old, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(old)
 
 
 def _fsync_dir(directory: str) -> None:

@@ -245,3 +245,32 @@ def test_dumped_file_gets_normal_permissions(tmp_path):
         assert os.stat(path).st_mode & 0o777 == 0o644
     finally:
         os.umask(old_umask)
+
+
+def test_dump_of_a_big_archive_drops_the_cache_of_the_file_it_replaces(tmp_path, monkeypatch):
+    from bfast_archive import writer
+
+    path = tmp_path / "big.bfa"
+    bfa.dump({"old": 1}, path)
+    old_inode = os.stat(path).st_ino
+    dropped = []
+    fadvise = os.posix_fadvise
+    monkeypatch.setattr(writer, "_DROP_CACHE_MIN", 0)
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, off, n, advice: dropped.append(
+        (os.fstat(fd).st_ino, advice)) or fadvise(fd, off, n, advice))
+    bfa.dump({"new": 2}, path)
+    assert dropped == [(old_inode, os.POSIX_FADV_DONTNEED)]
+    assert bfa.load(path) == {"new": 2}
+
+
+def test_dump_over_a_fifo_neither_waits_on_it_nor_drops_a_cache(tmp_path, monkeypatch):
+    from bfast_archive import writer
+
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    monkeypatch.setattr(writer, "_DROP_CACHE_MIN", 0)
+    done = []
+    worker = threading.Thread(target=lambda: done.append(bfa.dump({"a": 1}, path)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert done and bfa.load(path) == {"a": 1}
