@@ -95,8 +95,24 @@ def _utf8_checked(arr: Any, blob: memoryview, where: str) -> None:
             bytes(blob).decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
             raise ArchiveError(f"invalid UTF-8 in the string blob of column {where!r}") from None
+        split = _split_character(arr, blob)
+        if split is not None:
+            raise ArchiveError(f"string {split} of column {where!r} starts inside a UTF-8 "
+                               f"character (its offset is damaged)") from None
         raise UnsupportedTypeError(f"column {where!r} holds a lone surrogate, which Arrow "
                                    f"strings cannot hold", path=where) from None
+
+
+def _split_character(arr: Any, blob: memoryview) -> int | None:
+    """The first string of ``arr`` whose start offset falls on a UTF-8
+    continuation byte of ``blob`` (a blob that is valid UTF-8 as a whole, cut
+    inside a character), or None. O(strings); only on the error path."""
+    np = _np()
+    data = np.frombuffer(blob, np.uint8)
+    starts = np.frombuffer(arr.buffers()[1], "<i8", len(arr), 8 * arr.offset)
+    inside = starts[starts < len(data)]
+    cut = np.flatnonzero((data[inside] & 0xC0) == 0x80)
+    return int(np.flatnonzero(starts < len(data))[cut[0]]) if len(cut) else None
 
 
 def column_to_arrow(s: Any, info: Any, c: int, name: str) -> Any:

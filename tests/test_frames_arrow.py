@@ -126,6 +126,16 @@ def test_invalid_utf8_is_an_archive_error():
         bfa.Archive.from_buffer(fix_checksums(bytes(buf))).root.to_arrow()
 
 
+def test_offset_inside_a_character_is_an_archive_error():
+    # the blob stays valid UTF-8 as a whole; string 5 starts inside the
+    # two bytes of "é": damage, not a lone surrogate
+    buf = bytearray(bfa.dumps([{"s": "é"} for _ in range(10)]))
+    offsets_at = _column_desc(bytes(buf))[2]
+    buf[offsets_at + 8 * 5:offsets_at + 8 * 6] = (11).to_bytes(8, "little")
+    with pytest.raises(bfa.ArchiveError, match="string 5 of column 's' starts inside a UTF-8"):
+        bfa.Archive.from_buffer(fix_checksums(bytes(buf))).root.column("s", arrow=True)
+
+
 def test_string_offsets_past_the_blob_are_an_archive_error():
     buf = bytearray(bfa.dumps([{"s": "abc"} for _ in range(10)]))
     offsets_at = _column_desc(bytes(buf))[2]
