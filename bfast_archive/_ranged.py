@@ -229,6 +229,10 @@ def open_ranged(url: str, storage_options: dict[str, Any] | None = None, *,
 
 
 NODE_BLOCK = 1 << 10  # residency unit of the nodes image of a compressed archive
+# nodes stored in at most this many bytes are fetched whole by their first read:
+# with the open's 80 KiB, one more round trip of at most 208 KiB serves every
+# later read of nodes
+NODES_WHOLE = 128 << 10
 
 
 class _Structure:
@@ -236,9 +240,11 @@ class _Structure:
     (the header, then payload 0): the chunks holding the asked bytes,
     fetched (once: the file's image keeps them) and decoded, their XXH64
     checked. Every fill is widened to whole chunks (``cover``), all of them
-    kept in the image; the chunks of ranges asked for together are fetched
-    in one round trip. The image's blocks are small (``NODE_BLOCK``), so a
-    fill seldom reaches into a neighbouring chunk it does not need."""
+    kept in the image (all the nodes when they are stored in at most
+    ``NODES_WHOLE`` bytes); the chunks of ranges asked for together are
+    fetched in one round trip. The image's blocks are small
+    (``NODE_BLOCK``), so a fill seldom reaches into a neighbouring chunk it
+    does not need."""
 
     def __init__(self, layer: Any, header: bytes, url: str) -> None:
         self.layer = layer
@@ -248,14 +254,18 @@ class _Structure:
         self.payload_size = layer._entry(0)[0]
         self.size = len(header) + self.payload_size
         self.chunk = layer.chunk_size(0)
+        self.whole = layer.stored_bytes(0) <= NODES_WHOLE
 
     def cover(self, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """``ranges`` (sorted (offset, n) of the image) widened to the whole
-        chunks holding them, overlapping ones merged. The last chunk, when
-        it is less than half a chunk, comes with the one before it: the
-        nodes read first (the root, its tables' and arrays' nodes) lie at
-        the end of the image and often reach back past it."""
+        chunks holding them (to all the nodes when ``whole``), overlapping
+        ones merged. The last chunk, when it is less than half a chunk,
+        comes with the one before it: the nodes read first (the root, its
+        tables' and arrays' nodes) lie at the end of the image and often
+        reach back past it."""
         head, chunk, size = len(self.header), self.chunk, self.size
+        if self.whole and ranges[-1][0] + ranges[-1][1] > head:
+            return [(min(ranges[0][0], head), size - min(ranges[0][0], head))]
         last = head + max(self.payload_size - 1, 0) // chunk * chunk
         out: list[tuple[int, int]] = []
         for off, n in ranges:

@@ -285,10 +285,14 @@ def test_mutated_archives_read_by_range_fail_as_local_ones_do(name, data):
 
 
 class _Nodes:
-    """A stand-in FileLayer: payload 0 of ``size`` bytes in ``chunk`` chunks."""
+    """A stand-in FileLayer: payload 0 of ``size`` bytes in ``chunk`` chunks,
+    stored in ``stored`` bytes."""
 
-    def __init__(self, size, chunk):
-        self.size, self.chunk = size, chunk
+    def __init__(self, size, chunk, stored=1 << 30):
+        self.size, self.chunk, self.stored = size, chunk, stored
+
+    def stored_bytes(self, index):
+        return self.stored
 
     def _entry(self, index):
         return self.size, self.chunk, 0, -(-self.size // self.chunk)
@@ -315,3 +319,13 @@ def test_a_short_last_chunk_of_nodes_comes_with_the_one_before_it():
     assert short.cover([(short.size - 8, 8)]) == [(64 + 9 * 4096, 4096 + 100)]
     long = _Structure(_Nodes(10 * 4096 + 3000, 4096), bytes(64), "memory://x")
     assert long.cover([(long.size - 8, 8)]) == [(64 + 10 * 4096, 3000)]
+
+
+def test_nodes_stored_in_at_most_128_kib_are_fetched_whole_by_the_first_read():
+    from bfast_archive._ranged import _Structure
+
+    small = _Structure(_Nodes(100 * 4096, 4096, stored=128 << 10), bytes(64), "memory://x")
+    assert small.cover([(64 + 5 * 4096, 8)]) == [(64, 100 * 4096)]
+    assert small.cover([(0, 8)]) == [(0, 8)]  # the header alone: no chunk
+    big = _Structure(_Nodes(100 * 4096, 4096, stored=(128 << 10) + 1), bytes(64), "memory://x")
+    assert big.cover([(64 + 5 * 4096, 8)]) == [(64 + 5 * 4096, 4096)]

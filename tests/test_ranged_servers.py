@@ -122,6 +122,18 @@ def test_compressed_open_and_one_array_row_cost_three_round_trips(remote, rounds
         assert remote.bytes_served(url) <= (64 + 16 + 48 + 16) << 10
 
 
+def test_compressed_nodes_stored_small_come_whole_with_the_first_read(remote, rounds):
+    data = bfa.dumps({"users": USERS[:2_000], "emb": EMB}, compression="lz4")
+    url = remote.put(data)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        assert arch["users"][1_500]["name"] == "user-001500"
+        # the open; all the nodes (stored in at most 128 KiB, 16 KiB blocks)
+        assert rounds(url) == 2
+        assert remote.bytes_served(url) <= (64 + 16 + 128 + 16) << 10
+        assert arch["users"][17]["score"] == 17 / 4  # any other node: no request
+        assert rounds(url) == 2
+
+
 def test_compressed_nodes_are_fetched_and_decoded_chunk_by_chunk(remote):
     data = bfa.dumps({"users": USERS * 10}, compression="lz4", chunk_size=64 << 10)
     url = remote.put(data)
