@@ -140,6 +140,9 @@ class RangedImage:
                 return
             ranges = [(a << self.shift, min(b << self.shift, self.size) - (a << self.shift))
                       for a, b in runs]
+            cover = getattr(self.remote, "cover", None)
+            if cover is not None:  # whole units of the source (decoded chunks): all kept
+                ranges = cover(ranges)
             for (off, _), data in zip(ranges, self.remote.read_ranges(ranges)):
                 self._put(off, data)
 
@@ -225,24 +228,63 @@ def open_ranged(url: str, storage_options: dict[str, Any] | None = None, *,
     return RangedSource(remote, storage_options, poison)
 
 
+NODE_BLOCK = 1 << 10  # residency unit of the nodes image of a compressed archive
+# nodes stored in at most this many bytes are fetched whole by their first read:
+# with the open's 80 KiB, one more round trip of at most 208 KiB serves every
+# later read of nodes
+NODES_WHOLE = 128 << 10
+
+
 class _Structure:
     """What fills the nodes image of a compressed archive read by byte range
     (the header, then payload 0): the chunks holding the asked bytes,
     fetched (once: the file's image keeps them) and decoded, their XXH64
-    checked. A block is decoded from whole chunks; the chunks of blocks
-    asked for together are fetched in one round trip."""
+    checked. Every fill is widened to whole chunks (``cover``), all of them
+    kept in the image (all the nodes when they are stored in at most
+    ``NODES_WHOLE`` bytes); the chunks of ranges asked for together are
+    fetched in one round trip. The image's blocks are small
+    (``NODE_BLOCK``), so a fill seldom reaches into a neighbouring chunk it
+    does not need."""
 
-    def __init__(self, layer: Any, header: bytes, url: str, block: int) -> None:
+    def __init__(self, layer: Any, header: bytes, url: str) -> None:
         self.layer = layer
         self.header = header
         self.url = url
-        self.block_size = block
+        self.block_size = NODE_BLOCK
         self.payload_size = layer._entry(0)[0]
         self.size = len(header) + self.payload_size
+        self.chunk = layer.chunk_size(0)
+        self.whole = layer.stored_bytes(0) <= NODES_WHOLE
+
+    def cover(self, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """``ranges`` (sorted (offset, n) of the image) widened to the whole
+        chunks holding them (to all the nodes when ``whole``), overlapping
+        ones merged. The last chunk, when it is less than half a chunk,
+        comes with the one before it: the nodes read first (the root, its
+        tables' and arrays' nodes) lie at the end of the image and often
+        reach back past it."""
+        head, chunk, size = len(self.header), self.chunk, self.size
+        if self.whole and ranges[-1][0] + ranges[-1][1] > head:
+            return [(min(ranges[0][0], head), size - min(ranges[0][0], head))]
+        last = head + max(self.payload_size - 1, 0) // chunk * chunk
+        out: list[tuple[int, int]] = []
+        for off, n in ranges:
+            a, b = off, off + n
+            if b > head:
+                a = min(a, head + (max(a, head) - head) // chunk * chunk)
+                b = min(size, head + -(-(b - head) // chunk) * chunk)
+                if b == size and a == last > head and 2 * (size - last) < chunk:
+                    a -= chunk
+            if out and a <= out[-1][0] + out[-1][1]:
+                a = out[-1][0]
+                b = max(b, a + out[-1][1])
+                out.pop()
+            out.append((a, b - a))
+        return out
 
     def read_ranges(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         head = len(self.header)
-        chunk = self.layer.chunk_size(0)
+        chunk = self.chunk
         # every chunk the ranges need, fetched in one round trip first
         spans = [((max(off, head) - head) // chunk, -(-(off + n - head) // chunk))
                  for off, n in ranges if off + n > head]
@@ -264,6 +306,6 @@ def structure_image(layer: Any, file_image: RangedImage, poison: int | None = No
 
     file_image.ensure(0, F.HEADER_SIZE)
     header = bytes(ffi.buffer(file_image.ptr, F.HEADER_SIZE))
-    nodes = RangedImage(_Structure(layer, header, file_image.remote.url, file_image.block), poison)
+    nodes = RangedImage(_Structure(layer, header, file_image.remote.url), poison)
     nodes.set_prefix(header)  # the root slot is in it: reading it fetches no chunk
     return nodes

@@ -32,6 +32,26 @@ if TYPE_CHECKING:
 
 COMPRESSIONS = (None, "lz4")
 PARALLEL_MIN = 8 << 20  # below this many bytes, byte work runs on the calling thread
+# payload 0 (the nodes) is cut into small chunks, so that reading one value of
+# a remote archive fetches and decodes a few small chunks of nodes, not a few
+# ``chunk_size`` ones; at most NODE_CHUNKS of them, so that the directory still
+# comes with the tail fetched at open (docs/format/canonical-form.md, "Compressed")
+NODE_CHUNK = 32 << 10
+NODE_CHUNKS = 1024
+
+
+def payload_chunk_size(index: int, size: int, chunk_size: int) -> int:
+    """The chunk size of payload ``index`` of ``size`` bytes in an archive
+    dumped with ``chunk_size``: for the nodes (payload 0), ``min(chunk_size,
+    c)`` where ``c`` is the smallest power of two from NODE_CHUNK up that
+    cuts them into at most NODE_CHUNKS chunks; ``chunk_size`` for every
+    other payload."""
+    if index:
+        return chunk_size
+    c = NODE_CHUNK
+    while size > NODE_CHUNKS * c and c < chunk_size:
+        c *= 2
+    return min(chunk_size, c)
 
 
 def check_options(compression: str | None, chunk_size: int, threads: int | None) -> None:
@@ -132,16 +152,17 @@ def _frame_compressed(pieces: list[Piece], nodes_end: int, root: bytes, payloads
 
     structure = b"".join(pieces)[F.HEADER_SIZE:]
     sources = [memoryview(structure)] + [memoryview(p).cast("B") for p in payloads]
-    stride = lib.bfa_lz4_bound(chunk_size)
+    chunk_sizes = [payload_chunk_size(index, src.nbytes, chunk_size)
+                   for index, src in enumerate(sources)]
     if sum(src.nbytes for src in sources) < PARALLEL_MIN:
         threads = 1
     tasks: list[_Task] = []
     for index, src in enumerate(sources):
-        nchunks = -(-src.nbytes // chunk_size)
+        nchunks = -(-src.nbytes // chunk_sizes[index])
         per_task = max(1, -(-nchunks // (4 * threads)))
         for a in range(0, nchunks, per_task):
             tasks.append((index, src, a, min(nchunks, a + per_task)))
-    results = run_parallel(lambda t: _compress(t, chunk_size, stride, COMPRESS), tasks, threads)
+    results = run_parallel(lambda t: _compress(t, chunk_sizes[t[0]], COMPRESS), tasks, threads)
 
     out: list[Piece] = [b""]  # header, filled last
     at = F.HEADER_SIZE
@@ -151,6 +172,8 @@ def _frame_compressed(pieces: list[Piece], nodes_end: int, root: bytes, payloads
     for (index, src, a, b), result in zip(tasks, results):
         by_payload.setdefault(index, []).append((src, a, result))
     for index, src in enumerate(sources):
+        cs = chunk_sizes[index]
+        stride = lib.bfa_lz4_bound(cs)
         pad = -at % F.ARRAY_ALIGN
         if pad:
             out.append(bytes(pad))
@@ -160,12 +183,12 @@ def _frame_compressed(pieces: list[Piece], nodes_end: int, root: bytes, payloads
             for i, (size, h, codec) in enumerate(zip(sizes, hashes, codecs)):
                 k = a + i
                 if codec == F.CODEC_RAW:
-                    out.append(src_view[k * chunk_size:k * chunk_size + size])
+                    out.append(src_view[k * cs:k * cs + size])
                 else:
                     out.append(dst[i * stride:i * stride + size])
                 chunk_entries.append(F.CHUNK_ENTRY.pack(at, size, h, codec, 0))
                 at += size
-        payload_entries.append(F.PAYLOAD_ENTRY.pack(src.nbytes, chunk_size, first,
+        payload_entries.append(F.PAYLOAD_ENTRY.pack(src.nbytes, cs, first,
                                                     len(chunk_entries) - first, 0))
     pad = -at % F.NODE_ALIGN
     if pad:
@@ -181,10 +204,13 @@ def _frame_compressed(pieces: list[Piece], nodes_end: int, root: bytes, payloads
 _alloc_uninit = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-def _compress(task: _Task, chunk_size: int, stride: int, compress: CData) -> _Encoded:
-    """Compress chunks [a, b) of one payload: one C call, GIL released."""
+def _compress(task: _Task, chunk_size: int, compress: CData) -> _Encoded:
+    """Compress chunks [a, b) of one payload cut in ``chunk_size`` pieces:
+    one C call, GIL released; the results lie ``bfa_lz4_bound(chunk_size)``
+    bytes apart."""
     _, src, a, b = task
     n = b - a
+    stride = lib.bfa_lz4_bound(chunk_size)
     # not zero-filled: the pages are first touched by the C call, on this
     # thread with the GIL released (a bytearray would memset them under the GIL)
     # (only the bytes the C call writes are ever handed on)

@@ -219,6 +219,13 @@ class FileLayer:
             return ArchiveError(f"checksum mismatch in {where}")
         return archive_error(rc, where)
 
+    def stored_bytes(self, index: int) -> int:
+        """The bytes the chunks of payload ``index`` take in the file."""
+        d = self._directory()
+        first, n = self._entry(index)[2:]
+        return sum(F.U64.unpack_from(self.view, d.chunks_off + k * F.CHUNK_ENTRY.size + 8)[0]
+                   for k in range(first, first + n))
+
     def fetch_chunks(self, index: int, spans: list[tuple[int, int]]) -> None:
         """Ranged archive: fetch the stored bytes of chunks [k0, k1) of payload
         ``index`` for each span, all in one round trip."""

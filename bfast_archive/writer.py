@@ -1073,7 +1073,9 @@ def dump(obj: Any, path: str | os.PathLike[str], *, compression: str | None = No
     return its size in bytes. An OSError names ``path``, not the temporary file.
 
     ``compression="lz4"`` compresses the nodes and every large payload (array
-    data, big ``bytes``) in independent chunks of ``chunk_size`` bytes, on
+    data, big ``bytes``) in independent chunks of ``chunk_size`` bytes (the
+    nodes in smaller ones: 32 KiB, doubled until at most 1024 hold them, at
+    most ``chunk_size``; so a remote reader fetches little for one value), on
     ``threads`` threads (default: all cores; 1 = serial) with the GIL
     released; chunks that do not shrink by 1/8 are stored raw (a chunk whose
     two 32 KiB samples do not shrink by 1/32 is not compressed whole). Every archive

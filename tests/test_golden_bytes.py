@@ -3,14 +3,21 @@ against csrc/bfa.h, bfast_archive/framing.py and docs/format/examples.md
 (same node bytes as its first example), plus the dict hash index recomputed from
 the spec (FNV-1a 64 over kind byte + key bytes, then MurmurHash3 fmix64;
 linear probing, cells hold entry number + 1) and the XXH64 checksums
-recomputed by an independent implementation (tests/support/format_helpers.py)."""
+recomputed by an independent implementation (tests/support/format_helpers.py).
+Compressed archives: the payload geometry of the canonical form pinned, and an
+archive of the earlier canonical form (tests/data/) still read identically."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
+import fsspec
+import numpy as np
 import pytest
 
 import bfast_archive as bfa
+from bfast_archive import format as F
+from bfast_archive.framing import payload_chunk_size
 from tests.support.format_helpers import key_hash, key_kind_bytes, read_header, xxh64
 
 GOLDEN_VALUE = {"a": 1, "b": [True, None, "hi"]}
@@ -169,3 +176,89 @@ def test_dict_index_matches_the_spec(value):
     index_at = entries + 32 * count
     assert list(struct.unpack_from(f"<{nbuckets}I", data, index_at)) == cells
     assert index_at + 4 * nbuckets == read_header(data)["nodes_end"]  # the root node is last
+
+
+# -- compressed archives ------------------------------------------------------
+
+# Written by bfast_archive before the nodes got chunks of their own size: every
+# payload, the nodes included, in chunks of chunk_size (64 KiB). Still valid.
+OLD_LZ4 = Path(__file__).parent / "data" / "lz4_nodes_in_chunk_size_chunks.bfa"
+
+
+def _old_form_value() -> dict:
+    """The value the old-form file holds (made by ``dumps(_old_form_value(),
+    compression="lz4", chunk_size=1 << 16)`` with the earlier writer)."""
+    return {"users": [{"id": i, "name": f"user-{i:05d}", "score": i / 8} for i in range(3000)],
+            "ids": np.arange(9_000, dtype=np.int64) // 64, "blob": bytes(range(256)) * 280}
+
+
+def _payloads(data: bytes) -> list[tuple[int, int, int, int]]:
+    """(size, chunk_size, first_chunk, n_chunks) of each payload entry."""
+    at = struct.unpack_from("<Q", data, 48)[0]
+    n = struct.unpack_from("<Q", data, at + 8)[0]
+    return [F.PAYLOAD_ENTRY.unpack_from(data, at + 32 + 40 * i)[:4] for i in range(n)]
+
+
+def _nodes_image(data: bytes) -> bytes:
+    """Payload 0 decoded by the spec's rules, with python-lz4, after the header."""
+    import lz4.block
+
+    at = struct.unpack_from("<Q", data, 48)[0]
+    size, cs, first, n = _payloads(data)[0]
+    chunks_at = at + 32 + 40 * struct.unpack_from("<Q", data, at + 8)[0]
+    out = bytearray(data[:64])
+    for k in range(first, first + n):
+        off, stored, _, codec, _ = F.CHUNK_ENTRY.unpack_from(data, chunks_at + 32 * k)
+        raw = min(cs, size - (k - first) * cs)
+        body = data[off:off + stored]
+        out += body if codec == F.CODEC_RAW else lz4.block.decompress(body, uncompressed_size=raw)
+    return bytes(out)
+
+
+def _assert_old_form_value(got) -> None:
+    want = _old_form_value()
+    assert got["users"] == want["users"] and got["blob"] == want["blob"]
+    assert got["ids"].dtype == want["ids"].dtype and np.array_equal(got["ids"], want["ids"])
+
+
+def test_compressed_canonical_form_cuts_the_nodes_in_32_kib_chunks():
+    data = bfa.dumps(_old_form_value(), compression="lz4", chunk_size=1 << 16)
+    # nodes: 102568 bytes in 32 KiB chunks; the array and the bytes in chunk_size ones
+    assert _payloads(data) == [(102568, 32768, 0, 4), (72000, 65536, 4, 2), (71680, 65536, 6, 2)]
+
+
+@pytest.mark.parametrize("index,size,chunk_size,expected", [
+    (0, 248, 1 << 20, 32 << 10),            # small nodes: 32 KiB
+    (0, 32 << 20, 1 << 20, 32 << 10),       # 1024 chunks of 32 KiB
+    (0, (32 << 20) + 1, 1 << 20, 64 << 10),  # one byte more: 64 KiB, 513 chunks
+    (0, 1 << 30, 1 << 20, 1 << 20),         # never more than chunk_size
+    (0, 248, 4096, 4096),                   # nor for small chunk sizes
+    (1, 248, 1 << 20, 1 << 20),             # every other payload: chunk_size
+])
+def test_payload_chunk_size_follows_the_canonical_rule(index, size, chunk_size, expected):
+    assert payload_chunk_size(index, size, chunk_size) == expected
+
+
+def test_old_and_new_compressed_forms_hold_the_same_nodes():
+    old = OLD_LZ4.read_bytes()
+    new = bfa.dumps(_old_form_value(), compression="lz4", chunk_size=1 << 16)
+    assert [p[1] for p in _payloads(old)] == [65536] * 3
+    assert _nodes_image(old)[24:48] == _nodes_image(new)[24:48]  # root slot, nodes_end
+    assert _nodes_image(old)[64:] == _nodes_image(new)[64:]
+
+
+def test_compressed_archive_of_the_old_form_reads_identically():
+    data = OLD_LZ4.read_bytes()
+    _assert_old_form_value(bfa.loads(data))
+    with bfa.Archive.from_buffer(data, verify=True) as arch:
+        assert arch["users"][2_999]["name"] == "user-02999"
+        assert arch.array("ids")[8_999] == 8_999 // 64
+
+
+def test_compressed_archive_of_the_old_form_reads_identically_by_range():
+    url = "memory://golden/lz4_nodes_in_chunk_size_chunks.bfa"
+    with fsspec.open(url, "wb") as f:
+        f.write(OLD_LZ4.read_bytes())
+    with bfa.Archive.open(url) as arch:
+        assert arch["users"][1_234]["score"] == 1_234 / 8
+        _assert_old_form_value(arch.to_python())

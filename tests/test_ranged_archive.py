@@ -282,3 +282,50 @@ def test_mutated_archives_read_by_range_fail_as_local_ones_do(name, data):
             Walker(arch, 300).visit(root)
         if ok_l and ok_r:
             assert same(got, want)
+
+
+class _Nodes:
+    """A stand-in FileLayer: payload 0 of ``size`` bytes in ``chunk`` chunks,
+    stored in ``stored`` bytes."""
+
+    def __init__(self, size, chunk, stored=1 << 30):
+        self.size, self.chunk, self.stored = size, chunk, stored
+
+    def stored_bytes(self, index):
+        return self.stored
+
+    def _entry(self, index):
+        return self.size, self.chunk, 0, -(-self.size // self.chunk)
+
+    def chunk_size(self, index):
+        return self.chunk
+
+
+def test_nodes_image_fills_are_widened_to_whole_chunks_and_merged():
+    from bfast_archive._ranged import _Structure
+
+    s = _Structure(_Nodes(10 * 4096 + 3000, 4096), bytes(64), "memory://x")
+    assert s.cover([(0, 10)]) == [(0, 10)]  # the header alone: no chunk
+    assert s.cover([(64 + 4096 + 5, 10)]) == [(64 + 4096, 4096)]
+    # two ranges in one chunk and one in the next: one range of two chunks
+    assert s.cover([(64 + 5, 1), (64 + 100, 1), (64 + 4096, 1)]) == [(64, 8192)]
+    assert s.cover([(60, 10)]) == [(60, 4 + 4096)]  # header bytes as asked, then chunk 0
+
+
+def test_a_short_last_chunk_of_nodes_comes_with_the_one_before_it():
+    from bfast_archive._ranged import _Structure
+
+    short = _Structure(_Nodes(10 * 4096 + 100, 4096), bytes(64), "memory://x")
+    assert short.cover([(short.size - 8, 8)]) == [(64 + 9 * 4096, 4096 + 100)]
+    long = _Structure(_Nodes(10 * 4096 + 3000, 4096), bytes(64), "memory://x")
+    assert long.cover([(long.size - 8, 8)]) == [(64 + 10 * 4096, 3000)]
+
+
+def test_nodes_stored_in_at_most_128_kib_are_fetched_whole_by_the_first_read():
+    from bfast_archive._ranged import _Structure
+
+    small = _Structure(_Nodes(100 * 4096, 4096, stored=128 << 10), bytes(64), "memory://x")
+    assert small.cover([(64 + 5 * 4096, 8)]) == [(64, 100 * 4096)]
+    assert small.cover([(0, 8)]) == [(0, 8)]  # the header alone: no chunk
+    big = _Structure(_Nodes(100 * 4096, 4096, stored=(128 << 10) + 1), bytes(64), "memory://x")
+    assert big.cover([(64 + 5 * 4096, 8)]) == [(64 + 5 * 4096, 4096)]

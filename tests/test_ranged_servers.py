@@ -88,6 +88,52 @@ def test_open_url_verify_checks_every_checksum(remote, big_archive):
 
 
 
+@pytest.fixture(scope="module")
+def big_lz4_archive():
+    return bfa.dumps({"meta": {"run": 7}, "users": USERS * 5, "emb": EMB}, compression="lz4")
+
+
+@pytest.fixture
+def rounds(remote):
+    """Sequential round trips to one object, counted with 20 ms per request
+    (so that requests sent together overlap at the server)."""
+    remote.server.latency = 0.02
+    return lambda url: remote.server.rounds(remote.key(url))
+
+
+def test_compressed_open_and_one_table_cell_cost_three_round_trips(remote, rounds, big_lz4_archive):
+    url = remote.put(big_lz4_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        assert arch["users"][75_000]["name"] == "user-015000"
+        # the open; the last chunks of the nodes (32 KiB: the root, the table
+        # node); the cell's offsets and string (a 32 KiB chunk each), together
+        assert rounds(url) == 3
+        assert remote.bytes_served(url) <= 256 << 10
+
+
+def test_compressed_open_and_one_array_row_cost_three_round_trips(remote, rounds, big_lz4_archive):
+    url = remote.put(big_lz4_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        assert np.array_equal(arch.array("emb")[4_321], EMB[4_321])
+        # the open (64 + 16 KiB); the last chunk of the nodes (the array's
+        # node: 32 KiB at most, fetched in 16 KiB blocks); the row (its data is
+        # stored raw: arange floats do not shrink by 1/8): one 16 KiB block
+        assert rounds(url) == 3
+        assert remote.bytes_served(url) <= (64 + 16 + 48 + 16) << 10
+
+
+def test_compressed_nodes_stored_small_come_whole_with_the_first_read(remote, rounds):
+    data = bfa.dumps({"users": USERS[:2_000], "emb": EMB}, compression="lz4")
+    url = remote.put(data)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        assert arch["users"][1_500]["name"] == "user-001500"
+        # the open; all the nodes (stored in at most 128 KiB, 16 KiB blocks)
+        assert rounds(url) == 2
+        assert remote.bytes_served(url) <= (64 + 16 + 128 + 16) << 10
+        assert arch["users"][17]["score"] == 17 / 4  # any other node: no request
+        assert rounds(url) == 2
+
+
 def test_compressed_nodes_are_fetched_and_decoded_chunk_by_chunk(remote):
     data = bfa.dumps({"users": USERS * 10}, compression="lz4", chunk_size=64 << 10)
     url = remote.put(data)
