@@ -6,7 +6,8 @@ the exact types this module lists in the writer's ``cell_kinds`` dict:
 datetime, date, UUID, Decimal, enum classes (members inside a model are
 written as their value) and the model classes stored as their field values
 (``models.dumped`` false, not a RootModel; listed once their schema node is
-written, with its slot). A cell it cannot take is handed back: the writer
+written, with its slot); and lists and tuples of such values, models and
+containers excepted. A cell it cannot take is handed back: the writer
 encodes it (so every error is the Python path's, with its path), this module
 lists the types it met in it, and the C goes on after it.
 """

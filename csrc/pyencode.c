@@ -13,10 +13,11 @@
  *   datetime (naive, or with a datetime.timezone), date, uuid.UUID,
  *   decimal.Decimal, enum members inside a model (their value), and
  *   instances of a model class whose stored form is its field values in
- *   field order (MODEL node: [schema slot, dict of the fields]).
+ *   field order (MODEL node: [schema slot, dict of the fields]);
+ *   and lists and tuples of the values above other than models.
  *
  * Any other cell (an int beyond 64 bits, a str with lone surrogates, a
- * list, an unknown type, a tzinfo that is not datetime.timezone, nesting
+ * list holding a container, an unknown type, a tzinfo that is not datetime.timezone, nesting
  * beyond the writer's max_depth...) is handed back: the call stops before
  * it, having written nothing for it, and the Python writer encodes that
  * cell (raising its errors, with their paths) before calling again for the
@@ -48,6 +49,10 @@
 #define MAX_LEVEL 48   /* C recursion bound (nested models, enum values) */
 #define TZ_CACHE 8     /* distinct tzinfo objects remembered per call */
 #define FIELDS_ON_STACK 16
+/* value() flags: enum members are written as their value (inside a model);
+ * only leaves are taken (inside a list or tuple: no container, so no cycle) */
+#define IN_MODEL 1
+#define LEAVES_ONLY 2
 
 typedef struct {
     uint8_t *data;
@@ -347,8 +352,7 @@ static int decimal_slot(encoder *e, PyObject *x, uint8_t *out) {
     return rc;
 }
 
-static int value(encoder *e, PyObject *x, int in_model, Py_ssize_t depth, int level,
-                 uint8_t *out);
+static int value(encoder *e, PyObject *x, int flags, Py_ssize_t depth, int level, uint8_t *out);
 
 /* writer.model for a model class stored as its field values: the field
  * dict's values, then its keys, the dict node (writer.dict), and the MODEL
@@ -381,7 +385,7 @@ static int model_slot(encoder *e, PyObject *x, PyObject *spec, Py_ssize_t depth,
             break;
         }
         Py_INCREF(v);
-        rc = value(e, v, 1, depth + 1, level + 1, entries + (2 * j + 1) * BFA_SLOT_SIZE);
+        rc = value(e, v, IN_MODEL, depth + 1, level + 1, entries + (2 * j + 1) * BFA_SLOT_SIZE);
         Py_DECREF(v);
     }
     for (Py_ssize_t j = 0; j < n && rc == DONE; j++) {
@@ -427,9 +431,39 @@ static int model_slot(encoder *e, PyObject *x, PyObject *spec, Py_ssize_t depth,
     return seq_node(e, BFA_T_MODEL, pair, 2, out) < 0 ? FAILED : DONE;
 }
 
+/* writer.sequence for a list or tuple of leaves (no container, so it can
+ * be no table and hold no cycle): the items, then the node. */
+static int seq_slot(encoder *e, PyObject *x, int flags, Py_ssize_t depth, int level,
+                    uint8_t *out) {
+    if (depth >= e->room) return HAND_BACK; /* the Python writer raises NestingError */
+    int list = PyList_CheckExact(x);
+    Py_ssize_t n = list ? PyList_Size(x) : PyTuple_Size(x);
+    slot_t stack[FIELDS_ON_STACK];
+    uint8_t *items = n <= FIELDS_ON_STACK ? (uint8_t *)stack
+                                          : PyMem_Malloc((size_t)n * BFA_SLOT_SIZE);
+    if (items == NULL) {
+        PyErr_NoMemory();
+        return FAILED;
+    }
+    int rc = DONE;
+    for (Py_ssize_t i = 0; i < n && rc == DONE; i++) {
+        PyObject *item = list ? PyList_GetItem(x, i) : PyTuple_GetItem(x, i);
+        if (item == NULL) {
+            rc = FAILED;
+            break;
+        }
+        Py_INCREF(item);
+        rc = value(e, item, flags | LEAVES_ONLY, depth + 1, level + 1, items + i * BFA_SLOT_SIZE);
+        Py_DECREF(item);
+    }
+    if (rc == DONE && seq_node(e, list ? BFA_T_LIST : BFA_T_TUPLE, items, (size_t)n, out) < 0)
+        rc = FAILED;
+    if (items != (uint8_t *)stack) PyMem_Free(items);
+    return rc;
+}
+
 /* One value: its referents appended, its slot in `out`. */
-static int value(encoder *e, PyObject *x, int in_model, Py_ssize_t depth, int level,
-                 uint8_t *out) {
+static int value(encoder *e, PyObject *x, int flags, Py_ssize_t depth, int level, uint8_t *out) {
     if (level > MAX_LEVEL) return HAND_BACK;
     PyTypeObject *t = Py_TYPE(x);
     if (x == Py_None) {
@@ -456,9 +490,12 @@ static int value(encoder *e, PyObject *x, int in_model, Py_ssize_t depth, int le
         set_slot(out, x == Py_True ? BFA_T_TRUE : BFA_T_FALSE, 0);
         return DONE;
     }
+    if (t == &PyList_Type || t == &PyTuple_Type)
+        return flags & LEAVES_ONLY ? HAND_BACK : seq_slot(e, x, flags, depth, level, out);
     PyObject *kind = PyDict_GetItemWithError(e->kinds, (PyObject *)t);
     if (kind == NULL) return PyErr_Occurred() ? FAILED : HAND_BACK;
     if (PyTuple_Check(kind)) {
+        if (flags & LEAVES_ONLY) return HAND_BACK;
         Py_INCREF(kind);
         int rc = model_slot(e, x, kind, depth, level, out);
         Py_DECREF(kind);
@@ -479,14 +516,14 @@ static int value(encoder *e, PyObject *x, int in_model, Py_ssize_t depth, int le
     case BFA_CELL_DECIMAL:
         return decimal_slot(e, x, out);
     case BFA_CELL_ENUM: {
-        if (!in_model) return HAND_BACK; /* refused outside a model: the Python writer says why */
+        if (!(flags & IN_MODEL)) return HAND_BACK; /* refused outside a model: the Python writer says why */
         PyObject *v = PyObject_GetAttr(x, attr_name[A_VALUE]);
         if (v == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return FAILED;
             PyErr_Clear();
             return HAND_BACK;
         }
-        int rc = value(e, v, in_model, depth, level + 1, out);
+        int rc = value(e, v, flags, depth, level + 1, out);
         Py_DECREF(v);
         return rc;
     }
@@ -527,7 +564,7 @@ BFA_EXPORT PyObject *bfa_py_encode_cells(PyObject *cells, PyObject *ctx) {
         size_t mark = e.blob.len;
         uint8_t slot[BFA_SLOT_SIZE];
         Py_INCREF(x);
-        int rc = value(&e, x, in_model, 0, 0, slot);
+        int rc = value(&e, x, in_model ? IN_MODEL : 0, 0, 0, slot);
         Py_DECREF(x);
         if (rc == FAILED) goto done;
         if (rc == HAND_BACK) {

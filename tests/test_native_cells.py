@@ -113,7 +113,11 @@ unhandled = st.one_of(
 )
 cells = st.recursive(
     st.one_of(handled, handled, unhandled),
-    lambda inner: st.builds(Leaf, a=inner, a_long_field_name=inner) | st.builds(Row, v=inner),
+    lambda inner: st.one_of(
+        st.builds(Leaf, a=inner, a_long_field_name=inner), st.builds(Row, v=inner),
+        st.lists(inner, max_size=6), st.tuples(inner, inner),
+        st.lists(st.builds(dict, k=inner), min_size=4, max_size=5),  # a table inside a cell
+        st.lists(st.builds(Leaf, a=inner), min_size=4, max_size=5)),  # a model table inside
     max_leaves=8,
 )
 
@@ -136,18 +140,23 @@ def test_dict_tables_write_the_python_paths_bytes(column):
     assert native == python
 
 
-def _chain(depth: int) -> Leaf:
-    leaf = Leaf(a=1)
+def _chain(depth: int, innermost: str = "list") -> Leaf:
+    leaf = Leaf(a=[1, "a long string", dt.date(2000, 1, 1)] if innermost == "list" else 1)
     for _ in range(depth):
         leaf = Leaf(a=leaf, a_long_field_name="x" * 20)
     return leaf
 
 
-@pytest.mark.parametrize("max_depth", [3, 4, 5, 6, 7, 8, 9, 12, 60])
-def test_nesting_limit_is_the_python_paths(max_depth):
-    rows = [Row(v=_chain(i % 8)) for i in range(70)]
-    native, python = _both({"deep": [rows]}, max_depth=max_depth)
+@pytest.mark.parametrize("innermost", ["list", "model"])
+@pytest.mark.parametrize("max_depth", range(2, 11))
+def test_nesting_limit_is_the_python_paths(max_depth, innermost):
+    """{"rows": table}: 2 containers open, then 6 nested models (and a list):
+    every max_depth puts the limit at another level of the C's recursion."""
+    rows = [Row(v=_chain(0, innermost))] * 3 + [Row(v=_chain(5, innermost))] * 70
+    native, python = _both({"rows": rows}, max_depth=max_depth)
     assert native == python
+    if max_depth > 4:  # (below, the first row's schema or field dict is too deep)
+        assert type(native) is bytes or "rows[3]['v']" in native[1]
 
 
 def test_nesting_beyond_the_c_recursion_bound_is_the_python_paths():
