@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ConfigDict, RootModel, field_serializer
+from pydantic import BaseModel, ConfigDict, RootModel, create_model, field_serializer
 
 import bfast_archive as bfa
 from bfast_archive import _cells, _native, _pytable
@@ -222,6 +222,19 @@ def test_the_c_encodes_the_common_cells():
     # the C path: the schemas' and the key dict's strings, the first row's nested
     # model (handed back: its class is listed after it); no cell of the 199 others
     assert native.count(dt.datetime) == 0 and len(native) < 20 < len(seen) - len(native)
+
+
+def test_many_zones_wide_models_and_long_lists_write_the_python_paths_bytes():
+    """More distinct zones than the C remembers, more fields and items than
+    its stack buffers hold."""
+    wide = create_model("Wide", **{f"field_number_{i}": (Any, None) for i in range(20)})
+    zones = [dt.timezone(dt.timedelta(minutes=i), *[f"zone {i}"] * (i % 2))
+             for i in range(30)]
+    rows = [Row(v=dt.datetime(2020, 1, 1, fold=i % 2, tzinfo=zones[i % 30]),
+                w=wide(**{f"field_number_{j}": [i] * 20 if j == 3 else i * j for j in range(20)}))
+            for i in range(200)]
+    native, python = _both({"rows": rows})
+    assert native == python and type(native) is bytes
 
 
 def test_mostly_unhandled_cells_finish_in_python_with_the_same_bytes():
