@@ -1,5 +1,5 @@
 """The C code that works on Python objects, called with the GIL held:
-csrc/pytable.c, and one CPython API function (``new_bytes``).
+csrc/pytable.c and csrc/pyencode.c, and one CPython API function (``new_bytes``).
 
 That C code reads and builds Python objects (the rows' dicts, model
 instances, the strings of a table column), so it must run with the GIL,
@@ -39,6 +39,15 @@ def table_columns(rows: Sequence[Any], keys: tuple[str, ...]
     path is unavailable. One C call; touches every row once."""
     fn = _function("bfa_py_table_columns")
     return fn(rows, keys) if fn else None
+
+
+def encode_cells(cells: list[Any], ctx: tuple[Any, ...]) -> tuple[bytes, bytes, int] | None:
+    """Encode ``cells[start:]`` (csrc/pyencode.c; ``ctx`` is (start, segment
+    offset, kinds, datetime.timezone, in_model, room)) until a cell the C
+    cannot take: (referents, slots, index of that cell or len(cells)); None
+    if the C path is unavailable. One C call; O(cells' size)."""
+    fn = _function("bfa_py_encode_cells")
+    return fn(cells, ctx) if fn else None
 
 
 # -- reading ------------------------------------------------------------------

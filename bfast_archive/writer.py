@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     _Part: TypeAlias = "_ColumnBuilder | _ReadyColumn"  # a table column being written
 
-from . import _pytable
+from . import _cells, _pytable
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
 from ._native import build_dict_index
@@ -69,7 +69,7 @@ _LOCATED = (UnsupportedTypeError, NestingError, _Failure)  # errors given a path
 
 class _Writer:
     __slots__ = ("seg", "base", "pieces", "active", "max_depth", "external", "payloads",
-                 "schemas", "model_depth", "minor")
+                 "schemas", "model_depth", "minor", "cell_kinds")
 
     def __init__(self, max_depth: int, external: bool = False) -> None:
         self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by framing
@@ -84,6 +84,7 @@ class _Writer:
         self.schemas: dict[type, bytes] = {}  # model class -> slot of its schema node
         self.model_depth = 0  # > 0 while writing model fields (enums allowed there)
         self.minor = 0  # the format minor version the content needs (1: a 1.1 dtype form, a frame)
+        self.cell_kinds: builtins.dict[type, Any] | None = None  # the C cell encoder's types (_cells)
 
     # -- layout primitives -------------------------------------------------
     def _pad(self, align: int) -> int:
@@ -367,9 +368,12 @@ class _Writer:
         return builder.finish(self)
 
     def slots_column(self, cells: list[Any]) -> bytes:
-        """A SLOTS column: one slot per cell, any value."""
-        enc = self.value
-        slots = b"".join([enc(x) for x in cells])
+        """A SLOTS column: one slot per cell, any value (the common cell
+        types encoded in C, ``_cells``)."""
+        slots = _cells.encode(self, cells) if len(cells) >= _pytable.NATIVE_MIN else None
+        if slots is None:
+            enc = self.value
+            slots = b"".join([enc(x) for x in cells])
         return F.COLUMN.pack(F.COL_SLOTS, 0, self._append_bytes(slots), len(slots), 0, 0, 0, 0)
 
     def key(self, k: Any) -> bytes:
@@ -645,6 +649,9 @@ class _ColumnBuilder:
             except OverflowError:  # an int beyond 64 bits: per-cell slots
                 self.kind = _K_GENERAL
         elif kind == _K_DATETIME:
+            if cells[0] is not None and cells[0].tzinfo is not None:
+                self.kind = _K_GENERAL  # aware: per-cell nodes (found below too, at more cost)
+                return
             if self.values is not None:  # NumPy is loaded: pickle states, decoded in bulk
                 # a naive datetime's state tuple is (10 bytes,), an aware one's
                 # (10 bytes, tzinfo): joining the last items fails for the latter

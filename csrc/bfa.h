@@ -97,6 +97,13 @@
 #define BFA_WK_STR 5
 #define BFA_WK_STRLIST 6
 #define BFA_WK_ENUM 7
+/* How the writer's C cell encoder (csrc/pyencode.c) takes a cell of a type
+ * other than None/bool/int/float/str (not stored: shared with bfast_archive/_cells.py). */
+#define BFA_CELL_DATETIME 1
+#define BFA_CELL_DATE 2
+#define BFA_CELL_UUID 3
+#define BFA_CELL_DECIMAL 4
+#define BFA_CELL_ENUM 5
 #define BFA_TABLE_HEADER 32
 #define BFA_COLUMN_SIZE 56
 
