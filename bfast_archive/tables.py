@@ -304,7 +304,7 @@ def column_values(s: Snapshot, info: TableInfo, c: int, depth: int) -> list[Any]
             raise archive_error(rc, f"table column at offset {r0}")
         if depth >= s.max_depth:
             raise ArchiveError(f"nesting deeper than max_depth={s.max_depth}")
-        return [D.mat(s, pos, depth + 1) for pos in range(r0, r0 + 16 * n, 16)]
+        return D.mat_slots(s, r0, n, depth + 1)
     if flags & F.COL_HAS_NULLS:
         mask = bytes(mv[nulls_at:nulls_at + n])
         if mask.translate(None, b"\x00\x01"):
