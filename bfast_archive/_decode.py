@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import operator
+import struct
 from typing import Any, Callable
 
 from . import format as F
@@ -28,6 +29,7 @@ _F64 = F.SLOT_FLOAT.unpack_from
 DICT_ENTRIES = F.DICT_HEADER.size
 INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 _EPOCH = _dt.datetime(1, 1, 1)
+_TIMEDELTA = _dt.timedelta
 _CONTAINERS = frozenset({F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_SET, F.T_FROZENSET, F.T_TABLE})
 # Tags are bound to module globals: attribute lookups cost on the hot path.
 _T_NONE, _T_TRUE, _T_INT, _T_FLOAT = F.T_NONE, F.T_TRUE, F.T_INT, F.T_FLOAT
@@ -134,6 +136,14 @@ def decode(arch: Any, s: Snapshot, pos: int) -> Any:
         return ArchivedTable(arch, p, w0 >> 8, tag)
     if tag == _T_LIST or tag == _T_TUPLE:
         return ArchivedList(arch, p, w0 >> 8, tag)
+    if tag == _T_DATETIME:
+        value = datetime_node(s, w0 >> 8, p)
+        if value is not None:
+            return value
+        with recursion_headroom(s.max_depth):  # decoded field by field: names what is wrong
+            return mat(s.walk(arch), pos, 0)
+    if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
+        return decode(arch, s, model_body(s, p))
     if tag == _T_FLOAT:
         return _F64(raw, pos)[1]
     if tag <= _T_TRUE:
@@ -146,15 +156,9 @@ def decode(arch: Any, s: Snapshot, pos: int) -> Any:
         return s.mv[p:p + (w0 >> 8)]
     if tag == _T_XBYTES:
         return xbytes(s, p, w0 >> 8, copy=False)
-    if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
-        return decode(arch, s, model_body(s, p))
     if tag == _T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
         from .frames import frame_view
         return frame_view(arch, p)
-    if tag == _T_DATETIME:
-        value = datetime_node(s, w0 >> 8, p)
-        if value is not None:
-            return value
     with recursion_headroom(s.max_depth):  # sets and fixed-shape nodes recurse
         return mat(s.walk(arch), pos, 0)
 
@@ -251,7 +255,7 @@ def mat_slots(s: Snapshot, start: int, count: int, depth: int) -> list[Any]:
     return [mat(s, pos, depth) for pos in range(start, start + 16 * count, 16)]
 
 
-_SLOT_CONTEXT: Any = None
+_SLOT_CONTEXT: tuple[Any, ...] | None = None
 
 
 def _slot_context() -> tuple[Any, ...]:
@@ -511,6 +515,7 @@ def _checked(tag: int, off: int, build: Any) -> Any:
 
 
 _OPT_INT = (int, type(None))
+_DATETIME_SLOTS = struct.Struct("<QqQqQqQq").unpack_from  # a DATETIME node's four slots
 _OPT_STR = (str, type(None))
 
 
@@ -523,10 +528,7 @@ def datetime_node(s: Snapshot, n: int, off: int) -> Any:
     if n != 4 or seq_check(s.ptr, s.size, off, 4) < 0:
         return None
     raw = s.raw
-    w0, wall = SLOT(raw, off + 8)
-    w1, fold = SLOT(raw, off + 24)
-    w2, offset = SLOT(raw, off + 40)
-    w3, p3 = SLOT(raw, off + 56)
+    w0, wall, w1, fold, w2, offset, w3, p3 = _DATETIME_SLOTS(raw, off + 8)
     tag2, tag3 = w2 & 0xFF, w3 & 0xFF
     if w0 & 0xFF != _T_INT or w1 & 0xFF != _T_INT or tag2 not in (_T_INT, _T_NONE):
         return None
@@ -542,7 +544,8 @@ def datetime_node(s: Snapshot, n: int, off: int) -> Any:
         offset = None
     try:
         if fold == 0:  # the epoch in this zone, plus the wall time: one datetime made
-            return _epoch_in(offset, name) + _dt.timedelta(microseconds=wall)
+            epoch = _EPOCHS.get((offset, name))
+            return (epoch or _epoch_in(offset, name)) + _TIMEDELTA(0, 0, wall)
         return (_EPOCH + _dt.timedelta(microseconds=wall)).replace(fold=fold,
                                                                    tzinfo=_tz(offset, name))
     except (ValueError, OverflowError, TypeError, ArithmeticError) as exc:
