@@ -199,17 +199,18 @@ def test_mutated_archives_read_the_same_in_bulk_and_cell_by_cell(at, word, how):
     assert bulk == one
 
 
+@pytest.mark.parametrize("compression", [None, "lz4"])
 @pytest.mark.parametrize("trusted", [True, False])
-def test_a_ranged_archive_fetches_what_the_bulk_path_reads(trusted):
+def test_a_ranged_archive_fetches_what_the_bulk_path_reads(trusted, compression):
     """Over an image pre-filled with garbage, 512-byte blocks: a byte the
     bulk path read before fetching it would change a value."""
     import fsspec
 
     from bfast_archive._ranged import open_ranged
 
-    url = f"memory://bulk-decode/team-{trusted}.bfa"
+    url = f"memory://bulk-decode/team-{trusted}-{compression}.bfa"
     with fsspec.open(url, "wb") as f:
-        f.write(DATA)
+        f.write(bfa.dumps(TEAM, compression=compression))
     source = open_ranged(url, block=512, tail=512, poison=0xA5)
     with bfa.Archive._open_source(source, model=Team) as arch:
         assert arch.to_model(trusted=trusted) == TEAM
