@@ -23,8 +23,8 @@ from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
 CSRC = HERE / "csrc"
-SOURCES = ["read.c", "read_sparse.c", "sparse.c", "layout.c", "checksum.c", "chunks.c", "memory.c", "pytable.c", "files.c"]
-SOURCES.append("pyencode.c")  # the writer's SLOTS column cells, in C
+SOURCES = ["read.c", "read_sparse.c", "sparse.c", "layout.c", "checksum.c", "chunks.c", "memory.c",
+           "pytable.c", "pyencode.c", "pydecode.c", "files.c"]
 
 
 def _cdef_from_header() -> str:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import operator
+import struct
 from typing import Any, Callable
 
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
-from ._native import NOTFOUND, archive_error, dict_check, dict_find, seq_check, seq_get
+from . import _pytable
+from ._native import NOTFOUND, archive_error, dict_check, dict_find, ffi, seq_check, seq_get
 from ._snapshot import Snapshot, claim, closed
 from .arrays import BAD_CODE_POINT, TRACK_MIN, _numpy, bad_code_point, has_text, ndarray, xbytes
 from .errors import ArchiveError
@@ -27,6 +29,7 @@ _F64 = F.SLOT_FLOAT.unpack_from
 DICT_ENTRIES = F.DICT_HEADER.size
 INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 _EPOCH = _dt.datetime(1, 1, 1)
+_TIMEDELTA = _dt.timedelta
 _CONTAINERS = frozenset({F.T_LIST, F.T_TUPLE, F.T_DICT, F.T_SET, F.T_FROZENSET, F.T_TABLE})
 # Tags are bound to module globals: attribute lookups cost on the hot path.
 _T_NONE, _T_TRUE, _T_INT, _T_FLOAT = F.T_NONE, F.T_TRUE, F.T_INT, F.T_FLOAT
@@ -133,6 +136,14 @@ def decode(arch: Any, s: Snapshot, pos: int) -> Any:
         return ArchivedTable(arch, p, w0 >> 8, tag)
     if tag == _T_LIST or tag == _T_TUPLE:
         return ArchivedList(arch, p, w0 >> 8, tag)
+    if tag == _T_DATETIME:
+        value = datetime_node(s, w0 >> 8, p)
+        if value is not None:
+            return value
+        with recursion_headroom(s.max_depth):  # decoded field by field: names what is wrong
+            return mat(s.walk(arch), pos, 0)
+    if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
+        return decode(arch, s, model_body(s, p))
     if tag == _T_FLOAT:
         return _F64(raw, pos)[1]
     if tag <= _T_TRUE:
@@ -145,15 +156,9 @@ def decode(arch: Any, s: Snapshot, pos: int) -> Any:
         return s.mv[p:p + (w0 >> 8)]
     if tag == _T_XBYTES:
         return xbytes(s, p, w0 >> 8, copy=False)
-    if tag == _T_MODEL:  # read without its model: the plain body (dict or table)
-        return decode(arch, s, model_body(s, p))
     if tag == _T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
         from .frames import frame_view
         return frame_view(arch, p)
-    if tag == _T_DATETIME:
-        value = datetime_node(s, w0 >> 8, p)
-        if value is not None:
-            return value
     with recursion_headroom(s.max_depth):  # sets and fixed-shape nodes recurse
         return mat(s.walk(arch), pos, 0)
 
@@ -217,8 +222,7 @@ def mat_node(s: Snapshot, tag: int, off: int, n: int, depth: int) -> Any:
     rc = seq_check(s.ptr, s.size, off, n)
     if rc < 0:
         raise archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
-    d = depth + 1
-    items = [mat(s, pos, d) for pos in range(off + 8, off + 8 + 16 * n, 16)]
+    items = mat_slots(s, off + 8, n, depth + 1)
     if tag == _T_LIST:
         return items
     if tag == _T_TUPLE:
@@ -227,6 +231,133 @@ def mat_node(s: Snapshot, tag: int, off: int, n: int, depth: int) -> Any:
         return set(items) if tag == F.T_SET else frozenset(items)
     except TypeError:
         raise ArchiveError(f"set node at offset {off} holds an unhashable member") from None
+
+
+def mat_slots(s: Snapshot, start: int, count: int, depth: int) -> list[Any]:
+    """``[mat(s, pos, depth) for pos in range(start, start + 16 * count, 16)]``
+    for slots the caller has checked (``slots_check``, ``seq_check``): the
+    same values, and the same error for a damaged cell, decoded in bulk in C
+    (csrc/pydecode.c) where it can: scalars (datetimes, UUIDs, Decimals,
+    str, numbers), and model nodes of one class with dict bodies as a batch
+    of instances. The C path decodes a cell only when every check the
+    Python path makes passes; it leaves the others to ``mat``, one by one,
+    after the nodes it decoded are claimed; when those claims meet a node
+    claimed before, the whole run is read one by one instead. O(count)."""
+    if count >= _pytable.NATIVE_MIN and depth + 3 < s.max_depth:
+        run = _Run()
+        values = run.slots(s, None, start, count, depth)
+        if values is not None and run.claim(s):
+            for out, i, pos, d in run.pending:
+                out[i] = mat(s, pos, d)
+            for finish in run.finishers:
+                finish()
+            return values
+    return [mat(s, pos, depth) for pos in range(start, start + 16 * count, 16)]
+
+
+_SLOT_CONTEXT: tuple[Any, ...] | None = None
+
+
+def _slot_context() -> tuple[Any, ...]:
+    """What csrc/pydecode.c builds values with (its ``decoder``)."""
+    global _SLOT_CONTEXT
+    if _SLOT_CONTEXT is None:
+        import decimal
+        import uuid
+
+        _SLOT_CONTEXT = (_tz, _dt.datetime, _dt.date, uuid.UUID, uuid.SafeUUID.unknown,
+                         decimal.Decimal, {"fold": 1}, "int", "is_safe")
+    return _SLOT_CONTEXT
+
+
+class _Run:
+    """One bulk decode (``mat_slots``): the cells left to ``mat``
+    (list, index, position, depth), the node offsets the C path claims, and
+    the model batches to build once their fields are all decoded."""
+
+    __slots__ = ("pending", "claims", "finishers")
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[list[Any], int, int, int]] = []
+        self.claims: list[list[int]] = []
+        self.finishers: list[Callable[[], None]] = []
+
+    def slots(self, s: Snapshot, positions: bytes | None, start: int, count: int,
+              depth: int) -> list[Any] | None:
+        """The values of a run of slots, with cells pending; None: no C path."""
+        address = int(ffi.cast("uintptr_t", s.ptr))
+        if positions is None and SLOT(s.raw, start)[0] & 0xFF == _T_MODEL:
+            models = self.models(s, address, start, count, depth)
+            if models is not None:
+                return models
+        found = _pytable.decode_slots(address, s.size, positions, start, count,
+                                      _slot_context())
+        if found is None:
+            return None
+        values, fallbacks, claims = found
+        self.claims.append(claims)
+        pending = self.pending
+        for i in fallbacks:
+            pos = start + 16 * i if positions is None else \
+                int.from_bytes(positions[8 * i:8 * i + 8], "little")
+            pending.append((values, i, pos, depth))
+        return values
+
+    def models(self, s: Snapshot, address: int, start: int, count: int,
+               depth: int) -> list[Any] | None:
+        """Model nodes of one schema with same-keyed dict bodies, as
+        ``_mat_model`` reads each: their field values decoded field by
+        field, the instances (or dicts) built after; None if they are not
+        such nodes."""
+        found = _pytable.model_cells(address, s.size, start, count)
+        if found is None:
+            return None
+        _, key_positions, value_positions, claims = found
+        cls = None
+        if s.models is not None:  # as _mat_model: the schema noted, the class looked up
+            noted = schema(s, SLOT(s.raw, start)[1])
+            if s.models:
+                cls = s.models.get(noted.get("fingerprint")) if isinstance(noted, dict) else None
+                if cls is None:
+                    raise NotTrusted
+        self.claims.append(claims)
+        names = tuple(mat(s, pos, depth + 1) for pos in
+                      memoryview(key_positions).cast("Q").tolist())
+        columns = []
+        for positions in value_positions:
+            column = self.slots(s, positions, 0, count, depth + 2)
+            if column is None:
+                return None
+            columns.append(column)
+        values: list[Any] = [None] * count
+
+        def finish() -> None:
+            if cls is not None:
+                from .models import construct_columns
+
+                values[:] = construct_columns(cls, names, columns)
+            else:
+                values[:] = _pytable.rows(names, columns) or \
+                    [dict(zip(names, cells)) for cells in zip(*columns)]
+        self.finishers.append(finish)
+        return values
+
+    def claim(self, s: Snapshot) -> bool:
+        """Claim the nodes the C path decoded, all at once; False if one
+        was claimed before or twice (the caller reads one by one, which
+        reports it where it is met)."""
+        seen = s.seen
+        if type(seen) is not set:  # a lazy read: nothing tracked
+            return True
+        new: set[int] = set()
+        total = 0
+        for claims in self.claims:
+            new.update(claims)
+            total += len(claims)
+        if len(new) != total or not seen.isdisjoint(new):
+            return False
+        seen.update(new)
+        return True
 
 
 def to_python(arch: Any, tag: int, off: int, n: int) -> Any:
@@ -384,6 +515,7 @@ def _checked(tag: int, off: int, build: Any) -> Any:
 
 
 _OPT_INT = (int, type(None))
+_DATETIME_SLOTS = struct.Struct("<QqQqQqQq").unpack_from  # a DATETIME node's four slots
 _OPT_STR = (str, type(None))
 
 
@@ -396,10 +528,7 @@ def datetime_node(s: Snapshot, n: int, off: int) -> Any:
     if n != 4 or seq_check(s.ptr, s.size, off, 4) < 0:
         return None
     raw = s.raw
-    w0, wall = SLOT(raw, off + 8)
-    w1, fold = SLOT(raw, off + 24)
-    w2, offset = SLOT(raw, off + 40)
-    w3, p3 = SLOT(raw, off + 56)
+    w0, wall, w1, fold, w2, offset, w3, p3 = _DATETIME_SLOTS(raw, off + 8)
     tag2, tag3 = w2 & 0xFF, w3 & 0xFF
     if w0 & 0xFF != _T_INT or w1 & 0xFF != _T_INT or tag2 not in (_T_INT, _T_NONE):
         return None
@@ -415,7 +544,8 @@ def datetime_node(s: Snapshot, n: int, off: int) -> Any:
         offset = None
     try:
         if fold == 0:  # the epoch in this zone, plus the wall time: one datetime made
-            return _epoch_in(offset, name) + _dt.timedelta(microseconds=wall)
+            epoch = _EPOCHS.get((offset, name))
+            return (epoch or _epoch_in(offset, name)) + _TIMEDELTA(0, 0, wall)
         return (_EPOCH + _dt.timedelta(microseconds=wall)).replace(fold=fold,
                                                                    tzinfo=_tz(offset, name))
     except (ValueError, OverflowError, TypeError, ArithmeticError) as exc:

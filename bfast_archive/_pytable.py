@@ -81,3 +81,26 @@ def rows(names: tuple[str, ...], columns: list[list[Any]]) -> list[dict[str, Any
     """One dict ``{names[j]: columns[j][i]}`` per row."""
     fn = _function("bfa_py_rows")
     return fn(names, columns) if fn else None
+
+
+def decode_slots(address: int, size: int, positions: bytes | None, start: int, count: int,
+                 ctx: tuple[Any, ...]) -> tuple[list[Any], list[int], list[int]] | None:
+    """The values of ``count`` checked slots of the buffer at ``address``
+    (``size`` bytes): at the little-endian uint64 offsets ``positions``, or
+    at ``start``, ``start + 16``, ... when it is None. Returns ``(values,
+    fallbacks, claims)``: the indexes in ``fallbacks`` are cells left to the
+    Python decoder (their value is None), ``claims`` the node offsets a
+    copy-out claims for the others (csrc/pydecode.c); None if the C path is
+    unavailable. One C call; O(count)."""
+    fn = _function("bfa_py_decode_slots", ("c_void_p", "c_uint64", "py_object", "c_uint64",
+                                           "c_uint64", "py_object"))
+    return fn(address, size, positions, start, count, ctx) if fn else None
+
+
+def model_cells(address: int, size: int, start: int, count: int) -> Any:
+    """For ``count`` checked MODEL slots at ``start``, ``start + 16``, ...
+    of one schema node and same-keyed dict bodies: ``(schema_off,
+    key_positions, value_positions, claims)`` (csrc/pydecode.c); None if
+    they are not such cells or the C path is unavailable. O(count x fields)."""
+    fn = _function("bfa_py_model_cells", ("c_void_p", "c_uint64", "c_uint64", "c_uint64"))
+    return fn(address, size, start, count) if fn else None

@@ -205,12 +205,11 @@ class Archive:
     def root(self) -> Any:
         """The root value: a view for a container, else a plain value. O(1).
         Opened with ``model=M``: an ``ArchivedModel`` (or a list of them)."""
-        value = D.decode(self, self._snapshot(), F.ROOT_SLOT_POS)
+        s = self._snapshot()
         if self.model is not None:
-            from .models import typed_view
-
-            return typed_view(value, self.model, self._root_schema())
-        return value
+            return _typed_root()(self, s, self.model,
+                                 lambda: D.decode(self, s, F.ROOT_SLOT_POS), self._root_schema)
+        return D.decode(self, s, F.ROOT_SLOT_POS)
 
     def _root_schema(self) -> Any:
         """The stored schema of the root when it is a model node; else None."""
@@ -392,6 +391,18 @@ class Archive:
     def __repr__(self) -> str:
         state = "closed" if self._snap is None else f"{self._nbytes} bytes"
         return f"<Archive {self._name} {state}>"
+
+
+def _typed_root() -> Any:
+    """models.typed_root, imported on first use (models imports pydantic)."""
+    global _TYPED_ROOT
+    if _TYPED_ROOT is None:
+        from .models import typed_root
+        _TYPED_ROOT = typed_root
+    return _TYPED_ROOT
+
+
+_TYPED_ROOT: Any = None
 
 
 def _snapshot(source: ByteSource, max_depth: int, threads: int | None,

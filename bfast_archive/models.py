@@ -28,6 +28,7 @@ import pydantic
 
 from . import tables as _tables
 from . import views as _views
+from ._snapshot import closed
 from .errors import BfastError, SchemaMismatchError, UnsupportedTypeError
 
 BaseModel = pydantic.BaseModel
@@ -253,10 +254,12 @@ def _nullable(cls: type[BaseModel]) -> frozenset[str]:
 
 
 def convert_field(cls: type[BaseModel], name: str, raw: Any, plan: Plan | None = None,
-                  path: str = "", schema: Any = None) -> Any:
+                  path: str = "", schema: Any = None,
+                  converter: tuple[str, Any] | None = None) -> Any:
     """The raw lazy value of field ``name`` as its annotated type, checked
-    against the type the archive recorded (``plan``) as a load checks it."""
-    how, arg = _converters(cls)[name]
+    against the type the archive recorded (``plan``) as a load checks it
+    (``converter``: the field's ``_converters`` entry, if looked up)."""
+    how, arg = converter or _converters(cls)[name]
     verdict, was = plan[name] if plan is not None else ("unknown", None)
     path = path or cls.__name__
     if verdict == "strict":
@@ -306,40 +309,49 @@ class ArchivedModel:
     models as ``ArchivedModelList``. ``to_model()`` builds (and validates)
     the model."""
 
-    __slots__ = ("_view", "_cls", "_schema", "_plan", "_path")
+    __slots__ = ("_view", "_cls", "_schema", "_plan", "_path", "_memo")
     _view: Any
     _cls: type[BaseModel]
     _schema: Any
     _plan: Plan | None
     _path: str
+    _memo: dict[str, Any] | None  # an archive's root: its model fields' views, remembered
 
     def __init__(self, view: Any, cls: type[BaseModel], schema: Any = None, path: str = ""
                  ) -> None:
-        object.__setattr__(self, "_schema", schema)
+        _object_setattr(self, "_memo", None)
+        _object_setattr(self, "_schema", schema)
         # a view over a value that is not a mapping (a hostile or unrelated
         # file) is made all the same, as items of a list are: each read of it
         # raises SchemaMismatchError (an ArchiveError), see _fields()
-        object.__setattr__(self, "_view", view)
-        object.__setattr__(self, "_cls", cls)
-        object.__setattr__(self, "_plan", plan_of(cls, schema))
-        object.__setattr__(self, "_path", path or cls.__name__)
+        _object_setattr(self, "_view", view)
+        _object_setattr(self, "_cls", cls)
+        _object_setattr(self, "_plan", plan_of(cls, schema))
+        _object_setattr(self, "_path", path or cls.__name__)
 
     def _fields(self) -> Any:
         """The mapping of field values this view reads."""
         view = self._view
         if getattr(self._cls, "__pydantic_root_model__", False):  # archived as its root value
             return _RootFields(view)
-        if not isinstance(view, Mapping):
+        if type(view) not in _FIELD_VIEWS and not isinstance(view, Mapping):
             raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where the "
                                       f"model {self._cls.__name__} expects a mapping of its "
                                       f"fields")
         return view
 
     def __getattr__(self, name: str) -> Any:
-        if name in ArchivedModel.__slots__:  # unset (mid-construction): no field lookup
+        if name in _VIEW_SLOTS:  # unset (mid-construction): no field lookup
             raise AttributeError(name)
+        memo = self._memo
+        if memo is not None and name in memo:
+            arch = self._view._arch
+            if arch._snap is None:
+                raise closed()
+            return _from_memo(memo[name], arch)
         cls = self._cls
-        if name not in _converters(cls):
+        converter = _converters(cls).get(name)
+        if converter is None:
             if name in cls.model_computed_fields:  # computed from the fields, by the model
                 return getattr(self.to_model(), name)
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
@@ -354,9 +366,20 @@ class ArchivedModel:
                     f"({_type_name(cls.model_fields[name].annotation)}, no default) and the "
                     f"archive has no value for it") from None
             return default
-        schema = _tables.model_schema_at(view, name) \
-            if _converters(cls)[name][0] in ("model", "models") else None
-        return convert_field(cls, name, raw, self._plan, self._path, schema)
+        how, arg = converter
+        plan = self._plan
+        if how == "same" and raw is not None and plan is not None and plan[name][0] == "same" \
+                and (arg is None or type(raw) is arg):
+            return raw  # what this very type wrote (convert_field's first case, inlined)
+        if how != "model" and how != "models":
+            return convert_field(cls, name, raw, plan, self._path, None, converter)
+        out = convert_field(cls, name, raw, plan, self._path, _tables.model_schema_at(view, name),
+                            converter)
+        if memo is not None:
+            found = _memo_of(out)
+            if found is not None:
+                memo[name] = found
+        return out
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -399,6 +422,65 @@ class ArchivedModel:
         return f"{cls.__name__}({', '.join(shown)})"
 
 
+_VIEW_SLOTS = frozenset(ArchivedModel.__slots__)
+
+
+def typed_root(arch: Any, s: Any, model: Any, value: Callable[[], Any],
+               root_schema: Callable[[], Any]) -> Any:
+    """``arch.root`` of an archive opened with ``model``: ``typed_view`` of
+    the root ``value()``. A root view (and the views of its model fields,
+    ``ArchivedModel._memo``) is remembered without its archive in the
+    archive's parsed state (``s.tables``): made again from that, it costs
+    no lookup. O(1)."""
+    try:
+        key = ("typed root", model)
+        hit = s.tables.get(key)
+    except TypeError:  # an unhashable model: nothing remembered
+        return typed_view(value(), model, root_schema())
+    if hit is not None:
+        return _from_memo(hit, arch)
+    view = typed_view(value(), model, root_schema())
+    found = _memo_of(view)
+    if found is not None:
+        s.tables[key] = found
+        if type(view) is ArchivedModel:
+            _object_setattr(view, "_memo", found[-1])
+    return view
+
+
+def _memo_of(view: Any) -> tuple[Any, ...] | None:
+    """What makes ``view`` (an ``ArchivedModel`` or ``ArchivedModelList``
+    over an archived dict, list or table) again for an archive: its
+    attributes without the archive; None for any other view."""
+    kind = type(view)
+    if kind is not ArchivedModel and kind is not ArchivedModelList:
+        return None
+    raw = view._view
+    t = type(raw)
+    if t is _views.ArchivedDict:
+        args: tuple[Any, ...] = (raw._off, raw._n)
+    elif t is _tables.ArchivedTable or t is _views.ArchivedList:
+        args = (raw._off, raw._n, raw._tag)
+    else:
+        return None
+    return (kind, t, args, view._cls, view._schema, view._plan, view._path,
+            {} if kind is ArchivedModel else None)
+
+
+def _from_memo(memo: tuple[Any, ...], arch: Any) -> Any:
+    """The view ``_memo_of`` describes, over ``arch``."""
+    kind, t, args, cls, schema, plan, path, fields = memo
+    out = _new_view(kind)
+    _object_setattr(out, "_view", t(arch, *args))
+    _object_setattr(out, "_cls", cls)
+    _object_setattr(out, "_schema", schema)
+    _object_setattr(out, "_plan", plan)
+    _object_setattr(out, "_path", path)
+    if kind is ArchivedModel:
+        _object_setattr(out, "_memo", fields)
+    return out
+
+
 class _RootFields(dict[str, Any]):
     """The fields of an archived ``RootModel``: its one field, ``root``."""
 
@@ -410,6 +492,10 @@ class _RootFields(dict[str, Any]):
 
 
 _new_view = object.__new__
+# the views a model's fields and a list of models are read through (checked
+# by type first: an isinstance of an ABC costs more than the read)
+_FIELD_VIEWS = frozenset({_views.ArchivedDict, _tables.ArchivedRow})
+_SEQUENCE_VIEWS = frozenset({_views.ArchivedList, _tables.ArchivedTable})
 
 
 class ArchivedModelList(Sequence[ArchivedModel]):
@@ -419,7 +505,8 @@ class ArchivedModelList(Sequence[ArchivedModel]):
 
     def __init__(self, view: Any, cls: type[BaseModel], schema: Any = None, path: str = ""
                  ) -> None:
-        if not isinstance(view, Sequence) or isinstance(view, (str, bytes, memoryview)):
+        if type(view) not in _SEQUENCE_VIEWS and (
+                not isinstance(view, Sequence) or isinstance(view, (str, bytes, memoryview))):
             raise SchemaMismatchError(f"the archive holds a {type(view).__name__} where a "
                                       f"list of {cls.__name__} is expected")
         self._view: Any = view  # an ArchivedList or ArchivedTable
@@ -432,6 +519,7 @@ class ArchivedModelList(Sequence[ArchivedModel]):
 
     def _item(self, value: Any) -> ArchivedModel:
         item = _new_view(ArchivedModel)  # __init__'s work, with this list's plan
+        _object_setattr(item, "_memo", None)
         _object_setattr(item, "_view", value)
         _object_setattr(item, "_cls", self._cls)
         _object_setattr(item, "_schema", self._schema)
@@ -532,7 +620,20 @@ class ArchivedModelDict(Mapping[Any, ArchivedModel]):
 def _container(model: Any) -> tuple[str, type[BaseModel]]:
     """``model`` as (kind, model class): ``one`` for a class, ``items`` for
     list/tuple/set/Sequence of one (``tuple[M, ...]``), ``values`` for a
-    dict of one; TypeError for anything else."""
+    dict of one; TypeError for anything else. Remembered per model (a
+    typed root view is made on every ``arch.root``)."""
+    try:
+        return _known_container(model)
+    except TypeError:  # unhashable, or not a model: said by the uncached call
+        return _find_container(model)
+
+
+@lru_cache(maxsize=256)
+def _known_container(model: Any) -> tuple[str, type[BaseModel]]:
+    return _find_container(model)
+
+
+def _find_container(model: Any) -> tuple[str, type[BaseModel]]:
     cls = _model_class(model)
     if cls is not None:
         return "one", cls
@@ -558,7 +659,7 @@ def typed_view(value: Any, model: Any, root_schema: Any) -> Any:
         return ArchivedModelDict(value, cls)
     if kind == "one" and getattr(cls, "__pydantic_root_model__", False):
         return ArchivedModel(value, cls)
-    if isinstance(value, Mapping):
+    if type(value) in _FIELD_VIEWS or isinstance(value, Mapping):
         return ArchivedModel(value, cls, root_schema)
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes, memoryview)):
         return ArchivedModelList(value, cls, root_schema)

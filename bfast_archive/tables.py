@@ -31,6 +31,7 @@ _D = struct.Struct("<d").unpack_from
 _QQ = struct.Struct("<QQ").unpack_from
 _EPOCH = _dt.datetime(1, 1, 1)
 _NONE_TYPE = type(None)
+_COL_SLOTS = F.COL_SLOTS
 
 
 def _numpy() -> Any:
@@ -187,6 +188,12 @@ def cell(arch: Any, s: Snapshot, info: TableInfo, c: int, row: int, depth: int,
     mv = s.raw
     if s.image is not None:
         _fetch_cell(s.image, mv, info.cols[c], row)
+    if kind == _COL_SLOTS:  # (never has nulls: table_check)
+        pos = r0 + 16 * row
+        rc = check_slot(s.ptr, s.size, pos, info.off)
+        if rc < 0:
+            raise archive_error(rc, f"table cell at offset {pos}")
+        return D.mat(s, pos, depth) if full else decode(arch, s, pos)
     if flags & F.COL_HAS_NULLS:
         null = mv[(r2 if kind == F.COL_STR or kind == F.COL_BINARY else r1) + row]
         if null:
@@ -214,11 +221,7 @@ def cell(arch: Any, s: Snapshot, info: TableInfo, c: int, row: int, depth: int,
     if kind >= F.COL_FIXED:  # format 1.1 kinds: bfast_archive/frames.py
         from .frames import typed_cell
         return typed_cell(mv, info.cols[c], row, full)
-    pos = r0 + 16 * row  # COL_SLOTS
-    rc = check_slot(s.ptr, s.size, pos, info.off)
-    if rc < 0:
-        raise archive_error(rc, f"table cell at offset {pos}")
-    return D.mat(s, pos, depth) if full else decode(arch, s, pos)
+    raise ArchiveError(f"table column at offset {r0} of unknown kind {kind}")
 
 
 def _strings(s: Snapshot, offsets_at: int, count: int, blob_at: int, blob_len: int) -> list[Any]:
@@ -304,7 +307,7 @@ def column_values(s: Snapshot, info: TableInfo, c: int, depth: int) -> list[Any]
             raise archive_error(rc, f"table column at offset {r0}")
         if depth >= s.max_depth:
             raise ArchiveError(f"nesting deeper than max_depth={s.max_depth}")
-        return [D.mat(s, pos, depth + 1) for pos in range(r0, r0 + 16 * n, 16)]
+        return D.mat_slots(s, r0, n, depth + 1)
     if flags & F.COL_HAS_NULLS:
         mask = bytes(mv[nulls_at:nulls_at + n])
         if mask.translate(None, b"\x00\x01"):
