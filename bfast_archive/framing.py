@@ -10,7 +10,7 @@ in C over many chunks per call, on a thread pool, with the GIL released.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from . import format as F
 from ._native import check_internal, ffi, lib
