@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+
+if TYPE_CHECKING:  # imported with the pool: concurrent.futures brings logging (~5 ms cold)
+    from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -44,6 +46,8 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
     pool = _pool
     if pool is not None and _pool_pid == os.getpid() and _pool_size >= workers:
         return pool
+    from concurrent.futures import ThreadPoolExecutor
+
     with _lock:
         if _pool is None or _pool_pid != os.getpid() or _pool_size < workers:
             # an older, smaller pool is left to finish what it runs; its idle

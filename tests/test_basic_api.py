@@ -35,6 +35,18 @@ def test_import_does_not_load_numpy():
     assert out.stdout.strip() == "False"
 
 
+def test_reading_one_record_starts_no_thread_pool(tmp_path):
+    # a cold open + one cell pays no thread-pool machinery (concurrent.futures
+    # brings logging: milliseconds in a fresh process); compression does
+    path = tmp_path / "r.bfa"
+    bfa.dump({"users": [{"id": i, "name": f"u{i}"} for i in range(100)]}, path)
+    code = ("import sys, bfast_archive as bfa\n"
+            f"with bfa.Archive.open({str(path)!r}) as a: v = a['users'][50]['name']\n"
+            "print(v, 'concurrent.futures' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["u50", "False"]
+
+
 def test_unsupported_type_names_path():
     with pytest.raises(bfa.UnsupportedTypeError) as info:
         bfa.dumps({"users": [{}, {}, {}, {"created": object()}]})
