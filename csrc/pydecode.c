@@ -17,20 +17,9 @@
  * check resident in an archive read by range (sparse.c), so no byte is read
  * here before it arrived. Bounds are checked again before every read.
  */
-#define PY_SSIZE_T_CLEAN
-#define Py_LIMITED_API 0x030A0000
-#include <Python.h>
-
-#include <stdint.h>
-#include <string.h>
+#include "bfa_python.h"
 
 #include "bfa_internal.h"
-
-#if defined(__GNUC__)
-#define BFA_EXPORT __attribute__((visibility("default")))
-#else
-#define BFA_EXPORT
-#endif
 
 /* Payloads longer than this are claimed (tracked against sharing) by a
  * copy-out: arrays.TRACK_MIN. */

@@ -28,20 +28,9 @@
  * (3.10), and pauses the garbage collector for the call; every object it
  * works on is held by a strong reference while it does.
  */
-#define PY_SSIZE_T_CLEAN
-#define Py_LIMITED_API 0x030A0000
-#include <Python.h>
-
-#include <stdint.h>
-#include <string.h>
+#include "bfa_python.h"
 
 #include "bfa_internal.h"
-
-#if defined(__GNUC__)
-#define BFA_EXPORT __attribute__((visibility("default")))
-#else
-#define BFA_EXPORT
-#endif
 
 #define DONE 1
 #define HAND_BACK 0
@@ -55,46 +44,13 @@
 #define LEAVES_ONLY 2
 
 typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} outbuf;
-
-static int reserve(outbuf *b, size_t n) {
-    if (n <= b->cap - b->len) return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < n) {
-        if (cap > ((size_t)PY_SSIZE_T_MAX) / 2) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        cap *= 2;
-    }
-    uint8_t *p = PyMem_Realloc(b->data, cap);
-    if (p == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int put(outbuf *b, const void *src, size_t n) {
-    if (n == 0) return 0;
-    if (reserve(b, n) < 0) return -1;
-    memcpy(b->data + b->len, src, n);
-    b->len += n;
-    return 0;
-}
-
-typedef struct {
     PyObject *tz;  /* strong reference */
     int64_t offset; /* microseconds */
     PyObject *name; /* strong reference; NULL: the offset's default name (stored as None) */
 } tz_entry;
 
 typedef struct {
-    outbuf blob;       /* the referents, appended to the segment after the call */
+    bfa_growbuf blob;       /* the referents, appended to the segment after the call */
     uint64_t base;     /* the segment offset blob.data[0] lands at */
     PyObject *kinds;   /* dict: exact type -> BFA_CELL_* code, or (schema slot, field names) */
     PyObject *tz_type; /* datetime.timezone */
@@ -117,14 +73,14 @@ static uint64_t position(const encoder *e) {
 /* Zero bytes up to the next multiple of 8 of the segment (writer._pad). */
 static int pad8(encoder *e) {
     static const uint8_t zeros[8] = {0};
-    return put(&e->blob, zeros, (size_t)((8u - position(e) % 8u) % 8u));
+    return bfa_growbuf_append(&e->blob, zeros, (size_t)((8u - position(e) % 8u) % 8u));
 }
 
 /* writer._append_bytes(data, inline=True): aligned, then padded to 8. */
 static int append(encoder *e, const void *data, size_t n, uint64_t *off) {
     if (pad8(e) < 0) return -1;
     *off = position(e);
-    if (put(&e->blob, data, n) < 0) return -1;
+    if (bfa_growbuf_append(&e->blob, data, n) < 0) return -1;
     return pad8(e);
 }
 
@@ -134,7 +90,7 @@ static int seq_node(encoder *e, uint32_t tag, const uint8_t *slots, size_t n, ui
     if (pad8(e) < 0) return -1;
     uint64_t off = position(e);
     bfa_st64(count, n);
-    if (put(&e->blob, count, 8) < 0 || put(&e->blob, slots, n * BFA_SLOT_SIZE) < 0) return -1;
+    if (bfa_growbuf_append(&e->blob, count, 8) < 0 || bfa_growbuf_append(&e->blob, slots, n * BFA_SLOT_SIZE) < 0) return -1;
     set_slot(out, tag | (uint64_t)n << 8, off);
     return 0;
 }
@@ -408,9 +364,9 @@ static int model_slot(encoder *e, PyObject *x, PyObject *spec, Py_ssize_t depth,
             rc = FAILED;
         } else {
             off = position(e);
-            if (put(&e->blob, header, sizeof header) < 0 ||
-                put(&e->blob, entries, (size_t)n * 2 * BFA_SLOT_SIZE) < 0 ||
-                reserve(&e->blob, index) < 0) {
+            if (bfa_growbuf_append(&e->blob, header, sizeof header) < 0 ||
+                bfa_growbuf_append(&e->blob, entries, (size_t)n * 2 * BFA_SLOT_SIZE) < 0 ||
+                bfa_growbuf_reserve(&e->blob, index) < 0) {
                 rc = FAILED;
             } else {
                 memset(e->blob.data + e->blob.len, 0, index);
@@ -554,7 +510,7 @@ BFA_EXPORT PyObject *bfa_py_encode_cells(PyObject *cells, PyObject *ctx) {
     if (intern_names() < 0) return NULL;
     e.base = (uint64_t)base;
     e.room = room;
-    outbuf slots = {NULL, 0, 0};
+    bfa_growbuf slots = {NULL, 0, 0};
     PyObject *result = NULL;
     int gc_was_enabled = PyGC_Disable();
     Py_ssize_t i = start;
@@ -571,7 +527,7 @@ BFA_EXPORT PyObject *bfa_py_encode_cells(PyObject *cells, PyObject *ctx) {
             e.blob.len = mark; /* nothing of it written */
             break;
         }
-        if (put(&slots, slot, sizeof slot) < 0) goto done;
+        if (bfa_growbuf_append(&slots, slot, sizeof slot) < 0) goto done;
     }
     result = Py_BuildValue("(y#y#n)", e.blob.data ? (const char *)e.blob.data : "",
                            (Py_ssize_t)e.blob.len, slots.data ? (const char *)slots.data : "",

@@ -24,12 +24,7 @@
  * Only exact types are taken (no subclass: no Python code can run while the
  * rows are read). Regions are little-endian, as the format stores them.
  */
-#define PY_SSIZE_T_CLEAN
-#define Py_LIMITED_API 0x030A0000
-#include <Python.h>
-
-#include <stdint.h>
-#include <string.h>
+#include "bfa_python.h"
 
 #include "bfa_internal.h"
 
@@ -39,42 +34,6 @@
 #define K_BOOL BFA_WK_BOOL
 #define K_STR BFA_WK_STR
 #define K_STRLIST BFA_WK_STRLIST
-
-#if defined(__GNUC__)
-#define BFA_EXPORT __attribute__((visibility("default")))
-#else
-#define BFA_EXPORT
-#endif
-
-/* A growable byte buffer (UTF-8 blobs, item offsets). */
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} growbuf;
-
-static int grow_append(growbuf *b, const void *src, size_t n) {
-    if (n == 0) return 0; /* (memcpy may not be given the NULL of an empty buffer) */
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len < n) {
-            if (cap > ((size_t)PY_SSIZE_T_MAX) / 2) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            cap *= 2;
-        }
-        uint8_t *p = PyMem_Realloc(b->data, cap);
-        if (p == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, src, n);
-    b->len += n;
-    return 0;
-}
 
 /* One column while the rows are read. kind 0: not decided yet (only None
  * so far); FALLBACK: its cells go to the Python writer. */
@@ -86,8 +45,8 @@ typedef struct {
     uint8_t *mask;      /* a byte per row, 1 for None */
     uint8_t *fixed;     /* int / float: 8 bytes per row, bool: 1 */
     uint64_t *ends;     /* str: end of each row's bytes; str lists: of its items */
-    growbuf blob;       /* the UTF-8 of the strings */
-    growbuf item_ends;  /* str lists: end of each item's bytes (uint64) */
+    bfa_growbuf blob;      /* the UTF-8 of the strings */
+    bfa_growbuf item_ends; /* str lists: end of each item's bytes (uint64) */
 } column_state;
 
 /* The column's cells go to the Python writer: its buffers are not needed. */
@@ -141,7 +100,7 @@ static int append_utf8(column_state *c, PyObject *s) {
         PyErr_Clear();
         return 0;
     }
-    return grow_append(&c->blob, u, (size_t)len) < 0 ? -1 : 1;
+    return bfa_growbuf_append(&c->blob, u, (size_t)len) < 0 ? -1 : 1;
 }
 
 /* Take cell x of row i into its column. 0 ok (or the column fell back), -1 error. */
@@ -206,7 +165,7 @@ static int take(column_state *c, PyObject *x, Py_ssize_t i, Py_ssize_t n) {
                 return 0;
             }
             uint64_t end = c->blob.len;
-            if (grow_append(&c->item_ends, &end, sizeof end) < 0) return -1;
+            if (bfa_growbuf_append(&c->item_ends, &end, sizeof end) < 0) return -1;
         }
         c->ends[i + 1] = c->item_ends.len / sizeof(uint64_t);
         return 0;
