@@ -470,14 +470,21 @@ def _memo_of(view: Any) -> tuple[Any, ...] | None:
 def _from_memo(memo: tuple[Any, ...], arch: Any) -> Any:
     """The view ``_memo_of`` describes, over ``arch``."""
     kind, t, args, cls, schema, plan, path, fields = memo
-    out = _new_view(kind)
-    _object_setattr(out, "_view", t(arch, *args))
+    return _assembled(kind, t(arch, *args), cls, schema, plan, path, fields)
+
+
+def _assembled(kind: type, view: Any, cls: type[BaseModel], schema: Any, plan: Plan | None,
+               path: str, memo: dict[str, Any] | None = None) -> Any:
+    """A ``kind`` view (ArchivedModel or ArchivedModelList) with these
+    attributes, made without ``__init__`` (the plan is known already)."""
+    out: Any = _new_view(kind)
+    if kind is ArchivedModel:
+        _object_setattr(out, "_memo", memo)
+    _object_setattr(out, "_view", view)
     _object_setattr(out, "_cls", cls)
     _object_setattr(out, "_schema", schema)
     _object_setattr(out, "_plan", plan)
     _object_setattr(out, "_path", path)
-    if kind is ArchivedModel:
-        _object_setattr(out, "_memo", fields)
     return out
 
 
@@ -518,13 +525,9 @@ class ArchivedModelList(Sequence[ArchivedModel]):
         self._path = path or f"{cls.__name__}[]"
 
     def _item(self, value: Any) -> ArchivedModel:
-        item = _new_view(ArchivedModel)  # __init__'s work, with this list's plan
-        _object_setattr(item, "_memo", None)
-        _object_setattr(item, "_view", value)
-        _object_setattr(item, "_cls", self._cls)
-        _object_setattr(item, "_schema", self._schema)
-        _object_setattr(item, "_plan", self._plan)
-        _object_setattr(item, "_path", self._path)
+        # __init__'s work, with this list's plan
+        item: ArchivedModel = _assembled(ArchivedModel, value, self._cls, self._schema,
+                                         self._plan, self._path)
         return item
 
     def __len__(self) -> int:

@@ -9,6 +9,7 @@ raw, back to back and 64-aligned, is handed out as a view of the file.
 """
 from __future__ import annotations
 
+import struct
 import threading
 from typing import Any
 
@@ -18,6 +19,9 @@ from ._native import archive_error, release
 from ._parallel import run_parallel, split_range
 from ._pytable import new_bytes
 from .errors import ArchiveError
+
+# the first two fields of a directory entry (check or chunk): offset, length
+_SPAN = struct.Struct("<QQ").unpack_from
 
 
 class FileLayer:
@@ -223,7 +227,7 @@ class FileLayer:
         """The bytes the chunks of payload ``index`` take in the file."""
         d = self._directory()
         first, n = self._entry(index)[2:]
-        return sum(F.U64.unpack_from(self.view, d.chunks_off + k * F.CHUNK_ENTRY.size + 8)[0]
+        return sum(self._span(d.chunks_off, F.CHUNK_ENTRY.size, k)[1]
                    for k in range(first, first + n))
 
     def fetch_chunks(self, index: int, spans: list[tuple[int, int]]) -> None:
@@ -235,18 +239,22 @@ class FileLayer:
         for k0, k1 in spans:
             for k in range(first + k0, first + k1):
                 if k < d.n_chunks:
-                    off, stored = F.U64.unpack_from(self.view, d.chunks_off + k * F.CHUNK_ENTRY.size)[0], \
-                        F.U64.unpack_from(self.view, d.chunks_off + k * F.CHUNK_ENTRY.size + 8)[0]
+                    off, stored = self._span(d.chunks_off, F.CHUNK_ENTRY.size, k)
                     ranges.append((off, min(stored, max(self.file_size - off, 0))))
         self.image.ensure_ranges(ranges)
+
+    def _span(self, table: int, entry: int, i: int) -> tuple[int, int]:
+        """(offset, length) of entry ``i`` of a directory table whose entries
+        are ``entry`` bytes (checks and chunks both start with them)."""
+        off, n = _SPAN(self.view, table + i * entry)
+        return off, n
 
     def _fetch_entries(self, table: int, entry: int, first: int, stop: int) -> None:
         """Ranged archive: fetch the bytes of directory entries [first, stop)
         (sections or chunks; each entry starts with its offset and size)."""
         lo, hi = self.file_size, 0
         for i in range(first, stop):
-            off, n = F.U64.unpack_from(self.view, table + i * entry)[0], \
-                F.U64.unpack_from(self.view, table + i * entry + 8)[0]
+            off, n = self._span(table, entry, i)
             lo, hi = min(lo, off), max(hi, off + n)
         if hi > lo:
             self.image.ensure(lo, min(hi, self.file_size) - lo)

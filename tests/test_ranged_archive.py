@@ -11,6 +11,8 @@ import threading
 
 import fsspec
 import numpy as np
+import pandas as pd
+import pydantic
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -179,8 +181,6 @@ def test_open_url_names_the_url_in_errors():
 
 
 def test_open_url_with_model_gives_typed_views():
-    pydantic = pytest.importorskip("pydantic")
-
     class User(pydantic.BaseModel):
         id: int
         name: str
@@ -231,7 +231,6 @@ def test_every_column_kind_read_cell_by_cell_from_a_ranged_archive():
 
 
 def test_data_frames_from_a_ranged_archive():
-    pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"id": np.arange(3000), "x": np.linspace(0, 1, 3000),
                        "name": [f"n{i}" for i in range(3000)],
                        "cat": pd.Categorical([f"c{i % 5}" for i in range(3000)]),
