@@ -69,7 +69,9 @@ def encode_view(w: _Writer, v: Any) -> bytes:
         tag = F.T_DICT if t is ArchivedDict else v._tag
         return w.value(_Node(s.walk(arch), None, tag, v._off, v._n))
     if t.__name__ == "ArrayHandle":
-        return w.ndarray(v._full())
+        key = (id(s.raw), v._off) if s is not None else None
+        laid = w.bulk.get(key)
+        return w.ndarray(laid[0][0] if laid else v._full(), key)
     if isinstance(v, (ArchivedDict, ArchivedList)):  # a row, a list-of-str cell: small
         return w.value(v.to_python())
     raise ArchiveError(f"the archive holds a {t.__name__} where a view was expected")
@@ -111,8 +113,12 @@ def _encode_node(w: _Writer, node: _Node) -> bytes:
         _, _, _, data_off, nbytes, external = A.array_meta(walk, off)
         if not external and nbytes > A.TRACK_MIN:
             claim(walk, data_off)  # (a copy claims it itself)
+        key = (id(walk.raw), off)
+        laid = w.bulk.get(key)  # its data laid out first (bulk_children found it)
+        if laid:
+            return w.ndarray(laid[0][0], key)
         # in the file: written from its memory; compressed: decoded for this write alone
-        return w.ndarray(A.ndarray(walk, off, copy=external))
+        return w.ndarray(A.ndarray(walk, off, copy=external), key)
     if tag == F.T_BYTES:
         if n > A.TRACK_MIN:
             claim(walk, off)
@@ -121,6 +127,68 @@ def _encode_node(w: _Writer, node: _Node) -> bytes:
         raise ArchiveError(f"the archive holds a {F.TAG_NAMES.get(tag, tag)} where a view "
                            f"was expected")
     return w.value(D.mat(walk, pos, 0))
+
+
+def bulk_children(v: Any, found: list[tuple[Any, Any]]) -> list[Any]:
+    """For the writer's bulk-first scan (``_bulk``): the children of a view
+    or of a view's node in the order the scan visits them in the view's
+    value (``to_python``), as nodes; an array node of at least
+    ``F.BIG_PAYLOAD`` bytes goes to ``found`` as (key, array), the key
+    ``encode_view`` looks it up by. Nothing is claimed (the scan uses a walk
+    of its own); the nodes are checked as decoding checks them."""
+    if type(v).__module__ == f"{__package__}.models":
+        inner = v._view
+        if not (type(inner) is ArchivedDict and type(v).__name__ == "ArchivedModel"
+                or isinstance(inner, ArchivedList) and type(v).__name__ == "ArchivedModelList"):
+            return []  # written from its value, which the scan does not build
+        v = inner
+    t = type(v)
+    if t is not _Node:
+        arch = getattr(v, "_arch", None)
+        s = arch._snap if arch is not None else None
+        if s is None:
+            return []
+        if t is ArchivedDict or t is ArchivedList or t is ArchivedTable:
+            v = _Node(s.walk(arch), None, F.T_DICT if t is ArchivedDict else v._tag, v._off, v._n)
+        elif t.__name__ == "ArrayHandle":
+            if v.nbytes >= F.BIG_PAYLOAD:
+                found.append(((id(s.raw), v._off), v._full()))
+            return []
+        else:
+            return []
+    tag, off, n = _resolved(v)
+    walk = v.walk
+    if tag == F.T_DICT:
+        rc = dict_check(walk.ptr, walk.size, off, n)
+        if rc < 0:
+            raise archive_error(rc, f"dict node at offset {off}")
+        start = off + D.DICT_ENTRIES + 16
+        return [_Node(walk, pos) for pos in range(start, start + 32 * n, 32)]
+    if tag == F.T_LIST or tag == F.T_TUPLE:
+        rc = seq_check(walk.ptr, walk.size, off, n)
+        if rc < 0:
+            raise archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
+        items = [_Node(walk, pos) for pos in range(off + 8, off + 8 + 16 * n, 16)]
+        if tag == F.T_LIST and n >= F.TABLE_MIN_ROWS and _resolved(items[0])[0] == F.T_DICT:
+            return []  # its value is a list of dicts: records, not entered
+        return items
+    if tag == F.T_NDARRAY:
+        _, _, _, _, nbytes, external = A.array_meta(walk, off)
+        if nbytes >= F.BIG_PAYLOAD:
+            found.append(((id(walk.raw), off), A.ndarray(walk, off, copy=external)))
+    return []  # a table (its value: records), a leaf
+
+
+def _resolved(node: _Node) -> tuple[int, int, int]:
+    """The tag, offset and count of the container or value ``node`` names
+    (a model: its body, which is its value without the model class)."""
+    if node.pos is None:
+        return node.tag, node.off, node.n
+    w0, off = D.SLOT(node.walk.raw, node.pos)
+    tag = w0 & 0xFF
+    if tag == F.T_MODEL:
+        return _resolved(_Node(node.walk, D.model_body(node.walk, off)))
+    return tag, off, w0 >> 8
 
 
 def _dict(walk: Snapshot, off: int, n: int) -> dict[Any, Any]:

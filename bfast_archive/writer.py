@@ -5,7 +5,9 @@ Values are written children first, so every node's offset is below its
 parent's. Small nodes are appended to a growing ``bytearray`` segment; big
 byte payloads (array data, large ``bytes``) become pieces of their own that
 reference the caller's memory, so ``dump`` streams them to the file without a
-copy. Each encoder returns the 16-byte slot that names the value.
+copy. Each encoder returns the 16-byte slot that names the value. In an
+uncompressed archive the data of the large arrays a bounded scan finds
+(``_bulk``) is laid out first, so the nodes sit together at the end.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ _LOCATED = (UnsupportedTypeError, NestingError, _Failure)  # errors given a path
 
 class _Writer:
     __slots__ = ("seg", "base", "pieces", "active", "max_depth", "external", "payloads",
-                 "schemas", "model_depth", "minor", "cell_kinds")
+                 "schemas", "model_depth", "minor", "cell_kinds", "bulk", "root")
 
     def __init__(self, max_depth: int, external: bool = False) -> None:
         self.seg = bytearray(F.HEADER_SIZE)  # header placeholder, filled by framing
@@ -85,6 +87,11 @@ class _Writer:
         self.model_depth = 0  # > 0 while writing model fields (enums allowed there)
         self.minor = 0  # the format minor version the content needs (1: a 1.1 dtype form, a frame)
         self.cell_kinds: builtins.dict[type, Any] | None = None  # the C cell encoder's types (_cells)
+        # key -> [(array, flags, data_off), ...]: element data laid out first (bulk_first),
+        # one entry per time the scan met it; the key is id(array), or (id(archive
+        # buffer), node offset) for an archived array
+        self.bulk: builtins.dict[Any, list[tuple[Any, int, int]]] = {}
+        self.root = b""  # the root's slot, once written
 
     # -- layout primitives -------------------------------------------------
     def _pad(self, align: int) -> int:
@@ -117,6 +124,16 @@ class _Writer:
         """Keep ``data`` out of the nodes; return its payload number (1, 2, ...)."""
         self.payloads.append(data)
         return len(self.payloads)
+
+    def bulk_first(self, arrays: list[tuple[Any, npt.NDArray[Any]]]) -> None:
+        """Lay out the element data of ``arrays`` ((key, array) pairs from
+        ``_bulk``) before any node; their NDARRAY nodes, written later, name
+        it. Cost: no copy of a contiguous array (its memory becomes a piece
+        of the output)."""
+        for key, a in arrays:
+            raw, flags = _element_bytes(a)
+            laid = (a, flags, self._append_bytes(raw, align=F.ARRAY_ALIGN))
+            self.bulk.setdefault(key, []).append(laid)
 
     def finish(self, root_slot: bytes) -> tuple[list[Piece], int]:
         """The pieces of the nodes image (the first 64 bytes left for the
@@ -416,36 +433,24 @@ class _Writer:
         """A fixed-shape node (datetime, complex, ...) whose fields are plain values."""
         return self.seq_node(tag, [self.value(x) for x in fields])
 
-    def ndarray(self, a: npt.NDArray[Any]) -> builtins.bytes:
-        import numpy as np
-
+    def ndarray(self, a: npt.NDArray[Any], key: Any = None) -> builtins.bytes:
+        """An NDARRAY node of ``a``, its data laid out here unless
+        ``bulk_first`` did (found by ``key``, default ``id(a)``)."""
         if a.dtype.hasobject:
             raise UnsupportedTypeError("object arrays cannot be archived", a)
         if a.dtype.itemsize == 0:
             raise UnsupportedTypeError(f"arrays of zero-size dtype {a.dtype} cannot be archived", a)
         descr = self._descr(a.dtype, a).encode()
-        flags = 0
-        if a.flags.c_contiguous:
-            flat = a.reshape(-1)
-        elif a.flags.f_contiguous:
-            flat = a.T.reshape(-1)
-            flags = F.NDARRAY_FORTRAN
-        elif a.dtype.fields is not None:
-            # a structured copy leaves padding bytes uninitialised: start from zeros
-            flat = np.zeros(a.shape, a.dtype)
-            flat[...] = a
-            flat = flat.reshape(-1)
+        laid = self.bulk.get(id(a) if key is None else key)
+        if laid and laid[0][0] is a:
+            _, flags, data_off = laid.pop(0)
         else:
-            flat = np.ascontiguousarray(a).reshape(-1)
-        if _x87_padded(a.dtype):
-            flat = flat.copy()  # the 6 padding bytes of each value: zeros, not garbage
-            flat.view(np.uint8).reshape(-1, 16)[:, 10:] = 0
-        raw = flat.view(np.uint8).data  # (memoryview(...))
-        if self.external and a.nbytes >= F.BIG_PAYLOAD:
-            data_off = self._external_payload(raw)
-            flags |= F.NDARRAY_EXTERNAL
-        else:
-            data_off = self._append_bytes(raw, align=F.ARRAY_ALIGN)
+            raw, flags = _element_bytes(a)
+            if self.external and a.nbytes >= F.BIG_PAYLOAD:
+                data_off = self._external_payload(raw)
+                flags |= F.NDARRAY_EXTERNAL
+            else:
+                data_off = self._append_bytes(raw, align=F.ARRAY_ALIGN)
         off = self._pad(F.NODE_ALIGN)
         seg = self.seg
         seg += _NDARRAY_HEADER(data_off, a.nbytes, a.ndim, flags, len(descr))
@@ -476,6 +481,31 @@ class _Writer:
         if self.minor < 1:
             self.minor = descr_minor(descr)
         return descr
+
+
+def _element_bytes(a: npt.NDArray[Any]) -> tuple[memoryview, int]:
+    """The element data of ``a`` as stored (C order, or Fortran order for a
+    Fortran-contiguous array: the flag says which) and its FORTRAN flag.
+    Cost: no copy for a contiguous array; a non-contiguous one is copied."""
+    import numpy as np
+
+    flags = 0
+    if a.flags.c_contiguous:
+        flat = a.reshape(-1)
+    elif a.flags.f_contiguous:
+        flat = a.T.reshape(-1)
+        flags = F.NDARRAY_FORTRAN
+    elif a.dtype.fields is not None:
+        # a structured copy leaves padding bytes uninitialised: start from zeros
+        flat = np.zeros(a.shape, a.dtype)
+        flat[...] = a
+        flat = flat.reshape(-1)
+    else:
+        flat = np.ascontiguousarray(a).reshape(-1)
+    if _x87_padded(a.dtype):
+        flat = flat.copy()  # the 6 padding bytes of each value: zeros, not garbage
+        flat.view(np.uint8).reshape(-1, 16)[:, 10:] = 0
+    return flat.view(np.uint8).data, flags
 
 
 def _x87_padded(dtype: np.dtype) -> bool:
@@ -1033,14 +1063,27 @@ def _layout(obj: Any, max_depth: int, compression: str | None, chunk_size: int,
     from .framing import check_options
 
     check_options(compression, chunk_size, threads)
+    external = compression is not None
     with recursion_headroom(max_depth):
-        w = _Writer(max_depth, external=compression is not None)
-        try:
-            root = w.value(obj)
-        except (_Failure, NestingError) as exc:
-            _raise_with_path(exc)
-        pieces, nodes_end = w.finish(root)
-    return (pieces, nodes_end, root, w.payloads), w.minor
+        w = _write(obj, max_depth, external, bulk_first=not external)
+        if any(w.bulk.values()):  # laid out first but not written (a serializer replaced it)
+            w = _write(obj, max_depth, external, bulk_first=False)
+        pieces, nodes_end = w.finish(w.root)
+    return (pieces, nodes_end, w.root, w.payloads), w.minor
+
+
+def _write(obj: Any, max_depth: int, external: bool, bulk_first: bool) -> _Writer:
+    """A writer that has laid out ``obj`` (its root slot in ``root``)."""
+    w = _Writer(max_depth, external)
+    if bulk_first:
+        from ._bulk import large_arrays
+
+        w.bulk_first(large_arrays(obj))
+    try:
+        w.root = w.value(obj)
+    except (_Failure, NestingError) as exc:
+        _raise_with_path(exc)
+    return w
 
 
 def _encode(obj: Any, max_depth: int, compression: str | None, chunk_size: int,

@@ -124,8 +124,9 @@ def test_archive_to_python_verifies():
 
 
 def test_view_to_python_checks_the_sections_below_its_node():
-    # sections of 4 MiB: "early" lies in the first, "late" in the last
-    value = {"early": ["e" * 100] * 3, "big": np.zeros(3 << 20, np.uint8), "late": ["l" * 100]}
+    # sections are cut at large regions: "early" lies in the first, "late" in
+    # the last (a large bytes value, not an array: array data is laid out first)
+    value = {"early": ["e" * 100] * 3, "big": bytes(3 << 20), "late": ["l" * 100]}
     data = bytearray(bfa.dumps(value))
     assert struct.unpack_from("<Q", data, read_header(bytes(data))["sections_off"])[0] >= 3
     data[data.rindex(b"llll")] ^= 1

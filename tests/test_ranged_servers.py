@@ -101,6 +101,36 @@ def rounds(remote):
     return lambda url: remote.server.rounds(remote.key(url))
 
 
+@pytest.fixture(scope="module")
+def arrays_first_archive():
+    """Two arrays written after the records: their data is laid out first
+    (canonical form, "Bulk data first"), so every node sits at the end."""
+    return bfa.dumps({"users": USERS, "emb": EMB, "other": EMB[::-1] * 2})
+
+
+def test_open_and_one_array_row_cost_two_round_trips_wherever_the_array_is(
+        remote, rounds, arrays_first_archive):
+    url = remote.put(arrays_first_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        row = arch.array("emb")[4_321]
+        assert np.array_equal(row, EMB[4_321])
+        # the open (the tail: the root and every array node, with the header);
+        # then the row's block
+        assert rounds(url) == 2
+        assert remote.bytes_served(url) <= (64 << 10) + 2 * (16 << 10)
+
+
+def test_open_and_one_table_cell_cost_two_round_trips_with_arrays_after_the_table(
+        remote, rounds, arrays_first_archive):
+    url = remote.put(arrays_first_archive)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        assert arch["users"][15_000]["name"] == "user-015000"
+        # the open (the table node is in the tail); the cell's offsets and its
+        # string where equal lengths put it, together
+        assert rounds(url) == 2
+        assert remote.bytes_served(url) <= 256 << 10
+
+
 def test_compressed_open_and_one_table_cell_cost_three_round_trips(remote, rounds, big_lz4_archive):
     url = remote.put(big_lz4_archive)
     with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:

@@ -233,9 +233,9 @@ def test_array_in_a_view_is_written_from_the_archives_memory(monkeypatch):
     seen = []
     real = writer._Writer.ndarray
 
-    def spy(self, a):
+    def spy(self, a, key=None):
         seen.append(a.flags.owndata or a.flags.writeable)
-        return real(self, a)
+        return real(self, a, key)
 
     monkeypatch.setattr(writer._Writer, "ndarray", spy)
     bfa.dumps(arch.root)
