@@ -1,5 +1,6 @@
-"""A SLOTS column's cells encoded in C (csrc/pyencode.c), the same bytes
-as the writer's Python path.
+"""A SLOTS column's cells, and the items of lists, tuples and sets of 64 or
+more, encoded in C (csrc/pyencode.c), the same bytes as the writer's Python
+path.
 
 The C takes None, bool, int, float and str cells itself, and the cells of
 the exact types this module lists in the writer's ``cell_kinds`` dict:

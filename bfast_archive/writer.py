@@ -159,12 +159,17 @@ class _Writer:
         active.add(key)
         return key
 
-    def seq_node(self, tag: int, slots: list[bytes]) -> bytes:
+    def seq_node(self, tag: int, slots: list[bytes] | bytes) -> bytes:
+        """A sequence node of ``slots`` (a list of slots, or their bytes joined)."""
         off = self._pad(F.NODE_ALIGN)
-        n = len(slots)
+        if isinstance(slots, list):
+            n = len(slots)
+            slots = b"".join(slots)
+        else:
+            n = len(slots) >> 4
         seg = self.seg
         seg += _U64(n)
-        seg += b"".join(slots)
+        seg += slots
         return _SLOT(tag | n << 8, off)
 
     def sequence(self, v: Sequence[Any], tag: int, owner: Any = None) -> bytes:
@@ -183,8 +188,12 @@ class _Writer:
                     return slot
         key = self._enter(owner)
         try:
-            enc = self.value
-            slots = [enc(x) for x in v]
+            slots: list[bytes] | bytes | None = None
+            if len(v) >= _pytable.NATIVE_MIN:  # the common item types encoded in C
+                slots = _cells.encode(self, v if type(v) is list else list(v))
+            if slots is None:
+                enc = self.value
+                slots = [enc(x) for x in v]
         except _LOCATED as exc:
             raise _located(exc, owner, _index_of(v, exc, owner)) from None
         finally:

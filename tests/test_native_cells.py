@@ -279,3 +279,42 @@ def test_the_collector_is_left_as_it_was(enabled):
 def test_bad_arguments_raise(ctx):
     with pytest.raises(TypeError):
         _pytable.encode_cells([1], ctx)
+
+
+# -- long lists and tuples outside tables: their items go through the C too -------
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(cells, min_size=1, max_size=40), as_tuple=st.booleans())
+def test_lists_and_tuples_write_the_python_paths_bytes(items, as_tuple):
+    seq = tuple(items) if as_tuple else items
+    native, python = _both({"seq": seq, "nested": [seq, [seq]], "in_model": Row(v=items)})
+    assert native == python
+
+
+def test_a_long_list_of_common_values_is_encoded_in_c(monkeypatch):
+    when = dt.datetime(2024, 5, 1, 12, tzinfo=dt.timezone.utc)
+    value = {"ts": [when + dt.timedelta(seconds=i) for i in range(200)],
+             "ids": tuple(uuid.UUID(int=i) for i in range(200)), "set": set(range(100))}
+    calls = []
+    real = _pytable.encode_cells
+    monkeypatch.setattr(_pytable, "encode_cells", lambda *a: calls.append(len(a[0])) or real(*a))
+    data = bfa.dumps(value)
+    # one C call per list, the UUIDs' two: the first UUID is handed back (the
+    # writer learns its type), then the C takes the rest
+    assert sorted(calls) == [100, 200, 200, 200]
+    assert bfa.loads(data) == value
+    monkeypatch.setattr(_cells, "NATIVE", False)
+    assert bfa.dumps(value) == data
+
+
+@pytest.mark.parametrize("bad, error, where", [
+    (Unknown(), bfa.UnsupportedTypeError, "v[70]"),
+    (Color.RED, bfa.UnsupportedTypeError, "v[70]"),   # an enum outside a model
+    ("self", bfa.NestingError, "v[70]"),             # the list itself: a cycle
+])
+def test_errors_in_long_lists_name_the_same_path(bad, error, where):
+    items: list[Any] = [dt.date(2020, 1, 1 + i % 28) for i in range(100)]
+    items[70] = items if bad == "self" else bad
+    native, python = _both({"v": items})
+    assert native == python
+    assert native[0] is error and where in native[1]
