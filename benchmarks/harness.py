@@ -276,7 +276,8 @@ class Results:
 
 
 def _show(unit: str):
-    return {"x": lambda v: f"{v:.3g}x", "s": fmt_seconds, "B": fmt_bytes, "GB/s": lambda v: f"{v:.1f} GB/s"}[unit]
+    return {"x": lambda v: f"{v:.3g}x", "s": fmt_seconds, "B": fmt_bytes, "GB/s": lambda v: f"{v:.1f} GB/s",
+            "n": lambda v: f"{v:g}"}[unit]
 
 
 def check(label: str, value: float | None, limit: float, op: str = "<=", unit: str = "x", workload: str = "",
