@@ -300,8 +300,7 @@ def run(cfg: H.Config) -> dict:
              "lz4": H.fmt_bytes(cfg.lz4_bytes)}
     for probe, title in TITLES.items():
         print_probe(res, probe, title.format(**sizes) + f"; {cfg.latency * 1e3:.0f} ms per request, medians")
-    dask_rows = [r for r in res.rows if r.get("probe") == "dask"]
-    if dask_rows:
+    if dask_rows := [r for r in res.rows if r.get("probe") == "dask"]:
         H.print_rows(f"== Dask .sum() of a {H.fmt_bytes(cfg.dask_bytes)} float32 array, LocalCluster(2 worker "
                      "processes, 1 thread each), local files and over HTTP", dask_rows, lambda r: "graph + compute",
                      group=lambda r: r["probe"])

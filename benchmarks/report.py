@@ -124,8 +124,7 @@ HEADLINE = (("records", "warm_read", "records: open + read one field"),
 
 
 def headline_markdown(results: dict) -> str | None:
-    core = part_report(results, "core")
-    if not core:
+    if not (core := part_report(results, "core")):
         return None
     table = []
     for p in core.get("peers", []):
@@ -224,8 +223,7 @@ def throughput(comp: dict) -> str:
     out = ["== throughput per thread count (MB/s of raw bytes; x = over threads=1)"]
     for ds, metric in itertools.product(("arrays", "records"), ("compress", "compress_bytes", "decompress")):
         found = [r for t in threads if (r := row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=t))]
-        base = row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=1)
-        if base:
+        if base := row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=1):
             out.append(f"{ds + ' ' + metric:<26} " + ", ".join(f"{r['threads']}: {r['mbps']['median']:.0f} "
                                                                f"({base['median'] / r['median']:.2f}x)" for r in found))
     verify = [r for t in threads if (r := row_of(rows, dataset="verify", metric="verify", threads=t))]
@@ -258,8 +256,8 @@ def frames_section(frames: dict) -> str:
         found = [row_of(rows, metric=metric, peer=p) for p, _ in FRAME_PEERS]  # bfa's first
         table.append([what, *(cell(r, after=vs(r, found[0])) for r in found)])
     out.append(md_table(["operation", *(name for _, name in FRAME_PEERS)], table))
-    out += [f"\n- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}: "
-            f"`{last_line(e)}`" for e in frames.get("errors", [])]
+    out += [f"\n- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}: `{last_line(e)}`"
+            for e in frames.get("errors", [])]
     return "\n".join(out)
 
 
@@ -273,12 +271,13 @@ def charts(results: dict, img: Path) -> list:
     img.mkdir(parents=True, exist_ok=True)
     m = results["machine"]
     machine = f"{m['cpu_count']} cores, {m['cpu_model']}, {results['started'][:10]}"
-    written = []
+    written = []  # each chart gives (figure, title, the rectangle for tight_layout)
     for name, chart, file in (("core", chart_open_read, "open_read.png"), ("scaling", chart_scaling, "scaling.png"),
                               ("compression", chart_threads, "compression_threads.png")):
-        report = part_report(results, name)
-        if report:
-            fig = chart(plt, report, machine)
+        if report := part_report(results, name):
+            fig, title, rect = chart(plt, report)
+            fig.suptitle(f"{title} ({machine})", fontsize=11)
+            fig.tight_layout(rect=rect)
             fig.savefig(img / file)
             plt.close(fig)
             written.append(img / file)
@@ -318,7 +317,7 @@ def _bars(ax, rows, workloads, metric, peers, title):
     ax.grid(axis="y", which="major", alpha=0.35)
 
 
-def chart_open_read(plt, core: dict, machine: str):
+def chart_open_read(plt, core: dict):
     rows, peers = core["results"], core.get("peers", [])
     warm_wl = [w for w in WORKLOADS[:3] if row_of(rows, workload=w, metric="warm_read")]
     cold_wl = [w for w in WORKLOADS if row_of(rows, workload=w, metric="cold_total")]
@@ -331,12 +330,10 @@ def chart_open_read(plt, core: dict, machine: str):
         legend.setdefault(text, handle)
     fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(6, len(legend)), frameon=False,
                fontsize=9)
-    fig.suptitle(f"Open a file and read one value — median of repeats, bars min–max ({machine})", fontsize=11)
-    fig.tight_layout(rect=(0, 0.09, 1, 0.96))
-    return fig
+    return fig, "Open a file and read one value — median of repeats, bars min–max", (0, 0.09, 1, 0.96)
 
 
-def chart_scaling(plt, scaling: dict, machine: str):
+def chart_scaling(plt, scaling: dict):
     from matplotlib.ticker import NullLocator
 
     rows, sizes, kinds = scaling["results"], scaling["config"]["sizes"], scaling.get("kinds", {})
@@ -360,10 +357,8 @@ def chart_scaling(plt, scaling: dict, machine: str):
         ax.grid(alpha=0.35)
     axes[0].set_ylabel("time (log scale; lower is better)")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=9)
-    fig.suptitle(f"Cost of reading one row against file size — dashed: formats that parse the whole file ({machine})",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
-    return fig
+    title = "Cost of reading one row against file size — dashed: formats that parse the whole file"
+    return fig, title, (0, 0.1, 1, 0.95)
 
 
 def _throughput(ax, pts, scale=1.0, **style):
@@ -373,7 +368,7 @@ def _throughput(ax, pts, scale=1.0, **style):
                 marker="o", capsize=3, linewidth=2, **style)
 
 
-def chart_threads(plt, comp: dict, machine: str):
+def chart_threads(plt, comp: dict):
     rows, threads, cores = comp["results"], comp["config"]["threads"], comp["machine"]["cpu_count"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 6.4))
     series = ((axes[0], "compress", (("arrays", "compress", "arrays: dumps(lz4)", "#d62728"),
@@ -390,20 +385,17 @@ def chart_threads(plt, comp: dict, machine: str):
             if pts:
                 _throughput(ax, pts, color=color, label=text)
         for ds, color in (("arrays", "#d62728"), ("records", "#1f77b4")):
-            ref = row_of(rows, dataset=ds, metric=metric, peer="lz4.frame")
-            if ref:
+            if ref := row_of(rows, dataset=ds, metric=metric, peer="lz4.frame"):
                 ax.axhline(ref["mbps"]["median"], color=color, linestyle=":", linewidth=1.5,
                            label=f"{ds}: {ref_name} (one call)")
         ax.set_title(title)
     verify = [(t, r) for t in threads if (r := row_of(rows, dataset="verify", metric="verify", threads=t))]
     if verify:
         _throughput(axes[2], verify, 1000, color="#2ca02c", label="verify(), fresh open")
-        mapped = row_of(rows, dataset="verify", metric="verify_mapped")
-        if mapped:
+        if mapped := row_of(rows, dataset="verify", metric="verify_mapped"):
             axes[2].plot([mapped["threads"]], [mapped["mbps"]["median"] / 1000], marker="D", color="#9467bd",
                          linestyle="none", label="verify(), mapping already faulted in")
-        memcpy = row_of(rows, dataset="verify", metric="memcpy")
-        if memcpy:
+        if memcpy := row_of(rows, dataset="verify", metric="memcpy"):
             axes[2].axhline(memcpy["mbps"]["median"] / 1000, color="#7f7f7f", linestyle=":",
                             label="np.copyto, one thread (memcpy reference)")
         axes[2].set_title(f"verify() of {fmt_bytes(comp['facts']['verify']['file_bytes'])} (GB/s)")
@@ -416,9 +408,7 @@ def chart_threads(plt, comp: dict, machine: str):
         ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.08)
         ax.grid(alpha=0.35)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
-    fig.suptitle(f"Compression, decompression and verify throughput per thread count ({machine})", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    return fig
+    return fig, "Compression, decompression and verify throughput per thread count", (0, 0, 1, 0.95)
 
 
 def write(results: dict, docs: Path, results_path: Path | None = None) -> list:
@@ -464,10 +454,9 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
                      else [name, "", p["status"] + reason, "–", "–", "–"])
     out += [md_table(["part", "started", "status", "time", "cores busy with other processes", "hypervisor steal"],
                      lines, ["l", "l", "l", "r", "r", "r"]), ""]
-    if headline_markdown(results):
-        out += ["## Headline", "", headline_markdown(results), ""]
-    targets = target_rows(results)
-    if targets:
+    if headline := headline_markdown(results):
+        out += ["## Headline", "", headline, ""]
+    if targets := target_rows(results):
         passed = sum(t[-1] == "PASS" for t in targets)
         counted = sum(t[-1] in ("PASS", "FAIL") for t in targets)
         out += ["## Targets", "", TEXT["targets"].format(passed=passed, counted=counted), "",
@@ -481,35 +470,29 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
         if (img / name).exists():
             out += [f"![{alt}]({os.path.relpath(img / name, docs)})", ""]
 
-    core = part_report(results, "core")
-    if core:
+    if core := part_report(results, "core"):
         out += ["## Workloads against the peers", "", TEXT["core"].format(user=core["config"]["users"] // 2), ""]
         notes = [f"- {label(p)}: {note}." for p, note in core.get("peer_notes", {}).items()]
-        skipped = core.get("skipped_peers", {})
-        notes += [f"- {label(p)}: **not run** ({why})." for p, why in skipped.items()]
+        notes += [f"- {label(p)}: **not run** ({why})." for p, why in core.get("skipped_peers", {}).items()]
         out += notes + [""] if notes else []
         out.append(core_section(core, parts["core"].get("stdout", "")))
         if core.get("errors"):
             out.append("<details><summary>Errors during the core part</summary>\n")
-            out += [f"- {e['workload']} / {e['peer']} / {e['step']}: `{last_line(e)}`"
-                    for e in core["errors"]]
+            out += [f"- {e['workload']} / {e['peer']} / {e['step']}: `{last_line(e)}`" for e in core["errors"]]
             out.append("\n</details>\n")
-    scaling = part_report(results, "scaling")
-    if scaling:
+    if scaling := part_report(results, "scaling"):
         sizes = scaling["config"]["sizes"]
         out += ["## Open + read against file size", "", TEXT["scaling"].format(sizes=", ".join(map(fmt_bytes, sizes)))]
         if scaling["mode"] == "full" and max(sizes) < 4 * 1024**3:
             out.append(TEXT["scaling_small"].format(largest=fmt_bytes(max(sizes))))
         out += ["", scaling_section(scaling)]
-    comp = part_report(results, "compression")
-    if comp:
+    if comp := part_report(results, "compression"):
         out += ["## Compression, threads and checksums", "", compression_section(comp), ""]
     for name, title, render in (("models", "Record tables and pydantic models", None),
                                 ("cache", "Cache: bfa.memoize against joblib.Memory", None),
                                 ("frames", "Data frames against Arrow IPC and Parquet", frames_section),
                                 ("remote", "Remote reads by byte range, and Dask", None)):
-        part = parts.get(name)
-        if part is None:
+        if (part := parts.get(name)) is None:
             continue
         out += [f"## {title}", ""]
         if part["status"] != "ok" or render and not part.get("report"):
@@ -518,8 +501,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
             out += [render(part["report"])] if render else [f"`benchmarks/bench_{name}.py`, as it printed:", "",
                                                             code_block(part["stdout"])]
         out.append("")
-    failed = {n: p for n, p in parts.items() if p["status"] != "ok"}
-    if failed:
+    if failed := {n: p for n, p in parts.items() if p["status"] != "ok"}:
         out += ["## Parts that did not run", ""] + [f"- {n}: {p['status']} ({p.get('reason')})"
                                                    for n, p in failed.items()] + [""]
     return "\n".join(out)
