@@ -4,16 +4,14 @@ the records workload).
     python benchmarks/bench_checked.py              # about a minute on 2 cores
     python benchmarks/bench_checked.py --quick      # 1 child per build, 10,000 users: a smoke run
 
-Two copies of the package go to a temporary directory, each with its own build of the C core from the same
-sources, compiler and flags (build_ffi.py's); one with BFA_UNCHECKED=1, which compiles out every bounds,
-alignment, tag, order and consistency check of the C read path (csrc/bfa_internal.h); the Python reader is the
-same file in both.  The archive: bench_core's records workload, written once.  Each sample is a fresh child
-importing one build (harness.alternate: the builds take turns, so load from other processes falls on both
-alike); it opens the archive and times each phase with benchmarks/harness.py's method, ``--inner`` samples, the
-median its figure: lookups (arch["users"][i]["name"], 100,000 scattered i), rows (row["id"], row["score"] of
-every row), dict (arch["meta"][k] for each key, 20,000 rounds), to_python (the whole table).  Printed: per phase
-and in total the median over the children of each build, and checked / unchecked - 1.  Not part of
-benchmarks/run.py.
+Two copies of the package in a temporary directory, each with its C core built from the same sources, compiler
+and flags (build_ffi.py's); one with BFA_UNCHECKED=1, which compiles out every bounds, alignment, tag, order and
+consistency check of the C read path (csrc/bfa_internal.h).  The archive: bench_core's records workload.  Each
+sample is a fresh child importing one build (harness.alternate: the builds take turns, so load from other
+processes falls on both alike) that times each phase with benchmarks/harness.py's method (``--inner`` samples,
+their median): lookups (arch["users"][i]["name"], 100,000 scattered i), rows (row["id"], row["score"] of every
+row), dict (arch["meta"][k] for each key, 20,000 rounds), to_python (the whole table).  Printed: per phase and
+in total the median over each build's children, and checked / unchecked - 1.  Not part of benchmarks/run.py.
 """
 
 from __future__ import annotations

@@ -283,6 +283,6 @@ def run(cfg: H.Config, names=WORKLOADS) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(H.main(__doc__, SETTINGS, run, options=[
-        ("--nocache", {"type": int, "metavar": "N", "help": "N cold children per peer after dropping the page cache"},
-         lambda n: {"nocache_repeats": n})]))
+    nocache = {"type": int, "metavar": "N", "dest": "nocache_repeats",
+               "help": "N cold children per peer after dropping the page cache"}
+    sys.exit(H.main(__doc__, SETTINGS, run, options=[("--nocache", nocache)]))

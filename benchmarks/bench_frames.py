@@ -26,8 +26,8 @@ import bfast_archive as bfa  # noqa: E402
 from benchmarks import harness as H  # noqa: E402
 
 SETTINGS = {"rows": (10_000_000, 200_000), "repeats": (9, 5), "slow_repeats": (5, 3)}  # name: (full, quick)
-PEERS = ("bfa", "arrow-ipc", "parquet")
-SUFFIXES = {"bfa": "bfa", "arrow-ipc": "feather", "parquet": "parquet"}
+SUFFIXES = {"bfa": "bfa", "arrow-ipc": "feather", "parquet": "parquet"}  # the peers and their files' suffixes
+PEERS = tuple(SUFFIXES)
 TARGETS = (  # label, metric, limit of bfa / Arrow IPC (<=), primary
     ("open + one str column as Arrow: bfa / Arrow IPC", "column_arrow", 1.0, True),
     ("  same, first open of the file (UTF-8 checked)", "column_arrow_first", 1.0, False),
@@ -102,7 +102,7 @@ def run(cfg: H.Config) -> dict:
     H.log(f"frames: building a DataFrame of {cfg.rows:,} rows")
     df, row = workload(cfg.rows), cfg.rows // 2
     with tempfile.TemporaryDirectory(prefix="bfa-bench-frames-") as tmp:
-        paths = {p: os.path.join(tmp, f"frame.{SUFFIXES[p]}") for p in PEERS}
+        paths = {p: os.path.join(tmp, f"frame.{suffix}") for p, suffix in SUFFIXES.items()}
         ops = operations(df, paths, row)
         for peer in PEERS:
             ops["write"][peer]()

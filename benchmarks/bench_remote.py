@@ -9,9 +9,9 @@ defaults (a HEAD, then 5 MiB blocks) for h5py, Parquet and Arrow IPC.  Probes:
   row   open + one 512 B row (128 float32) of a float32 array of emb_bytes
   rows  open + 100 rows (straddling a chunk boundary) of a sparse float32 array of lz4_bytes
   dask  bfa.dask.array(path, "emb").sum() vs dask.array.from_zarr(...).sum(), same first-axis chunks, local
-        files (bfa.dask takes local paths), distributed.LocalCluster(2 worker processes, 1 thread each)
+        files and the same files over HTTP, distributed.LocalCluster(2 worker processes, 1 thread each)
 bfa: one archive holding the table and both arrays, uncompressed ("bfa") and compression="lz4" ("bfa lz4"), read
-with bfa.Archive.open(url, storage_options={}); where that raises, the row says "not available".  Peers: Zarr
+with bfa.Archive.open(url, storage_options={}); also through s3fs from a moto S3 server ("bfa s3").  Peers: Zarr
 arrays in 1 MiB chunks (bfa's chunk_size), its default codec (zstd), Blosc-LZ4 for "rows", default chunks for
 the strings; Parquet one row group (pyarrow's defaults); Arrow IPC record batches of 65,536 rows, the reader
 computing the batch of a row.  Timing: benchmarks/harness.py's method, peers sampled round-robin; the counts are
@@ -25,7 +25,6 @@ import shutil
 import struct
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -167,35 +166,31 @@ def same(got, want) -> bool:
     return np.array_equal(got, want) if isinstance(want, np.ndarray) else got == want
 
 
-def bench_probes(srv: RangeServer, s3, d: dict, cfg: H.Config, res: H.Results, unavailable: dict) -> None:
+def counted(fn, log: list, server):
+    """fn as a timed call that logs the server's counts of its requests."""
+    def call(_):
+        server.reset()
+        value = fn()
+        log.append((server.rounds(), server.requests(), server.bytes_served()))
+        return value
+    return call
+
+
+def bench_probes(srv: RangeServer, s3, d: dict, cfg: H.Config, res: H.Results) -> None:
     row, i, a = cfg.rows // 2, len(d["emb"]) // 2, len(d["big"]) // 2 - SPAN // 2
     want = {"name": d["name"][row], "row": d["emb"][i], "rows": d["big"][a:a + SPAN]}
     for probe, fns in readers(srv.url, row, i, a, s3).items():
         H.log(f"remote: {probe}")
-        logs = {peer: [] for peer in fns}
-
-        def counted(fn, log, server):
-            def call(_):
-                server.reset()
-                value = fn()
-                log.append((server.rounds(), server.requests(), server.bytes_served()))
-                return value
-            return call
-
-        timed = {}
+        logs, timed = {peer: [] for peer in fns}, {}
         for peer, fn in fns.items():
-            try:
-                server = s3 if peer.endswith(" s3") else srv
-                got = counted(fn, logs[peer], server)(None)
-                if not same(got, want[probe]):
-                    raise AssertionError(f"{probe} / {peer}: read {got!r}, not the archived value")
-            except Exception as exc:  # bfa: not yet built (recorded, no figures); a peer: an error of the run
-                if peer.startswith("bfa") and not isinstance(exc, AssertionError):
-                    unavailable[(probe, peer)] = f"{type(exc).__name__}: {exc}"
-                else:
-                    res.error(traceback.format_exc(), probe=probe, peer=peer)
-                continue
-            timed[peer] = counted(fn, logs[peer], server)
+            call = counted(fn, logs[peer], s3 if peer.endswith(" s3") else srv)
+
+            def check(call=call, peer=peer):
+                got = call(None)
+                H.expect(same(got, want[probe]), f"{probe} / {peer}: read {got!r}, not the archived value")
+
+            if res.step(check, probe=probe, peer=peer):  # a read that fails is an error of the run, not timed
+                timed[peer] = call
         res.group(timed, cfg, lambda: bfa.release_mappings(), probe=probe, metric="wall")
         for peer in timed:
             n = res.get(probe=probe, metric="wall", peer=peer)["n"]
@@ -228,7 +223,11 @@ def bench_dask(work: Path, cfg: H.Config, res: H.Results) -> None:
     try:
         with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
                                       dashboard_address=None) as cluster, distributed.Client(cluster):
-            _sums(fns, want, cfg, res, rows)
+            for peer, fn in fns.items():  # each peer's sum checked against NumPy's, then timed side by side
+                got = fn()
+                H.expect(np.isclose(got, want, rtol=1e-4), f"dask / {peer}: sum {got}, NumPy's (float64) {want}")
+            res.group(fns, H.Config(cfg, repeats=cfg.dask_repeats, slow_repeats=cfg.dask_repeats), probe="dask",
+                      metric="wall", chunk_rows=rows)
     finally:
         srv.stop()
     res.note(f"dask: {H.fmt_bytes(cfg.dask_bytes)} in chunks of {rows:,} rows x {WIDTH} float32 "
@@ -236,25 +235,11 @@ def bench_dask(work: Path, cfg: H.Config, res: H.Results) -> None:
              f"files over HTTP ({cfg.latency * 1e3:.0f} ms per request) read by the workers")
 
 
-def _sums(fns: dict, want: float, cfg: H.Config, res: H.Results, rows: int) -> None:
-    """Each peer's sum checked against NumPy's, then timed side by side."""
-    for peer, fn in fns.items():
-        got = fn()
-        if not np.isclose(got, want, rtol=1e-4):
-            raise AssertionError(f"dask / {peer}: sum {got}, NumPy's (float64) {want}")
-    res.group(fns, H.Config(cfg, repeats=cfg.dask_repeats, slow_repeats=cfg.dask_repeats), probe="dask",
-              metric="wall", chunk_rows=rows)
-
-
-def print_probe(res: H.Results, probe: str, title: str, unavailable: dict) -> None:
+def print_probe(res: H.Results, probe: str, title: str) -> None:
     peers = [r["peer"] for r in res.rows if r.get("probe") == probe and r["metric"] == "wall"]
-    peers += [p for (q, p) in unavailable if q == probe and p not in peers]
     print(f"== {title}")
     print(f"{'peer':<16} {'wall':>10} {'min':>10} {'max':>10} {'round trips':>12} {'requests':>9} {'bytes served':>13}")
     for peer in sorted(peers, key=lambda p: not p.startswith("bfa")):
-        if (probe, peer) in unavailable:
-            print(f"{peer:<16} not available: {unavailable[(probe, peer)][:90]}")
-            continue
         wall = res.get(probe=probe, metric="wall", peer=peer)
         rounds, requests, sent = (res.stat(probe=probe, metric=m, peer=peer) for m, _ in COUNTS)
         print(f"{peer:<16} {H.fmt_seconds(wall['median']):>10} {H.fmt_seconds(wall['min']):>10} "
@@ -263,7 +248,7 @@ def print_probe(res: H.Results, probe: str, title: str, unavailable: dict) -> No
 
 
 def targets(res: H.Results, directory: int, workload: str) -> list:
-    """The issue's targets on bfa's medians (counts: round trips shown as plain numbers)."""
+    """The issue's targets on bfa's medians."""
     out = []
     for peer in ("bfa", "bfa lz4"):
         for label, probe, metric, limit in (
@@ -275,17 +260,13 @@ def targets(res: H.Results, directory: int, workload: str) -> list:
                  2 * CHUNK + directory)):
             if probe == "rows" and peer == "bfa":
                 continue
-            t = res.target(f"{peer}: {label}", {"probe": probe, "metric": metric, "peer": peer}, None, limit,
-                           unit="B" if metric == "bytes" else "x", workload=workload)
-            if metric == "rounds":
-                t["value_text"] = "-" if t["value"] is None else f"{t['value']:g}"
-                t["limit_text"] = f"<= {limit}"
-            out.append(t)
+            out.append(res.target(f"{peer}: {label}", {"probe": probe, "metric": metric, "peer": peer}, None, limit,
+                                  unit=dict(COUNTS)[metric], workload=workload))
     return out
 
 
 def run(cfg: H.Config) -> dict:
-    res, unavailable = H.Results(), {}
+    res = H.Results()
     work = Path(tempfile.mkdtemp(prefix="bfa-bench-remote-"))
     srv, s3 = RangeServer(latency=cfg.latency).start(), S3Server(latency=cfg.latency).start()
     try:
@@ -306,7 +287,7 @@ def run(cfg: H.Config) -> dict:
         del objs, lz4
         shutil.rmtree(work)
         work.mkdir()
-        bench_probes(srv, s3, d, cfg, res, unavailable)
+        bench_probes(srv, s3, d, cfg, res)
         del d
     finally:
         srv.stop()
@@ -318,10 +299,8 @@ def run(cfg: H.Config) -> dict:
     sizes = {"row": cfg.rows // 2, "rows": cfg.rows, "emb": H.fmt_bytes(cfg.emb_bytes),
              "lz4": H.fmt_bytes(cfg.lz4_bytes)}
     for probe, title in TITLES.items():
-        print_probe(res, probe, title.format(**sizes) + f"; {cfg.latency * 1e3:.0f} ms per request, medians",
-                    unavailable)
-    dask_rows = [r for r in res.rows if r.get("probe") == "dask"]
-    if dask_rows:
+        print_probe(res, probe, title.format(**sizes) + f"; {cfg.latency * 1e3:.0f} ms per request, medians")
+    if dask_rows := [r for r in res.rows if r.get("probe") == "dask"]:
         H.print_rows(f"== Dask .sum() of a {H.fmt_bytes(cfg.dask_bytes)} float32 array, LocalCluster(2 worker "
                      "processes, 1 thread each), local files and over HTTP", dask_rows, lambda r: "graph + compute",
                      group=lambda r: r["probe"])
@@ -335,7 +314,6 @@ def run(cfg: H.Config) -> dict:
     H.print_targets(f"remote reads, {cfg.latency * 1e3:.0f} ms per request; directory {H.fmt_bytes(directory)}",
                     evaluated)
     return {"results": res.rows, "targets": evaluated, "notes": res.notes, "errors": res.errors,
-            "unavailable": [{"probe": q, "peer": p, "error": e} for (q, p), e in unavailable.items()],
             "directory_bytes": directory}
 
 

@@ -78,6 +78,6 @@ def run(cfg: H.Config) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(H.main(__doc__, SETTINGS, run, options=[
-        ("--sizes", {"help": "comma-separated sizes, e.g. 10M,100M,1G,4G"},
-         lambda text: {"sizes": tuple(parse_size(s) for s in text.split(","))})]))
+    sizes = {"type": lambda text: tuple(map(parse_size, text.split(","))),
+             "help": "comma-separated sizes, e.g. 10M,100M,1G,4G"}
+    sys.exit(H.main(__doc__, SETTINGS, run, options=[("--sizes", sizes)]))

@@ -244,10 +244,6 @@ class Results:
     def stat(self, which: str = "median", **keys) -> float | None:
         return (self.get(**keys) or {}).get(which)
 
-    def ratio(self, num: dict, den: dict, which: str = "median") -> float | None:
-        a, b = self.stat(which, **num), self.stat(which, **den)
-        return a / b if a is not None and b else None
-
     def error(self, message: str, **where) -> None:
         self.errors.append({**where, "error": message})
         log(f"  !! {'/'.join(str(v) for v in where.values())}: {message.strip().splitlines()[-1]}")
@@ -269,14 +265,16 @@ class Results:
                mins: bool = False, **kw) -> dict:
         """A target on this run's figures: num's median over den's ("x"), or num's median alone (den None)."""
         def value(which):
-            return self.stat(which, **num) if den is None else self.ratio(num, den, which)
+            a, b = self.stat(which, **num), den and self.stat(which, **den)
+            return a if den is None else a / b if a is not None and b else None
 
         return check(label, value("median"), limit, op, unit or ("x" if den else "s"),
                      value_of_mins=value("min") if mins else None, **kw)
 
 
 def _show(unit: str):
-    return {"x": lambda v: f"{v:.3g}x", "s": fmt_seconds, "B": fmt_bytes, "GB/s": lambda v: f"{v:.1f} GB/s"}[unit]
+    return {"x": lambda v: f"{v:.3g}x", "s": fmt_seconds, "B": fmt_bytes, "GB/s": lambda v: f"{v:.1f} GB/s",
+            "n": lambda v: f"{v:g}"}[unit]
 
 
 def check(label: str, value: float | None, limit: float, op: str = "<=", unit: str = "x", workload: str = "",
@@ -303,22 +301,22 @@ def print_targets(title: str, targets: list) -> None:
     print(f"{sum(t['verdict'] == 'PASS' for t in primary)} of {len(primary)} targets pass\n")
 
 
-def print_rows(title: str, rows: list, label, group=lambda r: r["metric"], ref: str = "bfa", extra=None) -> None:
-    """One table: label, peer, median, min, max, n and the ratio to ``ref``'s median in the same group
-    (the group's first row when ``ref`` is not in it); ``extra(row)`` adds columns."""
+def print_rows(title: str, rows: list, label, group=lambda r: r["metric"]) -> None:
+    """One table: label, peer, median, min, max, n and the ratio to bfa's median in the same group (to the
+    group's first row's when bfa is not in it)."""
     wl, wp = max([6, *(len(label(r)) for r in rows)]), max([4, *(len(r["peer"]) for r in rows)])
     print(title)
     print(f"{'metric':<{wl}} {'peer':<{wp}} {'median':>10} {'min':>10} {'max':>10} {'n':>3} {'ratio':>8}")
     previous = None
     for r in rows:
         same = [x for x in rows if group(x) == group(r)]
-        base = next((x for x in same if x["peer"] == ref), same[0])
+        base = next((x for x in same if x["peer"] == "bfa"), same[0])
         first, previous = group(r) != previous, group(r)
         show = fmt_bytes if r["unit"] == "B" else fmt_seconds
         spread = ("", "") if r["n"] == 1 else (show(r["min"]), show(r["max"]))
         ratio = f"{r['median'] / base['median']:.2f}x" if base["median"] and len(same) > 1 else ""
         print(f"{label(r) if first else '':<{wl}} {r['peer']:<{wp}} {show(r['median']):>10} {spread[0]:>10} "
-              f"{spread[1]:>10} {r['n']:>3} {ratio:>8}" + (extra(r) if extra else ""))
+              f"{spread[1]:>10} {r['n']:>3} {ratio:>8}")
     print()
 
 
@@ -408,19 +406,14 @@ def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     """``python benchmarks/bench_X.py [--quick] [--out FILE.json] [options]``: prints the header, runs
     ``run(cfg) -> report`` (it prints its tables and returns its figures), prints the report's errors, adds
     mode, config, machine, its load and the elapsed time, and writes it with --out.  ``options``: (flag,
-    argparse kwargs, function turning the value into config overrides)."""
+    argparse kwargs) of the part's own options, each overriding the setting its ``dest`` names."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer repeats (CI smoke run)")
     parser.add_argument("--out", metavar="FILE.json", help="write config, machine, raw samples, medians, targets")
-    for flag, kwargs, _ in options:
+    for flag, kwargs in options:
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
-    overrides = {}
-    for flag, _, convert in options:
-        value = getattr(args, flag.lstrip("-").replace("-", "_"))
-        if value is not None:
-            overrides.update(convert(value))
-    cfg = config(settings, args.quick, **overrides)
+    cfg = config(settings, args.quick, **{k: v for k, v in vars(args).items() if k in settings})
     mode, machine = "quick" if args.quick else "full", machine_info()
     print(f"{doc.split(':')[0]} ({mode} mode)")
     print(f"machine : {describe_machine(machine)}")

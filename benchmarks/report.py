@@ -33,6 +33,10 @@ TEXT = dict(re.findall(r"^@@ (\w+)\n(.*?)\n+(?=@@ |\Z)", (ROOT / "benchmarks" / 
                       re.S | re.M))
 
 
+def label(peer: str) -> str:
+    return PEER_LABELS.get(peer, peer)
+
+
 def part_report(results: dict, name: str) -> dict | None:
     part = results["parts"].get(name)
     return part.get("report") if part and part.get("status") == "ok" else None
@@ -67,6 +71,15 @@ def md_table(header: list, rows: list, align: list | None = None) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
+def vs(r: dict | None, b: dict | None) -> str:
+    """`` (Nx)``: r's median over b's (bfast_archive's); nothing for b itself or a missing row."""
+    return f" ({fmt_ratio(r['median'] / b['median'])})" if r and b and r is not b and b["median"] else ""
+
+
+def last_line(e: dict) -> str:
+    return e["error"].strip().splitlines()[-1]
+
+
 def code_block(text: str) -> str:
     """Printed output, without the tracker issue numbers that older results files printed."""
     return "```text\n" + re.sub(r" \(issue \d+\)", "", text.rstrip()) + "\n```"
@@ -90,11 +103,10 @@ def core_section(core: dict, stdout: str) -> str:
         out.append(f"### {wl}\n\n{desc.get(wl, '')}\n")
         present = [p for p in peers if any(r["peer"] == p for r in wl_rows)]
         for metrics, title in ((WRITE_METRICS, "Write and full load"), (READ_METRICS, "Open + read one value")):
-            metrics = [(m, label) for m, label in metrics if any(r["metric"] == m for r in wl_rows)]
+            metrics = [(m, what) for m, what in metrics if any(r["metric"] == m for r in wl_rows)]
             if metrics:
-                table = [[PEER_LABELS.get(p, p)] + [cell(row_of(wl_rows, metric=m, peer=p)) for m, _ in metrics]
-                         for p in present]
-                header = ["peer"] + [label for _, label in metrics]
+                table = [[label(p), *(cell(row_of(wl_rows, metric=m, peer=p)) for m, _ in metrics)] for p in present]
+                header = ["peer", *(what for _, what in metrics)]
                 out += [f"{title} (median; min – max below):\n", md_table(header, table), ""]
         lazy_b = row_of(wl_rows, metric="lazy_path", peer="bfa")
         lazy_d = row_of(wl_rows, metric="lazy_path", peer="dict")
@@ -112,23 +124,18 @@ HEADLINE = (("records", "warm_read", "records: open + read one field"),
 
 
 def headline_markdown(results: dict) -> str | None:
-    core = part_report(results, "core")
-    if not core:
+    if not (core := part_report(results, "core")):
         return None
     table = []
     for p in core.get("peers", []):
-        line = [PEER_LABELS.get(p, p)]
-        for wl, metric, _ in HEADLINE:
-            r = row_of(core["results"], workload=wl, metric=metric, peer=p)
-            b = row_of(core["results"], workload=wl, metric=metric, peer="bfa")
-            ratio = "" if r is None or p == "bfa" or not b else f" ({fmt_ratio(r['median'] / b['median'])})"
-            line.append("–" if r is None else fmt(r["median"], r["unit"]) + ratio)
-        table.append(line)
+        found = [[row_of(core["results"], workload=wl, metric=m, peer=peer) for peer in (p, "bfa")]
+                 for wl, m, _ in HEADLINE]
+        table.append([label(p), *(cell(r, False, vs(r, b)) for r, b in found)])
     cfg, m = core["config"], results["machine"]
     sizes = {k: fmt_bytes(cfg[k]) for k in ("array_bytes", "mixed_array_bytes", "big_array_bytes")}
     return TEXT["headline"].format(mode=results["mode"], cores=m["cpu_count"], cpu=m["cpu_model"], users=cfg["users"],
                                    date=results["started"][:10], mixed_users=cfg["mixed_users"], **sizes) + (
-        "\n\n" + md_table(["peer"] + [label for _, _, label in HEADLINE], table))
+        "\n\n" + md_table(["peer", *(title for _, _, title in HEADLINE)], table))
 
 
 def target_rows(results: dict) -> list:
@@ -153,7 +160,7 @@ def scaling_section(scaling: dict) -> str:
             found = [row_of(rows, peer=p, size=s, metric=metric) for s in sizes]
             values = [r["median"] for r in found if r]
             growth = f"{values[-1] / values[0]:.1f}x" if len(values) == len(sizes) and len(values) > 1 else "–"
-            table.append([PEER_LABELS.get(p, p), kinds.get(p, "")] + [cell(r) for r in found] + [growth])
+            table.append([label(p), kinds.get(p, "")] + [cell(r) for r in found] + [growth])
         header = ["peer", "reads by", *map(fmt_bytes, sizes), f"{fmt_bytes(sizes[-1])} / {fmt_bytes(sizes[0])}"]
         align = ["l", "l"] + ["r"] * (len(sizes) + 1)
         out += [f"{title} (median; min – max below):\n", md_table(header, table, align), ""]
@@ -161,7 +168,7 @@ def scaling_section(scaling: dict) -> str:
     if any(r for _, r in largest):
         out.append(f"File sizes at {fmt_bytes(sizes[-1])}: "
                    + ", ".join(f"{p} {fmt_bytes(r['file_bytes'])}" for p, r in largest if r) + ".\n")
-    out += [f"- error at {fmt_bytes(e['size'])}, {e['peer']}: `{e['error'].strip().splitlines()[-1]}`"
+    out += [f"- error at {fmt_bytes(e['size'])}, {e['peer']}: `{last_line(e)}`"
             for e in scaling.get("errors", [])]
     return "\n".join(out)
 
@@ -216,8 +223,7 @@ def throughput(comp: dict) -> str:
     out = ["== throughput per thread count (MB/s of raw bytes; x = over threads=1)"]
     for ds, metric in itertools.product(("arrays", "records"), ("compress", "compress_bytes", "decompress")):
         found = [r for t in threads if (r := row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=t))]
-        base = row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=1)
-        if base:
+        if base := row_of(rows, dataset=ds, metric=metric, peer="bfa", threads=1):
             out.append(f"{ds + ' ' + metric:<26} " + ", ".join(f"{r['threads']}: {r['mbps']['median']:.0f} "
                                                                f"({base['median'] / r['median']:.2f}x)" for r in found))
     verify = [r for t in threads if (r := row_of(rows, dataset="verify", metric="verify", threads=t))]
@@ -246,16 +252,12 @@ def frames_section(frames: dict) -> str:
     if n < FRAMES_TARGET_ROWS:
         out.append(f"Not the targets' size: {n:,} rows, not {FRAMES_TARGET_ROWS:,}.\n")
     table = []
-    for metric, label in FRAME_METRICS:
-        b, line = row_of(rows, metric=metric, peer="bfa"), [label]
-        for p, _ in FRAME_PEERS:
-            r = row_of(rows, metric=metric, peer=p)
-            ratio = r is not None and p != "bfa" and b and b["median"]
-            line.append(cell(r, after=f" ({fmt_ratio(r['median'] / b['median'])})" if ratio else ""))
-        table.append(line)
-    out.append(md_table(["operation"] + [label for _, label in FRAME_PEERS], table))
-    out += [f"\n- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}: "
-            f"`{e['error'].strip().splitlines()[-1]}`" for e in frames.get("errors", [])]
+    for metric, what in FRAME_METRICS:
+        found = [row_of(rows, metric=metric, peer=p) for p, _ in FRAME_PEERS]  # bfa's first
+        table.append([what, *(cell(r, after=vs(r, found[0])) for r in found)])
+    out.append(md_table(["operation", *(name for _, name in FRAME_PEERS)], table))
+    out += [f"\n- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}: `{last_line(e)}`"
+            for e in frames.get("errors", [])]
     return "\n".join(out)
 
 
@@ -269,12 +271,13 @@ def charts(results: dict, img: Path) -> list:
     img.mkdir(parents=True, exist_ok=True)
     m = results["machine"]
     machine = f"{m['cpu_count']} cores, {m['cpu_model']}, {results['started'][:10]}"
-    written = []
+    written = []  # each chart gives (figure, title, the rectangle for tight_layout)
     for name, chart, file in (("core", chart_open_read, "open_read.png"), ("scaling", chart_scaling, "scaling.png"),
                               ("compression", chart_threads, "compression_threads.png")):
-        report = part_report(results, name)
-        if report:
-            fig = chart(plt, report, machine)
+        if report := part_report(results, name):
+            fig, title, rect = chart(plt, report)
+            fig.suptitle(f"{title} ({machine})", fontsize=11)
+            fig.tight_layout(rect=rect)
             fig.savefig(img / file)
             plt.close(fig)
             written.append(img / file)
@@ -301,7 +304,7 @@ def _bars(ax, rows, workloads, metric, peers, title):
         if not found:
             continue
         xs, ys = [x for x, _ in found], [r["median"] for _, r in found]
-        ax.bar(xs, ys, width * 0.95, color=COLORS.get(p, "#444"), label=PEER_LABELS.get(p, p),
+        ax.bar(xs, ys, width * 0.95, color=COLORS.get(p, "#444"), label=label(p),
                yerr=[[r["median"] - r["min"] for _, r in found], [r["max"] - r["median"] for _, r in found]],
                error_kw={"elinewidth": 0.7, "capsize": 1.5, "ecolor": "#333"},
                edgecolor="black" if p == "bfa" else "none", linewidth=0.8)
@@ -314,7 +317,7 @@ def _bars(ax, rows, workloads, metric, peers, title):
     ax.grid(axis="y", which="major", alpha=0.35)
 
 
-def chart_open_read(plt, core: dict, machine: str):
+def chart_open_read(plt, core: dict):
     rows, peers = core["results"], core.get("peers", [])
     warm_wl = [w for w in WORKLOADS[:3] if row_of(rows, workload=w, metric="warm_read")]
     cold_wl = [w for w in WORKLOADS if row_of(rows, workload=w, metric="cold_total")]
@@ -322,18 +325,15 @@ def chart_open_read(plt, core: dict, machine: str):
     _bars(axes[0], rows, warm_wl, "warm_read", peers, "open + read one value, warm (in process)")
     _bars(axes[1], rows, cold_wl, "cold_total", peers, "fresh process: spawn → value (imports counted)")
     axes[0].set_ylabel("time (log scale; lower is better)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    for h, lab in zip(*axes[1].get_legend_handles_labels(), strict=True):
-        if lab not in labels:
-            handles.append(h)
-            labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), frameon=False, fontsize=9)
-    fig.suptitle(f"Open a file and read one value — median of repeats, bars min–max ({machine})", fontsize=11)
-    fig.tight_layout(rect=(0, 0.09, 1, 0.96))
-    return fig
+    legend = {}  # label: handle, each label once, in order
+    for handle, text in (pair for ax in axes for pair in zip(*ax.get_legend_handles_labels(), strict=True)):
+        legend.setdefault(text, handle)
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(6, len(legend)), frameon=False,
+               fontsize=9)
+    return fig, "Open a file and read one value — median of repeats, bars min–max", (0, 0.09, 1, 0.96)
 
 
-def chart_scaling(plt, scaling: dict, machine: str):
+def chart_scaling(plt, scaling: dict):
     from matplotlib.ticker import NullLocator
 
     rows, sizes, kinds = scaling["results"], scaling["config"]["sizes"], scaling.get("kinds", {})
@@ -347,7 +347,7 @@ def chart_scaling(plt, scaling: dict, machine: str):
             xs, color = [s for s, _ in pts], COLORS.get(p, "#444")
             ax.plot(xs, [r["median"] for _, r in pts], marker="o", color=color, zorder=3 if p == "bfa" else 2,
                     linestyle="--" if kinds.get(p) == "parse all" else "-", linewidth=2.6 if p == "bfa" else 1.6,
-                    label=f"{PEER_LABELS.get(p, p)} ({kinds.get(p, '')})")
+                    label=f"{label(p)} ({kinds.get(p, '')})")
             ax.fill_between(xs, [r["min"] for _, r in pts], [r["max"] for _, r in pts], color=color, alpha=0.12,
                             linewidth=0)
         ax.set(xscale="log", xticks=sizes, xticklabels=[fmt_bytes(s).replace(".0 ", " ") for s in sizes])
@@ -357,10 +357,8 @@ def chart_scaling(plt, scaling: dict, machine: str):
         ax.grid(alpha=0.35)
     axes[0].set_ylabel("time (log scale; lower is better)")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=9)
-    fig.suptitle(f"Cost of reading one row against file size — dashed: formats that parse the whole file ({machine})",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
-    return fig
+    title = "Cost of reading one row against file size — dashed: formats that parse the whole file"
+    return fig, title, (0, 0.1, 1, 0.95)
 
 
 def _throughput(ax, pts, scale=1.0, **style):
@@ -370,7 +368,7 @@ def _throughput(ax, pts, scale=1.0, **style):
                 marker="o", capsize=3, linewidth=2, **style)
 
 
-def chart_threads(plt, comp: dict, machine: str):
+def chart_threads(plt, comp: dict):
     rows, threads, cores = comp["results"], comp["config"]["threads"], comp["machine"]["cpu_count"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 6.4))
     series = ((axes[0], "compress", (("arrays", "compress", "arrays: dumps(lz4)", "#d62728"),
@@ -381,26 +379,23 @@ def chart_threads(plt, comp: dict, machine: str):
                                        ("records", "decompress", "records: Archive.open (nodes)", "#1f77b4")),
                "lz4.frame.decompress", "decompress (MB/s of raw output)"))
     for ax, metric, lines, ref_name, title in series:
-        for k, (ds, m, label, color) in enumerate(lines):
+        for k, (ds, m, text, color) in enumerate(lines):
             shift = (k - (len(lines) - 1) / 2) * 0.04  # keep the error bars apart
             pts = [(t + shift, r) for t in threads if (r := row_of(rows, dataset=ds, metric=m, peer="bfa", threads=t))]
             if pts:
-                _throughput(ax, pts, color=color, label=label)
+                _throughput(ax, pts, color=color, label=text)
         for ds, color in (("arrays", "#d62728"), ("records", "#1f77b4")):
-            ref = row_of(rows, dataset=ds, metric=metric, peer="lz4.frame")
-            if ref:
+            if ref := row_of(rows, dataset=ds, metric=metric, peer="lz4.frame"):
                 ax.axhline(ref["mbps"]["median"], color=color, linestyle=":", linewidth=1.5,
                            label=f"{ds}: {ref_name} (one call)")
         ax.set_title(title)
     verify = [(t, r) for t in threads if (r := row_of(rows, dataset="verify", metric="verify", threads=t))]
     if verify:
         _throughput(axes[2], verify, 1000, color="#2ca02c", label="verify(), fresh open")
-        mapped = row_of(rows, dataset="verify", metric="verify_mapped")
-        if mapped:
+        if mapped := row_of(rows, dataset="verify", metric="verify_mapped"):
             axes[2].plot([mapped["threads"]], [mapped["mbps"]["median"] / 1000], marker="D", color="#9467bd",
                          linestyle="none", label="verify(), mapping already faulted in")
-        memcpy = row_of(rows, dataset="verify", metric="memcpy")
-        if memcpy:
+        if memcpy := row_of(rows, dataset="verify", metric="memcpy"):
             axes[2].axhline(memcpy["mbps"]["median"] / 1000, color="#7f7f7f", linestyle=":",
                             label="np.copyto, one thread (memcpy reference)")
         axes[2].set_title(f"verify() of {fmt_bytes(comp['facts']['verify']['file_bytes'])} (GB/s)")
@@ -413,9 +408,7 @@ def chart_threads(plt, comp: dict, machine: str):
         ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.08)
         ax.grid(alpha=0.35)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
-    fig.suptitle(f"Compression, decompression and verify throughput per thread count ({machine})", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    return fig
+    return fig, "Compression, decompression and verify throughput per thread count", (0, 0, 1, 0.95)
 
 
 def write(results: dict, docs: Path, results_path: Path | None = None) -> list:
@@ -461,10 +454,9 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
                      else [name, "", p["status"] + reason, "–", "–", "–"])
     out += [md_table(["part", "started", "status", "time", "cores busy with other processes", "hypervisor steal"],
                      lines, ["l", "l", "l", "r", "r", "r"]), ""]
-    if headline_markdown(results):
-        out += ["## Headline", "", headline_markdown(results), ""]
-    targets = target_rows(results)
-    if targets:
+    if headline := headline_markdown(results):
+        out += ["## Headline", "", headline, ""]
+    if targets := target_rows(results):
         passed = sum(t[-1] == "PASS" for t in targets)
         counted = sum(t[-1] in ("PASS", "FAIL") for t in targets)
         out += ["## Targets", "", TEXT["targets"].format(passed=passed, counted=counted), "",
@@ -478,35 +470,29 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
         if (img / name).exists():
             out += [f"![{alt}]({os.path.relpath(img / name, docs)})", ""]
 
-    core = part_report(results, "core")
-    if core:
+    if core := part_report(results, "core"):
         out += ["## Workloads against the peers", "", TEXT["core"].format(user=core["config"]["users"] // 2), ""]
-        notes = [f"- {PEER_LABELS.get(p, p)}: {note}." for p, note in core.get("peer_notes", {}).items()]
-        skipped = core.get("skipped_peers", {})
-        notes += [f"- {PEER_LABELS.get(p, p)}: **not run** ({why})." for p, why in skipped.items()]
+        notes = [f"- {label(p)}: {note}." for p, note in core.get("peer_notes", {}).items()]
+        notes += [f"- {label(p)}: **not run** ({why})." for p, why in core.get("skipped_peers", {}).items()]
         out += notes + [""] if notes else []
         out.append(core_section(core, parts["core"].get("stdout", "")))
         if core.get("errors"):
             out.append("<details><summary>Errors during the core part</summary>\n")
-            out += [f"- {e['workload']} / {e['peer']} / {e['step']}: `{e['error'].strip().splitlines()[-1]}`"
-                    for e in core["errors"]]
+            out += [f"- {e['workload']} / {e['peer']} / {e['step']}: `{last_line(e)}`" for e in core["errors"]]
             out.append("\n</details>\n")
-    scaling = part_report(results, "scaling")
-    if scaling:
+    if scaling := part_report(results, "scaling"):
         sizes = scaling["config"]["sizes"]
         out += ["## Open + read against file size", "", TEXT["scaling"].format(sizes=", ".join(map(fmt_bytes, sizes)))]
         if scaling["mode"] == "full" and max(sizes) < 4 * 1024**3:
             out.append(TEXT["scaling_small"].format(largest=fmt_bytes(max(sizes))))
         out += ["", scaling_section(scaling)]
-    comp = part_report(results, "compression")
-    if comp:
+    if comp := part_report(results, "compression"):
         out += ["## Compression, threads and checksums", "", compression_section(comp), ""]
     for name, title, render in (("models", "Record tables and pydantic models", None),
                                 ("cache", "Cache: bfa.memoize against joblib.Memory", None),
                                 ("frames", "Data frames against Arrow IPC and Parquet", frames_section),
                                 ("remote", "Remote reads by byte range, and Dask", None)):
-        part = parts.get(name)
-        if part is None:
+        if (part := parts.get(name)) is None:
             continue
         out += [f"## {title}", ""]
         if part["status"] != "ok" or render and not part.get("report"):
@@ -515,8 +501,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
             out += [render(part["report"])] if render else [f"`benchmarks/bench_{name}.py`, as it printed:", "",
                                                             code_block(part["stdout"])]
         out.append("")
-    failed = {n: p for n, p in parts.items() if p["status"] != "ok"}
-    if failed:
+    if failed := {n: p for n, p in parts.items() if p["status"] != "ok"}:
         out += ["## Parts that did not run", ""] + [f"- {n}: {p['status']} ({p.get('reason')})"
                                                    for n, p in failed.items()] + [""]
     return "\n".join(out)
