@@ -865,7 +865,12 @@ def _set(w: _Writer, v: set[Any] | frozenset[Any]) -> bytes:
     tag = F.T_SET if type(v) is set else F.T_FROZENSET
     in_model = w.model_depth > 0
     try:
-        members = sorted(v, key=_canonical_key_in_model if in_model else _canonical_key)
+        if all(type(x) is int for x in v) and (not v or _INT_MIN <= min(v) and max(v) <= _INT_MAX):
+            # an int's archive differs from another's first in its slot's payload:
+            # the same order as their archives' bytes, without writing them
+            members = sorted(v, key=_int_payload)
+        else:
+            members = sorted(v, key=_canonical_key_in_model if in_model else _canonical_key)
     except (UnsupportedTypeError, ValueError):
         members = list(v)  # encoding it fails too, and there the member's path is known
     if members and all(_is_model_class(type(x)) for x in members):
@@ -878,6 +883,11 @@ def _set(w: _Writer, v: set[Any] | frozenset[Any]) -> bytes:
 
 def _canonical_key(x: Any) -> bytes:
     return dumps(x)
+
+
+def _int_payload(x: int) -> bytes:
+    """The payload of an INT slot: the order key of an int set member."""
+    return x.to_bytes(8, "little", signed=True)
 
 
 def _canonical_key_in_model(x: Any) -> bytes:
