@@ -23,11 +23,14 @@ from ._refs import ArchiveRef, reopen
 from ._snapshot import Snapshot, closed
 from ._source import ByteSource, CallerBuffer, MappedFile
 from ._urls import is_url, split_source
+from .arrays import ndarray
 from .errors import ArchiveError
 from .tables import ArchivedTable
 from .views import ArchivedDict, ArchivedList
 
 _T_DICT, _T_LIST, _T_TUPLE, _T_TABLE, _T_MODEL = F.T_DICT, F.T_LIST, F.T_TUPLE, F.T_TABLE, F.T_MODEL
+_T_NDARRAY = F.T_NDARRAY
+_SEP = os.sep
 
 
 class Archive:
@@ -68,13 +71,26 @@ class Archive:
         # when pickled, ``_ref``): the path made absolute now, the file's identity
         name, identity = source.name, source.identity
         self._origin = None if identity is None else (
-            name if name[:1] == os.sep or is_url(name) else os.path.join(os.getcwd(), name),
+            name if name[:1] == _SEP or is_url(name) else os.path.join(os.getcwd(), name),
             identity, verify, require_zero_copy, getattr(source, "storage_options", None))
         self._snap: Snapshot | None = None
-        self._snap = _snapshot(source, max_depth, threads, require_zero_copy)
-        self._nbytes = self._snap.header.file_size
-        w0, self._root_off = D.SLOT(self._snap.raw, F.ROOT_SLOT_POS)
-        self._root_tag = w0 & 0xFF
+        # An unchanged kept mapping's snapshot (immutable) and root, made by
+        # an earlier open with the same options, serve this open as they are.
+        caches = source.caches
+        kept = caches.get("opened") if caches is not None else None
+        if kept is not None and kept[0] == max_depth and kept[1] == threads:
+            self._snap, self._nbytes, self._root_tag, self._root_off = kept[2]
+        else:
+            s = _snapshot(source, max_depth, threads, require_zero_copy)
+            w0, self._root_off = D.SLOT(s.raw, F.ROOT_SLOT_POS)
+            self._root_tag = w0 & 0xFF
+            self._nbytes = s.header.file_size
+            self._snap = s
+            layer = s.layer
+            if caches is not None and s.image is None and (layer is None or not layer.compressed):
+                # (a compressed archive's snapshot holds its own payload cache: never shared)
+                caches["opened"] = (max_depth, threads,
+                                    (s, self._nbytes, self._root_tag, self._root_off))
         if verify:
             try:
                 self.verify()
@@ -116,7 +132,9 @@ class Archive:
         node bytes stay in the archive's image while it is open (what the
         reads touched, at most the nodes' size). A ``file://`` URL is a
         local file."""
-        url, path = split_source(path, storage_options)
+        # a local path names no scheme ("s3://..."): no URL parsing for it
+        url, path = (None, path) if type(path) is str and "://" not in path and \
+            storage_options is None else split_source(path, storage_options)
         if url is not None:
             from ._ranged import open_ranged
 
@@ -286,12 +304,14 @@ class Archive:
                     return ArchivedTable(self, p, n, tag)
                 if tag == _T_LIST or tag == _T_TUPLE:
                     return ArchivedList(self, p, n, tag)
+                if tag == _T_NDARRAY:
+                    return ndarray(s, p, False)
                 return decode(self, s, p)
             pos = dict_pos(s, self._root_off, key)
             if type(key) is str:
                 w0, p = D.SLOT(s.raw, pos)
                 tag = w0 & 0xFF
-                if tag in (_T_DICT, _T_TABLE, _T_LIST, _T_TUPLE):
+                if tag in (_T_DICT, _T_TABLE, _T_LIST, _T_TUPLE, _T_NDARRAY):
                     s.root_slots[key] = (tag, w0 >> 8, p)
                 else:
                     s.root_slots[key] = (-1, 0, pos)

@@ -149,3 +149,76 @@ def test_missing_and_short_files_give_the_same_errors(tmp_path):
     short.write_bytes(b"\x89BFA")
     with pytest.raises(bfa.ArchiveError, match="truncated"):
         bfa.Archive.open(short)
+
+
+def test_reopens_share_one_snapshot_and_a_close_closes_only_its_archive(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"users": [{"id": i, "name": f"u{i}"} for i in range(20)], "x": np.arange(10)}, path)
+    a = bfa.Archive.open(path)
+    users = a["users"]
+    b = bfa.Archive.open(path)
+    assert b._snap is a._snap  # the kept mapping's snapshot: nothing made again
+    assert (b.nbytes, b._root_tag, b._root_off) == (a.nbytes, a._root_tag, a._root_off)
+    b_users = b["users"]
+    b.close()
+    assert b.closed and not a.closed
+    with pytest.raises(bfa.ArchiveError, match="closed"):
+        b_users[3]
+    assert users[3]["name"] == "u3" and int(a["x"][9]) == 9
+    a.close()
+    with pytest.raises(bfa.ArchiveError, match="closed"):
+        users[3]
+    with bfa.Archive.open(path) as c:  # both closed: the next open reads as the first did
+        assert c["users"][19]["name"] == "u19"
+
+
+def test_other_open_options_get_their_own_snapshot(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"v": [[1, [2]]]}, path)
+    with bfa.Archive.open(path) as a, bfa.Archive.open(path, max_depth=2) as b, \
+            bfa.Archive.open(path, threads=1) as c:
+        assert b._snap is not a._snap and b._snap.max_depth == 2
+        assert c._snap is not a._snap and c._snap.threads == 1
+        assert a.to_python() == {"v": [[1, [2]]]}
+        with pytest.raises(bfa.ArchiveError, match="max_depth=2"):
+            b.to_python()
+        # the snapshot remembered for the path follows the last options used
+        with bfa.Archive.open(path, threads=1) as d:
+            assert d._snap is c._snap
+
+
+def test_a_compressed_archive_gets_a_snapshot_per_open(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"x": np.arange(100_000), "s": "text"}, path, compression="lz4")
+    with bfa.Archive.open(path) as a, bfa.Archive.open(path) as b:
+        assert a.compressed and a._snap is not b._snap  # each holds its own payload cache
+        assert int(a["x"][99_999]) == 99_999 and b["s"] == "text"
+
+
+def test_a_touched_file_gets_a_new_snapshot(tmp_path):
+    path = tmp_path / "a.bfa"
+    bfa.dump({"v": 1}, path)
+    with bfa.Archive.open(path) as a:
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        with bfa.Archive.open(path) as b:
+            assert b._snap is not a._snap and b["v"] == 1
+            assert b._ref.identity[4] == st.st_mtime_ns + 1_000_000
+
+
+def test_the_c_identity_check_agrees_with_os_stat(tmp_path):
+    if not _mappings._C_STAT:
+        pytest.skip("this platform's core has no stat(2): os.stat alone is used")
+    path = tmp_path / "a.bfa"
+    bfa.dump({"v": 1}, path)
+    ident = _mappings.identity(os.stat(path))
+    name, probe = _mappings._probe(str(path), ident)
+    assert _mappings.file_matches(name, probe) == 1
+    for field, delta in ((0, 1), (1, 1), (2, 1), (3, 1), (3, -1)):  # dev, inode, size, mtime
+        other = list(ident[1:])
+        other[field] += delta
+        assert _mappings.file_matches(name, _mappings._probe(str(path), ("file", *other))[1]) == 0
+    assert _mappings.file_matches(os.fsencode(tmp_path / "nope.bfa"), probe) == -1
+    # a kept mapping's identity is what os.stat says, as pickling by reference records it
+    with bfa.Archive.open(path) as a, bfa.Archive.open(path) as b:
+        assert a._ref.identity == b._ref.identity == ident
