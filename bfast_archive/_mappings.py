@@ -62,6 +62,26 @@ def _probe(name: str, ident: Identity) -> tuple[bytes, Any] | None:
     return os.fsencode(name), ffi.new("uint64_t[4]", [v & _U64 for v in ident[1:]])
 
 
+def kept_mapping(name: str) -> tuple[Any, ...] | None:
+    """The kept entry ``(mapping, caches, identity, probe)`` of ``name`` if
+    the path still names the file it maps (the same device, inode, size and
+    mtime), checked in one C call: stat(2) and the comparison, instead of
+    os.stat, whose result object costs more than the rest of a warm open.
+    None if there is no entry, the file differs or stat fails (``map_file``
+    then looks again, with os.stat, and says why)."""
+    entry = _maps.get(name)
+    if entry is None:
+        return None
+    probe = entry[3]
+    if probe is None or file_matches(probe[0], probe[1]) != 1:
+        return None
+    try:
+        _maps.move_to_end(name)  # atomic under the GIL
+    except KeyError:  # dropped meanwhile by another thread: still valid here
+        pass
+    return entry
+
+
 def map_file(name: str, min_size: int, keep: bool = True
              ) -> tuple[mmap.mmap, dict[str, Any] | None, Identity]:
     """``(mapping, caches, identity)`` for the file at ``name``: the mapping is
@@ -75,17 +95,9 @@ def map_file(name: str, min_size: int, keep: bool = True
     reference records, ``_refs.py``).
     Raises OSError (no such file ...), or ``TooSmall`` if the file is
     shorter than ``min_size`` bytes (nothing is mapped then)."""
-    entry = _maps.get(name)
+    entry = kept_mapping(name)
     if entry is not None:
-        probe = entry[3]
-        # the same file, all four numbers equal: one C call (stat(2) and the
-        # comparison) instead of os.stat, whose result is most of an open's cost
-        if probe is not None and file_matches(probe[0], probe[1]) == 1:
-            try:
-                _maps.move_to_end(name)  # atomic under the GIL
-            except KeyError:  # dropped meanwhile by another thread: still valid here
-                pass
-            return entry[0], entry[1], entry[2]
+        return entry[0], entry[1], entry[2]
     try:
         st = os.stat(name)
     except OSError:

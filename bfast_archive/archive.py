@@ -18,6 +18,7 @@ from . import _decode as D
 from ._decode import decode, dict_pos
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
+from ._mappings import kept_mapping
 from ._native import archive_error, buffer_pointer, check_slot, parse_header, release
 from ._refs import ArchiveRef, reopen
 from ._snapshot import Snapshot, closed
@@ -30,6 +31,7 @@ from .views import ArchivedDict, ArchivedList
 
 _T_DICT, _T_LIST, _T_TUPLE, _T_TABLE, _T_MODEL = F.T_DICT, F.T_LIST, F.T_TUPLE, F.T_TABLE, F.T_MODEL
 _T_NDARRAY = F.T_NDARRAY
+_new_archive = object.__new__
 _SEP = os.sep
 
 
@@ -132,18 +134,38 @@ class Archive:
         node bytes stay in the archive's image while it is open (what the
         reads touched, at most the nodes' size). A ``file://`` URL is a
         local file."""
-        # a local path names no scheme ("s3://..."): no URL parsing for it
-        url, path = (None, path) if type(path) is str and "://" not in path and \
-            storage_options is None else split_source(path, storage_options)
-        if url is not None:
-            from ._ranged import open_ranged
-
-            ranged = open_ranged(url, storage_options, cache_bytes=cache_bytes)
-            if verify:  # the whole object, in concurrent requests
-                ranged.image.ensure(0, ranged.size)
-            source: ByteSource = ranged
+        if type(path) is str and "://" not in path and storage_options is None:
+            # a local path (it names no scheme://). Opened again while its
+            # kept mapping still names the file, with the options of the open
+            # that made the mapping's snapshot: the archive ``__init__`` makes
+            # from those (see there), made here without a byte source.
+            name = path if path[:1] != "~" else os.path.expanduser(path)
+            entry = kept_mapping(name) if cls is Archive and not verify else None
+            if entry is not None:
+                kept = entry[1].get("opened")
+                if kept is not None and kept[0] == max_depth and kept[1] == threads:
+                    arch = _new_archive(cls)
+                    arch.model = model
+                    arch._name = name
+                    arch.max_depth = max_depth
+                    arch.threads = threads
+                    arch._origin = (name if name[:1] == _SEP or is_url(name) else
+                                    os.path.join(os.getcwd(), name),
+                                    entry[2], False, require_zero_copy, None)
+                    arch._snap, arch._nbytes, arch._root_tag, arch._root_off = kept[2]
+                    return arch
+            source: ByteSource = MappedFile(path)
         else:
-            source = MappedFile(path)
+            url, path = split_source(path, storage_options)
+            if url is not None:
+                from ._ranged import open_ranged
+
+                ranged = open_ranged(url, storage_options, cache_bytes=cache_bytes)
+                if verify:  # the whole object, in concurrent requests
+                    ranged.image.ensure(0, ranged.size)
+                source = ranged
+            else:
+                source = MappedFile(path)
         return cls._open_source(source, model=model, verify=verify,
                                 require_zero_copy=require_zero_copy, threads=threads,
                                 max_depth=max_depth)

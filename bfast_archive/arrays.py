@@ -90,6 +90,13 @@ def ndarray(s: Snapshot, off: int, copy: bool) -> Any:
     """The array of the (checked) ndarray node at ``off``: a read-only view
     of the buffer (O(1), about 1 µs), or with ``copy`` an owned array. Data
     in a compressed payload is decompressed once and cached on the archive."""
+    if not copy:
+        # an array in place, made once per mapping (kept in ``s.tables``, as
+        # its node's metadata is): each read gets a view of it, O(1) without
+        # parsing a shape or taking the buffer again; it holds no archive
+        whole = s.tables.get(("view", off))
+        if whole is not None:
+            return whole.view()
     np = _NP or _numpy()
     meta = s.tables.get(("array", off))  # (array_meta's own first step)
     dt, shape, order, data_off, nbytes, external = meta or array_meta(s, off)
@@ -117,8 +124,10 @@ def ndarray(s: Snapshot, off: int, copy: bool) -> Any:
         else:
             # read-only as it is made: ``s.mv`` is a read-only memoryview
             # (_snapshot), and NumPy never makes a writeable array over one
-            return _shape_array(np, np.frombuffer(s.mv, dt, nbytes // dt.itemsize, data_off),
-                                shape, order)
+            whole = _shape_array(np, np.frombuffer(s.mv, dt, nbytes // dt.itemsize, data_off),
+                                 shape, order)
+            s.tables[("view", off)] = whole
+            return whole.view()
     except (ValueError, MemoryError) as exc:
         raise ArchiveError(f"ndarray at offset {off}: {exc}") from None
     if copy:

@@ -222,3 +222,53 @@ def test_the_c_identity_check_agrees_with_os_stat(tmp_path):
     # a kept mapping's identity is what os.stat says, as pickling by reference records it
     with bfa.Archive.open(path) as a, bfa.Archive.open(path) as b:
         assert a._ref.identity == b._ref.identity == ident
+
+
+def _state(arch):
+    return {name: getattr(arch, name) for name in bfa.Archive.__slots__ if name != "__weakref__"}
+
+
+@pytest.mark.parametrize("how", ["absolute", "relative", "home", "options"])
+def test_a_reopen_from_the_kept_snapshot_is_the_archive_init_makes(tmp_path, monkeypatch, how):
+    from bfast_archive._source import MappedFile
+
+    path = tmp_path / "a.bfa"
+    bfa.dump({"users": [{"id": i, "name": f"u{i}"} for i in range(5)]}, path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    given = {"absolute": str(path), "relative": "a.bfa", "home": "~/a.bfa", "options": str(path)}[how]
+    options = {"model": dict, "require_zero_copy": True, "threads": 2, "max_depth": 9} \
+        if how == "options" else {}
+    first = bfa.Archive.open(given, **options)      # maps the file, makes the snapshot
+    again = bfa.Archive.open(given, **options)      # from the kept snapshot
+    made = bfa.Archive._open_source(MappedFile(given), **options)  # through __init__
+    assert again._snap is first._snap is made._snap
+    assert _state(again) == _state(made)
+    assert again._ref == made._ref and again._ref.path == str(path)
+    again.close()
+    assert again.closed and not made.closed and not first.closed
+
+
+def test_verify_and_subclasses_take_the_whole_open(tmp_path):
+    path = tmp_path / "a.bfa"
+    data = bytearray(bfa.dumps({"s": "x" * 5000, "v": 1}))
+    path.write_bytes(bytes(data))
+    with bfa.Archive.open(path) as a:  # the snapshot is kept
+        assert a["v"] == 1
+
+    class Mine(bfa.Archive):
+        __slots__ = ("extra",)
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.extra = "set"
+
+    with Mine.open(path) as m:
+        assert type(m) is Mine and m.extra == "set" and m["v"] == 1
+    with open(path, "r+b") as f:  # damaged in place, same size and mtime (outside the promise)
+        st = os.stat(path)
+        f.seek(bytes(data).index(b"x" * 100) + 10)
+        f.write(b"y")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(bfa.ArchiveError, match="a.bfa"):
+        bfa.Archive.open(path, verify=True)
