@@ -7,7 +7,13 @@ the lookup and the read itself take about 10 us). Programs that open the same
 archive over and over (a cache hit per request, a loop over runs) pay that
 every time. So the mapping of each recently opened path is kept: the next
 ``open`` of the path does one ``stat`` and, if it names the same file
-(device, inode and size unchanged), uses the existing mapping.
+(device, inode and size unchanged), uses the existing mapping. That ``stat``
+and the comparison are one call into the C core (``bfa_file_matches``; the
+result object of ``os.stat`` cost more than the rest of a warm open), and
+what the reader parsed from the mapping while its mtime is unchanged too
+(the checked header, the snapshot an open made with the same options, the
+root's slots, table geometry, arrays made once: ``caches``) serves the next
+open as it is.
 
 Why that is safe:
 - Writers replace archives (``dump`` renames a new file over the path), so a

@@ -45,7 +45,8 @@ class Archive:
     (the mapping lives until the last of them is gone), views do not.
 
     The archive's buffers are one immutable ``Snapshot`` (``_snap``), dropped
-    by ``close()``; every read takes it once (see ``_snapshot.py``).
+    by ``close()``; every read takes it once (see ``_snapshot.py``). The
+    archives over one kept mapping opened with the same options share it.
 
     An archive opened from a file, and its views, pickle by reference (the
     path, the file's identity, the open options; ``_refs.py``): unpickling
