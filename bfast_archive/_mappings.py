@@ -7,7 +7,13 @@ the lookup and the read itself take about 10 us). Programs that open the same
 archive over and over (a cache hit per request, a loop over runs) pay that
 every time. So the mapping of each recently opened path is kept: the next
 ``open`` of the path does one ``stat`` and, if it names the same file
-(device, inode and size unchanged), uses the existing mapping.
+(device, inode and size unchanged), uses the existing mapping. That ``stat``
+and the comparison are one call into the C core (``bfa_file_matches``; the
+result object of ``os.stat`` cost more than the rest of a warm open), and
+what the reader parsed from the mapping while its mtime is unchanged too
+(the checked header, the snapshot an open made with the same options, the
+root's slots, table geometry, arrays made once: ``caches``) serves the next
+open as it is.
 
 Why that is safe:
 - Writers replace archives (``dump`` renames a new file over the path), so a
@@ -38,12 +44,48 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from ._native import ffi, lib
+
+file_matches = lib.bfa_file_matches
+
 MAX_IDLE_MAPPINGS = 16
 Identity = tuple[str, int, int, int, int]  # ("file", device, inode, size, mtime_ns)
 
 _lock = threading.Lock()
-# path -> [(device, inode, size), mapping, mtime_ns, caches]
-_maps: OrderedDict[str, list[Any]] = OrderedDict()
+# path -> (mapping, caches, identity, probe): an entry is replaced whole, never
+# changed, so a reader that took one sees its parts together. ``probe``: the
+# path as bytes and the identity's four numbers as C reads them, for
+# ``bfa_file_matches``; None where the core has no stat(2)
+_maps: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+
+_U64 = (1 << 64) - 1
+_C_STAT = file_matches(ffi.NULL, ffi.NULL) == -1
+
+
+def _probe(name: str, ident: Identity) -> tuple[bytes, Any] | None:
+    if not _C_STAT:
+        return None
+    return os.fsencode(name), ffi.new("uint64_t[4]", [v & _U64 for v in ident[1:]])
+
+
+def kept_mapping(name: str) -> tuple[Any, ...] | None:
+    """The kept entry ``(mapping, caches, identity, probe)`` of ``name`` if
+    the path still names the file it maps (the same device, inode, size and
+    mtime), checked in one C call: stat(2) and the comparison, instead of
+    os.stat, whose result object costs more than the rest of a warm open.
+    None if there is no entry, the file differs or stat fails (``map_file``
+    then looks again, with os.stat, and says why)."""
+    entry = _maps.get(name)
+    if entry is None:
+        return None
+    probe = entry[3]
+    if probe is None or file_matches(probe[0], probe[1]) != 1:
+        return None
+    try:
+        _maps.move_to_end(name)  # atomic under the GIL
+    except KeyError:  # dropped meanwhile by another thread: still valid here
+        pass
+    return entry
 
 
 def map_file(name: str, min_size: int, keep: bool = True
@@ -59,21 +101,30 @@ def map_file(name: str, min_size: int, keep: bool = True
     reference records, ``_refs.py``).
     Raises OSError (no such file ...), or ``TooSmall`` if the file is
     shorter than ``min_size`` bytes (nothing is mapped then)."""
+    entry = kept_mapping(name)
+    if entry is not None:
+        return entry[0], entry[1], entry[2]
     try:
         st = os.stat(name)
     except OSError:
         st = None
     if st is not None:
         entry = _maps.get(name)
-        if entry is not None and entry[0] == (st.st_dev, st.st_ino, st.st_size):
-            if entry[2] != st.st_mtime_ns:  # touched: what was parsed may be stale
-                with _lock:
-                    entry[2], entry[3] = st.st_mtime_ns, {}
+        if entry is not None:
+            now = identity(st)
+            if entry[2] != now:
+                if entry[2][1:4] != now[1:4]:
+                    entry = None  # another file now: mapped below
+                else:  # touched: what was parsed may be stale
+                    entry = (entry[0], {}, now, _probe(name, now))
+                    with _lock:
+                        _maps[name] = entry
+        if entry is not None:
             try:
                 _maps.move_to_end(name)  # atomic under the GIL
             except KeyError:  # dropped meanwhile by another thread: still valid here
                 pass
-            return entry[1], entry[3], identity(st)
+            return entry[0], entry[1], entry[2]
     fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)  # the file actually opened: the key is its identity
@@ -87,16 +138,18 @@ def map_file(name: str, min_size: int, keep: bool = True
             raise OSError(exc.errno, exc.strerror, name) from None
     finally:
         os.close(fd)
+    ident = identity(st)
     if not keep:
         forget(name)  # an older file's mapping: not to be reused
-        return mm, None, identity(st)
+        return mm, None, ident
     caches: dict[str, Any] = {}
+    entry = (mm, caches, ident, _probe(name, ident))
     with _lock:
-        _maps[name] = [(st.st_dev, st.st_ino, st.st_size), mm, st.st_mtime_ns, caches]
+        _maps[name] = entry
         _maps.move_to_end(name)
         while len(_maps) > MAX_IDLE_MAPPINGS:
             _maps.popitem(last=False)
-    return mm, caches, identity(st)
+    return mm, caches, ident
 
 
 def identity(st: os.stat_result) -> Identity:
@@ -110,7 +163,7 @@ def forget(name: str, mm: mmap.mmap | None = None) -> None:
     """Drop ``name``'s kept mapping (only if it is ``mm``, when given)."""
     with _lock:
         entry = _maps.get(name)
-        if entry is not None and (mm is None or entry[1] is mm):
+        if entry is not None and (mm is None or entry[0] is mm):
             del _maps[name]
 
 

@@ -54,7 +54,8 @@ class Snapshot:
     - ``header``: the checked header; ``layer``: the directory, checksums and
       payloads (``payloads.FileLayer``), None for an archive without them;
     - ``tables``: what is parsed from the bytes once (table geometry, array
-      descriptors, schemas), shared by the archives over one kept mapping;
+      descriptors and in-place arrays, schemas), shared by the archives over
+      one kept mapping (which also share one snapshot per set of options);
     - ``image``: for an archive read by byte range (``_ranged.py``), its
       image, whose ``ensure(off, n)`` the reader calls before reading bytes
       the C core did not read for it; None when every byte is at hand;

@@ -87,7 +87,10 @@ class MappedFile(ByteSource):
     __slots__ = ("mm", "name", "size", "caches", "identity")
 
     def __init__(self, path: str | os.PathLike[str], keep: bool = True) -> None:
-        self.name = os.path.expanduser(os.fspath(path))
+        name = os.fspath(path)
+        if type(name) is not str or name[:1] == "~":  # (most paths: no call)
+            name = os.path.expanduser(name)
+        self.name = name
         try:
             self.mm, self.caches, self.identity = map_file(self.name, F.HEADER_SIZE, keep)
         except TooSmall as small:

@@ -18,16 +18,21 @@ from . import _decode as D
 from ._decode import decode, dict_pos
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
+from ._mappings import kept_mapping
 from ._native import archive_error, buffer_pointer, check_slot, parse_header, release
 from ._refs import ArchiveRef, reopen
 from ._snapshot import Snapshot, closed
 from ._source import ByteSource, CallerBuffer, MappedFile
 from ._urls import is_url, split_source
+from .arrays import ndarray
 from .errors import ArchiveError
 from .tables import ArchivedTable
 from .views import ArchivedDict, ArchivedList
 
 _T_DICT, _T_LIST, _T_TUPLE, _T_TABLE, _T_MODEL = F.T_DICT, F.T_LIST, F.T_TUPLE, F.T_TABLE, F.T_MODEL
+_T_NDARRAY = F.T_NDARRAY
+_new_archive = object.__new__
+_SEP = os.sep
 
 
 class Archive:
@@ -40,7 +45,8 @@ class Archive:
     (the mapping lives until the last of them is gone), views do not.
 
     The archive's buffers are one immutable ``Snapshot`` (``_snap``), dropped
-    by ``close()``; every read takes it once (see ``_snapshot.py``).
+    by ``close()``; every read takes it once (see ``_snapshot.py``). The
+    archives over one kept mapping opened with the same options share it.
 
     An archive opened from a file, and its views, pickle by reference (the
     path, the file's identity, the open options; ``_refs.py``): unpickling
@@ -68,13 +74,26 @@ class Archive:
         # when pickled, ``_ref``): the path made absolute now, the file's identity
         name, identity = source.name, source.identity
         self._origin = None if identity is None else (
-            name if name[:1] == os.sep or is_url(name) else os.path.join(os.getcwd(), name),
+            name if name[:1] == _SEP or is_url(name) else os.path.join(os.getcwd(), name),
             identity, verify, require_zero_copy, getattr(source, "storage_options", None))
         self._snap: Snapshot | None = None
-        self._snap = _snapshot(source, max_depth, threads, require_zero_copy)
-        self._nbytes = self._snap.header.file_size
-        w0, self._root_off = D.SLOT(self._snap.raw, F.ROOT_SLOT_POS)
-        self._root_tag = w0 & 0xFF
+        # An unchanged kept mapping's snapshot (immutable) and root, made by
+        # an earlier open with the same options, serve this open as they are.
+        caches = source.caches
+        kept = caches.get("opened") if caches is not None else None
+        if kept is not None and kept[0] == max_depth and kept[1] == threads:
+            self._snap, self._nbytes, self._root_tag, self._root_off = kept[2]
+        else:
+            s = _snapshot(source, max_depth, threads, require_zero_copy)
+            w0, self._root_off = D.SLOT(s.raw, F.ROOT_SLOT_POS)
+            self._root_tag = w0 & 0xFF
+            self._nbytes = s.header.file_size
+            self._snap = s
+            layer = s.layer
+            if caches is not None and s.image is None and (layer is None or not layer.compressed):
+                # (a compressed archive's snapshot holds its own payload cache: never shared)
+                caches["opened"] = (max_depth, threads,
+                                    (s, self._nbytes, self._root_tag, self._root_off))
         if verify:
             try:
                 self.verify()
@@ -116,16 +135,38 @@ class Archive:
         node bytes stay in the archive's image while it is open (what the
         reads touched, at most the nodes' size). A ``file://`` URL is a
         local file."""
-        url, path = split_source(path, storage_options)
-        if url is not None:
-            from ._ranged import open_ranged
-
-            ranged = open_ranged(url, storage_options, cache_bytes=cache_bytes)
-            if verify:  # the whole object, in concurrent requests
-                ranged.image.ensure(0, ranged.size)
-            source: ByteSource = ranged
+        if type(path) is str and "://" not in path and storage_options is None:
+            # a local path (it names no scheme://). Opened again while its
+            # kept mapping still names the file, with the options of the open
+            # that made the mapping's snapshot: the archive ``__init__`` makes
+            # from those (see there), made here without a byte source.
+            name = path if path[:1] != "~" else os.path.expanduser(path)
+            entry = kept_mapping(name) if cls is Archive and not verify else None
+            if entry is not None:
+                kept = entry[1].get("opened")
+                if kept is not None and kept[0] == max_depth and kept[1] == threads:
+                    arch = _new_archive(cls)
+                    arch.model = model
+                    arch._name = name
+                    arch.max_depth = max_depth
+                    arch.threads = threads
+                    arch._origin = (name if name[:1] == _SEP or is_url(name) else
+                                    os.path.join(os.getcwd(), name),
+                                    entry[2], False, require_zero_copy, None)
+                    arch._snap, arch._nbytes, arch._root_tag, arch._root_off = kept[2]
+                    return arch
+            source: ByteSource = MappedFile(path)
         else:
-            source = MappedFile(path)
+            url, path = split_source(path, storage_options)
+            if url is not None:
+                from ._ranged import open_ranged
+
+                ranged = open_ranged(url, storage_options, cache_bytes=cache_bytes)
+                if verify:  # the whole object, in concurrent requests
+                    ranged.image.ensure(0, ranged.size)
+                source = ranged
+            else:
+                source = MappedFile(path)
         return cls._open_source(source, model=model, verify=verify,
                                 require_zero_copy=require_zero_copy, threads=threads,
                                 max_depth=max_depth)
@@ -286,12 +327,14 @@ class Archive:
                     return ArchivedTable(self, p, n, tag)
                 if tag == _T_LIST or tag == _T_TUPLE:
                     return ArchivedList(self, p, n, tag)
+                if tag == _T_NDARRAY:
+                    return ndarray(s, p, False)
                 return decode(self, s, p)
             pos = dict_pos(s, self._root_off, key)
             if type(key) is str:
                 w0, p = D.SLOT(s.raw, pos)
                 tag = w0 & 0xFF
-                if tag in (_T_DICT, _T_TABLE, _T_LIST, _T_TUPLE):
+                if tag in (_T_DICT, _T_TABLE, _T_LIST, _T_TUPLE, _T_NDARRAY):
                     s.root_slots[key] = (tag, w0 >> 8, p)
                 else:
                     s.root_slots[key] = (-1, 0, pos)

@@ -14,10 +14,16 @@ TRACK_MIN = 64  # shorter payloads shared many times expand at most 4-fold: not 
 BAD_CODE_POINT = "'U' data holds a code point above U+10FFFF"
 
 
-def _numpy() -> Any:
-    import numpy
+_NP: Any = None  # numpy, once imported by _numpy()
 
-    return numpy
+
+def _numpy() -> Any:
+    global _NP
+    if _NP is None:
+        import numpy
+
+        _NP = numpy
+    return _NP
 
 
 def has_text(dt: Any) -> bool:
@@ -84,8 +90,16 @@ def ndarray(s: Snapshot, off: int, copy: bool) -> Any:
     """The array of the (checked) ndarray node at ``off``: a read-only view
     of the buffer (O(1), about 1 µs), or with ``copy`` an owned array. Data
     in a compressed payload is decompressed once and cached on the archive."""
-    np = _numpy()
-    dt, shape, order, data_off, nbytes, external = array_meta(s, off)
+    if not copy:
+        # an array in place, made once per mapping (kept in ``s.tables``, as
+        # its node's metadata is): each read gets a view of it, O(1) without
+        # parsing a shape or taking the buffer again; it holds no archive
+        whole = s.tables.get(("view", off))
+        if whole is not None:
+            return whole.view()
+    np = _NP or _numpy()
+    meta = s.tables.get(("array", off))  # (array_meta's own first step)
+    dt, shape, order, data_off, nbytes, external = meta or array_meta(s, off)
     if copy and nbytes > TRACK_MIN:
         claim(s, ("payload", data_off) if external else data_off)
     try:
@@ -108,7 +122,12 @@ def ndarray(s: Snapshot, off: int, copy: bool) -> Any:
             owned = np.frombuffer(s.mv, np.uint8, nbytes, data_off).copy()
             return _shape_array(np, owned.view(dt), shape, order)
         else:
-            arr = _shape_array(np, np.frombuffer(s.mv, dt, nbytes // dt.itemsize, data_off), shape, order)
+            # read-only as it is made: ``s.mv`` is a read-only memoryview
+            # (_snapshot), and NumPy never makes a writeable array over one
+            whole = _shape_array(np, np.frombuffer(s.mv, dt, nbytes // dt.itemsize, data_off),
+                                 shape, order)
+            s.tables[("view", off)] = whole
+            return whole.view()
     except (ValueError, MemoryError) as exc:
         raise ArchiveError(f"ndarray at offset {off}: {exc}") from None
     if copy:

@@ -211,6 +211,12 @@ int bfa_copy(uint8_t *dst, uint64_t dst_len, uint64_t at, const uint8_t *src, ui
 /* Files (files.c): reserve a new file's blocks before writing it; 0 or an
  * errno value (EOPNOTSUPP where the call does not exist). */
 int bfa_preallocate(int fd, uint64_t len);
+/* Does `path` (stat(2), links followed) name the file `expected` describes:
+ * {device, inode, size, mtime in ns}, each as its 64-bit two's complement?
+ * 1 yes, 0 no (or a value the caller must compare itself), -1 stat failed
+ * (the caller asks again to learn why), -2 no stat(2) here (both NULL:
+ * -1 where it exists). The GIL is released meanwhile, as for any call. */
+int bfa_file_matches(const char *path, const uint64_t *expected);
 
 /* Archives whose bytes arrive by range (sparse.c): an image of the archive
  * in anonymous memory, filled block by block as reads need it. Every read
