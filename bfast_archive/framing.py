@@ -10,7 +10,9 @@ in C over many chunks per call, on a thread pool, with the GIL released.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import format as F
 from ._native import check_internal, ffi, lib
@@ -25,10 +27,12 @@ if TYPE_CHECKING:
 
     # a checksummed block: (piece, start within piece, length, archive offset)
     Block: TypeAlias = tuple[Piece, int, int, int]
-    # a compression task: (payload index, its bytes, first chunk, end chunk)
-    _Task: TypeAlias = tuple[int, memoryview, int, int]
-    # its result: (compressed chunks at a stride, and per chunk its size, XXH64 and codec)
-    _Encoded: TypeAlias = tuple[memoryview, list[int], list[int], list[int]]
+    # a compression task's result: the bytes of its output written (its
+    # stored chunks packed, but for raw ones left in their part), and per
+    # chunk its stored size, XXH64 and codec
+    _Encoded: TypeAlias = tuple[int, CData, CData, CData]
+    # the same with its output
+    _Packed: TypeAlias = tuple[memoryview, CData, CData, CData]
 
 COMPRESSIONS = (None, "lz4")
 PARALLEL_MIN = 8 << 20  # below this many bytes, byte work runs on the calling thread
@@ -150,80 +154,175 @@ def _frame_compressed(pieces: list[Piece], nodes_end: int, root: bytes, payloads
                       chunk_size: int, threads: int) -> list[Piece]:
     from ._lz4 import COMPRESS
 
-    structure = b"".join(pieces)[F.HEADER_SIZE:]
-    sources = [memoryview(structure)] + [memoryview(p).cast("B") for p in payloads]
-    chunk_sizes = [payload_chunk_size(index, src.nbytes, chunk_size)
-                   for index, src in enumerate(sources)]
-    if sum(src.nbytes for src in sources) < PARALLEL_MIN:
+    # payload 0, the nodes image after the header, is read where the writer
+    # left it, in its pieces: a chunk that straddles two is gathered in C
+    sources = [_parts(pieces, F.HEADER_SIZE)] + [[memoryview(p).cast("B")] for p in payloads]
+    sizes = [sum(p.nbytes for p in parts) for parts in sources]
+    chunk_sizes = [payload_chunk_size(index, size, chunk_size) for index, size in enumerate(sizes)]
+    if sum(sizes) < PARALLEL_MIN:
         threads = 1
-    tasks: list[_Task] = []
-    for index, src in enumerate(sources):
-        nchunks = -(-src.nbytes // chunk_sizes[index])
-        per_task = max(1, -(-nchunks // (4 * threads)))
-        for a in range(0, nchunks, per_task):
-            tasks.append((index, src, a, min(nchunks, a + per_task)))
-    results = run_parallel(lambda t: _compress(t, chunk_sizes[t[0]], COMPRESS), tasks, threads)
+    held: list[CData] = []
+    try:
+        tasks: list[_Task] = []
+        for index, parts in enumerate(sources):
+            size, cs = sizes[index], chunk_sizes[index]
+            bufs = [ffi.from_buffer("uint8_t[]", p) for p in parts]
+            held += bufs
+            ptrs = ffi.new("uint8_t *[]", bufs)
+            lens = ffi.new("uint64_t[]", [p.nbytes for p in parts])
+            starts = list(accumulate((p.nbytes for p in parts), initial=0))[:-1]
+            nchunks = -(-size // cs)
+            per_task = max(1, -(-nchunks // (4 * threads)))
+            for a in range(0, nchunks, per_task):
+                b = min(nchunks, a + per_task)
+                # the parts that hold chunks [a, b)
+                p0 = bisect_right(starts, a * cs) - 1
+                p1 = bisect_left(starts, min(b * cs, size))
+                tasks.append(_Task(index, size, cs, a, b, ptrs, lens, p0, p1, starts[p0]))
+        # one buffer for every task's output, task i's at offs[i]: uninitialised
+        # (its pages are first touched by the C calls, on the pool's threads), and
+        # one allocation per archive: per task ones, a few MiB each, are cut from
+        # and given back to the system (glibc) at every call, with their page faults
+        offs = list(accumulate((t.room for t in tasks), initial=0))
+        dst = _alloc_uninit("uint8_t[]", max(1, offs[-1]))
+        results = run_parallel(lambda i: _compress(tasks[i], dst + offs[i], COMPRESS),
+                               range(len(tasks)), threads)
+    finally:
+        for buf in held:
+            ffi.release(buf)
+    whole = memoryview(ffi.buffer(dst))
+    return _assemble(sources, sizes, chunk_sizes, tasks,
+                     [(whole[off:off + r[0]], *r[1:]) for off, r in zip(offs, results)],
+                     root, nodes_end)
 
-    out: list[Piece] = [b""]  # header, filled last
-    at = F.HEADER_SIZE
-    payload_entries: list[bytes] = []
-    chunk_entries: list[bytes] = []
-    by_payload: dict[int, list[tuple[memoryview, int, _Encoded]]] = {}
-    for (index, src, a, b), result in zip(tasks, results):
-        by_payload.setdefault(index, []).append((src, a, result))
-    for index, src in enumerate(sources):
-        cs = chunk_sizes[index]
-        stride = lib.bfa_lz4_bound(cs)
-        pad = -at % F.ARRAY_ALIGN
-        if pad:
-            out.append(bytes(pad))
-            at += pad
-        first = len(chunk_entries)
-        for src_view, a, (dst, sizes, hashes, codecs) in by_payload.get(index, []):
-            for i, (size, h, codec) in enumerate(zip(sizes, hashes, codecs)):
-                k = a + i
-                if codec == F.CODEC_RAW:
-                    out.append(src_view[k * cs:k * cs + size])
-                else:
-                    out.append(dst[i * stride:i * stride + size])
-                chunk_entries.append(F.CHUNK_ENTRY.pack(at, size, h, codec, 0))
-                at += size
-        payload_entries.append(F.PAYLOAD_ENTRY.pack(src.nbytes, cs, first,
-                                                    len(chunk_entries) - first, 0))
-    pad = -at % F.NODE_ALIGN
-    if pad:
-        out.append(bytes(pad))
-        at += pad
-    directory = (F.DIRECTORY_HEADER.pack(0, len(payload_entries), len(chunk_entries), 0)
-                 + b"".join(payload_entries) + b"".join(chunk_entries))
-    out.append(directory)
-    out[0] = _header(F.F_COMPRESSED | F.F_CHECKSUMS, at + len(directory), root, nodes_end, at)
-    return out
+
+def _parts(pieces: list[Piece], skip: int) -> list[memoryview]:
+    """The bytes of ``pieces`` after the first ``skip``, as non-empty byte views."""
+    parts = []
+    for piece in pieces:
+        view = memoryview(piece).cast("B")
+        if skip >= view.nbytes:
+            skip -= view.nbytes
+            continue
+        parts.append(view[skip:])
+        skip = 0
+    return parts
+
+
+class _Task(NamedTuple):
+    """Chunks [a, b) of payload number ``payload`` (``size`` bytes in ``cs`` chunks),
+    whose bytes are the parts ``p0 .. p1 - 1`` of ``ptrs`` / ``lens`` (part
+    ``p0`` starts at byte ``first_off`` of the payload)."""
+    payload: int
+    size: int
+    cs: int
+    a: int
+    b: int
+    ptrs: CData
+    lens: CData
+    p0: int
+    p1: int
+    first_off: int
+
+    @property
+    def room(self) -> int:
+        """Bytes of output room: the LZ4 bound of each chunk."""
+        return (self.b - self.a) * int(lib.bfa_lz4_bound(self.cs))
 
 
 _alloc_uninit = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-def _compress(task: _Task, chunk_size: int, compress: CData) -> _Encoded:
-    """Compress chunks [a, b) of one payload cut in ``chunk_size`` pieces:
-    one C call, GIL released; the results lie ``bfa_lz4_bound(chunk_size)``
-    bytes apart."""
-    _, src, a, b = task
-    n = b - a
-    stride = lib.bfa_lz4_bound(chunk_size)
-    # not zero-filled: the pages are first touched by the C call, on this
-    # thread with the GIL released (a bytearray would memset them under the GIL)
-    # (only the bytes the C call writes are ever handed on)
-    d = _alloc_uninit("uint8_t[]", n * stride)
-    lib.bfa_advise_huge(d, n * stride)  # 2 MiB pages: far fewer page faults
+def _compress(task: _Task, dst: CData, compress: CData) -> _Encoded:
+    """Compress one task's chunks into ``dst`` (``task.room`` bytes): one C
+    call, GIL released."""
+    n = task.b - task.a
+    nparts = task.p1 - task.p0
+    scratch = _alloc_uninit("uint8_t[]", task.cs) if nparts > 1 else ffi.NULL
     sizes = ffi.new("uint64_t[]", n)
     hashes = ffi.new("uint64_t[]", n)
     codecs = ffi.new("uint32_t[]", n)
-    with ffi.from_buffer("uint8_t[]", src) as s:
-        check_internal(lib.bfa_chunks_encode(s, src.nbytes, chunk_size, a, b, d, stride,
-                                             compress, 1, sizes, hashes, codecs),
-                       "chunk encoding")
-    return memoryview(ffi.buffer(d)), list(sizes), list(hashes), list(codecs)
+    used = ffi.new("uint64_t *")
+    check_internal(lib.bfa_chunks_encode(task.ptrs + task.p0, task.lens + task.p0, nparts,
+                                         task.first_off, task.size, task.cs, task.a, task.b,
+                                         dst, task.room, scratch, task.cs if nparts > 1 else 0,
+                                         compress, 1, sizes, hashes, codecs, used),
+                   "chunk encoding")
+    return int(used[0]), sizes, hashes, codecs
+
+
+def _assemble(sources: list[list[memoryview]], sizes: list[int], chunk_sizes: list[int],
+              tasks: list[_Task], results: list[_Packed], root: bytes, nodes_end: int
+              ) -> list[Piece]:
+    """The compressed archive's pieces: header, each payload's chunks (its
+    tasks' in order) aligned to ARRAY_ALIGN, the directory."""
+    counts = [0] * len(sources)
+    for t in tasks:
+        counts[t.payload] += t.b - t.a
+    nchunks = sum(counts)
+    entries_at = F.DIRECTORY_HEADER.size + len(sources) * F.PAYLOAD_ENTRY.size
+    directory = bytearray(entries_at + nchunks * F.CHUNK_ENTRY.size)
+    F.DIRECTORY_HEADER.pack_into(directory, 0, 0, len(sources), nchunks, 0)
+    first = 0
+    for index, size in enumerate(sizes):
+        F.PAYLOAD_ENTRY.pack_into(directory, F.DIRECTORY_HEADER.size + index * F.PAYLOAD_ENTRY.size,
+                                  size, chunk_sizes[index], first, counts[index], 0)
+        first += counts[index]
+    out: list[Piece] = [b""]  # header, filled last
+    at = F.HEADER_SIZE
+    end = ffi.new("uint64_t *")
+    current = -1
+    with ffi.from_buffer("uint8_t[]", directory) as dirp:
+        for task, (packed, csizes, hashes, codecs) in zip(tasks, results):
+            if task.payload != current:  # a payload starts at an ARRAY_ALIGN boundary
+                current = task.payload
+                pad = -at % F.ARRAY_ALIGN
+                if pad:
+                    out.append(bytes(pad))
+                    at += pad
+            n = task.b - task.a
+            check_internal(lib.bfa_chunk_entries(dirp + entries_at, len(directory) - entries_at,
+                                                 at, csizes, hashes, codecs, n, end),
+                           "chunk entries")
+            entries_at += n * F.CHUNK_ENTRY.size
+            if packed.nbytes == end[0] - at:  # every chunk in the output: one piece
+                if packed.nbytes:
+                    out.append(packed)
+            else:  # raw chunks left in their parts
+                out += _pieces_of(task, sources[task.payload], packed, csizes, codecs)
+            at = int(end[0])
+    pad = -at % F.NODE_ALIGN
+    if pad:
+        out.append(bytes(pad))
+        at += pad
+    out.append(directory)
+    out[0] = _header(F.F_COMPRESSED | F.F_CHECKSUMS, at + len(directory), root, nodes_end, at)
+    return out
+
+
+def _pieces_of(task: _Task, parts: list[memoryview], packed: memoryview, sizes: CData,
+               codecs: CData) -> list[Piece]:
+    """A task's chunks in order: runs of packed ones as slices of ``packed``,
+    a raw chunk that lies whole in one part as a slice of it (as C left it)."""
+    starts = list(accumulate((p.nbytes for p in parts), initial=0))
+    out: list[Piece] = []
+    run = taken = 0  # the packed run not yet handed on: [taken, taken + run)
+    for i in range(task.b - task.a):
+        size = int(sizes[i])
+        if codecs[i] == F.CODEC_RAW:
+            s = (task.a + i) * task.cs
+            p = bisect_right(starts, s) - 1
+            if s + size <= starts[p + 1]:
+                if run:
+                    out.append(packed[taken:taken + run])
+                    taken += run
+                    run = 0
+                out.append(parts[p][s - starts[p]:s - starts[p] + size])
+                continue
+        run += size
+    if run:
+        out.append(packed[taken:taken + run])
+    return out
 
 
 def set_minor(first: Piece, minor: int) -> bytearray:

@@ -199,10 +199,23 @@ int bfa_payload_decode(const uint8_t *buf, uint64_t len, const bfa_directory *di
                        uint64_t dst_len, bfa_lz4_decompress_fn decompress, int verify,
                        uint64_t *bad);
 uint64_t bfa_lz4_bound(uint64_t n);
-int bfa_chunks_encode(const uint8_t *src, uint64_t src_len, uint64_t chunk_size, uint64_t from,
-                      uint64_t to, uint8_t *dst, uint64_t dst_stride,
-                      bfa_lz4_compress_fn compress, int acceleration, uint64_t *sizes,
-                      uint64_t *hashes, uint32_t *codecs);
+/* Chunks [from, to) of a payload of src_len bytes given in parts (the
+ * first at logical offset first_off), cut in chunk_size pieces, compressed
+ * where that saves 1/8: the stored chunks packed one after another in dst
+ * (room for (to - from) * bfa_lz4_bound(chunk_size) bytes; *used written),
+ * but for a raw chunk that lies whole in one part, which stays there;
+ * scratch holds a chunk that straddles parts. Per chunk: stored size,
+ * XXH64 of the stored bytes, codec. */
+int bfa_chunks_encode(const uint8_t *const *parts, const uint64_t *part_lens, uint64_t n_parts,
+                      uint64_t first_off, uint64_t src_len, uint64_t chunk_size, uint64_t from,
+                      uint64_t to, uint8_t *dst, uint64_t dst_len, uint8_t *scratch,
+                      uint64_t scratch_len, bfa_lz4_compress_fn compress, int acceleration,
+                      uint64_t *sizes, uint64_t *hashes, uint32_t *codecs, uint64_t *used);
+/* n directory chunk entries (off, size, hash, codec, 0) into out, the
+ * first chunk stored at `at`, the others right after it; *end after the last. */
+int bfa_chunk_entries(uint8_t *out, uint64_t out_len, uint64_t at, const uint64_t *sizes,
+                      const uint64_t *hashes, const uint32_t *codecs, uint64_t n,
+                      uint64_t *end);
 
 /* Output buffers (memory.c): copies with the GIL released, a huge-page hint. */
 void bfa_advise_huge(uint8_t *p, uint64_t len);

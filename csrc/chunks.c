@@ -179,35 +179,114 @@ static int worth_compressing(const uint8_t *in, uint64_t raw, uint8_t *scratch, 
     return 0;
 }
 
-int bfa_chunks_encode(const uint8_t *src, uint64_t src_len, uint64_t chunk_size, uint64_t from,
-                      uint64_t to, uint8_t *dst, uint64_t dst_stride,
-                      bfa_lz4_compress_fn compress, int acceleration, uint64_t *sizes,
-                      uint64_t *hashes, uint32_t *codecs) {
-    if (src == NULL || sizes == NULL || hashes == NULL || codecs == NULL) return BFA_E_ARG;
+/* The bytes of a payload in parts: parts[i], part_lens[i] bytes each, the
+ * first starting at logical offset `first_off`. */
+typedef struct {
+    const uint8_t *const *ptr;
+    const uint64_t *len;
+    uint64_t n, at, start; /* the current part and its logical start */
+} parts_cursor;
+
+/* Chunk [s, s + raw) of the payload: a pointer into the part that holds it
+ * whole, or NULL (and *straddles = 1) after copying it into `scratch`.
+ * Chunks come in increasing order; the caller checked that the parts
+ * cover every chunk asked for. */
+static const uint8_t *chunk_bytes(parts_cursor *c, uint64_t s, uint64_t raw, uint8_t *scratch,
+                                  int *straddles) {
+    while (c->at < c->n && c->start + c->len[c->at] <= s) {
+        c->start += c->len[c->at];
+        c->at++;
+    }
+    *straddles = 0;
+    if (c->at >= c->n) return NULL;
+    uint64_t in = s - c->start, have = c->len[c->at] - in;
+    if (raw <= have) return c->ptr[c->at] + in;
+    *straddles = 1;
+    if (scratch == NULL) return NULL;
+    uint64_t got = 0;
+    for (uint64_t p = c->at; p < c->n && got < raw; p++) {
+        uint64_t from = p == c->at ? in : 0;
+        uint64_t take = c->len[p] - from < raw - got ? c->len[p] - from : raw - got;
+        if (take != 0) memcpy(scratch + got, c->ptr[p] + from, (size_t)take);
+        got += take;
+    }
+    return got == raw ? scratch : NULL;
+}
+
+int bfa_chunks_encode(const uint8_t *const *parts, const uint64_t *part_lens, uint64_t n_parts,
+                      uint64_t first_off, uint64_t src_len, uint64_t chunk_size, uint64_t from,
+                      uint64_t to, uint8_t *dst, uint64_t dst_len, uint8_t *scratch,
+                      uint64_t scratch_len, bfa_lz4_compress_fn compress, int acceleration,
+                      uint64_t *sizes, uint64_t *hashes, uint32_t *codecs, uint64_t *used) {
+    if (parts == NULL || part_lens == NULL || sizes == NULL || hashes == NULL ||
+        codecs == NULL || used == NULL)
+        return BFA_E_ARG;
     if (chunk_size == 0 || chunk_size > BFA_MAX_CHUNK || from > to) return BFA_E_ARG;
     uint64_t n = src_len / chunk_size + (src_len % chunk_size != 0);
     if (to > n) return BFA_E_ARG;
-    if (compress != NULL && (dst == NULL || dst_stride < bfa_lz4_bound(chunk_size)))
+    /* the parts cover [from * chunk_size, end of chunk to - 1) */
+    uint64_t covered = 0;
+    for (uint64_t p = 0; p < n_parts; p++) {
+        if (parts[p] == NULL && part_lens[p] != 0) return BFA_E_ARG;
+        if (part_lens[p] > UINT64_MAX - covered) return BFA_E_BOUNDS;
+        covered += part_lens[p];
+    }
+    uint64_t lo = from * chunk_size, hi = to * chunk_size < src_len ? to * chunk_size : src_len;
+    if (from < to && (first_off > lo || covered > UINT64_MAX - first_off ||
+                      first_off + covered < hi))
+        return BFA_E_BOUNDS;
+    uint64_t stride = bfa_lz4_bound(chunk_size);
+    if (to - from > UINT64_MAX / stride || dst == NULL || dst_len < (to - from) * stride)
         return BFA_E_ARG;
+    if (n_parts > 1 && (scratch == NULL || scratch_len < chunk_size)) return BFA_E_ARG;
+    parts_cursor cur = {parts, part_lens, n_parts, 0, first_off};
+    uint64_t at = 0; /* bytes of dst written: chunk i starts at most i * stride in */
     for (uint64_t k = from; k < to; k++) {
-        const uint8_t *in = src + k * chunk_size;
         uint64_t raw = chunk_raw(src_len, chunk_size, k);
         uint64_t i = k - from;
-        if (compress != NULL &&
-            worth_compressing(in, raw, dst + i * dst_stride, dst_stride, compress, acceleration)) {
-            uint8_t *out = dst + i * dst_stride;
-            int got = compress((const char *)in, (char *)out, (int)raw, (int)dst_stride, acceleration);
+        int straddles;
+        const uint8_t *in = chunk_bytes(&cur, k * chunk_size, raw, scratch, &straddles);
+        if (in == NULL) return BFA_E_BOUNDS;
+        uint8_t *out = dst + at; /* room: dst_len - at >= (to - k) * stride */
+        if (compress != NULL && worth_compressing(in, raw, out, stride, compress, acceleration)) {
+            int got = compress((const char *)in, (char *)out, (int)raw, (int)stride, acceleration);
             /* keep the compressed form only if it saves at least 1/8 */
             if (got > 0 && (uint64_t)got <= raw - raw / 8u) {
                 sizes[i] = (uint64_t)got;
                 codecs[i] = BFA_CODEC_LZ4;
                 hashes[i] = bfa_xxh64(out, (uint64_t)got, 0);
+                at += (uint64_t)got;
                 continue;
             }
         }
         sizes[i] = raw;
         codecs[i] = BFA_CODEC_RAW;
         hashes[i] = bfa_xxh64(in, raw, 0);
+        if (straddles) { /* stored from dst: the caller cannot slice it from one part */
+            memcpy(out, in, (size_t)raw);
+            at += raw;
+        }
     }
+    *used = at;
+    return BFA_OK;
+}
+
+int bfa_chunk_entries(uint8_t *out, uint64_t out_len, uint64_t at, const uint64_t *sizes,
+                      const uint64_t *hashes, const uint32_t *codecs, uint64_t n,
+                      uint64_t *end) {
+    if (out == NULL || sizes == NULL || hashes == NULL || codecs == NULL || end == NULL)
+        return BFA_E_ARG;
+    if (n > out_len / BFA_CHUNK_ENTRY) return BFA_E_BOUNDS;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t *e = out + i * BFA_CHUNK_ENTRY;
+        if (sizes[i] > UINT64_MAX - at) return BFA_E_BOUNDS;
+        bfa_st64(e, at);
+        bfa_st64(e + 8, sizes[i]);
+        bfa_st64(e + 16, hashes[i]);
+        bfa_st32(e + 24, codecs[i]);
+        bfa_st32(e + 28, 0);
+        at += sizes[i];
+    }
+    *end = at;
     return BFA_OK;
 }

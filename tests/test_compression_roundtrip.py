@@ -237,3 +237,108 @@ def test_large_compressed_structure_reads_like_the_uncompressed_one(tmp_path, th
         assert arch.to_python() == data
         arch.verify()
     assert bfa.load(path) == bfa.loads(plain) == data
+
+
+def _cjk_records(n, seed):
+    """Records whose string columns LZ4 cannot shrink (random CJK text: no
+    repeats) between columns it can: a nodes image in several writer pieces
+    (big columns are pieces of their own), with raw and LZ4 chunks."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0x4E00, 0x9FFF, n * 40)
+    text = "".join(map(chr, codes.tolist()))
+    cut = [(s, s + k) for s, k in zip(rng.integers(0, len(text) - 80, 2 * n).tolist(),
+                                      rng.integers(0, 80, 2 * n).tolist())]
+    return [{"id": i, "name": text[slice(*cut[i])], "note": text[slice(*cut[n + i])],
+             "tag": f"t{i % 7}", "x": i * 0.25} for i in range(n)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_nodes_in_many_pieces_compress_as_one_image(monkeypatch, threads):
+    """Payload 0 is compressed from the writer's pieces, where they lie; a
+    chunk that straddles two pieces is gathered first. The archive is the one
+    the same nodes image in one piece gives, byte for byte, and a raw chunk
+    inside a piece, or across two, reads back."""
+    from bfast_archive import framing, writer
+    from bfast_archive._output import join_pieces
+
+    monkeypatch.setattr(framing, "PARALLEL_MIN", 0)  # tasks on threads at this size too
+    data = {"users": _cjk_records(20_000, 8), "meta": {"n": 20_000}}
+    for chunk_size in (4096, 1 << 16):
+        (pieces, nodes_end, root, payloads), _ = writer._layout(
+            data, F.DEFAULT_MAX_DEPTH, "lz4", chunk_size, threads)
+        assert len(pieces) > 3
+        whole = [bytearray(b"".join(pieces))]
+        got = join_pieces(framing.frame(pieces, nodes_end, root, payloads, "lz4", chunk_size,
+                                        threads), threads)
+        one = join_pieces(framing.frame(whole, nodes_end, root, payloads, "lz4", chunk_size,
+                                        threads), threads)
+        assert got == one == bfa.dumps(data, compression="lz4", chunk_size=chunk_size,
+                                       threads=threads)
+        # the case this covers: raw node chunks within a piece and across two
+        ends = set(np.cumsum([len(p) for p in pieces]).tolist())
+        payload_list, chunks, _ = _chunk_table(got)
+        size, cs, first, n, _ = payload_list[0]
+        kinds = set()
+        for k in range(n):
+            if chunks[first + k][3] == F.CODEC_RAW:
+                lo, hi = F.HEADER_SIZE + k * cs, F.HEADER_SIZE + min(size, (k + 1) * cs)
+                kinds.add(any(lo < e < hi for e in ends))
+        assert kinds == ({True, False} if chunk_size == 4096 else {False})
+        assert any(c[3] == F.CODEC_LZ4 for c in chunks[first:first + n])
+        assert bfa.loads(got) == data
+        with bfa.Archive.from_buffer(got) as arch:
+            arch.verify()
+
+
+def test_chunk_encoder_refuses_parts_that_do_not_hold_the_chunks():
+    """bfa_chunks_encode reads only the parts it is given, and writes only
+    the room it is told of."""
+    from bfast_archive._lz4 import COMPRESS
+    from bfast_archive._native import ffi, lib
+
+    data = bytes(range(256)) * 64  # 16 KiB, in chunks of 4 KiB
+    halves = [ffi.from_buffer("uint8_t[]", data[:5000]), ffi.from_buffer("uint8_t[]", data[5000:])]
+    ptrs = ffi.new("uint8_t *[]", halves)
+    lens = ffi.new("uint64_t[]", [5000, len(data) - 5000])
+    room = 4 * lib.bfa_lz4_bound(4096)
+    dst, scratch = ffi.new("uint8_t[]", room), ffi.new("uint8_t[]", 4096)
+    sizes, hashes = ffi.new("uint64_t[]", 4), ffi.new("uint64_t[]", 4)
+    codecs, used = ffi.new("uint32_t[]", 4), ffi.new("uint64_t *")
+
+    def encode(ptr, ln, nparts, first_off, frm, to, dst_len=room, scr=scratch):
+        return lib.bfa_chunks_encode(ptr, ln, nparts, first_off, len(data), 4096, frm, to, dst,
+                                     dst_len, scr, 4096, COMPRESS, 1, sizes, hashes, codecs, used)
+
+    assert encode(ptrs, lens, 2, 0, 0, 4) == lib.BFA_OK
+    assert [codecs[i] for i in range(4)] == [F.CODEC_LZ4] * 4
+    assert used[0] == sum(sizes[i] for i in range(4))
+    packed = bytes(ffi.buffer(dst, used[0]))
+    assert [hashes[i] for i in range(4)] == [
+        lib.bfa_xxh64(c, len(c), 0) for c in _split(packed, [sizes[i] for i in range(4)])]
+    assert encode(ptrs, lens, 1, 0, 0, 4) == lib.BFA_E_BOUNDS  # the second part is missing
+    assert encode(ptrs, lens, 1, 0, 0, 1) == lib.BFA_OK  # chunk 0 lies in the first part
+    assert encode(ptrs, lens, 1, 0, 1, 2) == lib.BFA_E_BOUNDS  # chunk 1 reaches past it
+    assert encode(ptrs + 1, lens + 1, 1, 5000, 2, 4) == lib.BFA_OK
+    assert encode(ptrs + 1, lens + 1, 1, 5000, 1, 4) == lib.BFA_E_BOUNDS  # starts too late
+    short = ffi.new("uint64_t[]", [5000, len(data) - 5001])
+    assert encode(ptrs, short, 2, 0, 0, 3) == lib.BFA_OK
+    assert encode(ptrs, short, 2, 0, 0, 4) == lib.BFA_E_BOUNDS  # ends a byte short
+    assert encode(ptrs, lens, 2, 0, 0, 4, dst_len=room - 1) == lib.BFA_E_ARG
+    assert encode(ptrs, lens, 2, 0, 0, 4, scr=ffi.NULL) == lib.BFA_E_ARG
+    assert encode(ptrs, lens, 2, 0, 0, 5) == lib.BFA_E_ARG  # past the last chunk
+    out, end = ffi.new("uint8_t[]", 64), ffi.new("uint64_t *")
+    assert lib.bfa_chunk_entries(out, 64, 100, sizes, hashes, codecs, 2, end) == lib.BFA_OK
+    assert end[0] == 100 + sizes[0] + sizes[1]
+    assert F.CHUNK_ENTRY.unpack_from(bytes(ffi.buffer(out)), 32) == (
+        100 + sizes[0], sizes[1], hashes[1], F.CODEC_LZ4, 0)
+    assert lib.bfa_chunk_entries(out, 64, 100, sizes, hashes, codecs, 3, end) == lib.BFA_E_BOUNDS
+    for h in halves:
+        ffi.release(h)
+
+
+def _split(buf, sizes):
+    out, at = [], 0
+    for n in sizes:
+        out.append(buf[at:at + n])
+        at += n
+    return out
