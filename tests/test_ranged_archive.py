@@ -20,7 +20,7 @@ import bfast_archive as bfa
 from bfast_archive._ranged import open_ranged
 from bfast_archive.archive import Archive
 from tests.support.strategies import (assert_arrays_identical, assert_deep_equal, assert_view_matches,
-                                      hits_empty_text_column_bug, records, values)
+                                      records, values)
 
 _names = iter(range(10**9))
 
@@ -38,19 +38,6 @@ def _poisoned(url: str, block: int = 512, **kw) -> Archive:
     return Archive._open_source(open_ranged(url, block=block, tail=512, poison=0xA5, **kw))
 
 
-def _skip_known_bug(value) -> bool:
-    def walk(v):
-        if isinstance(v, list) and len(v) >= 4 and all(type(r) is dict for r in v) and \
-                hits_empty_text_column_bug(v):
-            return True
-        if isinstance(v, dict):
-            return any(walk(x) for x in v.values())
-        if isinstance(v, (list, tuple)):
-            return any(walk(x) for x in v)
-        return False
-    return walk(value)
-
-
 def _plain_view(v):
     """A ranged view's value through lazy access only (no to_python)."""
     if isinstance(v, bfa.ArchivedDict):
@@ -66,8 +53,6 @@ def _plain_view(v):
 @settings(max_examples=60)
 @given(values, st.sampled_from([None, "lz4"]))
 def test_lazy_reads_of_a_ranged_archive_give_exactly_what_was_dumped(value, compression):
-    if _skip_known_bug(value):
-        return
     url = _memory_url(bfa.dumps({"v": value}, compression=compression))
     with _poisoned(url) as arch:
         assert_view_matches(arch["v"], value)
@@ -78,7 +63,6 @@ def test_lazy_reads_of_a_ranged_archive_give_exactly_what_was_dumped(value, comp
 @settings(max_examples=40)
 @given(st.lists(records(values), min_size=1, max_size=3))
 def test_table_cells_rows_and_columns_of_a_ranged_archive(tables):
-    tables = [t for t in tables if not hits_empty_text_column_bug(t)]
     data = bfa.dumps(tables)
     url = _memory_url(data)
     with _poisoned(url) as arch:  # cells first, one by one, nothing fetched ahead

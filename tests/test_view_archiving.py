@@ -157,27 +157,11 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from tests.support.format_helpers import fix_checksums  # noqa: E402
-from tests.support.strategies import hits_empty_text_column_bug, values  # noqa: E402
-
-
-def _no_empty_text_bug(v) -> bool:
-    stack = [v]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, list):
-            if len(x) >= 4 and all(type(r) is dict for r in x) and x and \
-                    all(list(r) == list(x[0]) for r in x) and hits_empty_text_column_bug(x):
-                return False
-            stack.extend(x)
-        elif isinstance(x, tuple):
-            stack.extend(x)
-        elif isinstance(x, dict):
-            stack.extend(x.values())
-    return True
+from tests.support.strategies import values  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(values.filter(_no_empty_text_bug), st.sampled_from([None, "lz4"]))
+@given(values, st.sampled_from([None, "lz4"]))
 def test_any_view_archives_as_its_value(value, compression):
     arch = bfa.Archive.from_buffer(bfa.dumps({"v": value}, compression=compression))
     view = arch.root

@@ -257,22 +257,6 @@ def records(draw, inner):
     return rows
 
 
-def hits_empty_text_column_bug(rows: list) -> bool:
-    """BUG (pinned by test_roundtrip_property.test_records_with_empty_text_columns):
-    a record list whose column holds only str (or only lists of str) with no
-    character at all and no None fails to load ("node ... is referenced
-    twice"). Generated values avoid it so the properties keep guarding the
-    rest; drop this once the bug is fixed."""
-    for key in rows[0]:
-        col = [r[key] for r in rows]
-        if all(type(v) is str for v in col) and not any(col):
-            return True
-        if all(type(v) is list and all(type(x) is str for x in v) for v in col) \
-                and not any(x for v in col for x in v):
-            return True
-    return False
-
-
 def _containers(inner):
     return st.one_of(
         records(inner),
