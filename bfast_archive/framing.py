@@ -27,12 +27,10 @@ if TYPE_CHECKING:
 
     # a checksummed block: (piece, start within piece, length, archive offset)
     Block: TypeAlias = tuple[Piece, int, int, int]
-    # a compression task's result: the bytes of its output written (its
-    # stored chunks packed, but for raw ones left in their part), and per
-    # chunk its stored size, XXH64 and codec
-    _Encoded: TypeAlias = tuple[int, CData, CData, CData]
-    # the same with its output
-    _Packed: TypeAlias = tuple[memoryview, CData, CData, CData]
+    # a compression task's result: its stored chunks packed (but for raw ones
+    # left in their part), the bytes of them written, and per chunk its
+    # stored size, XXH64 and codec
+    _Encoded: TypeAlias = tuple[CData, int, CData, CData, CData]
 
 COMPRESSIONS = (None, "lz4")
 PARALLEL_MIN = 8 << 20  # below this many bytes, byte work runs on the calling thread
@@ -179,21 +177,11 @@ def _frame_compressed(pieces: list[Piece], nodes_end: int, root: bytes, payloads
                 p0 = bisect_right(starts, a * cs) - 1
                 p1 = bisect_left(starts, min(b * cs, size))
                 tasks.append(_Task(index, size, cs, a, b, ptrs, lens, p0, p1, starts[p0]))
-        # one buffer for every task's output, task i's at offs[i]: uninitialised
-        # (its pages are first touched by the C calls, on the pool's threads), and
-        # one allocation per archive: per task ones, a few MiB each, are cut from
-        # and given back to the system (glibc) at every call, with their page faults
-        offs = list(accumulate((t.room for t in tasks), initial=0))
-        dst = _alloc_uninit("uint8_t[]", max(1, offs[-1]))
-        results = run_parallel(lambda i: _compress(tasks[i], dst + offs[i], COMPRESS),
-                               range(len(tasks)), threads)
+        results = run_parallel(lambda t: _compress(t, COMPRESS), tasks, threads)
     finally:
         for buf in held:
             ffi.release(buf)
-    whole = memoryview(ffi.buffer(dst))
-    return _assemble(sources, sizes, chunk_sizes, tasks,
-                     [(whole[off:off + r[0]], *r[1:]) for off, r in zip(offs, results)],
-                     root, nodes_end)
+    return _assemble(sources, sizes, chunk_sizes, tasks, results, root, nodes_end)
 
 
 def _parts(pieces: list[Piece], skip: int) -> list[memoryview]:
@@ -224,19 +212,19 @@ class _Task(NamedTuple):
     p1: int
     first_off: int
 
-    @property
-    def room(self) -> int:
-        """Bytes of output room: the LZ4 bound of each chunk."""
-        return (self.b - self.a) * int(lib.bfa_lz4_bound(self.cs))
-
 
 _alloc_uninit = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-def _compress(task: _Task, dst: CData, compress: CData) -> _Encoded:
-    """Compress one task's chunks into ``dst`` (``task.room`` bytes): one C
-    call, GIL released."""
+def _compress(task: _Task, compress: CData) -> _Encoded:
+    """Compress one task's chunks: one C call, GIL released."""
     n = task.b - task.a
+    room = n * lib.bfa_lz4_bound(task.cs)
+    # not zero-filled: the pages are first touched by the C call, on this
+    # thread with the GIL released (a bytearray would memset them under the GIL)
+    # (only the bytes the C call writes are ever handed on)
+    d = _alloc_uninit("uint8_t[]", room)
+    lib.bfa_advise_huge(d, room)  # 2 MiB pages: far fewer page faults
     nparts = task.p1 - task.p0
     scratch = _alloc_uninit("uint8_t[]", task.cs) if nparts > 1 else ffi.NULL
     sizes = ffi.new("uint64_t[]", n)
@@ -245,14 +233,14 @@ def _compress(task: _Task, dst: CData, compress: CData) -> _Encoded:
     used = ffi.new("uint64_t *")
     check_internal(lib.bfa_chunks_encode(task.ptrs + task.p0, task.lens + task.p0, nparts,
                                          task.first_off, task.size, task.cs, task.a, task.b,
-                                         dst, task.room, scratch, task.cs if nparts > 1 else 0,
+                                         d, room, scratch, task.cs if nparts > 1 else 0,
                                          compress, 1, sizes, hashes, codecs, used),
                    "chunk encoding")
-    return int(used[0]), sizes, hashes, codecs
+    return d, int(used[0]), sizes, hashes, codecs
 
 
 def _assemble(sources: list[list[memoryview]], sizes: list[int], chunk_sizes: list[int],
-              tasks: list[_Task], results: list[_Packed], root: bytes, nodes_end: int
+              tasks: list[_Task], results: list[_Encoded], root: bytes, nodes_end: int
               ) -> list[Piece]:
     """The compressed archive's pieces: header, each payload's chunks (its
     tasks' in order) aligned to ARRAY_ALIGN, the directory."""
@@ -273,7 +261,7 @@ def _assemble(sources: list[list[memoryview]], sizes: list[int], chunk_sizes: li
     end = ffi.new("uint64_t *")
     current = -1
     with ffi.from_buffer("uint8_t[]", directory) as dirp:
-        for task, (packed, csizes, hashes, codecs) in zip(tasks, results):
+        for task, (dst, used, csizes, hashes, codecs) in zip(tasks, results):
             if task.payload != current:  # a payload starts at an ARRAY_ALIGN boundary
                 current = task.payload
                 pad = -at % F.ARRAY_ALIGN
@@ -285,8 +273,9 @@ def _assemble(sources: list[list[memoryview]], sizes: list[int], chunk_sizes: li
                                                  at, csizes, hashes, codecs, n, end),
                            "chunk entries")
             entries_at += n * F.CHUNK_ENTRY.size
-            if packed.nbytes == end[0] - at:  # every chunk in the output: one piece
-                if packed.nbytes:
+            packed = memoryview(ffi.buffer(dst, used))
+            if used == end[0] - at:  # every chunk in dst: one piece
+                if used:
                     out.append(packed)
             else:  # raw chunks left in their parts
                 out += _pieces_of(task, sources[task.payload], packed, csizes, codecs)
