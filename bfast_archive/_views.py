@@ -54,9 +54,8 @@ def encode_view(w: _Writer, v: Any) -> bytes:
     """The writer's encoder for a view ``v``: see the module docstring."""
     shown = type(v).__name__
     if type(v).__module__ == f"{__package__}.models":  # ArchivedModel(List): its plain view
-        inner = v._view
-        if not (type(inner) is ArchivedDict and shown == "ArchivedModel"
-                or isinstance(inner, ArchivedList) and shown == "ArchivedModelList"):
+        inner = _plain_view(v)
+        if inner is None:
             return w.value(v.to_python())  # (SchemaMismatchError for a foreign value)
         v = inner
     arch = getattr(v, "_arch", None)
@@ -66,8 +65,7 @@ def encode_view(w: _Writer, v: Any) -> bytes:
     t = type(v)
     s = arch._snap if arch is not None else None
     if (t is ArchivedDict or t is ArchivedList or t is ArchivedTable) and s is not None:
-        tag = F.T_DICT if t is ArchivedDict else v._tag
-        return w.value(_Node(s.walk(arch), None, tag, v._off, v._n))
+        return w.value(_container_node(v, s, arch))
     if t.__name__ == "ArrayHandle":
         key = (id(s.raw), v._off) if s is not None else None
         laid = w.bulk.get(key)
@@ -75,6 +73,23 @@ def encode_view(w: _Writer, v: Any) -> bytes:
     if isinstance(v, (ArchivedDict, ArchivedList)):  # a row, a list-of-str cell: small
         return w.value(v.to_python())
     raise ArchiveError(f"the archive holds a {t.__name__} where a view was expected")
+
+
+def _plain_view(v: Any) -> Any:
+    """The plain view of an ArchivedModel (a dict) or ArchivedModelList (a
+    list or table), which is archived as it is; None when the model view
+    must be archived from its value."""
+    inner = v._view
+    shown = type(v).__name__
+    if type(inner) is ArchivedDict and shown == "ArchivedModel" \
+            or isinstance(inner, ArchivedList) and shown == "ArchivedModelList":
+        return inner
+    return None
+
+
+def _container_node(v: Any, s: Snapshot, arch: Any) -> _Node:
+    """The node of the dict, list or table view ``v``, on a walk of its own."""
+    return _Node(s.walk(arch), None, F.T_DICT if type(v) is ArchivedDict else v._tag, v._off, v._n)
 
 
 class _Node:
@@ -137,11 +152,9 @@ def bulk_children(v: Any, found: list[tuple[Any, Any]]) -> list[Any]:
     ``encode_view`` looks it up by. Nothing is claimed (the scan uses a walk
     of its own); the nodes are checked as decoding checks them."""
     if type(v).__module__ == f"{__package__}.models":
-        inner = v._view
-        if not (type(inner) is ArchivedDict and type(v).__name__ == "ArchivedModel"
-                or isinstance(inner, ArchivedList) and type(v).__name__ == "ArchivedModelList"):
+        v = _plain_view(v)
+        if v is None:
             return []  # written from its value, which the scan does not build
-        v = inner
     t = type(v)
     if t is not _Node:
         arch = getattr(v, "_arch", None)
@@ -149,7 +162,7 @@ def bulk_children(v: Any, found: list[tuple[Any, Any]]) -> list[Any]:
         if s is None:
             return []
         if t is ArchivedDict or t is ArchivedList or t is ArchivedTable:
-            v = _Node(s.walk(arch), None, F.T_DICT if t is ArchivedDict else v._tag, v._off, v._n)
+            v = _container_node(v, s, arch)
         elif t.__name__ == "ArrayHandle":
             if v.nbytes >= F.BIG_PAYLOAD:
                 found.append(((id(s.raw), v._off), v._full()))
@@ -159,16 +172,9 @@ def bulk_children(v: Any, found: list[tuple[Any, Any]]) -> list[Any]:
     tag, off, n = _resolved(v)
     walk = v.walk
     if tag == F.T_DICT:
-        rc = dict_check(walk.ptr, walk.size, off, n)
-        if rc < 0:
-            raise archive_error(rc, f"dict node at offset {off}")
-        start = off + D.DICT_ENTRIES + 16
-        return [_Node(walk, pos) for pos in range(start, start + 32 * n, 32)]
+        return [_Node(walk, pos + 16) for pos in _entries(walk, off, n)]
     if tag == F.T_LIST or tag == F.T_TUPLE:
-        rc = seq_check(walk.ptr, walk.size, off, n)
-        if rc < 0:
-            raise archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")
-        items = [_Node(walk, pos) for pos in range(off + 8, off + 8 + 16 * n, 16)]
+        items = _item_nodes(walk, tag, off, n)
         if tag == F.T_LIST and n >= F.TABLE_MIN_ROWS and _resolved(items[0])[0] == F.T_DICT:
             return []  # its value is a list of dicts: records, not entered
         return items
@@ -194,16 +200,26 @@ def _resolved(node: _Node) -> tuple[int, int, int]:
 def _dict(walk: Snapshot, off: int, n: int) -> dict[Any, Any]:
     """A dict node as a dict of its keys (decoded) and child nodes."""
     claim(walk, off)
+    return {D.mat(walk, pos, 1): _Node(walk, pos + 16) for pos in _entries(walk, off, n)}
+
+
+def _entries(walk: Snapshot, off: int, n: int) -> range:
+    """The positions of the (checked) dict node's entries: key slot, then value slot."""
     rc = dict_check(walk.ptr, walk.size, off, n)
     if rc < 0:
         raise archive_error(rc, f"dict node at offset {off}")
     start = off + D.DICT_ENTRIES
-    return {D.mat(walk, pos, 1): _Node(walk, pos + 16) for pos in range(start, start + 32 * n, 32)}
+    return range(start, start + 32 * n, 32)
 
 
 def _items(walk: Snapshot, tag: int, off: int, n: int) -> list[Any]:
     """A list or tuple node's child nodes."""
     claim(walk, off)
+    return _item_nodes(walk, tag, off, n)
+
+
+def _item_nodes(walk: Snapshot, tag: int, off: int, n: int) -> list[Any]:
+    """The child nodes of the (checked) list or tuple node at ``off``."""
     rc = seq_check(walk.ptr, walk.size, off, n)
     if rc < 0:
         raise archive_error(rc, f"{F.TAG_NAMES.get(tag, tag)} node at offset {off}")

@@ -57,6 +57,7 @@ class Archive:
     __slots__ = ("_snap", "_name", "_nbytes", "_root_tag", "_root_off", "max_depth", "threads",
                  "model", "_origin", "__weakref__")
     _nbytes: int
+    _snap: Snapshot | None
 
     def __init__(self, source: ByteSource, max_depth: int = F.DEFAULT_MAX_DEPTH, *,
                  verify: bool = False, require_zero_copy: bool = False,
@@ -66,23 +67,14 @@ class Archive:
         if not isinstance(source, ByteSource):
             raise TypeError("Archive objects are made by Archive.open(path) (a file) or "
                             "Archive.from_buffer(buffer) (bytes in memory), not Archive(...)")
-        self.model = model
-        self._name = source.name
-        self.max_depth = max_depth
-        self.threads = threads
-        # where a file's archive came from, kept cheap (the reference is built
-        # when pickled, ``_ref``): the path made absolute now, the file's identity
-        name, identity = source.name, source.identity
-        self._origin = None if identity is None else (
-            name if name[:1] == _SEP or is_url(name) else os.path.join(os.getcwd(), name),
-            identity, verify, require_zero_copy, getattr(source, "storage_options", None))
-        self._snap: Snapshot | None = None
+        self._setup(source.name, source.identity, max_depth, threads, model, verify,
+                    require_zero_copy, getattr(source, "storage_options", None))
         # An unchanged kept mapping's snapshot (immutable) and root, made by
         # an earlier open with the same options, serve this open as they are.
         caches = source.caches
-        kept = caches.get("opened") if caches is not None else None
-        if kept is not None and kept[0] == max_depth and kept[1] == threads:
-            self._snap, self._nbytes, self._root_tag, self._root_off = kept[2]
+        kept = _kept_open(caches, max_depth, threads)
+        if kept is not None:
+            self._snap, self._nbytes, self._root_tag, self._root_off = kept
         else:
             s = _snapshot(source, max_depth, threads, require_zero_copy)
             w0, self._root_off = D.SLOT(s.raw, F.ROOT_SLOT_POS)
@@ -100,6 +92,22 @@ class Archive:
             except BaseException:
                 self._snap = None
                 raise
+
+    def _setup(self, name: str, identity: Any, max_depth: int, threads: int | None,
+               model: type | None, verify: bool, require_zero_copy: bool,
+               storage_options: Any) -> None:
+        """The attributes every archive sets before its snapshot (``_snap``,
+        None until then)."""
+        self.model = model
+        self._name = name
+        self.max_depth = max_depth
+        self.threads = threads
+        # where a file's archive came from, kept cheap (the reference is built
+        # when pickled, ``_ref``): the path made absolute now, the file's identity
+        self._origin = None if identity is None else (
+            name if name[:1] == _SEP or is_url(name) else os.path.join(os.getcwd(), name),
+            identity, verify, require_zero_copy, storage_options)
+        self._snap = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, model: type | None = None, verify: bool = False,
@@ -142,19 +150,12 @@ class Archive:
             # from those (see there), made here without a byte source.
             name = path if path[:1] != "~" else os.path.expanduser(path)
             entry = kept_mapping(name) if cls is Archive and not verify else None
-            if entry is not None:
-                kept = entry[1].get("opened")
-                if kept is not None and kept[0] == max_depth and kept[1] == threads:
-                    arch = _new_archive(cls)
-                    arch.model = model
-                    arch._name = name
-                    arch.max_depth = max_depth
-                    arch.threads = threads
-                    arch._origin = (name if name[:1] == _SEP or is_url(name) else
-                                    os.path.join(os.getcwd(), name),
-                                    entry[2], False, require_zero_copy, None)
-                    arch._snap, arch._nbytes, arch._root_tag, arch._root_off = kept[2]
-                    return arch
+            kept = _kept_open(entry[1], max_depth, threads) if entry is not None else None
+            if entry is not None and kept is not None:
+                arch = _new_archive(cls)
+                arch._setup(name, entry[2], max_depth, threads, model, False, require_zero_copy, None)
+                arch._snap, arch._nbytes, arch._root_tag, arch._root_off = kept
+                return arch
             source: ByteSource = MappedFile(path)
         else:
             url, path = split_source(path, storage_options)
@@ -446,6 +447,16 @@ def _typed_root() -> Any:
 
 
 _TYPED_ROOT: Any = None
+
+
+def _kept_open(caches: dict[Any, Any] | None, max_depth: int, threads: int | None
+               ) -> tuple[Snapshot, int, int, int] | None:
+    """(snapshot, size, root tag, root offset) that an earlier open with the
+    same options left in a kept mapping's ``caches``, or None."""
+    kept = caches.get("opened") if caches is not None else None
+    if kept is None or kept[0] != max_depth or kept[1] != threads:
+        return None
+    return kept[2]  # type: ignore[no-any-return]
 
 
 def _snapshot(source: ByteSource, max_depth: int, threads: int | None,
