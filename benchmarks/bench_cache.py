@@ -153,8 +153,7 @@ def bench_flat(work: Path, cfg: H.Config, res: H.Results) -> None:
     res.group({"bfa": miss_bounded}, H.Config(cfg, repeats=cfg.scan_repeats), metric="scan_miss")
 
 
-def run(cfg: H.Config) -> dict:
-    res = H.Results()
+def run(cfg: H.Config, res: H.Results) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bfa-bench-cache-"))
     try:
         bench_big(work, cfg, res)
@@ -165,8 +164,6 @@ def run(cfg: H.Config) -> dict:
     H.print_rows(f"== memoized f(100, 7) returning a {cfg.nbytes / MiB:.0f} MiB float32 array, warm page cache; "
                  f"then a small result (a dict of 3 values), 10 vs {cfg.many:,} entries in the directory", rows,
                  lambda r: LABELS[r["metric"]].format(many=cfg.many))
-    for text in res.notes:
-        print(f"  ({text})")
 
     def med(metric, peer="bfa"):
         return res.stat(metric=metric, peer=peer)
@@ -189,10 +186,9 @@ def run(cfg: H.Config) -> dict:
     ):
         print(f"  {label:<42} {value:8.2f}x{after}")
     print()
-    evaluated = [res.target("hit: joblib / bfa", {"metric": "hit", "peer": "joblib"}, {"metric": "hit", "peer": "bfa"},
-                            20, ">=")]
-    H.print_targets("cache hit", evaluated)
-    return {"results": res.rows, "targets": evaluated, "notes": res.notes}
+    res.print_targets("cache hit", [res.target("hit: joblib / bfa", {"metric": "hit", "peer": "joblib"},
+                                               {"metric": "hit", "peer": "bfa"}, 20, ">=")])
+    return {}
 
 
 if __name__ == "__main__":

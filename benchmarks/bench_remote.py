@@ -265,8 +265,7 @@ def targets(res: H.Results, directory: int, workload: str) -> list:
     return out
 
 
-def run(cfg: H.Config) -> dict:
-    res = H.Results()
+def run(cfg: H.Config, res: H.Results) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bfa-bench-remote-"))
     srv, s3 = RangeServer(latency=cfg.latency).start(), S3Server(latency=cfg.latency).start()
     try:
@@ -304,17 +303,10 @@ def run(cfg: H.Config) -> dict:
         H.print_rows(f"== Dask .sum() of a {H.fmt_bytes(cfg.dask_bytes)} float32 array, LocalCluster(2 worker "
                      "processes, 1 thread each), local files and over HTTP", dask_rows, lambda r: "graph + compute",
                      group=lambda r: r["probe"])
-    for text in res.notes:
-        print(f"  ({text})")
-    print()
     workload = "quick" if cfg.rows < SETTINGS["rows"][0] else "1 GiB"
-    if workload == "quick":
-        print("NOTE    : quick sizes, not the issue's (1 GiB archive): the verdicts are not the targets' figures")
-    evaluated = targets(res, directory, workload)
-    H.print_targets(f"remote reads, {cfg.latency * 1e3:.0f} ms per request; directory {H.fmt_bytes(directory)}",
-                    evaluated)
-    return {"results": res.rows, "targets": evaluated, "notes": res.notes, "errors": res.errors,
-            "directory_bytes": directory}
+    res.print_targets(f"remote reads, {cfg.latency * 1e3:.0f} ms per request; directory {H.fmt_bytes(directory)}",
+                      targets(res, directory, workload))
+    return {"directory_bytes": directory}
 
 
 if __name__ == "__main__":

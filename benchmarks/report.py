@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.harness import GB, MB, ROOT, fmt_bytes, fmt_seconds  # noqa: E402
+from benchmarks.harness import GB, MB, ROOT, fmt_bytes, fmt_seconds, row_of  # noqa: E402
 
 COLORS = {"bfa": "#d62728", "pickle": "#1f77b4", "msgspec": "#ff7f0e", "pyarrow": "#2ca02c", "safetensors": "#9467bd",
           "h5py": "#8c564b", "npy": "#e377c2", "orjson": "#7f7f7f", "msgpack": "#bcbd22", "joblib": "#17becf",
@@ -40,10 +40,6 @@ def label(peer: str) -> str:
 def part_report(results: dict, name: str) -> dict | None:
     part = results["parts"].get(name)
     return part.get("report") if part and part.get("status") == "ok" else None
-
-
-def row_of(rows: list, **keys) -> dict | None:
-    return next((r for r in rows if all(r.get(k) == v for k, v in keys.items())), None)
 
 
 def fmt(value: float | None, unit: str) -> str:
