@@ -170,19 +170,15 @@ def run(cfg: H.Config, res: H.Results) -> dict:
 
     own, many = med("own", "function"), f"{cfg.many:,}"
     ob, oj, on = (med("miss", peer) - own for peer in ("bfa", "joblib", "bfa, fsync patched out"))
-    print("\nratios (medians)")
+    print("ratios of medians across rows (those within a metric: the table's ratio column)")
     for label, value, after in (
-        ("hit: joblib / bfa", med("hit", "joblib") / med("hit"), "   (target: >= 20x)"),
         ("hit, entry not yet open: joblib / bfa", med("hit", "joblib") / med("first_hit"), ""),
-        ("hit + one row: joblib / bfa", med("row", "joblib") / med("row"), ""),
-        ("dict hit, then ['emb']: joblib / bfa", med("dict", "joblib") / med("dict"), ""),
         ("miss overhead: bfa / joblib", ob / oj, f"   (bfa {H.fmt_seconds(ob)}, joblib {H.fmt_seconds(oj)}; "
                                                  f"{cfg.nbytes / MiB / ob:.0f} vs {cfg.nbytes / MiB / oj:.0f} MiB/s)"),
         ("miss overhead, no fsync: bfa / joblib", on / oj, ""),
         (f"hit, {many} / 10 entries, bfa", med("many") / med("few"), "   (target: flat, ~1x)"),
         (f"hit, {many} / 10 entries, bfa, not open", med("many_first") / med("few_first"), ""),
         (f"hit, {many} / 10 entries, joblib", med("many", "joblib") / med("few", "joblib"), ""),
-        (f"small hit: joblib / bfa ({many} entries)", med("many", "joblib") / med("many"), ""),
     ):
         print(f"  {label:<42} {value:8.2f}x{after}")
     print()

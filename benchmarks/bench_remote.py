@@ -113,9 +113,9 @@ def npy_row(fs, url: str, i: int) -> np.ndarray:
     return np.frombuffer(fs.cat_file(url, start=at, end=at + size), dtype).reshape(shape[1:])
 
 
-def readers(url, row: int, i: int, a: int, s3=None) -> dict:
-    """{probe: {peer: read()}}; every read opens its object. With ``s3`` (an
-    S3Server holding the bfa objects) the bfa peers also read through s3fs."""
+def readers(url, row: int, i: int, a: int, s3) -> dict:
+    """{probe: {peer: read()}}; every read opens its object.  The bfa peers "... s3" read through s3fs from
+    ``s3``, an S3Server holding the bfa objects."""
     fs = lib("fsspec").filesystem("http")
     zarr, pa, pq, h5py = lib("zarr"), lib("pyarrow"), lib("pyarrow.parquet"), lib("h5py")
 
@@ -146,9 +146,7 @@ def readers(url, row: int, i: int, a: int, s3=None) -> dict:
     def zarr_read(name, index):
         return zarr.open_array(url(name), mode="r")[index]
 
-    bfas = {"bfa": "bfa", "bfa lz4": "bfa-lz4"}
-    if s3 is not None:
-        bfas.update({"bfa s3": "bfa s3", "bfa lz4 s3": "bfa-lz4 s3"})
+    bfas = {"bfa": "bfa", "bfa lz4": "bfa-lz4", "bfa s3": "bfa s3", "bfa lz4 s3": "bfa-lz4 s3"}  # peer: object
     return {
         "name": {**{p: lambda n=n: archive(n, lambda t: t["users"][row]["name"]) for p, n in bfas.items()},
                  "zarr": lambda: str(zarr_read("name.zarr", row)), "hdf5": hdf5, "parquet": parquet,
