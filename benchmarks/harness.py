@@ -435,7 +435,7 @@ def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     report = run(cfg, res)
     machine_load = load.stop()
     if args.quick and res.targets:
-        print("NOTE    : quick mode, smaller data than the targets are set for: the verdicts are not the targets'\n")
+        print("NOTE    : quick mode (smaller data, fewer repeats): these verdicts are not the targets' figures\n")
     for e in res.errors:
         print(f"-- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}\n{e['error'].rstrip()}")
     if res.notes:
