@@ -3,33 +3,33 @@ the records workload).
 
     python benchmarks/bench_checked.py              # about a minute on 2 cores
     python benchmarks/bench_checked.py --quick      # 1 child per build, 10,000 users: a smoke run
+    python benchmarks/bench_checked.py --out X.json # also the figures as JSON (benchmarks/harness.py's main)
 
 Two copies of the package in a temporary directory, each with its C core built from the same sources, compiler
 and flags (build_ffi.py's); one with BFA_UNCHECKED=1, which compiles out every bounds, alignment, tag, order and
 consistency check of the C read path (csrc/bfa_internal.h).  The archive: bench_core's records workload.  Each
 sample is a fresh child importing one build (harness.alternate: the builds take turns, so load from other
-processes falls on both alike) that times each phase with benchmarks/harness.py's method (``--inner`` samples,
+processes falls on both alike) that times each phase with benchmarks/harness.py's method (``repeats`` samples,
 their median): lookups (arch["users"][i]["name"], 100,000 scattered i), rows (row["id"], row["score"] of every
 row), dict (arch["meta"][k] for each key, 20,000 rounds), to_python (the whole table).  Printed: per phase and
-in total the median over each build's children, and checked / unchecked - 1.  Not part of benchmarks/run.py.
+in total the median over each build's children, and checked / unchecked.  Not part of benchmarks/run.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks import harness as H  # noqa: E402
 
+SETTINGS = {  # name: (full, quick); children: per build; repeats: timings of each phase in a child
+    "users": (100_000, 10_000), "children": (7, 1), "repeats": (3, 3), "slow_repeats": (3, 3)}
 PHASES = ("lookups", "rows", "dict", "to_python")
 ENV = {k: v for k, v in os.environ.items() if k not in ("BFA_SANITIZE", "BFA_UNCHECKED", "PYTHONDONTWRITEBYTECODE")}
 CHILD = """
@@ -81,50 +81,36 @@ def build(dest: Path, unchecked: bool) -> None:
         sys.exit(f"building the {dest.name} core failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=7, help="children per build (default 7)")
-    ap.add_argument("--inner", type=int, default=3, help="timings per phase in a child")
-    ap.add_argument("--users", type=int, default=100_000, help="records in the archive")
-    ap.add_argument("--quick", action="store_true", help="--repeats 1 --users 10000: a smoke run")
-    args = ap.parse_args()
-    if args.quick:
-        args.repeats, args.users = 1, 10_000
+def run(cfg: H.Config, res: H.Results) -> dict:
     import bfast_archive as bfa
-    from benchmarks.bench_core import SETTINGS, build_workload
+    from benchmarks.bench_core import SETTINGS as CORE
+    from benchmarks.bench_core import build_workload
 
-    load0, start = os.getloadavg(), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bfa-checked-") as tmp:
         builds = {name: Path(tmp) / name for name in ("checked", "unchecked")}
         for name, pkg in builds.items():
             build(pkg, name == "unchecked")
             H.log(f"built the {name} core")
         path = Path(tmp) / "records.bfa"
-        bfa.dump(build_workload("records", H.config(SETTINGS, False, users=args.users)).obj, path)
+        bfa.dump(build_workload("records", H.config(CORE, False, users=cfg.users)).obj, path)
         # PYTHONPATH: ahead of the editable install's finder; the unchecked core refuses files otherwise
-        samples = H.alternate({name: lambda pkg=pkg: H.child_json(CHILD, [path, pkg, args.inner, ROOT], cwd=pkg, env={
-            **ENV, "PYTHONPATH": str(pkg), "BFA_ALLOW_UNCHECKED": "1"}) for name, pkg in builds.items()}, args.repeats)
+        samples = H.alternate({name: lambda pkg=pkg: H.child_json(CHILD, [path, pkg, cfg.repeats, ROOT], cwd=pkg, env={
+            **ENV, "PYTHONPATH": str(pkg), "BFA_ALLOW_UNCHECKED": "1"})[0] for name, pkg in builds.items()},
+            cfg.children)
         size = path.stat().st_size
-    load1 = os.getloadavg()
-    if len({s.pop("answer") for runs in samples.values() for s in runs}) != 1:
-        sys.exit("the two builds read different values: the unchecked build is broken")
-
-    def med(name: str, phase: str) -> float:
-        return statistics.median(sum(s[p] for p in PHASES) if phase == "total" else s[phase] for s in samples[name])
-
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"bench_checked: records workload, {args.users:,} user dicts ({size / 2**20:.1f} MiB), "
-          f"{args.repeats} children per build (alternating), median of {args.inner} timings per phase in each child")
-    print(f"machine: {os.cpu_count()} cores ({usable} usable), Python {sys.version.split()[0]}, "
-          f"load average {load0[0]:.2f} before, {load1[0]:.2f} after")
-    print(f"{'phase':<11}{'checked':>12}{'unchecked':>12}{'slowdown':>10}")
+    H.expect(len({s.pop("answer") for runs in samples.values() for s in runs}) == 1,
+             "the two builds read different values: the unchecked build is broken")
     for phase in PHASES + ("total",):
-        c, u = med("checked", phase), med("unchecked", phase)
-        print(f"{phase:<11}{c * 1e3:>10.1f}ms{u * 1e3:>10.1f}ms{(c / u - 1) * 100:>9.1f}%")
-    c, u = med("checked", "total"), med("unchecked", "total")
-    print(f"checked / unchecked = {c / u:.3f}: {'meets' if c / u - 1 < 0.10 else 'misses'} the goal of under 10% "
-          f"({time.perf_counter() - start:.0f} s in all)")
+        for name in ("unchecked", "checked"):  # the ratio column: over the first row of each phase
+            res.add([sum(s[p] for p in PHASES) if phase == "total" else s[phase] for s in samples[name]], phase=phase,
+                    peer=name)
+    phase = lambda r: r["phase"]  # noqa: E731
+    H.print_rows(f"== records workload, {cfg.users:,} user dicts ({H.fmt_bytes(size)}), {cfg.children} children per "
+                 "build, alternating; ratio: checked / unchecked", res.rows, phase, phase)
+    total = {"phase": "total", "peer": "checked"}, {"phase": "total", "peer": "unchecked"}
+    res.print_targets("validation", [res.target("checked / unchecked, all phases", *total, 1.1, "<")])
+    return {"file_bytes": size}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(H.main(__doc__, SETTINGS, run))

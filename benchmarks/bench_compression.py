@@ -213,9 +213,8 @@ def targets(res: H.Results, facts: dict) -> list:
     return out
 
 
-def run(cfg: H.Config) -> dict:
+def run(cfg: H.Config, res: H.Results) -> dict:
     cfg["threads"] = tuple(cfg.threads)
-    res = H.Results()
     facts = {"users": cfg.users}
     with tempfile.TemporaryDirectory(prefix="bfa-bench-lz4-") as tmp:
         for name, bench in (
@@ -230,12 +229,10 @@ def run(cfg: H.Config) -> dict:
             gc.collect()
     print(f"facts   : {facts}\n")  # the tables per dataset are the report's (benchmarks/report.py)
     print(throughput({"results": res.rows, "config": {"threads": cfg.threads}}) + "\n")
-    evaluated = targets(res, facts)
-    H.print_targets(f"compression, {CORES} cores", evaluated)
-    if cfg.users < 100_000:
-        print("NOTE    : quick mode: the records archive is below bfa's 8 MiB threshold for threads, and the "
-              "sizes are small; the verdicts are not the targets' figures")
-    return {"facts": facts, "results": res.rows, "targets": evaluated, "notes": res.notes}
+    res.print_targets(f"compression, {CORES} cores", targets(res, facts))
+    if cfg.users < SETTINGS["users"][0]:
+        res.note("quick mode: the records archive is below bfa's 8 MiB threshold for threads")
+    return {"facts": facts}
 
 
 if __name__ == "__main__":

@@ -252,16 +252,15 @@ def targets(res: H.Results) -> list:
             for label, wl, metric, base, op, limit in TARGETS]
 
 
-def run(cfg: H.Config, names=WORKLOADS) -> dict:
+def run(cfg: H.Config, res: H.Results) -> dict:
     if cfg.nocache_repeats and not H.drop_page_cache():
         print("NOTE    : cannot drop the page cache here (needs root); --nocache ignored")
         cfg["nocache_repeats"] = 0
     peers, skipped = P.available()
     for name, problem in skipped.items():
         print(f"NOTE    : peer {name} skipped ({problem})")
-    res = H.Results()
     with tempfile.TemporaryDirectory(prefix="bfa-bench-") as tmp:
-        for name in names:
+        for name in WORKLOADS:
             H.log(f"{name}: building")
             wl = build_workload(name, cfg)
             for peer in peers:
@@ -276,10 +275,9 @@ def run(cfg: H.Config, names=WORKLOADS) -> dict:
             sys.stdout.flush()
             del wl
             gc.collect()
-    evaluated = targets(res)
-    H.print_targets("core", evaluated)
-    return {"peers": [p.name for p in peers], "workloads": list(names), "results": res.rows, "targets": evaluated,
-            "errors": res.errors, "skipped_peers": skipped, "peer_notes": {p.name: p.note for p in peers if p.note}}
+    res.print_targets("core", targets(res))
+    return {"peers": [p.name for p in peers], "workloads": list(WORKLOADS), "skipped_peers": skipped,
+            "peer_notes": {p.name: p.note for p in peers if p.note}}
 
 
 if __name__ == "__main__":

@@ -354,10 +354,9 @@ def gc_notes(res: H.Results) -> None:
                              "on; negative = noise)")
 
 
-def run(cfg: H.Config) -> dict:
+def run(cfg: H.Config, res: H.Results) -> dict:
     print("note    : bfa.loads pauses gc itself (pickle.loads does not): 'gc off' is like-for-like; in memory, "
           "no file I/O; peers of a comparison interleaved round-robin\n")
-    res = H.Results()
     for section, title, bench in (
         ("records", f"bench_core records workload, {cfg.users:,} user dicts + meta", bench_records),
         ("models", f"Catalog of {cfg.models:,} pydantic User models "
@@ -370,12 +369,9 @@ def run(cfg: H.Config) -> dict:
         H.print_rows(f"== {section}: {title}", rows, lambda r: METRIC_LABELS[r["metric"]])
         sys.stdout.flush()
         gc.collect()
-    evaluated = targets(res, cfg)
+    res.print_targets("models", targets(res, cfg))
     gc_notes(res)
-    H.print_targets("models", evaluated)
-    if res.notes:
-        print("== notes\n" + "".join(f"- {text}\n" for text in res.notes))
-    return {"results": res.rows, "targets": evaluated, "notes": res.notes, "errors": res.errors}
+    return {}
 
 
 if __name__ == "__main__":

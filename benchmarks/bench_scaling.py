@@ -61,11 +61,10 @@ def bench_size(size: int, peers: list, cfg: H.Config, tmp: str, res: H.Results) 
         gc.collect()
 
 
-def run(cfg: H.Config) -> dict:
+def run(cfg: H.Config, res: H.Results) -> dict:
     cfg["sizes"] = tuple(cfg.sizes)
     print("sizes   : " + ", ".join(H.fmt_bytes(s) for s in cfg.sizes) + "\n")
     peers, skipped = P.available(KIND)
-    res = H.Results()
     with tempfile.TemporaryDirectory(prefix="bfa-bench-scaling-") as tmp:
         for size in cfg.sizes:
             bench_size(size, peers, cfg, tmp, res)
@@ -73,8 +72,7 @@ def run(cfg: H.Config) -> dict:
                           ("cold_total", "cold: spawn -> value in a fresh process")):
         H.print_rows(f"== {title}", [r for r in res.rows if r["metric"] == metric], lambda r: H.fmt_bytes(r["size"]),
                      group=lambda r: r["size"])
-    return {"peers": [p.name for p in peers], "skipped_peers": skipped, "kinds": KIND, "results": res.rows,
-            "errors": res.errors}
+    return {"peers": [p.name for p in peers], "skipped_peers": skipped, "kinds": KIND}
 
 
 if __name__ == "__main__":

@@ -169,12 +169,7 @@ def cold_run(peer: str, path: str, probe: tuple, array_value: bool, cwd: str) ->
     The parent's spawn time and the child's timestamps share one clock (CLOCK_MONOTONIC).  Peak RSS growth
     of the open+read: VmHWM reset through /proc/self/clear_refs, then VmHWM after - VmRSS before."""
     code = COLD_CHILD.format(root=str(ROOT), peer=peer, path=path, probe=probe, array_value=array_value)
-    t_spawn = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=CHILD_ENV)
-    wall = time.perf_counter() - t_spawn
-    if proc.returncode != 0:
-        raise RuntimeError(f"cold child for {peer} exited {proc.returncode}:\n{proc.stderr}")
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r, t_spawn, wall = child_json(code, env=CHILD_ENV, cwd=cwd)
     kept = r["rss_after"] - r["rss_before"]
     return {"cold_total": r["t_read"] - t_spawn, "cold_import": r["t_imported"] - r["t_util"],
             "cold_open_read": r["t_read"] - r["t_imported"], "cold_wall": wall,
@@ -182,14 +177,16 @@ def cold_run(peer: str, path: str, probe: tuple, array_value: bool, cwd: str) ->
             "cold_rss_kept": kept}, r["value"]
 
 
-def child_json(code: str, args=(), env: dict | None = None, cwd=None) -> dict:
-    """A fresh ``python -c code args`` child; the JSON object on the last line of its stdout.  Raises with the
-    child's output when it fails."""
+def child_json(code: str, args=(), env: dict | None = None, cwd=None) -> tuple[dict, float, float]:
+    """A fresh ``python -c code args`` child: the JSON object on the last line of its stdout, the perf_counter
+    at its spawn and its wall time.  Raises with the child's output when it fails."""
+    t_spawn = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           env=env)
+    wall = time.perf_counter() - t_spawn
     if proc.returncode != 0:
         raise RuntimeError(f"child exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1]), t_spawn, wall
 
 
 def alternate(children: dict, rounds: int) -> dict:
@@ -216,11 +213,16 @@ def drop_page_cache() -> bool:
 median = statistics.median
 
 
+def row_of(rows: list, **keys) -> dict | None:
+    """The first row with these keys' values."""
+    return next((r for r in rows if all(r.get(k) == v for k, v in keys.items())), None)
+
+
 class Results:
-    """Rows of figures (their keys, unit, raw samples, median, min, max, n), errors and notes."""
+    """Rows of figures (their keys, unit, raw samples, median, min, max, n), targets, errors and notes."""
 
     def __init__(self) -> None:
-        self.rows, self.errors, self.notes = [], [], []
+        self.rows, self.targets, self.errors, self.notes = [], [], [], []
 
     def add(self, samples: list, unit: str = "s", **keys) -> dict:
         row = {**keys, "unit": unit, "samples": list(samples), "median": median(samples), "min": min(samples),
@@ -239,7 +241,7 @@ class Results:
             self.add([s / per for s in samples], **keys, peer=name, inner=samples.inner)
 
     def get(self, **keys) -> dict | None:
-        return next((r for r in self.rows if all(r.get(k) == v for k, v in keys.items())), None)
+        return row_of(self.rows, **keys)
 
     def stat(self, which: str = "median", **keys) -> float | None:
         return (self.get(**keys) or {}).get(which)
@@ -270,6 +272,11 @@ class Results:
 
         return check(label, value("median"), limit, op, unit or ("x" if den else "s"),
                      value_of_mins=value("min") if mins else None, **kw)
+
+    def print_targets(self, title: str, targets: list) -> None:
+        """Keep this run's targets and print them."""
+        self.targets = targets
+        print_targets(title, targets)
 
 
 def _show(unit: str):
@@ -404,9 +411,10 @@ def describe_machine(m: dict) -> str:
 
 def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
     """``python benchmarks/bench_X.py [--quick] [--out FILE.json] [options]``: prints the header, runs
-    ``run(cfg) -> report`` (it prints its tables and returns its figures), prints the report's errors, adds
-    mode, config, machine, its load and the elapsed time, and writes it with --out.  ``options``: (flag,
-    argparse kwargs) of the part's own options, each overriding the setting its ``dest`` names."""
+    ``run(cfg, res) -> report`` (it fills ``res``, a Results, prints its tables and targets and returns what
+    else the report holds), prints the errors and notes, adds mode, config, machine, its load, the elapsed
+    time and ``res``, and writes it with --out.  ``options``: (flag, argparse kwargs) of the part's own
+    options, each overriding the setting its ``dest`` names."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer repeats (CI smoke run)")
     parser.add_argument("--out", metavar="FILE.json", help="write config, machine, raw samples, medians, targets")
@@ -423,17 +431,21 @@ def main(doc: str, settings: dict, run, argv=None, options=()) -> int:
           f"{SLOW} s) after a discarded warm-up, calls < {MIN_BATCH * 1e3:.0f} ms batched; gc enabled "
           f"(thresholds {gc.get_threshold()}), gc.collect() before each sample; medians\n")
     sys.stdout.flush()
-    load = CpuLoad().start()
-    report = run(cfg)
+    load, res = CpuLoad().start(), Results()
+    report = run(cfg, res)
     machine_load = load.stop()
-    for e in report.get("errors", []):
+    if args.quick and res.targets:
+        print("NOTE    : quick mode (smaller data, fewer repeats): these verdicts are not the targets' figures\n")
+    for e in res.errors:
         print(f"-- error: {' / '.join(str(v) for k, v in e.items() if k != 'error')}\n{e['error'].rstrip()}")
+    if res.notes:
+        print("== notes\n" + "".join(f"- {text}\n" for text in res.notes))
     elapsed = time.perf_counter() - START
     print(f"load    : {fmt_load(machine_load)}")
     print(f"total time {elapsed:.0f} s")
     report = {"mode": mode, "config": dict(cfg), "machine": machine, "machine_load": machine_load,
-              "harness": "benchmarks/harness.py", "method": __doc__.split("\n\n", 1)[1].strip(), **report,
-              "elapsed_seconds": elapsed}
+              "harness": "benchmarks/harness.py", "method": __doc__.split("\n\n", 1)[1].strip(), "results": res.rows,
+              "targets": res.targets, "notes": res.notes, "errors": res.errors, **report, "elapsed_seconds": elapsed}
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
         log(f"wrote {args.out}")

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.harness import GB, MB, ROOT, fmt_bytes, fmt_seconds  # noqa: E402
+from benchmarks.harness import GB, MB, ROOT, fmt_bytes, fmt_seconds, row_of  # noqa: E402
 
 COLORS = {"bfa": "#d62728", "pickle": "#1f77b4", "msgspec": "#ff7f0e", "pyarrow": "#2ca02c", "safetensors": "#9467bd",
           "h5py": "#8c564b", "npy": "#e377c2", "orjson": "#7f7f7f", "msgpack": "#bcbd22", "joblib": "#17becf",
@@ -40,10 +40,6 @@ def label(peer: str) -> str:
 def part_report(results: dict, name: str) -> dict | None:
     part = results["parts"].get(name)
     return part.get("report") if part and part.get("status") == "ok" else None
-
-
-def row_of(rows: list, **keys) -> dict | None:
-    return next((r for r in rows if all(r.get(k) == v for k, v in keys.items())), None)
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -173,6 +169,14 @@ def scaling_section(scaling: dict) -> str:
     return "\n".join(out)
 
 
+COMPRESSION_LABELS = {  # metric: operation
+    "compress": "compress", "compress_bytes": "LZ4 stage only", "encode": "encode only (uncompressed dumps)",
+    "decompress": "decompress", "verify": "verify(), fresh open",
+    "verify_mapped": "verify(), mapping already faulted in", "memcpy": "np.copyto, same size (memcpy reference)",
+    "dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": 'dump(fsync=False), compression="lz4"',
+    "dumps_plain": "dumps(), uncompressed", "dumps_lz4": 'dumps(), compression="lz4"'}
+
+
 def mbps(r: dict, scale: float = 1, digits: int = 0) -> str:
     return (f"{r['mbps']['median'] / scale:.{digits}f}<br><sub>{r['mbps']['min'] / scale:.{digits}f} – "
             f"{r['mbps']['max'] / scale:.{digits}f}</sub>")
@@ -185,10 +189,8 @@ def compression_section(comp: dict) -> str:
     out = [TEXT["compression"].format(raw=fmt_bytes(f["raw_bytes"]), ratio=f["ratio"], per=per, users=facts["users"],
                                       lz4_ratio=f["lz4_frame_ratio"], records_raw=fmt_bytes(fr["raw_bytes"]),
                                       records_ratio=fr["ratio"], records_lz4_ratio=fr["lz4_frame_ratio"]) + "\n"]
-    labels = {"compress": "compress", "compress_bytes": "LZ4 stage only", "encode": "encode only (uncompressed dumps)",
-              "decompress": "decompress"}
     for ds in ("arrays", "records"):
-        table = [[labels.get(r["metric"], r["metric"]),
+        table = [[COMPRESSION_LABELS.get(r["metric"], r["metric"]),
                   "bfa" if r["peer"] == "bfa" else
                   f"`{r['peer']}.{'compress' if r['metric'].startswith('compress') else 'decompress'}`",
                   r["threads"], fmt(r["median"], "s"), mbps(r),
@@ -201,14 +203,12 @@ def compression_section(comp: dict) -> str:
                                         slice=cell(s_slice, False), min=fmt(s_slice["min"], "s"), cores=cores,
                                         max=fmt(s_slice["max"], "s"), whole=cell(s_whole, False),
                                         times=s_whole["median"] / s_slice["median"]) + "\n")
-    what = {"verify": "verify(), fresh open", "verify_mapped": "verify(), mapping already faulted in",
-            "memcpy": "np.copyto, same size (memcpy reference)"}
-    table = [[what[r["metric"]], r["threads"], fmt(r["median"], "s"), mbps(r, 1000, 2)]
+    table = [[COMPRESSION_LABELS[r["metric"]], r["threads"], fmt(r["median"], "s"), mbps(r, 1000, 2)]
              for r in rows if r["dataset"] == "verify"]
     if table:
         out.append(TEXT["verify"].format(size=fmt_bytes(facts["verify"]["file_bytes"])) + "\n")
         out += [md_table(["operation", "threads", "median time", "GB/s"], table, ["l", "r", "r", "r"]), ""]
-    table = [[RANDOM_LABELS[r["metric"]], r["threads"], cell(r), f"{r['mbps']['median']:.0f}"]
+    table = [[COMPRESSION_LABELS[r["metric"]], r["threads"], cell(r), f"{r['mbps']['median']:.0f}"]
              for r in rows if r["dataset"] == "random"]
     if table:
         out.append(TEXT["random"].format(raw=fmt_bytes(facts["random"]["raw_bytes"]), plain=fmt_bytes(
@@ -231,10 +231,6 @@ def throughput(comp: dict) -> str:
         out.append(f"{'verify':<26} " + ", ".join(f"{r['threads']}: {r['mbps']['median'] * MB / GB:.2f} GB/s"
                                                   for r in verify))
     return "\n".join(out)
-
-
-RANDOM_LABELS = {"dump_plain": "dump(fsync=False), uncompressed", "dump_lz4": 'dump(fsync=False), compression="lz4"',
-                 "dumps_plain": "dumps(), uncompressed", "dumps_lz4": 'dumps(), compression="lz4"'}
 
 
 FRAME_PEERS = (("bfa", "bfast_archive"), ("arrow-ipc", "Arrow IPC (Feather v2, mmap)"), ("parquet", "Parquet"))

@@ -112,7 +112,6 @@ def main(argv=None) -> int:
     parser.add_argument("--only", help="comma-separated parts: " + ",".join(p[0] for p in PARTS))
     parser.add_argument("--results", metavar="FILE.json", help="where to write the results (default: see above)")
     parser.add_argument("--docs", metavar="DIR", help="where to write BENCHMARKS.md and img/ (default: see above)")
-    parser.add_argument("--sizes", help="scaling sizes, e.g. 10M,100M,1G,4G (default: the part's own)")
     parser.add_argument("--nocache", type=int, default=3, help="cache-dropped cold children per peer (full run)")
     parser.add_argument("--update", metavar="FILE.json",
                         help="run the --only parts again and replace them in this results file")
@@ -143,7 +142,6 @@ def main(argv=None) -> int:
         waited = wait_idle(budget, need) if budget[0] > 0 else None
         part_args = ["--quick"] if quick else []
         part_args += ["--nocache", str(args.nocache)] if name == "core" and cache_drop.get("worked") else []
-        part_args += ["--sizes", args.sizes] if name == "scaling" and args.sizes else []
         now = dt.datetime.now().astimezone().isoformat(timespec="seconds")  # the part's start (was: its end)
         timeout = t_quick if quick else t_full
         parts[name] = {"what": what, "started": now, **run_part(BENCH / script, part_args, timeout)}
