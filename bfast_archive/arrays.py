@@ -98,7 +98,8 @@ def ndarray(s: Snapshot, off: int, copy: bool) -> Any:
         if whole is not None:
             return whole.view()
     np = _NP or _numpy()
-    dt, shape, order, data_off, nbytes, external = array_meta(s, off)
+    meta = s.tables.get(("array", off))  # (array_meta's own first step)
+    dt, shape, order, data_off, nbytes, external = meta or array_meta(s, off)
     if copy and nbytes > TRACK_MIN:
         claim(s, ("payload", data_off) if external else data_off)
     try:

@@ -16,7 +16,7 @@ from collections.abc import ItemsView, ValuesView
 from typing import Any, Iterator
 
 from . import _decode as D
-from ._decode import decode, utf8
+from ._decode import decode
 from . import _pytable
 from . import format as F
 from ._limits import gc_paused, recursion_headroom
@@ -200,9 +200,15 @@ def cell(arch: Any, s: Snapshot, info: TableInfo, c: int, row: int, depth: int,
             if null != 1:
                 raise ArchiveError(f"null mask byte {null} in column at offset {r0}")
             return None
-    if kind == _COL_STR:
-        a, b = _offset_pair(mv, r0 + 8 * row, r1n, r0)
-        return utf8(mv[r1 + a:r1 + b], r1 + a)
+    if kind == _COL_STR:  # (_offset_pair and utf8 inline: the most common cell)
+        a, b = _QQ(mv, r0 + 8 * row)
+        if not a <= b <= r1n:
+            raise ArchiveError(f"string offsets out of order or bounds in column at offset {r0}")
+        try:
+            return str(mv[r1 + a:r1 + b], "utf-8", "surrogatepass")
+        except UnicodeDecodeError as exc:
+            raise ArchiveError(f"invalid UTF-8 in string at offset {r1 + a}: "
+                               f"{exc.reason}") from None
     if kind == F.COL_INT64:
         return _I64S(mv, r0 + 8 * row)[0]
     if kind == F.COL_DATETIME:
@@ -473,7 +479,10 @@ class ArchivedTable(ArchivedList):
             index = item_index(index, n)
             if type(index) is range:
                 return [self[i] for i in index]
-        return ArchivedRow(arch, table_info(s, self._off, n), index)
+        info = s.tables.get(self._off)  # (table_info's own first step)
+        if info is None or info.nrows != n:
+            info = table_info(s, self._off, n)
+        return ArchivedRow(arch, info, index)
 
     def __iter__(self) -> Iterator[Any]:
         arch, info = self._arch, self._info(snapshot_of(self))
@@ -567,7 +576,9 @@ class ArchivedRow(ArchivedDict):
         if s is None:
             raise closed()
         info = self._info
-        return cell(arch, s, info, info.column_of(s, key), self._row, 0, False)
+        c = info._index.get(key) if type(key) is str else None  # (column_of's own first step)
+        return cell(arch, s, info, info.column_of(s, key) if c is None else c, self._row, 0,
+                    False)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(list(self._info.names(snapshot_of(self))))
