@@ -171,7 +171,7 @@ class RangedImage:
         if spans:
             self._fill(spans)
 
-    def read(self, off: int, n: int) -> bytes:
+    def read(self, off: int, n: int) -> bytes | memoryview:
         """Bytes [off, off + n) fetched for the caller alone (array data):
         not copied into the image, no block cache beyond the remote file's."""
         if off < 0 or n < 0 or off + n > self.size:
@@ -179,7 +179,7 @@ class RangedImage:
         if n and self._have.find(0, off >> self.shift, ((off + n - 1) >> self.shift) + 1) < 0:
             return bytes(ffi.buffer(self.ptr + off, n))
         if n >= LARGE_READ:  # straight into one buffer: no block cache, no joins
-            big: bytes = self.remote.read_into(off, n)
+            big: memoryview = self.remote.read_into(off, n)  # writable, this call's own
             return big
         data: bytes = self.remote.read_ranges([(off, n)])[0]
         return data

@@ -108,6 +108,20 @@ def test_long_runs_are_split_into_concurrent_requests(remote):
     assert remote.requests(url) - before == 4
 
 
+def test_read_into_returns_every_byte_of_a_long_range_in_a_buffer_of_its_own(remote):
+    # not zero-filled first: each part's bytes must land at their place, none left out
+    url = remote.put(DATA)
+    f = open_remote(remote, url, max_request=5 * BS)
+    start, n = 3 * BS + 17, 40 * BS + 5  # 9 parts, the last one short, none aligned
+    before = remote.requests(url)
+    got = f.read_into(start, n)
+    assert remote.requests(url) - before == 9
+    assert bytes(got) == DATA[start:start + n]
+    assert not got.readonly
+    got[:4] = b"\0\0\0\0"  # the caller's own: another read is not changed by it
+    assert bytes(f.read_into(start, 4)) == DATA[start:start + 4]
+
+
 def test_read_all_reuses_the_tail_and_returns_every_byte(remote):
     url = remote.put(DATA)
     f = open_remote(remote, url, max_request=64 * 1024)
