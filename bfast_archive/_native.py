@@ -57,6 +57,20 @@ NOTFOUND = lib.BFA_E_NOTFOUND
 E_INDEX = lib.BFA_E_INDEX
 
 
+# memory the caller fills before anything reads it: not zero-filled first
+# (its pages are first touched by whoever writes them)
+alloc_uninit = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def uninit_buffer(n: int) -> memoryview:
+    """A new writable buffer of ``n`` bytes, not zero-filled: the caller
+    writes every byte before it hands the buffer on. Backed by 2 MiB pages
+    where the system allows (far fewer page faults on the first writes)."""
+    block = alloc_uninit("uint8_t[]", max(n, 1))
+    lib.bfa_advise_huge(block, n)
+    return memoryview(ffi.buffer(block, n))
+
+
 def describe(rc: int) -> str:
     """The human-readable meaning of a core return code."""
     return _MESSAGES.get(rc, f"error {rc}")

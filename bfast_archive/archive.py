@@ -150,8 +150,7 @@ class Archive:
             # from those (see there), made here without a byte source.
             name = path if path[:1] != "~" else os.path.expanduser(path)
             entry = kept_mapping(name) if cls is Archive and not verify else None
-            kept = _kept_open(entry[1], max_depth, threads) if entry is not None else None
-            if entry is not None and kept is not None:
+            if entry is not None and (kept := _kept_open(entry[1], max_depth, threads)) is not None:
                 arch = _new_archive(cls)
                 arch._setup(name, entry[2], max_depth, threads, model, False, require_zero_copy, None)
                 arch._snap, arch._nbytes, arch._root_tag, arch._root_off = kept

@@ -15,7 +15,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import format as F
-from ._native import check_internal, ffi, lib
+from ._native import alloc_uninit, check_internal, ffi, lib
 from ._output import nbytes
 from ._parallel import run_parallel, split_range
 
@@ -213,9 +213,6 @@ class _Task(NamedTuple):
     first_off: int
 
 
-_alloc_uninit = ffi.new_allocator(should_clear_after_alloc=False)
-
-
 def _compress(task: _Task, compress: CData) -> _Encoded:
     """Compress one task's chunks: one C call, GIL released."""
     n = task.b - task.a
@@ -223,10 +220,10 @@ def _compress(task: _Task, compress: CData) -> _Encoded:
     # not zero-filled: the pages are first touched by the C call, on this
     # thread with the GIL released (a bytearray would memset them under the GIL)
     # (only the bytes the C call writes are ever handed on)
-    d = _alloc_uninit("uint8_t[]", room)
+    d = alloc_uninit("uint8_t[]", room)
     lib.bfa_advise_huge(d, room)  # 2 MiB pages: far fewer page faults
     nparts = task.p1 - task.p0
-    scratch = _alloc_uninit("uint8_t[]", task.cs) if nparts > 1 else ffi.NULL
+    scratch = alloc_uninit("uint8_t[]", task.cs) if nparts > 1 else ffi.NULL
     sizes = ffi.new("uint64_t[]", n)
     hashes = ffi.new("uint64_t[]", n)
     codecs = ffi.new("uint32_t[]", n)

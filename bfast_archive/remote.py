@@ -29,6 +29,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
+from ._native import uninit_buffer
 from ._urls import is_url, local_path
 from .errors import ArchiveError
 
@@ -448,9 +449,7 @@ class RemoteFile:
         if offset < 0 or n < 0 or offset + n > self.size:
             raise ArchiveError(f"{self.url}: bytes {offset}..{offset + n} are past the end "
                                f"of the object ({self.size} bytes)")
-        import numpy as np
-
-        view: memoryview = np.empty(n, np.uint8).data
+        view = uninit_buffer(n)
         parts = [(a, min(a + self.max_request, offset + n))
                  for a in range(offset, offset + n, self.max_request)]
 
