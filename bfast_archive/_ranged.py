@@ -57,7 +57,7 @@ class RangedImage:
     ``fetched`` counts the bytes copied into the image."""
 
     __slots__ = ("remote", "size", "block", "shift", "ptr", "_c", "_have", "_lock", "_key",
-                 "fetched", "prefix", "__weakref__")
+                 "fetched", "prefix", "suffix", "__weakref__")
 
     def __init__(self, remote: Any, poison: int | None = None) -> None:
         # ``remote``: what fetches bytes: ``read_ranges``, ``size``,
@@ -84,6 +84,7 @@ class RangedImage:
         self._lock = threading.Lock()
         self.fetched = 0
         self.prefix = 0  # bytes [0, prefix) are resident whatever their blocks (set_prefix)
+        self.suffix = size  # and so are bytes [suffix, size) (the tail fetched at open)
         _IMAGES[key] = self
 
     def buffer(self) -> Any:
@@ -163,7 +164,7 @@ class RangedImage:
                 continue
             if off < 0 or off + n > self.size:
                 raise self._outside(off, n)
-            if off + n <= self.prefix:
+            if off + n <= self.prefix or off >= self.suffix:
                 continue
             first, end = off >> self.shift, ((off + n - 1) >> self.shift) + 1
             if self._have.find(0, first, end) >= 0:
@@ -171,12 +172,18 @@ class RangedImage:
         if spans:
             self._fill(spans)
 
+    def resident(self, off: int, n: int) -> bool:
+        """Whether bytes [off, off + n) are in the image (no round trip)."""
+        if off + n <= self.prefix or off >= self.suffix or n <= 0:
+            return True
+        return self._have.find(0, off >> self.shift, ((off + n - 1) >> self.shift) + 1) < 0
+
     def read(self, off: int, n: int) -> bytes | memoryview:
         """Bytes [off, off + n) fetched for the caller alone (array data):
         not copied into the image, no block cache beyond the remote file's."""
         if off < 0 or n < 0 or off + n > self.size:
             raise self._outside(off, n)
-        if n and self._have.find(0, off >> self.shift, ((off + n - 1) >> self.shift) + 1) < 0:
+        if self.resident(off, n):
             return bytes(ffi.buffer(self.ptr + off, n))
         if n >= LARGE_READ:  # straight into one buffer: no block cache, no joins
             big: memoryview = self.remote.read_into(off, n)  # writable, this call's own
@@ -196,6 +203,7 @@ class RangedSource(ByteSource):
         self.image = image = RangedImage(remote, poison)
         image._put(0, remote.head)  # what the open fetched
         image._put(remote.tail_start, remote.tail)
+        image.suffix = remote.tail_start
         self.name = remote.url
         self.size = remote.size
         # what a pickled archive checks when it opens the URL again (_refs.py)

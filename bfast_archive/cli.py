@@ -1152,9 +1152,9 @@ def _path_json_option(p: argparse.ArgumentParser) -> None:
 
 def _version() -> str:
     from . import __version__
-    from .format import VERSION_MAJOR, VERSION_MINOR_FRAMES
+    from .format import VERSION_MAJOR, VERSION_MINOR_LATEST
 
-    return f"{PROG} {__version__} (archive format {VERSION_MAJOR}.{VERSION_MINOR_FRAMES})"
+    return f"{PROG} {__version__} (archive format {VERSION_MAJOR}.{VERSION_MINOR_LATEST})"
 
 
 def _escaping_surrogates(stream: Any) -> None:

@@ -18,6 +18,7 @@ from . import format as F
 from ._native import alloc_uninit, check_internal, ffi, lib
 from ._output import nbytes
 from ._parallel import run_parallel, split_range
+from .errors import InternalError
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -40,6 +41,15 @@ PARALLEL_MIN = 8 << 20  # below this many bytes, byte work runs on the calling t
 # comes with the tail fetched at open (docs/format/canonical-form.md, "Compressed")
 NODE_CHUNK = 32 << 10
 NODE_CHUNKS = 1024
+# the tail copy (docs/format/layout.md, "Tail copy"): the chunks of payload 0
+# that hold its last TAIL_COPY_OF bytes (the root and the nodes near it),
+# stored again just before the directory, when the other payloads store more
+# than TAIL_COPY_AFTER bytes between them and the end and the copy takes at
+# most TAIL_COPY_MAX: a reader by range then finds the root in the tail it
+# fetches at open
+TAIL_COPY_OF = 16 << 10
+TAIL_COPY_AFTER = 64 << 10
+TAIL_COPY_MAX = 64 << 10
 
 
 def payload_chunk_size(index: int, size: int, chunk_size: int) -> int:
@@ -80,9 +90,10 @@ def default_threads(threads: int | None) -> int:
     return _CORES
 
 
-def _header(flags: int, file_size: int, root: bytes, nodes_end: int, sections_off: int) -> bytes:
+def _header(flags: int, file_size: int, root: bytes, nodes_end: int, sections_off: int,
+            minor: int = F.VERSION_MINOR) -> bytes:
     tag_word, payload = F.SLOT.unpack(root)
-    head = bytearray(F.HEADER.pack(F.MAGIC, F.VERSION_MAJOR, F.VERSION_MINOR, flags, file_size,
+    head = bytearray(F.HEADER.pack(F.MAGIC, F.VERSION_MAJOR, minor, flags, file_size,
                                    tag_word, payload, nodes_end, sections_off, 0))
     head[56:64] = F.U64.pack(lib.bfa_xxh64(bytes(head[:56]), 56, 0))
     return bytes(head)
@@ -244,10 +255,15 @@ def _assemble(sources: list[list[memoryview]], sizes: list[int], chunk_sizes: li
     counts = [0] * len(sources)
     for t in tasks:
         counts[t.payload] += t.b - t.a
+    copy_from = tail_copy_start(sizes, chunk_sizes, tasks, results)
+    if copy_from is not None:  # one more payload: payload 0's last chunks again
+        sizes = sizes + [sizes[0] - copy_from * chunk_sizes[0]]
+        chunk_sizes = chunk_sizes + [chunk_sizes[0]]
+        counts.append(counts[0] - copy_from)
     nchunks = sum(counts)
-    entries_at = F.DIRECTORY_HEADER.size + len(sources) * F.PAYLOAD_ENTRY.size
+    chunks_at = entries_at = F.DIRECTORY_HEADER.size + len(sizes) * F.PAYLOAD_ENTRY.size
     directory = bytearray(entries_at + nchunks * F.CHUNK_ENTRY.size)
-    F.DIRECTORY_HEADER.pack_into(directory, 0, 0, len(sources), nchunks, 0)
+    F.DIRECTORY_HEADER.pack_into(directory, 0, 0, len(sizes), nchunks, 0)
     first = 0
     for index, size in enumerate(sizes):
         F.PAYLOAD_ENTRY.pack_into(directory, F.DIRECTORY_HEADER.size + index * F.PAYLOAD_ENTRY.size,
@@ -277,13 +293,65 @@ def _assemble(sources: list[list[memoryview]], sizes: list[int], chunk_sizes: li
             else:  # raw chunks left in their parts
                 out += _pieces_of(task, sources[task.payload], packed, csizes, codecs)
             at = int(end[0])
+    if copy_from is not None:
+        pad = -at % F.ARRAY_ALIGN
+        if pad:
+            out.append(bytes(pad))
+            at += pad
+        for k in range(copy_from, counts[0]):
+            off, stored, xxh, codec, _ = F.CHUNK_ENTRY.unpack_from(
+                directory, chunks_at + k * F.CHUNK_ENTRY.size)
+            F.CHUNK_ENTRY.pack_into(directory, entries_at, at, stored, xxh, codec, 0)
+            entries_at += F.CHUNK_ENTRY.size
+            out += _file_range(out, off, stored)
+            at += stored
     pad = -at % F.NODE_ALIGN
     if pad:
         out.append(bytes(pad))
         at += pad
     out.append(directory)
-    out[0] = _header(F.F_COMPRESSED | F.F_CHECKSUMS, at + len(directory), root, nodes_end, at)
+    out[0] = _header(F.F_COMPRESSED | F.F_CHECKSUMS, at + len(directory), root, nodes_end, at,
+                     F.VERSION_MINOR if copy_from is None else F.VERSION_MINOR_TAIL_COPY)
     return out
+
+
+def tail_copy_start(sizes: list[int], chunk_sizes: list[int], tasks: list[_Task],
+                    results: list[_Encoded]) -> int | None:
+    """The first chunk of payload 0 that the archive's tail copy holds, or
+    None when it gets none: the chunks holding the last TAIL_COPY_OF bytes of
+    payload 0, when the other payloads store more than TAIL_COPY_AFTER bytes
+    and those chunks at most TAIL_COPY_MAX (docs/format/layout.md, "Tail copy")."""
+    if len(sizes) < 2 or not sizes[0]:
+        return None
+    size, cs = sizes[0], chunk_sizes[0]
+    start = (size - min(size, TAIL_COPY_OF)) // cs
+    after = copied = 0
+    for task, (_, _, stored, _, _) in zip(tasks, results):
+        if task.payload:
+            if after <= TAIL_COPY_AFTER:
+                after += sum(stored[0:task.b - task.a])
+        elif task.b > start:
+            copied += sum(stored[max(task.a, start) - task.a:task.b - task.a])
+    return start if after > TAIL_COPY_AFTER and copied <= TAIL_COPY_MAX else None
+
+
+def _file_range(out: list[Piece], off: int, n: int) -> list[Piece]:
+    """Bytes [off, off + n) of the file whose pieces so far are ``out`` (the
+    first, the header, not yet filled in: no range asked for starts in it)."""
+    parts: list[Piece] = []
+    at = F.HEADER_SIZE
+    for piece in out[1:]:
+        size = nbytes(piece)
+        if at + size > off and n:
+            a = max(off - at, 0)
+            b = min(size, a + n)
+            parts.append(memoryview(piece).cast("B")[a:b])
+            n -= b - a
+            off += b - a
+        at += size
+    if n:
+        raise InternalError("the tail copy's chunks are not in the file")
+    return parts
 
 
 def _pieces_of(task: _Task, parts: list[memoryview], packed: memoryview, sizes: CData,
@@ -313,10 +381,12 @@ def _pieces_of(task: _Task, parts: list[memoryview], packed: memoryview, sizes: 
 
 def set_minor(first: Piece, minor: int) -> bytearray:
     """The first piece of a framed archive (it starts with the header) with
-    version_minor set to ``minor`` and the header checksum recomputed: the
-    writer marks content that uses a form of a later minor version
-    (docs/format/layout.md, "Header"). A bytearray is changed in place."""
+    version_minor raised to ``minor`` (kept if already higher) and the
+    header checksum recomputed: the writer marks content that uses a form of
+    a later minor version (docs/format/layout.md, "Header"). A bytearray is
+    changed in place."""
     head = first if isinstance(first, bytearray) else bytearray(first)
+    minor = max(minor, int.from_bytes(head[10:12], "little"))
     head[10:12] = minor.to_bytes(2, "little")
     head[56:64] = F.U64.pack(lib.bfa_xxh64(bytes(head[:56]), 56, 0))
     return head

@@ -20,6 +20,9 @@ from ._parallel import run_parallel, split_range
 from ._pytable import new_bytes
 from .errors import ArchiveError
 
+# how far before the directory a tail copy can start: its chunks, at most
+# framing.TAIL_COPY_MAX bytes, and the padding to 64 before them
+TAIL_COPY_REACH = (64 << 10) + F.ARRAY_ALIGN
 # the first two fields of a directory entry (check or chunk): offset, length
 _SPAN = struct.Struct("<QQ").unpack_from
 
@@ -28,7 +31,7 @@ class FileLayer:
     """Directory, checksums and payloads of one archive file or buffer."""
 
     __slots__ = ("view", "owner", "ptr", "header", "file_size", "compressed", "directory",
-                 "cache", "lock", "_source", "checked", "image")
+                 "cache", "lock", "_source", "checked", "image", "_copy")
 
     def __init__(self, source: object, view: memoryview, owner: CData, ptr: CData,
                  header: CData, image: Any = None) -> None:
@@ -45,6 +48,7 @@ class FileLayer:
         self.cache: dict[int, memoryview] = {}
         self.lock = threading.Lock()
         self.checked = 0  # uncompressed: sections 0..checked-1 verified (verify_through)
+        self._copy: tuple[int, int] | None = None  # (tail_copy)
         if self.compressed:
             self._directory()
 
@@ -54,14 +58,46 @@ class FileLayer:
             if self.ptr is None:
                 raise ArchiveError("archive is closed")
             d = ffi.new("bfa_directory *")
-            if self.image is not None:  # the directory: at the end, read at open if small
-                at = self.header.sections_off
-                self.image.ensure(at, self.file_size - at)
+            image, at = self.image, self.header.sections_off
+            if image is not None:  # the directory: at the end, read at open if small
+                if self.compressed and not image.resident(at, self.file_size - at):
+                    # not in the tail fetched at open: bring a tail copy along
+                    at = max(F.HEADER_SIZE, min(at, self.file_size) - TAIL_COPY_REACH)
+                image.ensure(at, self.file_size - at)
             rc = lib.bfa_directory_check(self.ptr, self.file_size, self.header, d)
             if rc < 0:
                 raise archive_error(rc, f"directory at offset {self.header.sections_off}")
             self.directory = d
+            if image is not None and self.compressed:
+                self._copy = self._tail_copy(d)
         return d
+
+    def _tail_copy(self, d: CData) -> tuple[int, int] | None:
+        """Ranged archive: (p, k) when the last payload ``p`` is a tail copy
+        of payload 0 from its chunk ``k`` on (docs/format/layout.md, "Tail
+        copy"): its chunks the same size and the same stored bytes (length,
+        XXH64, codec) as payload 0's last ones. The chunks are then read from
+        the copy, which came with the directory. None otherwise."""
+        p = d.n_payloads - 1
+        if p < 1:
+            return None
+        size0, cs0, first0, n0 = self._entry(0)
+        size, cs, first, n = self._entry(p)
+        k = n0 - n
+        if cs != cs0 or not 1 <= n <= n0 or size != size0 - k * cs0:
+            return None
+        entry, table = F.CHUNK_ENTRY.size, d.chunks_off
+        lo = hi = None
+        for j in range(n):
+            mine = F.CHUNK_ENTRY.unpack_from(self.view, table + (first + j) * entry)
+            theirs = F.CHUNK_ENTRY.unpack_from(self.view, table + (first0 + k + j) * entry)
+            if mine[1:] != theirs[1:]:
+                return None
+            lo = mine[0] if lo is None else lo
+            hi = mine[0] + mine[1]
+        if lo is None or hi is None or not self.image.resident(lo, hi - lo):
+            return None
+        return p, k
 
     def release(self) -> None:
         if self.owner is not None:
@@ -192,8 +228,10 @@ class FileLayer:
 
         d = self._directory()
         size, chunk_size, first, n = self._entry(index)
+        copy = self._copy if index == 0 else None
+        split = k1 if copy is None else max(k0, min(k1, copy[1]))
         if self.image is not None:  # the chunks' stored bytes, in one round trip
-            self._fetch_entries(d.chunks_off, F.CHUNK_ENTRY.size, first + k0, first + k1)
+            self._fetch_entries(d.chunks_off, F.CHUNK_ENTRY.size, first + k0, first + split)
 
         def task(rng: tuple[int, int]) -> None:
             a, b = rng
@@ -203,14 +241,18 @@ class FileLayer:
                 raise ArchiveError(f"payload {index} does not fit its buffer")
             if self.ptr is None:
                 raise ArchiveError("archive is closed")
+            p = index
+            if a >= split and copy is not None:  # the same chunks, from the tail copy
+                p, a, b = copy[0], a - copy[1], b - copy[1]
             bad = ffi.new("uint64_t *")
-            rc = lib.bfa_payload_decode(self.ptr, self.file_size, d, index, a, b,
+            rc = lib.bfa_payload_decode(self.ptr, self.file_size, d, p, a, b,
                                         dst + lo, hi - lo, DECOMPRESS, 1, bad)
             if rc < 0:
-                raise self._chunk_error(rc, bad[0], index)
+                raise self._chunk_error(rc, bad[0], p)
 
-        run_parallel(task, [(k0 + a, k0 + b) for a, b in split_range(k1 - k0, threads)],
-                     threads if (k1 - k0) > 1 else 1)
+        tasks = [(k0 + a, k0 + b) for a, b in split_range(split - k0, threads)]
+        tasks += [(split + a, split + b) for a, b in split_range(k1 - split, threads)]
+        run_parallel(task, [t for t in tasks if t[1] > t[0]], threads if (k1 - k0) > 1 else 1)
 
     def _chunk_error(self, rc: int, chunk: int, index: int | None) -> Exception:
         d = self._directory()
@@ -219,6 +261,8 @@ class FileLayer:
             if chunk < d.n_chunks else (0, 0, 0, 0, 0)
         where = f"chunk {chunk}" + (f" of payload {index}" if index is not None else "") + \
             f" (file bytes {off}..{off + stored})"
+        if index is not None and self._copy is not None and index == self._copy[0]:
+            where += ", the tail copy of payload 0"
         if rc == lib.BFA_E_CHECKSUM:
             return ArchiveError(f"checksum mismatch in {where}")
         return archive_error(rc, where)
@@ -235,9 +279,10 @@ class FileLayer:
         ``index`` for each span, all in one round trip."""
         d = self._directory()
         first = self._entry(index)[2]
+        stop = self._copy[1] if index == 0 and self._copy is not None else None
         ranges = []
-        for k0, k1 in spans:
-            for k in range(first + k0, first + k1):
+        for k0, k1 in spans:  # (the chunks of a tail copy came with the directory)
+            for k in range(first + k0, first + (k1 if stop is None else min(k1, stop))):
                 if k < d.n_chunks:
                     off, stored = self._span(d.chunks_off, F.CHUNK_ENTRY.size, k)
                     ranges.append((off, min(stored, max(self.file_size - off, 0))))

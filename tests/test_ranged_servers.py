@@ -1,6 +1,8 @@
 """Archive.open(url) over the real test servers (tests/support/servers.py,
 started by fixtures on 127.0.0.1): requests and bytes counted at the server,
 changed objects, retried and persistent faults, verification."""
+import struct
+
 import numpy as np
 import pytest
 
@@ -131,37 +133,89 @@ def test_open_and_one_table_cell_cost_two_round_trips_with_arrays_after_the_tabl
         assert remote.bytes_served(url) <= 256 << 10
 
 
-def test_compressed_open_and_one_table_cell_cost_three_round_trips(remote, rounds, big_lz4_archive):
+def test_compressed_archive_with_large_payloads_has_a_tail_copy(big_lz4_archive):
+    # the last payload repeats payload 0's last chunk: same size, same stored bytes
+    layer = bfa.Archive.from_buffer(big_lz4_archive)._snap.layer
+    size0, cs0, _, n0 = layer._entry(0)
+    last = layer._directory().n_payloads - 1
+    assert layer._entry(last)[:2] == (size0 - (n0 - 1) * cs0, cs0)
+    assert layer._entry(last)[3] == 1
+
+
+def test_compressed_open_and_one_table_cell_cost_two_round_trips(remote, rounds, big_lz4_archive):
     url = remote.put(big_lz4_archive)
     with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
         assert arch["users"][75_000]["name"] == "user-015000"
-        # the open; the last chunks of the nodes (32 KiB: the root, the table
-        # node); the cell's offsets and string (a 32 KiB chunk each), together
-        assert rounds(url) == 3
-        assert remote.bytes_served(url) <= 256 << 10
+        # the open (the tail holds the tail copy: the last chunk of the nodes,
+        # with the root and the table node); the cell's offsets and string (a
+        # 32 KiB chunk each), together
+        assert rounds(url) == 2
+        assert remote.bytes_served(url) <= (64 + 16 + 2 * 48) << 10
 
 
-def test_compressed_open_and_one_array_row_cost_three_round_trips(remote, rounds, big_lz4_archive):
+def test_compressed_open_and_one_array_row_cost_two_round_trips(remote, rounds, big_lz4_archive):
     url = remote.put(big_lz4_archive)
     with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
         assert np.array_equal(arch.array("emb")[4_321], EMB[4_321])
-        # the open (64 + 16 KiB); the last chunk of the nodes (the array's
-        # node: 32 KiB at most, fetched in 16 KiB blocks); the row (its data is
+        # the open (64 + 16 KiB, the tail copy in it); the row (its data is
         # stored raw: arange floats do not shrink by 1/8): one 16 KiB block
+        assert rounds(url) == 2
+        assert remote.bytes_served(url) <= (64 + 16 + 16) << 10
+
+
+def test_without_its_tail_copy_a_compressed_row_costs_three_round_trips(remote, rounds):
+    # the same archive but the copy's payload entry altered (its size): not a
+    # copy any more, so the root comes from payload 0's own chunks
+    data = bytearray(bfa.dumps({"users": USERS * 5, "emb": EMB}, compression="lz4"))
+    layer = bfa.Archive.from_buffer(bytes(data))._snap.layer
+    d = layer._directory()
+    at = d.payloads_off + (d.n_payloads - 1) * 40
+    struct.pack_into("<Q", data, at + 8, 2 * layer._entry(0)[1])  # chunk_size: no longer payload 0's
+    url = remote.put(bytes(data))
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        assert np.array_equal(arch.array("emb")[4_321], EMB[4_321])
         assert rounds(url) == 3
-        assert remote.bytes_served(url) <= (64 + 16 + 48 + 16) << 10
+
+
+def test_a_damaged_tail_copy_is_reported_never_read(remote):
+    data = bytearray(bfa.dumps({"users": USERS * 5, "emb": EMB}, compression="lz4"))
+    layer = bfa.Archive.from_buffer(bytes(data))._snap.layer
+    d = layer._directory()
+    first = layer._entry(d.n_payloads - 1)[2]
+    off = struct.unpack_from("<Q", data, d.chunks_off + first * 32)[0]
+    data[off + 100] ^= 0x01  # inside the copy only: payload 0 itself is intact
+    url = remote.put(bytes(data))
+    with pytest.raises(bfa.ArchiveError, match="checksum mismatch .* the tail copy of payload 0"):
+        bfa.Archive.open(url, storage_options=remote.storage_options)  # the root is in it
+    with bfa.Archive.from_buffer(bytes(data)) as local:  # a local reader never reads the copy
+        assert np.array_equal(local.array("emb")[7], EMB[7])
+        with pytest.raises(bfa.ArchiveError, match="checksum"):
+            local.verify()
 
 
 def test_compressed_nodes_stored_small_come_whole_with_the_first_read(remote, rounds):
-    data = bfa.dumps({"users": USERS[:2_000], "emb": EMB}, compression="lz4")
+    data = bfa.dumps({"users": USERS[:6_000], "emb": EMB}, compression="lz4")
     url = remote.put(data)
     with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
         assert arch["users"][1_500]["name"] == "user-001500"
-        # the open; all the nodes (stored in at most 128 KiB, 16 KiB blocks)
+        # the open (the root in the tail copy); all the other nodes (stored
+        # in at most 128 KiB, 16 KiB blocks)
         assert rounds(url) == 2
         assert remote.bytes_served(url) <= (64 + 16 + 128 + 16) << 10
         assert arch["users"][17]["score"] == 17 / 4  # any other node: no request
         assert rounds(url) == 2
+
+
+def test_compressed_nodes_held_by_the_head_and_the_tail_copy_cost_no_round_trip(remote, rounds):
+    # 3 chunks of nodes: the first in the head block fetched at open, the
+    # last two in the tail copy
+    data = bfa.dumps({"users": USERS[:2_000], "emb": EMB}, compression="lz4")
+    url = remote.put(data)
+    with bfa.Archive.open(url, storage_options=remote.storage_options) as arch:
+        assert arch["users"][1_500]["name"] == "user-001500"
+        assert arch["users"][17]["score"] == 17 / 4
+        assert rounds(url) == 1
+        assert remote.requests(url) == 2
 
 
 def test_compressed_nodes_are_fetched_and_decoded_chunk_by_chunk(remote):
