@@ -167,3 +167,12 @@ def test_damage_to_the_tail_copy_is_reported_by_a_ranged_read_never_returned(dat
         assert got["users"] == want["users"] and np.array_equal(got["noise"], NOISE)
     with bfa.Archive.from_buffer(bytes(bad)) as local:  # a local reader never reads the copy
         assert local["users"][3_999]["name"] == "user-003999"
+
+
+def test_dump_to_a_file_writes_the_same_bytes_as_dumps_whatever_the_threads(tmp_path):
+    value = {"t": np.zeros(2, np.longlong), "noise": NOISE, "users": _users(5_000)}
+    one = bfa.dumps(value, compression="lz4", chunk_size=1 << 16, threads=1)
+    assert struct.unpack_from("<H", one, 10)[0] == 2 and len(_layout(one)[0]) == 3
+    assert bfa.dumps(value, compression="lz4", chunk_size=1 << 16, threads=2) == one
+    bfa.dump(value, tmp_path / "a.bfa", compression="lz4", chunk_size=1 << 16, threads=2)
+    assert (tmp_path / "a.bfa").read_bytes() == one
