@@ -87,16 +87,17 @@ class FileLayer:
         if cs != cs0 or not 1 <= n <= n0 or size != size0 - k * cs0:
             return None
         entry, table = F.CHUNK_ENTRY.size, d.chunks_off
-        lo = hi = None
+        # its bytes first (chunks follow one another, each at least 1 byte:
+        # this also bounds the entries compared below by the bytes at hand)
+        lo = self._span(table, entry, first)[0]
+        last_off, last_n = self._span(table, entry, first + n - 1)
+        if not self.image.resident(lo, last_off + last_n - lo):
+            return None
         for j in range(n):
             mine = F.CHUNK_ENTRY.unpack_from(self.view, table + (first + j) * entry)
             theirs = F.CHUNK_ENTRY.unpack_from(self.view, table + (first0 + k + j) * entry)
             if mine[1:] != theirs[1:]:
                 return None
-            lo = mine[0] if lo is None else lo
-            hi = mine[0] + mine[1]
-        if lo is None or hi is None or not self.image.resident(lo, hi - lo):
-            return None
         return p, k
 
     def release(self) -> None:
