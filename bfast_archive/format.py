@@ -46,7 +46,7 @@ T_MODEL = lib.BFA_T_MODEL
 T_FRAME = lib.BFA_T_FRAME  # format 1.1: a data frame, [metadata, table, dictionaries]
 VERSION_MINOR_FRAMES = 1    # the minor version of archives that hold 1.1 features (frames, dtype forms)
 VERSION_MINOR_TAIL_COPY = 2  # ... of archives with a tail copy (docs/format/layout.md, "Tail copy")
-VERSION_MINOR_LATEST = 2     # the latest minor version this package writes
+VERSION_MINOR_LATEST = VERSION_MINOR_TAIL_COPY  # the latest minor version this package writes
 
 F_COMPRESSED = lib.BFA_F_COMPRESSED
 F_CHECKSUMS = lib.BFA_F_CHECKSUMS

@@ -298,13 +298,17 @@ def _assemble(sources: list[list[memoryview]], sizes: list[int], chunk_sizes: li
         if pad:
             out.append(bytes(pad))
             at += pad
+        start = at
         for k in range(copy_from, counts[0]):
             off, stored, xxh, codec, _ = F.CHUNK_ENTRY.unpack_from(
                 directory, chunks_at + k * F.CHUNK_ENTRY.size)
+            if k == copy_from:
+                first_off = off
             F.CHUNK_ENTRY.pack_into(directory, entries_at, at, stored, xxh, codec, 0)
             entries_at += F.CHUNK_ENTRY.size
-            out += _file_range(out, off, stored)
             at += stored
+        # payload 0's chunks lie back to back: their bytes are one run of the file
+        out += _file_range(out, first_off, at - start)
     pad = -at % F.NODE_ALIGN
     if pad:
         out.append(bytes(pad))
@@ -339,16 +343,11 @@ def _file_range(out: list[Piece], off: int, n: int) -> list[Piece]:
     """Bytes [off, off + n) of the file whose pieces so far are ``out`` (the
     first, the header, not yet filled in: no range asked for starts in it)."""
     parts: list[Piece] = []
-    at = F.HEADER_SIZE
-    for piece in out[1:]:
-        size = nbytes(piece)
-        if at + size > off and n:
-            a = max(off - at, 0)
-            b = min(size, a + n)
-            parts.append(memoryview(piece).cast("B")[a:b])
-            n -= b - a
-            off += b - a
-        at += size
+    for view in _parts(out[1:], off - F.HEADER_SIZE):
+        if not n:
+            break
+        parts.append(view[:n])
+        n -= len(parts[-1])
     if n:
         raise InternalError("the tail copy's chunks are not in the file")
     return parts

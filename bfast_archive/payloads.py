@@ -19,10 +19,11 @@ from ._native import archive_error, release
 from ._parallel import run_parallel, split_range
 from ._pytable import new_bytes
 from .errors import ArchiveError
+from .framing import TAIL_COPY_MAX
 
-# how far before the directory a tail copy can start: its chunks, at most
-# framing.TAIL_COPY_MAX bytes, and the padding to 64 before them
-TAIL_COPY_REACH = (64 << 10) + F.ARRAY_ALIGN
+# how far before the directory a tail copy can start: its chunks, and the
+# padding to 64 before them
+TAIL_COPY_REACH = TAIL_COPY_MAX + F.ARRAY_ALIGN
 # the first two fields of a directory entry (check or chunk): offset, length
 _SPAN = struct.Struct("<QQ").unpack_from
 
@@ -253,7 +254,7 @@ class FileLayer:
 
         tasks = [(k0 + a, k0 + b) for a, b in split_range(split - k0, threads)]
         tasks += [(split + a, split + b) for a, b in split_range(k1 - split, threads)]
-        run_parallel(task, [t for t in tasks if t[1] > t[0]], threads if (k1 - k0) > 1 else 1)
+        run_parallel(task, tasks, threads if (k1 - k0) > 1 else 1)
 
     def _chunk_error(self, rc: int, chunk: int, index: int | None) -> Exception:
         d = self._directory()
@@ -262,7 +263,7 @@ class FileLayer:
             if chunk < d.n_chunks else (0, 0, 0, 0, 0)
         where = f"chunk {chunk}" + (f" of payload {index}" if index is not None else "") + \
             f" (file bytes {off}..{off + stored})"
-        if index is not None and self._copy is not None and index == self._copy[0]:
+        if self._copy is not None and index == self._copy[0]:
             where += ", the tail copy of payload 0"
         if rc == lib.BFA_E_CHECKSUM:
             return ArchiveError(f"checksum mismatch in {where}")
