@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bfast_archive as bfa  # noqa: E402
 from benchmarks import harness as H  # noqa: E402
-from benchmarks.bench_core import META, make_users  # noqa: E402
+from benchmarks.bench_core import build_workload  # noqa: E402
 from benchmarks.report import throughput  # noqa: E402
 
 MiB, GiB, MB, GB, SEED, CORES = H.MiB, H.GiB, H.MB, H.GB, H.SEED, H.CORES
@@ -220,8 +220,7 @@ def run(cfg: H.Config, res: H.Results) -> dict:
         for name, bench in (
             ("arrays", lambda: bench_compress("arrays", make_arrays(cfg.array_bytes, np.random.default_rng(SEED)),
                                               cfg, tmp, res)),
-            ("records", lambda: bench_compress("records", {"meta": dict(META), "users": make_users(
-                cfg.users, random.Random(SEED))}, cfg, tmp, res)),
+            ("records", lambda: bench_compress("records", build_workload("records", cfg).obj, cfg, tmp, res)),
             ("slice", lambda: bench_slice(cfg, tmp, res)), ("verify", lambda: bench_verify(cfg, tmp, res)),
             ("random", lambda: bench_incompressible(cfg, tmp, res)),
         ):

@@ -271,8 +271,7 @@ def run(cfg: H.Config, res: H.Results) -> dict:
             order = [p.name for p in peers] + [DICT_PEER]
             rows = sorted((r for r in res.rows if r["workload"] == name and r["metric"] != "cold_rss_kept"),
                           key=lambda r: (METRICS.index(r["metric"]), order.index(r["peer"])))
-            H.print_rows(f"== {name}: {wl.description}; probe {wl.probe!r}", rows, lambda r: r["metric"])
-            sys.stdout.flush()
+            H.print_rows(f"== {name}: {wl.description}; probe {wl.probe!r}", rows)
             del wl
             gc.collect()
     res.print_targets("core", targets(res))

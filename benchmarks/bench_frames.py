@@ -116,7 +116,7 @@ def run(cfg: H.Config, res: H.Results) -> dict:
         for peer in PEERS:
             res.add([os.path.getsize(paths[peer])], "B", metric="size", peer=peer)
     H.print_rows(f"== frames: {cfg.rows:,} rows x (int64 id, float64 score, bool flag, str name, category of 20, "
-                 "datetime64[ns, UTC]); warm page cache", res.rows, lambda r: r["metric"])
+                 "datetime64[ns, UTC]); warm page cache", res.rows)
     evaluated = [res.target(label, {"metric": metric, "peer": "bfa"}, {"metric": metric, "peer": "arrow-ipc"}, limit,
                             workload=rows_label(cfg.rows), primary=primary, mins=True)
                  for label, metric, limit, primary in TARGETS]

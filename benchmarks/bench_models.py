@@ -154,7 +154,7 @@ def bench_records(cfg: H.Config, res: H.Results) -> None:
         obj, protocol=5), "msgspec.msgpack.encode": lambda: msgspec.msgpack.encode(obj)}, check_loads, {
         "bfa.loads": lambda: bfa.loads(b), "pickle.loads": lambda: pickle.loads(p),
         "msgspec.msgpack.decode": lambda: msgspec.msgpack.decode(m)})
-    del p, m
+    p = m = None  # the blobs are not needed for the column rows
     gc.collect()
     users = obj["users"]
     expected = np.fromiter((u["score"] for u in users), np.float64, len(users))
@@ -223,7 +223,7 @@ def bench_models(cfg: H.Config, res: H.Results) -> None:
         "bfa.loads(model=Catalog, trusted=False)": lambda: bfa.loads(b, model=Catalog, trusted=False),
         "pickle.loads(pickled catalog)": lambda: pickle.loads(p_models),
         "Catalog.model_validate(pickle.loads(dump))": lambda: Catalog.model_validate(pickle.loads(p_dicts))})
-    del p_models, p_dicts
+    p_models = p_dicts = None
     H.log(f"{sec}: lazy users[i].name")
     rng = random.Random(SEED + 3)
     indices = [rng.randrange(cfg.models) for _ in range(cfg.lazy_accesses)]
@@ -367,7 +367,6 @@ def run(cfg: H.Config, res: H.Results) -> dict:
         rows = sorted((r for r in res.rows if r["section"] == section), key=lambda r: list(METRIC_LABELS).index(
             r["metric"]))  # stable: peers keep their run order
         H.print_rows(f"== {section}: {title}", rows, lambda r: METRIC_LABELS[r["metric"]])
-        sys.stdout.flush()
         gc.collect()
     res.print_targets("models", targets(res, cfg))
     gc_notes(res)

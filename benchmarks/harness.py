@@ -76,8 +76,9 @@ def config(settings: dict, quick: bool, **overrides) -> Config:
 class Samples(list):
     """Seconds per call of each sample; ``cpu``: CPU seconds per call beside each; ``inner``: the batch."""
 
-    cpu: list
-    inner: int
+    def __init__(self, inner: int) -> None:
+        super().__init__()
+        self.cpu, self.inner = [], inner
 
 
 def _sample(fn, batch: int, setup, teardown) -> tuple[float, float]:
@@ -114,9 +115,7 @@ def measure_group(fns: dict, cfg: Config, setup=None, teardown=None, on_error=No
             if on_error is None:
                 raise
             on_error(name, traceback.format_exc())
-    out = {name: Samples() for name in plans}
-    for name, samples in out.items():
-        samples.cpu, samples.inner = [], plans[name][1]
+    out = {name: Samples(batch) for name, (_, batch) in plans.items()}
     rounds = max((repeats for repeats, _ in plans.values()), default=0)
     for r in range(rounds):
         for name, (repeats, batch) in plans.items():
@@ -237,8 +236,7 @@ class Results:
         ``per`` operations in a call.  A callable that raises is recorded as an error and dropped."""
         measured = measure_group(fns, cfg, setup, on_error=lambda name, msg: self.error(msg, **keys, peer=name))
         for name, samples in measured.items():
-            per = keys.get("per", 1)
-            self.add([s / per for s in samples], **keys, peer=name, inner=samples.inner)
+            self.add([s / keys.get("per", 1) for s in samples], **keys, peer=name, inner=samples.inner)
 
     def get(self, **keys) -> dict | None:
         return row_of(self.rows, **keys)
@@ -276,7 +274,17 @@ class Results:
     def print_targets(self, title: str, targets: list) -> None:
         """Keep this run's targets and print them."""
         self.targets = targets
-        print_targets(title, targets)
+        mins = any(t["value_of_mins"] is not None for t in targets)
+        print(f"== targets ({title}; verdicts on this run's medians"
+              + ("; '(mins)': from the fastest samples)" if mins else ")"))
+        print(f"{'check':<66} {'workload':<11} {'value':>10}" + (f" {'(mins)':>10}" if mins else "")
+              + f" {'target':>12}")
+        for t in targets:
+            low = " " + (_show(t["unit"])(t["value_of_mins"]) if t["value_of_mins"] else "-").rjust(10) if mins else ""
+            verdict = t["verdict"] if t["primary"] else f"({t['verdict']}, info)"
+            print(f"{t['label']:<66} {t['workload']:<11} {t['value_text']:>10}{low} {t['limit_text']:>12}  {verdict}")
+        primary = [t for t in targets if t["primary"]]
+        print(f"{sum(t['verdict'] == 'PASS' for t in primary)} of {len(primary)} targets pass\n")
 
 
 def _show(unit: str):
@@ -295,22 +303,9 @@ def check(label: str, value: float | None, limit: float, op: str = "<=", unit: s
             "verdict": "n/a" if ok is None else "PASS" if ok else "FAIL"}
 
 
-def print_targets(title: str, targets: list) -> None:
-    mins = any(t["value_of_mins"] is not None for t in targets)
-    print(f"== targets ({title}; verdicts on this run's medians" + ("; '(mins)': from the fastest samples)" if mins
-                                                                  else ")"))
-    print(f"{'check':<66} {'workload':<11} {'value':>10}" + (f" {'(mins)':>10}" if mins else "") + f" {'target':>12}")
-    for t in targets:
-        low = "" if not mins else " " + (_show(t["unit"])(t["value_of_mins"]) if t["value_of_mins"] else "-").rjust(10)
-        verdict = t["verdict"] if t["primary"] else f"({t['verdict']}, info)"
-        print(f"{t['label']:<66} {t['workload']:<11} {t['value_text']:>10}{low} {t['limit_text']:>12}  {verdict}")
-    primary = [t for t in targets if t["primary"]]
-    print(f"{sum(t['verdict'] == 'PASS' for t in primary)} of {len(primary)} targets pass\n")
-
-
-def print_rows(title: str, rows: list, label, group=lambda r: r["metric"]) -> None:
+def print_rows(title: str, rows: list, label=lambda r: r["metric"], group=lambda r: r["metric"]) -> None:
     """One table: label, peer, median, min, max, n and the ratio to bfa's median in the same group (to the
-    group's first row's when bfa is not in it)."""
+    group's first row's when bfa is not in it); then stdout is flushed."""
     wl, wp = max([6, *(len(label(r)) for r in rows)]), max([4, *(len(r["peer"]) for r in rows)])
     print(title)
     print(f"{'metric':<{wl}} {'peer':<{wp}} {'median':>10} {'min':>10} {'max':>10} {'n':>3} {'ratio':>8}")
@@ -324,7 +319,7 @@ def print_rows(title: str, rows: list, label, group=lambda r: r["metric"]) -> No
         ratio = f"{r['median'] / base['median']:.2f}x" if base["median"] and len(same) > 1 else ""
         print(f"{label(r) if first else '':<{wl}} {r['peer']:<{wp}} {show(r['median']):>10} {spread[0]:>10} "
               f"{spread[1]:>10} {r['n']:>3} {ratio:>8}")
-    print()
+    print(flush=True)
 
 
 def _lines(path: str) -> list:

@@ -60,9 +60,9 @@ def cell(r: dict | None, spread: bool = True, after: str = "") -> str:
     return text
 
 
-def md_table(header: list, rows: list, align: list | None = None) -> str:
-    align = align or ["l"] + ["r"] * (len(header) - 1)
-    sep = ["---:" if a == "r" else ":---:" if a == "c" else "---" for a in align]
+def md_table(header: list, rows: list, align: str | None = None) -> str:
+    """``align``: "l" or "r" per column (default: the first left, the others right)."""
+    sep = ["---:" if a == "r" else "---" for a in align or "l" + "r" * (len(header) - 1)]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
@@ -104,8 +104,7 @@ def core_section(core: dict, stdout: str) -> str:
                 table = [[label(p), *(cell(row_of(wl_rows, metric=m, peer=p)) for m, _ in metrics)] for p in present]
                 header = ["peer", *(what for _, what in metrics)]
                 out += [f"{title} (median; min – max below):\n", md_table(header, table), ""]
-        lazy_b = row_of(wl_rows, metric="lazy_path", peer="bfa")
-        lazy_d = row_of(wl_rows, metric="lazy_path", peer="dict")
+        lazy_b, lazy_d = (row_of(wl_rows, metric="lazy_path", peer=p) for p in ("bfa", "dict"))
         if lazy_b and lazy_d:
             out.append(TEXT["lazy"].format(bfa=cell(lazy_b, False), min=fmt(lazy_b["min"], "s"), dict=cell(
                 lazy_d, False), max=fmt(lazy_b["max"], "s"), ratio=lazy_b["median"] / lazy_d["median"]) + "\n")
@@ -158,8 +157,7 @@ def scaling_section(scaling: dict) -> str:
             growth = f"{values[-1] / values[0]:.1f}x" if len(values) == len(sizes) and len(values) > 1 else "–"
             table.append([label(p), kinds.get(p, "")] + [cell(r) for r in found] + [growth])
         header = ["peer", "reads by", *map(fmt_bytes, sizes), f"{fmt_bytes(sizes[-1])} / {fmt_bytes(sizes[0])}"]
-        align = ["l", "l"] + ["r"] * (len(sizes) + 1)
-        out += [f"{title} (median; min – max below):\n", md_table(header, table, align), ""]
+        out += [f"{title} (median; min – max below):\n", md_table(header, table, "ll" + "r" * (len(sizes) + 1)), ""]
     largest = [(p, row_of(rows, peer=p, size=sizes[-1], metric="warm_read")) for p in peers]
     if any(r for _, r in largest):
         out.append(f"File sizes at {fmt_bytes(sizes[-1])}: "
@@ -195,8 +193,8 @@ def compression_section(comp: dict) -> str:
                   f"`{r['peer']}.{'compress' if r['metric'].startswith('compress') else 'decompress'}`",
                   r["threads"], fmt(r["median"], "s"), mbps(r),
                   f"{r['cores_used']:.2f}" if "cores_used" in r else "–"] for r in rows if r["dataset"] == ds]
-        out += [f"**{ds}**:\n", md_table(["operation", "by", "threads", "median time", "MB/s", "cores busy"], table,
-                                         ["l", "l", "r", "r", "r", "r"]), ""]
+        header = ["operation", "by", "threads", "median time", "MB/s", "cores busy"]
+        out += [f"**{ds}**:\n", md_table(header, table, "llrrrr"), ""]
     s_slice, s_whole = row_of(rows, dataset="slice", metric="slice"), row_of(rows, dataset="slice", metric="whole")
     if s_slice and s_whole:
         out.append(TEXT["slice"].format(raw=fmt_bytes(facts["slice"]["raw_bytes"]), ratio=facts["slice"]["ratio"],
@@ -207,13 +205,13 @@ def compression_section(comp: dict) -> str:
              for r in rows if r["dataset"] == "verify"]
     if table:
         out.append(TEXT["verify"].format(size=fmt_bytes(facts["verify"]["file_bytes"])) + "\n")
-        out += [md_table(["operation", "threads", "median time", "GB/s"], table, ["l", "r", "r", "r"]), ""]
+        out += [md_table(["operation", "threads", "median time", "GB/s"], table), ""]
     table = [[COMPRESSION_LABELS[r["metric"]], r["threads"], cell(r), f"{r['mbps']['median']:.0f}"]
              for r in rows if r["dataset"] == "random"]
     if table:
         out.append(TEXT["random"].format(raw=fmt_bytes(facts["random"]["raw_bytes"]), plain=fmt_bytes(
             facts["random"]["plain_file_bytes"]), lz4=fmt_bytes(facts["random"]["lz4_file_bytes"])) + "\n")
-        out += [md_table(["operation", "threads", "median", "MB/s"], table, ["l", "r", "r", "r"]), ""]
+        out += [md_table(["operation", "threads", "median", "MB/s"], table), ""]
     return "\n".join(out + [code_block(throughput(comp))])
 
 
@@ -437,7 +435,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
             md_table(["", ""], [["CPU", f"{m['cpu_model']}, {m['cpu_count']} cores (`os.cpu_count()`)"],
                                 ["RAM", fmt_bytes(m["ram_bytes"])], ["OS", m["platform"]],
                                 ["Python", f"{m['python_impl']} {m['python']}"], ["packages", versions],
-                                ["other load", "other processes kept " + busy]], ["l", "l"]),
+                                ["other load", "other processes kept " + busy]], "ll"),
             "", TEXT[cache_drop].format(command=cd.get("command")), ""]
     busy = [n for n, p in parts.items() if (p.get("machine_load") or {}).get("others_cores", 0) > 0.25]
     if busy:
@@ -449,7 +447,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
                       f"{load['others_cores']:.2f} of {load['cores']}", f"{load['steal_cores']:.2f}"] if load
                      else [name, "", p["status"] + reason, "–", "–", "–"])
     out += [md_table(["part", "started", "status", "time", "cores busy with other processes", "hypervisor steal"],
-                     lines, ["l", "l", "l", "r", "r", "r"]), ""]
+                     lines, "lllrrr"), ""]
     if headline := headline_markdown(results):
         out += ["## Headline", "", headline, ""]
     if targets := target_rows(results):
@@ -457,8 +455,7 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
         counted = sum(t[-1] in ("PASS", "FAIL") for t in targets)
         out += ["## Targets", "", TEXT["targets"].format(passed=passed, counted=counted), "",
                 md_table(["part", "check", "workload", "value", "target", "verdict"],
-                         [[*t[:5], f"**{t[5]}**" if t[5] == "FAIL" else t[5]] for t in targets],
-                         ["l", "l", "l", "r", "r", "l"]), ""]
+                         [[*t[:5], f"**{t[5]}**" if t[5] == "FAIL" else t[5]] for t in targets], "lllrrl"), ""]
     out += ["## Charts", ""]
     for name, alt in (("open_read.png", "open + read one value per peer and workload, log scale"),
                       ("scaling.png", "open + read one row against file size"),
