@@ -169,6 +169,25 @@ def test_damage_to_the_tail_copy_is_reported_by_a_ranged_read_never_returned(dat
         assert local["users"][3_999]["name"] == "user-003999"
 
 
+def test_damage_to_a_copied_chunk_of_the_nodes_is_left_to_verify_by_a_ranged_reader():
+    # the ranged reader takes the chunk from the copy (its checksum passes), so
+    # it gives the values as dumped; verify() reads every chunk and reports the
+    # damaged original, as a local open does at once
+    payloads, chunks, _ = _layout(DAMAGED)
+    n0, n = payloads[0][3], payloads[-1][3]
+    off, length = chunks[n0 - 1][:2]  # payload 0's last chunk: one of the copied ones
+    assert n >= 1
+    bad = bytearray(DAMAGED)
+    bad[off + length // 2] ^= 0x10
+    with pytest.raises(bfa.ArchiveError, match=f"checksum mismatch in chunk {n0 - 1} of payload 0"):
+        bfa.Archive.from_buffer(bytes(bad))
+    with Archive._open_source(open_ranged(_memory_url(bytes(bad)), poison=0xA5)) as arch:
+        got = arch.to_python()
+        assert got["users"] == _users(4_000) and np.array_equal(got["noise"], NOISE)
+        with pytest.raises(bfa.ArchiveError, match=f"checksum mismatch in chunk {n0 - 1} "):
+            arch.verify()
+
+
 def test_dump_to_a_file_writes_the_same_bytes_as_dumps_whatever_the_threads(tmp_path):
     value = {"t": np.zeros(2, np.longlong), "noise": NOISE, "users": _users(5_000)}
     one = bfa.dumps(value, compression="lz4", chunk_size=1 << 16, threads=1)
