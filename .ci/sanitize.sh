@@ -64,7 +64,7 @@ echo "== self-check: ASan reports a heap-buffer-overflow in the core"
 
 echo "== pytest under ASan + UBSan"
 set +e
-"$PY" -m pytest -q -p no:cacheprovider "${@:-tests}"
+BFA_EXPECT_CORE_IN="$WORK/bfast_archive/" "$PY" -m pytest -q -p no:cacheprovider "${@:-tests}"
 rc=$?
 set -e
 echo "== sanitize run: exit $rc, $(( $(date +%s) - START )) s"

@@ -17,6 +17,13 @@ def pytest_configure(config):
     # and hiding the failure. Ignore exactly that warning.
     config.addinivalue_line(
         "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+    # .ci/sanitize.sh names the directory of its sanitized core: every process
+    # running tests (also pytest-xdist's workers) must import that one
+    if want := os.environ.get("BFA_EXPECT_CORE_IN"):
+        from bfast_archive import _bfa_core
+
+        if not _bfa_core.__file__.startswith(want):
+            raise pytest.UsageError(f"the core under test is {_bfa_core.__file__}, not one in {want}")
 
 
 # Real servers for the remote-archive tests (tests/support/servers.py), on
