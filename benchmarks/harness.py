@@ -17,7 +17,8 @@ Timing method (every figure of every part; docs/BENCHMARKS.md says the same):
 * "Cold" (``cold_run``): a fresh ``python -c`` child that imports the peer's libraries, opens the file and
   reads one value; its figure runs from the parent's spawn to the value (interpreter start + imports +
   open + read).  The page cache is warm (the file was just written) unless a row says "cache dropped";
-  one discarded warm-up child per peer first leaves ``.pyc`` files, as in normal use.
+  one discarded warm-up child per peer first leaves ``.pyc`` files, as in normal use (not in --quick mode,
+  whose figures are not published).
 """
 
 from __future__ import annotations
