@@ -29,8 +29,8 @@ from benchmarks import harness as H  # noqa: E402
 
 MiB = H.MiB
 SETTINGS = {  # name: (full, quick); nbytes: the memoized result; many: entries in the "flat" directory
-    "nbytes": (400 * MiB, 40 * MiB), "many": (10_000, 2_000), "repeats": (50, 30), "slow_repeats": (50, 30),
-    "miss_repeats": (10, 6), "flat_repeats": (200, 50), "scan_repeats": (10, 10),
+    "nbytes": (400 * MiB, 40 * MiB), "many": (10_000, 1_000), "repeats": (50, 10), "slow_repeats": (50, 10),
+    "miss_repeats": (10, 3), "flat_repeats": (200, 20), "scan_repeats": (10, 5),
 }
 LABELS = {  # metric: label, also the order of the rows
     "hit": "hit", "first_hit": "hit, entry not yet open in the process", "row": "hit + sum of one row",

@@ -23,7 +23,7 @@ from benchmarks import harness as H  # noqa: E402
 from benchmarks import peers as P  # noqa: E402
 
 MiB, GiB = H.MiB, H.GiB
-SETTINGS = {"sizes": ((10 * MiB, 100 * MiB, 1 * GiB, 4 * GiB), (1 * MiB, 10 * MiB, 40 * MiB)),  # (full, quick)
+SETTINGS = {"sizes": ((10 * MiB, 100 * MiB, 1 * GiB, 4 * GiB), (1 * MiB, 4 * MiB, 16 * MiB)),  # (full, quick)
             "repeats": (7, 3), "slow_repeats": (3, 2), "cold_repeats": (3, 1)}
 KIND = {"bfa": "mmap", "pickle": "parse all", "msgspec": "parse all", "pyarrow": "mmap", "safetensors": "mmap",
         "npy": "mmap", "h5py": "reads chunks", "joblib": "mmap arrays"}  # how each peer reaches the row

@@ -122,7 +122,7 @@ cells = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(column=st.lists(cells, min_size=4, max_size=40), other=st.lists(cells, min_size=4,
                                                                         max_size=40))
 def test_model_tables_write_the_python_paths_bytes(column, other):
