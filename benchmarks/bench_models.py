@@ -35,8 +35,8 @@ from benchmarks import peers as P  # noqa: E402
 
 SEED, US = H.SEED, H.US
 SETTINGS = {  # name: (full, quick); users: records workload rows; models: User models in the Catalog
-    "users": (100_000, 20_000), "models": (10_000, 2_000), "column_rows": ((1_000, 10_000, 100_000, 1_000_000),
-                                                                     (1_000, 10_000, 100_000)),
+    "users": (100_000, 20_000), "models": (10_000, 2_000),
+    "column_rows": ((1_000, 10_000, 100_000, 1_000_000), (1_000, 10_000, 100_000)),
     "lazy_accesses": (20_000, 5_000), "repeats": (21, 5), "slow_repeats": (9, 2),
 }
 

@@ -47,6 +47,9 @@ T_FRAME = lib.BFA_T_FRAME  # format 1.1: a data frame, [metadata, table, diction
 VERSION_MINOR_FRAMES = 1    # the minor version of archives that hold 1.1 features (frames, dtype forms)
 VERSION_MINOR_TAIL_COPY = 2  # ... of archives with a tail copy (docs/format/layout.md, "Tail copy")
 VERSION_MINOR_LATEST = VERSION_MINOR_TAIL_COPY  # the latest minor version this package writes
+# the most bytes of chunks a tail copy holds (the writer's bound; a reader by
+# range widens the tail it fetches at open by this much to find the copy)
+TAIL_COPY_MAX = 64 << 10
 
 F_COMPRESSED = lib.BFA_F_COMPRESSED
 F_CHECKSUMS = lib.BFA_F_CHECKSUMS

@@ -45,11 +45,10 @@ NODE_CHUNKS = 1024
 # that hold its last TAIL_COPY_OF bytes (the root and the nodes near it),
 # stored again just before the directory, when the other payloads store more
 # than TAIL_COPY_AFTER bytes between them and the end and the copy takes at
-# most TAIL_COPY_MAX: a reader by range then finds the root in the tail it
-# fetches at open
+# most format.TAIL_COPY_MAX: a reader by range then finds the root in the tail
+# it fetches at open
 TAIL_COPY_OF = 16 << 10
 TAIL_COPY_AFTER = 64 << 10
-TAIL_COPY_MAX = 64 << 10
 
 
 def payload_chunk_size(index: int, size: int, chunk_size: int) -> int:
@@ -299,11 +298,10 @@ def _assemble(sources: list[list[memoryview]], sizes: list[int], chunk_sizes: li
             out.append(bytes(pad))
             at += pad
         start = at
+        first_off = F.CHUNK_ENTRY.unpack_from(directory, chunks_at + copy_from * F.CHUNK_ENTRY.size)[0]
         for k in range(copy_from, counts[0]):
-            off, stored, xxh, codec, _ = F.CHUNK_ENTRY.unpack_from(
+            _, stored, xxh, codec, _ = F.CHUNK_ENTRY.unpack_from(
                 directory, chunks_at + k * F.CHUNK_ENTRY.size)
-            if k == copy_from:
-                first_off = off
             F.CHUNK_ENTRY.pack_into(directory, entries_at, at, stored, xxh, codec, 0)
             entries_at += F.CHUNK_ENTRY.size
             at += stored
@@ -324,7 +322,7 @@ def tail_copy_start(sizes: list[int], chunk_sizes: list[int], tasks: list[_Task]
     """The first chunk of payload 0 that the archive's tail copy holds, or
     None when it gets none: the chunks holding the last TAIL_COPY_OF bytes of
     payload 0, when the other payloads store more than TAIL_COPY_AFTER bytes
-    and those chunks at most TAIL_COPY_MAX (docs/format/layout.md, "Tail copy")."""
+    and those chunks at most format.TAIL_COPY_MAX (docs/format/layout.md, "Tail copy")."""
     if len(sizes) < 2 or not sizes[0]:
         return None
     size, cs = sizes[0], chunk_sizes[0]
@@ -336,7 +334,7 @@ def tail_copy_start(sizes: list[int], chunk_sizes: list[int], tasks: list[_Task]
                 after += sum(stored[0:task.b - task.a])
         elif task.b > start:
             copied += sum(stored[max(task.a, start) - task.a:task.b - task.a])
-    return start if after > TAIL_COPY_AFTER and copied <= TAIL_COPY_MAX else None
+    return start if after > TAIL_COPY_AFTER and copied <= F.TAIL_COPY_MAX else None
 
 
 def _file_range(out: list[Piece], off: int, n: int) -> list[Piece]:

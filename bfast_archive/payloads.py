@@ -19,11 +19,10 @@ from ._native import archive_error, release
 from ._parallel import run_parallel, split_range
 from ._pytable import new_bytes
 from .errors import ArchiveError
-from .framing import TAIL_COPY_MAX
 
 # how far before the directory a tail copy can start: its chunks, and the
 # padding to 64 before them
-TAIL_COPY_REACH = TAIL_COPY_MAX + F.ARRAY_ALIGN
+TAIL_COPY_REACH = F.TAIL_COPY_MAX + F.ARRAY_ALIGN
 # the first two fields of a directory entry (check or chunk): offset, length
 _SPAN = struct.Struct("<QQ").unpack_from
 

@@ -16,7 +16,7 @@ import bfast_archive as bfa
 from bfast_archive import format as F
 from bfast_archive._ranged import open_ranged
 from bfast_archive.archive import Archive
-from bfast_archive.framing import TAIL_COPY_AFTER, TAIL_COPY_MAX, TAIL_COPY_OF, _Task, tail_copy_start
+from bfast_archive.framing import TAIL_COPY_AFTER, TAIL_COPY_OF, _Task, tail_copy_start
 
 _names = iter(range(10**9))
 NOISE = np.random.default_rng(3).integers(0, 256, 200_000, dtype=np.uint8)  # stored raw
@@ -104,7 +104,7 @@ def test_which_chunks_the_tail_copy_holds(size0, cs0, stored0, after, expect):
     start = tail_copy_start([size0, 1 << 20], [cs0, 1 << 20], tasks, results)
     assert start == expect
     if start is not None:
-        assert (n0 - start) * stored0 <= TAIL_COPY_MAX
+        assert (n0 - start) * stored0 <= F.TAIL_COPY_MAX
         assert size0 - start * cs0 >= min(size0, TAIL_COPY_OF)
 
 
