@@ -250,9 +250,17 @@ class ArchivedList(Sequence[Any]):
         return value
 
     def __eq__(self, other: object) -> bool:
+        """Equal to a list (a tuple, for an archived tuple) or a view of the same values.
+        Cost: O(1) when the other is a list, tuple or view of another length or the other
+        kind (list against tuple); else both copied out (``to_python``) and compared."""
         if isinstance(other, ArchivedList):
+            if len(other) != self._n or other.is_tuple != self.is_tuple:
+                return False
             other = other.to_python()
         if isinstance(other, (list, tuple)):
+            if type(other) in (list, tuple) and (
+                    len(other) != self._n or (type(other) is tuple) != self.is_tuple):
+                return False  # what to_python() would compare unequal (subclasses may differ)
             return self.to_python() == other
         return NotImplemented
 

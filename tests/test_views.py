@@ -204,6 +204,41 @@ def test_tuples_report_is_tuple_and_come_back_as_tuples():
     assert repr(view_of((1, 2))) == "<ArchivedList tuple, 2 items>"
 
 
+@pytest.mark.parametrize("value", [[1, [2, 3], "x"], (1, (2, 3), "x"),
+                                   [{"id": i, "name": f"n{i}"} for i in range(70)]])
+def test_list_view_equality_is_that_of_the_value_copied_out(value):
+    view = view_of(value)
+    other_kind = list(value) if isinstance(value, tuple) else tuple(value)
+    assert view == value and value == view and view == view_of(value)
+    assert view != other_kind and view != view_of(other_kind)
+    assert view != value[:-1] and view != view_of(value[:-1])
+    changed = [*value[:-1], "changed"]
+    assert view != (tuple(changed) if isinstance(value, tuple) else changed)
+    assert (view == {"a": 1}) is False and view.__eq__(3) is NotImplemented
+
+
+def test_list_view_against_another_length_or_kind_is_unequal_without_reading(monkeypatch):
+    """O(1): the lengths and the list/tuple kinds are known without copying anything out."""
+    view, tup = view_of(list(range(1000))), view_of(tuple(range(1000)))
+
+    def refuse(self):
+        raise AssertionError("copied out")
+
+    monkeypatch.setattr(bfa.ArchivedList, "to_python", refuse)
+    assert view != [] and view != list(range(999)) and view != tuple(range(1000))
+    assert view != tup and view != view_of([1])
+    with pytest.raises(AssertionError, match="copied out"):
+        view == list(range(1000))  # noqa: B015 - same length and kind: compared value by value
+
+
+def test_list_view_equality_with_a_list_subclass_asks_it():
+    class Always(list):
+        def __eq__(self, other):
+            return True
+
+    assert view_of([1, 2]) == Always()  # Python asks the subclass first; no shortcut decides for it
+
+
 # --------------------------------------------------------------------------
 # repr
 
