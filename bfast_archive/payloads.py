@@ -224,7 +224,8 @@ class FileLayer:
     def _decode_into(self, index: int, k0: int, k1: int, dst: Any, room: int,
                      threads: int) -> None:
         """Decode chunks [k0, k1) of payload ``index`` to ``dst``, a pointer
-        to ``room`` writable bytes (the caller keeps the memory alive)."""
+        to ``room`` writable bytes (the caller keeps the memory alive), on up to
+        ``threads`` threads; under ``F.PARALLEL_DECODE_MIN`` bytes on this one."""
         from ._lz4 import DECOMPRESS
 
         d = self._directory()
@@ -251,9 +252,11 @@ class FileLayer:
             if rc < 0:
                 raise self._chunk_error(rc, bad[0], p)
 
+        if min(size, k1 * chunk_size) - k0 * chunk_size < F.PARALLEL_DECODE_MIN:
+            threads = 1  # a small read: decoded on this thread
         tasks = [(k0 + a, k0 + b) for a, b in split_range(split - k0, threads)]
         tasks += [(split + a, split + b) for a, b in split_range(k1 - split, threads)]
-        run_parallel(task, tasks, threads if (k1 - k0) > 1 else 1)
+        run_parallel(task, tasks, threads)
 
     def _chunk_error(self, rc: int, chunk: int, index: int | None) -> Exception:
         d = self._directory()
