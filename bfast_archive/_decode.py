@@ -159,6 +159,9 @@ def decode(arch: Any, s: Snapshot, pos: int) -> Any:
     if tag == _T_FRAME:  # format 1.1: a data frame (bfast_archive/frames.py)
         from .frames import frame_view
         return frame_view(arch, p)
+    leaf = _LEAVES.get(tag)
+    if leaf is not None and s.max_depth > 0:  # read in place: no nesting, nothing to track
+        return leaf(s, w0 >> 8, p, pos, 0)
     with recursion_headroom(s.max_depth):  # sets and fixed-shape nodes recurse
         return mat(s.walk(arch), pos, 0)
 
@@ -681,3 +684,6 @@ _SCALARS: dict[int, Callable[[Snapshot, int, int, int, int], Any]] = {
     F.T_NDARRAY: _ndarray_copy,
     F.T_XBYTES: lambda s, n, p, pos, depth: xbytes(s, p, n, copy=True),
 }
+# the scalar nodes whose decoder reads only the node's own bytes (no child
+# slots): a lazy read decodes them without a copy-out walk
+_LEAVES = {tag: _SCALARS[tag] for tag in (F.T_BIGINT, F.T_DATE, F.T_UUID, F.T_DECIMAL)}
