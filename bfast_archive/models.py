@@ -299,7 +299,15 @@ def slot_schema(view: Any, key: Any) -> Any:
     return _tables.model_schema_at(view, key)
 
 
-class ArchivedModel:
+class _ModelViewSlots:
+    """The attributes of an ``ArchivedModel``, assignable here: ``_assembled``
+    fills them with plain stores, then makes the object an ``ArchivedModel``
+    (which refuses assignment); six ``object.__setattr__`` calls cost ~3x more."""
+
+    __slots__ = ("_view", "_cls", "_schema", "_plan", "_path", "_memo")
+
+
+class ArchivedModel(_ModelViewSlots):
     """A lazy, typed view of one archived model instance.
 
     ``view.name`` (or ``view["name"]``) reads one field and converts it to
@@ -307,9 +315,9 @@ class ArchivedModel:
     recorded exactly as ``load`` checks it: O(1) plus that field's
     conversion. Nested models come back as ``ArchivedModel``, lists of
     models as ``ArchivedModelList``. ``to_model()`` builds (and validates)
-    the model."""
+    the model. Read-only: assigning an attribute raises ``AttributeError``."""
 
-    __slots__ = ("_view", "_cls", "_schema", "_plan", "_path", "_memo")
+    __slots__ = ()
     _view: Any
     _cls: type[BaseModel]
     _schema: Any
@@ -422,7 +430,7 @@ class ArchivedModel:
         return f"{cls.__name__}({', '.join(shown)})"
 
 
-_VIEW_SLOTS = frozenset(ArchivedModel.__slots__)
+_VIEW_SLOTS = frozenset(_ModelViewSlots.__slots__)
 
 
 def typed_root(arch: Any, s: Any, model: Any, value: Callable[[], Any],
@@ -477,14 +485,16 @@ def _assembled(kind: type, view: Any, cls: type[BaseModel], schema: Any, plan: P
                path: str, memo: dict[str, Any] | None = None) -> Any:
     """A ``kind`` view (ArchivedModel or ArchivedModelList) with these
     attributes, made without ``__init__`` (the plan is known already)."""
-    out: Any = _new_view(kind)
-    if kind is ArchivedModel:
-        _object_setattr(out, "_memo", memo)
-    _object_setattr(out, "_view", view)
-    _object_setattr(out, "_cls", cls)
-    _object_setattr(out, "_schema", schema)
-    _object_setattr(out, "_plan", plan)
-    _object_setattr(out, "_path", path)
+    model = kind is ArchivedModel
+    out: Any = _new_view(_ModelViewSlots if model else kind)
+    out._view = view
+    out._cls = cls
+    out._schema = schema
+    out._plan = plan
+    out._path = path
+    if model:
+        out._memo = memo
+        out.__class__ = ArchivedModel  # the same slots: from here on read-only
     return out
 
 

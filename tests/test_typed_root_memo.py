@@ -96,3 +96,15 @@ def test_the_same_file_opened_with_another_model_gets_that_models_view(path):
         assert other.root.name == "t"
         with pytest.raises(AttributeError):
             other.root.users
+
+
+def test_views_made_from_the_memo_are_read_only_archived_models(path):
+    with bfa.Archive.open(path, model=Team) as arch:
+        arch.root.users[0]  # remembered from here on
+        for view in (arch.root, arch.root.boss, arch.root.users[1], arch.root.users[2].address):
+            assert type(view) is bfa.ArchivedModel
+            for name in ("id", "name", "_view", "_cls", "_memo", "new_attribute"):
+                with pytest.raises(AttributeError, match="read-only"):
+                    setattr(view, name, 1)
+        assert arch.root.users[1].id == 1 and arch.root.users[2].address.city == "c2"
+        assert type(arch.root.users) is bfa.ArchivedModelList
