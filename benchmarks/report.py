@@ -423,7 +423,9 @@ def document(results: dict, docs: Path, img: Path, results_path: Path | None) ->
     if any(p.get("status") == "ok" and "harness" not in (p.get("report") or {}) for p in parts.values()):
         out += [TEXT["earlier"], ""]
     for u in results.get("updates", []):
-        out += [f"Re-run on {u['started'][:16].replace('T', ' ')} (`--update`): {', '.join(u['parts'])}.", ""]
+        changed = ", ".join(f"{k} {v}" for k, v in u["machine"]["versions"].items() if v != m["versions"].get(k))
+        out += [f"Re-run on {u['started'][:16].replace('T', ' ')} (`--update`): {', '.join(u['parts'])}"
+                + (f"; packages that differ from the table below: {changed}." if changed else "."), ""]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     loads = [(p["elapsed_seconds"], p["machine_load"]) for p in parts.values() if p.get("machine_load")]
     total = sum(t for t, _ in loads)  # other processes' cores busy, averaged over the parts' time
