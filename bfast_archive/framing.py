@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     _Encoded: TypeAlias = tuple[CData, int, CData, CData, CData]
 
 COMPRESSIONS = (None, "lz4")
-PARALLEL_MIN = 8 << 20  # below this many bytes, byte work runs on the calling thread
+PARALLEL_MIN = F.PARALLEL_MIN  # below this many bytes, byte work runs on the calling thread
 # payload 0 (the nodes) is cut into small chunks, so that reading one value of
 # a remote archive fetches and decodes a few small chunks of nodes, not a few
 # ``chunk_size`` ones; at most NODE_CHUNKS of them, so that the directory still

@@ -347,8 +347,8 @@ class FileLayer:
 
     def _verify_entries(self, first: int, stop: int, threads: int) -> None:
         """Check directory entries [first, stop) (sections, or chunks when
-        compressed) in C on up to ``threads`` threads; ArchiveError names the
-        first bad one."""
+        compressed) in C on up to ``threads`` threads (on this one when they
+        span under ``F.PARALLEL_MIN`` bytes); ArchiveError names the first bad one."""
         d = self._directory()
         if self.compressed:
             table, entry = d.chunks_off, F.CHUNK_ENTRY.size
@@ -371,5 +371,10 @@ class FileLayer:
                 what = "checksum mismatch" if rc == lib.BFA_E_CHECKSUM else "bad entry"
                 raise ArchiveError(f"{what} in section {i} (bytes {off}..{off + n})")
 
+        if stop > first:
+            lo, _ = self._span(table, entry, first)
+            off, n = self._span(table, entry, stop - 1)
+            if off + n - lo < F.PARALLEL_MIN:
+                threads = 1  # hashed on this thread: handing it out costs more (F.PARALLEL_MIN)
         run_parallel(task, [(first + a, first + b) for a, b in
                             split_range(stop - first, 4 * threads)], threads)
