@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     _Encoded: TypeAlias = tuple[CData, int, CData, CData, CData]
 
 COMPRESSIONS = (None, "lz4")
-PARALLEL_MIN = F.PARALLEL_MIN  # below this many bytes, byte work runs on the calling thread
 # payload 0 (the nodes) is cut into small chunks, so that reading one value of
 # a remote archive fetches and decodes a few small chunks of nodes, not a few
 # ``chunk_size`` ones; at most NODE_CHUNKS of them, so that the directory still
@@ -111,7 +110,7 @@ def frame(pieces: list[Piece], nodes_end: int, root: bytes, payloads: list[Any],
 
 def _frame_plain(pieces: list[Piece], nodes_end: int, root: bytes, threads: int) -> list[Piece]:
     pieces, blocks = plain_layout(pieces, nodes_end, root)
-    if nodes_end < PARALLEL_MIN:
+    if nodes_end < F.PARALLEL_MIN:
         threads = 1  # starting threads costs more than hashing a few MiB
     hashes = run_parallel(hash_blocks, [blocks[a:b] for a, b in
                                          split_range(len(blocks), 4 * threads)], threads)
@@ -167,7 +166,7 @@ def _frame_compressed(pieces: list[Piece], nodes_end: int, root: bytes, payloads
     sources = [_parts(pieces, F.HEADER_SIZE)] + [[memoryview(p).cast("B")] for p in payloads]
     sizes = [sum(p.nbytes for p in parts) for parts in sources]
     chunk_sizes = [payload_chunk_size(index, size, chunk_size) for index, size in enumerate(sizes)]
-    if sum(sizes) < PARALLEL_MIN:
+    if sum(sizes) < F.PARALLEL_MIN:
         threads = 1
     held: list[CData] = []
     try:

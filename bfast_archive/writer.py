@@ -1250,7 +1250,7 @@ def _write_file(fd: int, pieces: list[Piece], blocks: list[Block] | None, thread
     from ._native import lib
     from ._output import nbytes
     from ._parallel import run_parallel
-    from .framing import PARALLEL_MIN, default_threads, hash_blocks, plain_directory
+    from .framing import default_threads, hash_blocks, plain_directory
 
     total = sum(map(nbytes, pieces))
     if blocks is not None:
@@ -1275,7 +1275,7 @@ def _write_file(fd: int, pieces: list[Piece], blocks: list[Block] | None, thread
                 write(memoryview(piece)[start:start + length])
 
         write(memoryview(pieces[0])[:F.HEADER_SIZE])
-        if total >= PARALLEL_MIN and default_threads(threads) > 1:
+        if total >= F.PARALLEL_MIN and default_threads(threads) > 1:
             hashes = run_parallel(_call, [write_blocks, lambda: hash_blocks(blocks)], 2)[1]
         else:
             hashes = []

@@ -261,7 +261,7 @@ def test_nodes_in_many_pieces_compress_as_one_image(monkeypatch, threads):
     from bfast_archive import framing, writer
     from bfast_archive._output import join_pieces
 
-    monkeypatch.setattr(framing, "PARALLEL_MIN", 0)  # tasks on threads at this size too
+    monkeypatch.setattr(F, "PARALLEL_MIN", 0)  # tasks on threads at this size too
     data = {"users": _cjk_records(20_000, 8), "meta": {"n": 20_000}}
     for chunk_size in (4096, 1 << 16):
         (pieces, nodes_end, root, payloads), _ = writer._layout(
